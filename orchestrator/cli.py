@@ -1,0 +1,240 @@
+"""The `lottery` command line: parse arguments, call a command, print errors.
+
+Nothing here computes anything; each command lives in orchestrator/commands/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator import paths
+from orchestrator.commands import build as build_cmd
+from orchestrator.commands import doctor as doctor_cmd
+from orchestrator.commands import dump as dump_cmd
+from orchestrator.commands import load as load_cmd
+from orchestrator.commands import status as status_cmd
+from orchestrator.commands import unload as unload_cmd
+from orchestrator.commands import workload as workload_cmd
+from orchestrator.constants import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, TASKS_CAPACITY
+from orchestrator.errors import LotteryError
+from orchestrator.sinks.table import GROUPINGS, SORT_KEYS
+from orchestrator.tickets import MODELS
+
+app = typer.Typer(
+    name="lottery",
+    help="Watch how Linux shares CPU between tasks, through eBPF, and compare it with a "
+    "lottery scheduler that gives each task tickets from its nice value.\n\n"
+    "Typical session: lottery build; sudo lottery load; lottery dump --iterations 5; "
+    "lottery unload.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+PinDir = Annotated[str | None, typer.Option(
+    "--pin-dir", envvar="LOTTERY_PIN_DIR", show_default="/sys/fs/bpf/lottery",
+    help="bpffs directory of this instance; another directory runs a separate instance.")]
+
+
+@app.command()
+def build(
+    build_dir: Annotated[str | None, typer.Option(
+        "--build-dir", envvar="LOTTERY_BUILD_DIR", show_default="./build",
+        help="Where vmlinux.h and the object go.")] = None,
+    btf: Annotated[str | None, typer.Option(
+        "--btf", envvar="BTF_PATH", show_default="/sys/kernel/btf/vmlinux",
+        help="Kernel BTF to generate vmlinux.h from.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
+) -> int:
+    """Generate vmlinux.h from the kernel's BTF and compile the BPF object.
+
+    Runs as a normal user and skips what is up to date. `sudo lottery load`
+    run from the same directory finds the object in ./build.
+
+    Examples:
+
+      lottery build
+
+      lottery build --force --build-dir /tmp/lottery-build
+    """
+    return build_cmd.build(build_dir, btf, force)
+
+
+@app.command()
+def load(
+    pin_dir: PinDir = None,
+    obj: Annotated[str | None, typer.Option(
+        "--obj", show_default="./build/sched_lottery.bpf.o",
+        help="BPF object to load.")] = None,
+    max_tasks: Annotated[int | None, typer.Option(
+        "--max-tasks", show_default=str(TASKS_CAPACITY),
+        help="Rows the task map may hold; dump warns near it.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an instance already loaded at the pin directory.")] = False,
+) -> int:
+    """Load the BPF program, attach it to sched_switch and pin it (needs root).
+
+    Mounts bpffs if needed. Pins are root-only. MAP_PIN, LINK_PIN and PROG_PIN
+    move the task map, the sched_switch link and an extra program pin.
+
+    Examples:
+
+      sudo lottery load
+
+      sudo lottery load --pin-dir /sys/fs/bpf/lottery-test --max-tasks 4096
+
+      sudo lottery load --force
+    """
+    return load_cmd.load(paths.pins(pin_dir), obj, max_tasks, force)
+
+
+@app.command()
+def dump(
+    interval: Annotated[float, typer.Option(
+        "--interval", "-i", help="Seconds between samples (fractions allowed).")] = 1.0,
+    iterations: Annotated[int | None, typer.Option(
+        "--iterations", "-n", show_default="until Ctrl-C", help="Samples to take.")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV file to append every task of every sample to.")] = None,
+    top: Annotated[int, typer.Option("--top", help="Rows in each table.")] = 10,
+    pid: Annotated[list[int] | None, typer.Option(
+        "--pid", help="Only this PID or TGID (repeatable); filters the CSV too.")] = None,
+    comm: Annotated[str | None, typer.Option(
+        "--comm", help="Only tasks with this command name; filters the CSV too.")] = None,
+    sort: Annotated[str, typer.Option(
+        "--sort", help=f"Table order: {', '.join(SORT_KEYS)}.")] = "delta",
+    by: Annotated[str, typer.Option(
+        "--by", help=f"Table rows per {', '.join(GROUPINGS)}.")] = "thread",
+    tickets: Annotated[str, typer.Option(
+        "--tickets", help="Ticket model: weight (the kernel's nice-to-weight table) or "
+        "linear (max(10, 100 - 10*nice)).")] = "weight",
+    map_pin: Annotated[str | None, typer.Option(
+        "--map", envvar="MAP_PIN", help="Pinned task map to read.")] = None,
+    pin_dir: PinDir = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables, CSV only.")] = False,
+) -> int:
+    """Sample the pinned task map: a table per sample, CSV rows appended.
+
+    Not as root, only the bpftool calls go through sudo; the CSV is yours.
+    CSV columns begin timestamp_s,pid,runtime_ns,runtime_ms,switches,nice,tickets;
+    each CPU's idle time is a row with pid 0 and its cpu column.
+
+    Examples:
+
+      lottery dump --iterations 5
+
+      lottery dump -i 0.5 -n 20 --output assets/stats.csv --comm lottery-work
+
+      lottery dump --by process --sort runtime --top 20
+    """
+    for name, value, allowed in (("--sort", sort, SORT_KEYS), ("--by", by, GROUPINGS),
+                                 ("--tickets", tickets, MODELS)):
+        if value not in allowed:
+            raise LotteryError(f"{name} {value!r} is not known",
+                               f"pass one of {', '.join(allowed)}", code=EXIT_USAGE)
+    opts = dump_cmd.DumpOptions(
+        interval_s=interval, iterations=iterations, output=output, top=top,
+        pids=tuple(pid or ()), comm=comm, sort=sort, by=by, ticket_model=tickets, quiet=quiet)
+    return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)
+
+
+@app.command()
+def unload(pin_dir: PinDir = None) -> int:
+    """Detach the program and remove every pin of the instance.
+
+    Idempotent: with nothing loaded it says so and succeeds.
+
+    Examples:
+
+      lottery unload
+
+      lottery unload --pin-dir /sys/fs/bpf/lottery-test
+    """
+    return unload_cmd.unload(paths.pins(pin_dir))
+
+
+@app.command()
+def workload(
+    nice: Annotated[int, typer.Option("--nice", help="Nice value, -20 to 19.")] = 0,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds to run.")] = 10.0,
+    cpu: Annotated[int | None, typer.Option(
+        "--cpu", help="Pin to this CPU, so that tasks really compete.")] = None,
+    procs: Annotated[int, typer.Option("--procs", help="Processes to start.")] = 1,
+) -> int:
+    """Start CPU-bound processes, print their PIDs, exit when they are done.
+
+    Examples:
+
+      lottery workload --nice 5 --duration 10 --cpu 1
+
+      lottery workload --nice 0 --duration 30 --procs 2 &
+    """
+    return workload_cmd.workload(nice, duration, cpu, procs)
+
+
+@app.command()
+def status(pin_dir: PinDir = None) -> int:
+    """Show whether the instance is loaded: pins, program, link, map fill.
+
+    Examples:
+
+      lottery status
+
+      lottery status --pin-dir /sys/fs/bpf/lottery-test
+    """
+    return status_cmd.status(paths.pins(pin_dir))
+
+
+@app.command()
+def doctor() -> int:
+    """Check every prerequisite and print the fix for each that fails.
+
+    Examples:
+
+      lottery doctor
+    """
+    return doctor_cmd.doctor()
+
+
+def _fail(err: LotteryError) -> int:
+    print(err.line(), file=sys.stderr)
+    if err.detail:
+        print(err.detail, file=sys.stderr)
+    return err.code
+
+
+def _usage_line(err: Exception) -> str:
+    """One line for a parsing error, naming the --help to read."""
+    ctx = getattr(err, "ctx", None)
+    where = f"lottery {ctx.info_name} --help" if ctx is not None and ctx.parent else \
+        "lottery --help"
+    return f"lottery: {err.format_message()}: see {where}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors and known failures are one line on stderr."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="lottery", standalone_mode=False)
+    except LotteryError as err:
+        code = _fail(err)
+    except (KeyboardInterrupt, typer.Abort):
+        print("lottery: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = EXIT_ERROR  # e.g. `lottery dump | head`
+    except Exception as err:
+        # Typer vendors click in recent releases; its exceptions are known by shape.
+        if not (hasattr(err, "format_message") and hasattr(err, "exit_code")):
+            raise
+        if type(err).__name__ == "NoArgsIsHelpError":
+            print(err.ctx.get_help(), file=sys.stderr)
+            code = EXIT_USAGE
+        else:
+            print(_usage_line(err), file=sys.stderr)
+            code = err.exit_code if err.exit_code else EXIT_USAGE
+    sys.exit(code if isinstance(code, int) else 0)

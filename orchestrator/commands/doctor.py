@@ -1,0 +1,85 @@
+"""lottery doctor: check every prerequisite and print the fix for each failure."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import bpffs, paths, tools
+from orchestrator.constants import EXIT_ERROR, EXIT_OK
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _btf() -> Check:
+    btf = paths.btf_path()
+    ok = btf.exists() and os.access(btf, os.R_OK)
+    return Check("kernel BTF", ok, str(btf),
+                 "boot a kernel with CONFIG_DEBUG_INFO_BTF=y, or set BTF_PATH")
+
+
+def _bpffs() -> Check:
+    ok = bpffs.is_mounted()
+    return Check("bpffs mounted", ok, "/sys/fs/bpf" if ok else "not mounted",
+                 "sudo lottery load mounts it, or: mount -t bpf bpf /sys/fs/bpf")
+
+
+def _bpftool() -> Check:
+    if not tools.which("bpftool"):
+        return Check("bpftool with autoattach", False, "not found",
+                     "apt-get install -t bookworm-backports bpftool (or make setup)")
+    ok = tools.bpftool_can_autoattach()
+    return Check("bpftool with autoattach", ok, f"{tools.which('bpftool')} "
+                 f"v{tools.bpftool_version()}",
+                 "bpftool 7.3+ needed: apt-get install -t bookworm-backports bpftool")
+
+
+def _clang() -> Check:
+    clang = tools.which("clang")
+    if not clang:
+        return Check("clang", False, "not found", "apt-get install clang llvm (or make setup)")
+    targets = tools.run([clang, "--print-targets"])
+    return Check("clang with BPF target", " bpf " in f" {targets} ", clang,
+                 "install a clang built with the BPF backend (Debian's clang has it)")
+
+
+def _headers() -> Check:
+    header = Path("/usr/include/bpf/bpf_helpers.h")
+    return Check("libbpf headers", header.exists(), str(header),
+                 "apt-get install libbpf-dev (or make setup)")
+
+
+def _privilege() -> Check:
+    if tools.is_root():
+        return Check("root or sudo", True, "running as root")
+    sudo = tools.which("sudo")
+    return Check("root or sudo", bool(sudo), sudo or "not root and no sudo",
+                 "run as root, or apt-get install sudo and add a sudoers rule")
+
+
+CHECKS: tuple[Callable[[], Check], ...] = (_btf, _bpffs, _bpftool, _clang, _headers, _privilege)
+
+
+def run_checks() -> list[Check]:
+    return [check() for check in CHECKS]
+
+
+def doctor() -> int:
+    """Print one line per check; exit 1 if any failed."""
+    results = run_checks()
+    width = max(len(r.name) for r in results)
+    for r in results:
+        mark = "ok  " if r.ok else "FAIL"
+        line = f"{mark} {r.name:<{width}}  {r.detail}"
+        print(line + ("" if r.ok else f"\n     fix: {r.fix}"))
+    failed = [r for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} of {len(results)} checks passed")
+    return EXIT_ERROR if failed else EXIT_OK

@@ -1,0 +1,123 @@
+"""lottery dump: sample the task map every interval; print tables, append CSV."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import metrics, parse, snapshot, tickets, tools
+from orchestrator.constants import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    FILL_WARN_FRACTION,
+    TASKS_CAPACITY,
+)
+from orchestrator.errors import LotteryError
+from orchestrator.paths import Pins
+from orchestrator.sinks import table
+from orchestrator.sinks.csv_file import CsvSink
+
+
+@dataclass(frozen=True)
+class DumpOptions:
+    interval_s: float = 1.0
+    iterations: int | None = None  # None: until Ctrl-C
+    output: Path | None = None
+    top: int = 10
+    pids: tuple[int, ...] = ()
+    comm: str | None = None
+    sort: str = "delta"
+    by: str = "thread"
+    ticket_model: str = "weight"
+    quiet: bool = False  # no tables, CSV only
+
+
+@dataclass
+class _Warnings:
+    """Say each capacity problem once, not every sample."""
+
+    said: set[str] = field(default_factory=set)
+
+    def once(self, key: str, text: str) -> None:
+        if key not in self.said:
+            self.said.add(key)
+            print(f"lottery: warning: {text}", file=sys.stderr)
+
+
+def validate(opts: DumpOptions) -> None:
+    """Refuse options that cannot work, before anything is read or written."""
+    if not opts.interval_s > 0:
+        raise LotteryError(f"--interval {opts.interval_s} must be above 0",
+                           "pass seconds, e.g. --interval 0.5", code=EXIT_USAGE)
+    if opts.iterations is not None and opts.iterations < 1:
+        raise LotteryError(f"--iterations {opts.iterations} must be at least 1",
+                           "pass --iterations 1 or more, or leave it out to run until Ctrl-C",
+                           code=EXIT_USAGE)
+    if opts.top < 1:
+        raise LotteryError(f"--top {opts.top} must be at least 1", "pass --top 10",
+                           code=EXIT_USAGE)
+
+
+def capacity(pins: Pins) -> int:
+    """Return the soft limit `load --max-tasks` set, or the map's capacity."""
+    rows = tools.bpftool(["map", "dump", "pinned", str(pins.max_tasks)], what="bpftool map dump")
+    return parse.map_value(rows) or TASKS_CAPACITY
+
+
+def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
+    if not opts.pids and not opts.comm:
+        return sample
+    keep = [r for r in sample.tasks
+            if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
+            and (not opts.comm or r.task.comm == opts.comm)]
+    return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation)
+
+
+def _check_capacity(snap, limit: int, warn: _Warnings) -> None:
+    if snap.info.dropped:
+        warn.once("dropped", f"{snap.info.dropped} tasks were not recorded because the map is "
+                  f"full ({limit} rows): reload with sudo lottery load --force --max-tasks N")
+    elif snap.info.entries >= FILL_WARN_FRACTION * limit:
+        warn.once("fill", f"the task map is {100 * snap.info.entries / limit:.0f}% full "
+                  f"({snap.info.entries} of {limit}): reload with a larger --max-tasks")
+
+
+def dump(pins: Pins, opts: DumpOptions) -> int:
+    """Sample until the iterations are done or Ctrl-C; return the exit code."""
+    validate(opts)
+    snapshot.require_loaded(pins)
+    limit = capacity(pins)
+    sink = CsvSink(opts.output) if opts.output else None
+    model = tickets.model(opts.ticket_model)
+    warn = _Warnings()
+    prev = None
+    done = 0
+    deadline = time.monotonic()
+    try:
+        while opts.iterations is None or done < opts.iterations:
+            cur = snapshot.take(pins)
+            sample = _filter(metrics.compare(prev, cur, model), opts)
+            _check_capacity(cur, limit, warn)
+            if sink:
+                sink.write(sample, with_idle=not (opts.pids or opts.comm))
+            if not opts.quiet:
+                print(table.render(sample, opts.top, opts.sort, opts.by), end="\n\n", flush=True)
+            prev = cur
+            done += 1
+            if opts.iterations is not None and done >= opts.iterations:
+                break
+            deadline += opts.interval_s
+            time.sleep(max(0.0, deadline - time.monotonic()))
+    except KeyboardInterrupt:
+        # A sample is either in the CSV whole or not at all (see CsvSink.write).
+        print(f"lottery: interrupted after {done} samples", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if sink:
+            sink.close()
+    if sink:
+        print(f"wrote {done} samples to {opts.output}")
+    return EXIT_OK

@@ -1,0 +1,80 @@
+"""lottery load: load the BPF object, attach it to sched_switch, pin it."""
+
+from __future__ import annotations
+
+import os
+
+from orchestrator import bpffs, paths, tools
+from orchestrator.commands.unload import remove
+from orchestrator.constants import EXIT_OK, EXIT_USAGE, TASKS_CAPACITY
+from orchestrator.errors import LotteryError
+from orchestrator.paths import Pins
+
+
+def _u64_bytes(value: int) -> list[str]:
+    """A map value as bpftool's hex bytes (little-endian, like every target we build for)."""
+    return [f"0x{b:02x}" for b in value.to_bytes(8, "little")]
+
+
+def _loadall(obj: str, pins: Pins) -> None:
+    bpftool = tools.require_autoattach_bpftool()
+    try:
+        tools.run([bpftool, "prog", "loadall", obj, str(pins.dir), "pinmaps", str(pins.dir),
+                   "autoattach"], what="bpftool prog loadall")
+    except LotteryError as err:
+        remove(pins)  # a failed load may have pinned maps already
+        if "permission denied" in err.detail.lower() or "processed" in err.detail:
+            err.problem = "the kernel's verifier rejected the program"
+            err.fix = "its log ends with the lines below; rebuild with lottery build --force"
+        raise
+
+
+def _apply_overrides(pins: Pins) -> None:
+    """Move pins where the seed's MAP_PIN/LINK_PIN/PROG_PIN ask for them."""
+    for default, wanted in ((pins.dir / "tasks", pins.tasks),
+                            (pins.dir / "on_switch", pins.switch_link)):
+        if wanted != default:
+            wanted.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(default, wanted)  # bpffs supports rename within the mount
+    if pins.prog:
+        link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
+        tools.run([tools.require("bpftool"), "prog", "pin", "id", str(link["prog_id"]),
+                   str(pins.prog)], what="bpftool prog pin")
+
+
+def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
+         force: bool = False) -> int:
+    """Load and attach; refuse a second load of the same instance unless force."""
+    if not tools.is_root():
+        raise LotteryError("load needs root", "run sudo lottery load")
+    if max_tasks is not None and not 1 <= max_tasks <= TASKS_CAPACITY:
+        raise LotteryError(f"--max-tasks {max_tasks} is out of range",
+                           f"pass a number from 1 to {TASKS_CAPACITY}", code=EXIT_USAGE)
+    obj_path = paths.bpf_object(obj)
+    if not obj_path.is_file():
+        raise LotteryError(f"no BPF object at {obj_path}",
+                           "run lottery build in this directory first, or pass --obj")
+    if bpffs.ensure_mounted():
+        print("mounted bpffs at /sys/fs/bpf")
+    bpffs.check_pin_dir(pins.dir)
+    if pins.switch_link.exists() or pins.tasks.exists():
+        if not force:
+            raise LotteryError(f"already loaded at {pins.dir}",
+                               "run lottery unload first, or load --force to replace it")
+        remove(pins)
+    pins.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(pins.dir, 0o700)  # root-only: the maps show every task on the host
+    _loadall(str(obj_path), pins)
+    try:
+        if max_tasks is not None:
+            tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.max_tasks),
+                       "key", "0", "0", "0", "0", "value", *_u64_bytes(max_tasks)],
+                      what="setting --max-tasks")
+        _apply_overrides(pins)
+        link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
+    except BaseException:
+        remove(pins)  # a half-made instance would stay attached to the scheduler
+        raise
+    print(f"loaded {obj_path.name}: prog {link['prog_id']} attached to "
+          f"{link.get('tp_name', 'sched_switch')} (link {link['id']}), pinned under {pins.dir}")
+    return EXIT_OK

@@ -1,0 +1,78 @@
+"""lottery status: is an instance loaded, and how full is its map."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from orchestrator import parse, tools
+from orchestrator.constants import EXIT_ERROR, EXIT_OK, TASKS_CAPACITY
+from orchestrator.errors import LotteryError
+from orchestrator.paths import Pins
+
+
+@dataclass(frozen=True)
+class Status:
+    loaded: bool
+    prog_id: int | None = None
+    link_id: int | None = None
+    attach_point: str | None = None
+    loaded_at: str | None = None
+    run_count: int | None = None
+    entries: int | None = None
+    max_tasks: int | None = None
+    dropped: int | None = None
+    snapshots: int | None = None
+
+
+def _when(epoch_s: int | str | None) -> str | None:
+    """bpftool -j gives load time in epoch seconds."""
+    if isinstance(epoch_s, int):
+        return datetime.fromtimestamp(epoch_s).astimezone().isoformat(timespec="seconds")
+    return epoch_s
+
+
+def read_status(pins: Pins) -> Status:
+    """Ask bpftool about the pinned link, its program and the counters."""
+    try:
+        link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
+    except LotteryError as err:
+        if "No such file" in err.problem:
+            return Status(loaded=False)
+        raise
+    prog = tools.bpftool(["prog", "show", "id", str(link["prog_id"])])
+    counters = parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))
+    limit = parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.max_tasks)]))
+    return Status(
+        loaded=True,
+        prog_id=link["prog_id"],
+        link_id=link["id"],
+        attach_point=link.get("tp_name"),
+        loaded_at=_when(prog.get("loaded_at")),
+        run_count=prog.get("run_cnt"),
+        entries=counters["entries"],
+        max_tasks=limit or TASKS_CAPACITY,
+        dropped=counters["dropped"],
+        snapshots=counters["snapshots"],
+    )
+
+
+def status(pins: Pins) -> int:
+    """Print the instance's state; exit 1 when it is not loaded."""
+    st = read_status(pins)
+    print(f"pin directory:  {pins.dir}")
+    print(f"task map:       {pins.tasks}")
+    print(f"switch link:    {pins.switch_link}")
+    if pins.prog:
+        print(f"program pin:    {pins.prog}")
+    if not st.loaded:
+        print("state:          not loaded (run sudo lottery load)")
+        return EXIT_ERROR
+    print("state:          loaded")
+    print(f"program:        id {st.prog_id}, loaded at {st.loaded_at}")
+    print(f"link:           id {st.link_id}, attached to {st.attach_point}")
+    fill = 100 * st.entries / st.max_tasks
+    print(f"map fill:       {st.entries} of {st.max_tasks} rows ({fill:.1f}%),"
+          f" {st.dropped} dropped")
+    print(f"snapshots:      {st.snapshots}")
+    return EXIT_OK

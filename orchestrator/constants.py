@@ -1,0 +1,48 @@
+"""Named constants and exit codes, in one place."""
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+# The seed's CSV schema; every further column comes after these.
+SEED_CSV_COLUMNS = ("timestamp_s", "pid", "runtime_ns", "runtime_ms", "switches", "nice", "tickets")
+
+# Environment overrides honoured since the seed project.
+ENV_PIN_DIR = "LOTTERY_PIN_DIR"
+ENV_BUILD_DIR = "LOTTERY_BUILD_DIR"
+ENV_MAP_PIN = "MAP_PIN"
+ENV_PROG_PIN = "PROG_PIN"
+ENV_LINK_PIN = "LINK_PIN"
+ENV_BTF_PATH = "BTF_PATH"
+
+DEFAULT_PIN_DIR = "/sys/fs/bpf/lottery"
+DEFAULT_BTF_PATH = "/sys/kernel/btf/vmlinux"
+DEFAULT_BUILD_DIR = "build"
+BPFFS_ROOT = "/sys/fs/bpf"
+
+# Names bpftool gives the pins: links take their program's name, maps theirs.
+SWITCH_LINK_NAME = "on_switch"
+SNAPSHOT_LINK_NAME = "snapshot"
+TASK_MAP_NAME = "tasks"
+COUNTERS_MAP_NAME = "counters"
+MAX_TASKS_MAP_NAME = "max_tasks"
+PIN_NAMES = (
+    SWITCH_LINK_NAME,
+    SNAPSHOT_LINK_NAME,
+    TASK_MAP_NAME,
+    COUNTERS_MAP_NAME,
+    MAX_TASKS_MAP_NAME,
+    "waits",
+)
+
+BPF_SOURCE = "sched_lottery.bpf.c"
+BPF_HEADER = "sched_lottery.h"
+BPF_OBJECT = "sched_lottery.bpf.o"
+TASKS_CAPACITY = 131072  # TASKS_CAPACITY in bpf/sched_lottery.h
+
+# task_stats.flags in bpf/sched_lottery.h
+ROW_EXITED = 1
+
+# Warn when the task map is this full.
+FILL_WARN_FRACTION = 0.9

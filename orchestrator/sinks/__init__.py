@@ -1,0 +1,1 @@
+"""Output sinks: each turns metrics.Sample objects into one format."""

@@ -1,0 +1,150 @@
+"""Every external program lottery runs (bpftool, clang, sudo, cat), through plumbum."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from plumbum import local
+from plumbum.commands.processes import ProcessExecutionError
+
+from orchestrator.errors import LotteryError
+
+# Debian keeps bpftool in /usr/sbin, which is not on a normal user's PATH.
+_EXTRA_PATH = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+
+_INSTALL_HINT = {
+    "bpftool": "install bpftool 7.3 or newer (Debian 12: apt-get install -t bookworm-backports "
+    "bpftool; or run make setup)",
+    "clang": "install clang (apt-get install clang llvm; or run make setup)",
+    "sudo": "run as root, or install sudo (apt-get install sudo)",
+}
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def which(tool: str) -> str | None:
+    """Return the full path of a tool, looking in the sbin directories too."""
+    path = os.environ.get("PATH", "") + os.pathsep + os.pathsep.join(_EXTRA_PATH)
+    return shutil.which(tool, path=path)
+
+
+def require(tool: str) -> str:
+    """Return the full path of a tool, or raise with the way to install it."""
+    found = which(tool)
+    if not found:
+        raise LotteryError(f"{tool} not found", _INSTALL_HINT.get(tool, f"install {tool}"))
+    return found
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _elevated(argv: list[str], what: str) -> list[str]:
+    """Prefix sudo for a non-root caller: only this one command runs as root,
+    so that nothing else (CSV files, say) is done as root."""
+    if is_root():
+        return argv
+    sudo = which("sudo")
+    if not sudo:
+        raise LotteryError(f"{what} needs root and sudo is missing", _INSTALL_HINT["sudo"])
+    # Without a terminal sudo must not wait for a password nobody can type.
+    flags = [] if sys.stdin.isatty() else ["-n"]
+    return [sudo, *flags, *argv]
+
+
+def _failure(what: str, message: str, retcode: int | None) -> LotteryError:
+    message = message.strip()
+    if "a password is required" in message or "a terminal is required" in message:
+        return LotteryError(
+            f"{what} needs root and sudo asked for a password",
+            "run it as root, run `sudo -v` first, or add a NOPASSWD sudoers rule "
+            "(see docs/USAGE.md)",
+        )
+    first = message.splitlines()[0] if message else f"exit status {retcode}"
+    return LotteryError(f"{what} failed: {first}", detail=_tail(message))
+
+
+def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
+    """Run a program and return its stdout; raise LotteryError when it fails."""
+    what = what or os.path.basename(argv[0])
+    if elevate:
+        argv = _elevated(argv, what)
+    try:
+        return local[argv[0]][argv[1:]]()
+    except ProcessExecutionError as err:
+        raise _failure(what, err.stderr or err.stdout or "", err.retcode) from None
+
+
+def stream(argv: list[str], elevate: bool = False, what: str = "",
+           chunk_chars: int = 1 << 20) -> Iterator[str]:
+    """Yield a program's stdout in chunks as it prints; raise if it fails."""
+    what = what or os.path.basename(argv[0])
+    if elevate:
+        argv = _elevated(argv, what)
+    proc = local[argv[0]][argv[1:]].popen(stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        reader = io.TextIOWrapper(proc.stdout, encoding="utf-8", errors="replace")
+        while chunk := reader.read(chunk_chars):
+            yield chunk
+        err = proc.stderr.read().decode(errors="replace")
+        if proc.wait() != 0:
+            raise _failure(what, err, proc.returncode)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def bpftool(args: list[str], elevate: bool = True, what: str = "") -> Any:
+    """Run bpftool with JSON output and return the parsed document.
+
+    With -j bpftool reports failure as {"error": ...}; that, not the exit code,
+    decides, because bpftool 7.5's `link show` exits 255 after printing the link."""
+    argv = [require("bpftool"), "-j", *args]
+    what = what or f"bpftool {' '.join(args[:2])}"
+    if elevate:
+        argv = _elevated(argv, what)
+    retcode, out, err = local[argv[0]][argv[1:]].run(retcode=None)
+    try:
+        doc = json.loads(out) if out.strip() else None
+    except json.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and "error" in doc:
+        raise LotteryError(f"{what} failed: {doc['error']}")
+    if doc is None:
+        raise _failure(what, err or out, retcode)
+    return doc
+
+
+def bpftool_version() -> str:
+    """Return bpftool's version, as it prints it."""
+    text = run([require("bpftool"), "version"])
+    found = re.search(r"v?(\d+\.\d+\.\d+)", text)
+    return found.group(1) if found else text.strip().splitlines()[0]
+
+
+def bpftool_can_autoattach() -> bool:
+    """Tell from bpftool's own usage text whether `prog loadall` knows autoattach."""
+    # retcode=None: some releases print help on stderr and exit non-zero
+    _, out, err = local[require("bpftool")]["prog", "help"].run(retcode=None)
+    return "autoattach" in out + err
+
+
+def require_autoattach_bpftool() -> str:
+    """Return bpftool's path when it can autoattach, else raise with the fix."""
+    path = require("bpftool")
+    if not bpftool_can_autoattach():
+        raise LotteryError(f"bpftool {bpftool_version()} cannot autoattach programs",
+                           _INSTALL_HINT["bpftool"])
+    return path
