@@ -8,9 +8,9 @@
  * task-storage lookup and a few loads.
  *
  * Idle time is not counted here: switches to and from the idle task do not
- * add up on every kernel (perf shows a Firecracker guest kernel leaving a
- * CPU for idle without a sched_switch event), so user space takes it from
- * the kernel's NOHZ idle clock in /proc/stat.
+ * add up on every machine (on a Firecracker guest, perf shows a CPU going
+ * idle without a sched_switch event, for tasks the host hides from tracing),
+ * so user space takes it from the kernel's NOHZ idle clock in /proc/stat.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

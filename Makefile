@@ -1,0 +1,66 @@
+# lottery: the two commands a user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+LOTTERY := $(VENV)/bin/lottery
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BACKPORTS := /etc/apt/sources.list.d/lottery-bookworm-backports.sources
+DEMO_CSV := assets/stats.csv
+
+.PHONY: setup system-packages venv demo test lint bench clean
+
+setup: system-packages venv
+
+# Debian 12's bpftool (7.1) cannot autoattach; bookworm-backports has 7.5.
+# Each step runs only when something is missing, so setup is cheap to repeat.
+system-packages:
+	@need=""; \
+	for tool in clang llc sudo taskset perf stress-ng; do command -v $$tool >/dev/null || need=1; done; \
+	[ -f /usr/include/bpf/bpf_helpers.h ] || need=1; \
+	{ PATH=$$PATH:/usr/sbin bpftool prog help 2>&1 | grep -q autoattach; } || need=1; \
+	if [ -z "$$need" ]; then echo "system packages: present"; exit 0; fi; \
+	if grep -q 'VERSION_CODENAME=bookworm' /etc/os-release && [ ! -f $(BACKPORTS) ]; then \
+	  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	    | $(SUDO) tee $(BACKPORTS) >/dev/null; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "setup: no apt-get here; install clang llvm libbpf-devel bpftool(>=7.3) sudo perf stress-ng (see docs/USAGE.md)"; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$(SUDO) apt-get update -q && \
+	$(SUDO) apt-get install -y -q clang llvm sudo util-linux linux-perf stress-ng && \
+	if grep -q 'VERSION_CODENAME=bookworm' /etc/os-release; then \
+	  $(SUDO) apt-get install -y -q -t bookworm-backports bpftool libbpf-dev; \
+	else $(SUDO) apt-get install -y -q bpftool libbpf-dev; fi
+
+venv: $(VENV)/.installed
+	@[ "$$(readlink /usr/local/bin/lottery)" = "$(CURDIR)/$(LOTTERY)" ] || \
+	  $(SUDO) ln -sfn $(CURDIR)/$(LOTTERY) /usr/local/bin/lottery  # so that `sudo lottery` works
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test,plot]'
+	touch $@
+
+# The main job: build, load, two workloads pinned to one CPU at nice 0 and 5,
+# five samples into assets/stats.csv, unload (also when a step fails).
+demo: setup
+	$(LOTTERY) build
+	$(SUDO) $(LOTTERY) load --force
+	@trap '$(SUDO) $(LOTTERY) unload' EXIT; \
+	cpu=$$(( $$(nproc) - 1 )); \
+	$(LOTTERY) workload --nice 0 --duration 7 --cpu $$cpu & \
+	$(LOTTERY) workload --nice 5 --duration 7 --cpu $$cpu & \
+	sleep 0.5; \
+	$(LOTTERY) dump --interval 1 --iterations 5 --top 8 --output $(DEMO_CSV) && wait
+
+test: setup lint
+	$(PY) -m pytest -q -rs tests
+
+lint:
+	$(VENV)/bin/ruff check orchestrator tests benchmarks
+
+bench: setup
+	$(PY) -m benchmarks.run --output docs/PERFORMANCE.md
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,70 @@
+"""The CSV sink: seed columns first, one schema per file, whole samples only."""
+
+import csv
+
+import pytest
+
+from orchestrator import metrics, tickets
+from orchestrator.constants import SEED_CSV_COLUMNS
+from orchestrator.errors import LotteryError
+from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sinks.csv_file import HEADER, CsvSink
+
+
+def _sample(runtime_ns=2_500_000):
+    t = TaskSample(42, 7, 42, "worker, \"odd\"", 5, 0, 1, runtime_ns, 10, 3, 4, 2, 1, False)
+    snap = Snapshot(SnapshotInfo(1, 1_000, 1, 0), 1700000000.5, (t,), (CpuIdle(0, 9), CpuIdle(1, 8)))
+    return metrics.compare(None, snap, tickets.weight_tickets)
+
+
+def test_header_starts_with_the_seed_columns(tmp_path):
+    path = tmp_path / "s.csv"
+    CsvSink(path).close()
+    assert path.read_text().splitlines()[0].split(",")[:7] == list(SEED_CSV_COLUMNS)
+
+
+def test_rows_hold_tasks_and_one_idle_row_per_cpu(tmp_path):
+    path = tmp_path / "s.csv"
+    sink = CsvSink(path)
+    sink.write(_sample())
+    sink.close()
+    rows = list(csv.DictReader(path.open()))
+    assert [r["pid"] for r in rows] == ["42", "0", "0"]
+    assert rows[0]["runtime_ms"] == "2.500" and rows[0]["tickets"] == "335"
+    assert rows[0]["switches"] == "3" and rows[0]["comm"] == 'worker, "odd"'
+    assert [(r["state"], r["cpu"]) for r in rows[1:]] == [("idle", "0"), ("idle", "1")]
+
+
+def test_appending_keeps_one_header(tmp_path):
+    path = tmp_path / "s.csv"
+    for _ in range(2):
+        sink = CsvSink(path)
+        sink.write(_sample())
+        sink.close()
+    lines = path.read_text().splitlines()
+    assert lines.count(HEADER) == 1 and len(lines) == 7
+
+
+def test_dump_refuses_csv_with_other_header(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("a,b,c\n1,2,3\n")
+    with pytest.raises(LotteryError, match="another header"):
+        CsvSink(path)
+    assert path.read_text() == "a,b,c\n1,2,3\n"
+
+
+def test_dump_refuses_csv_ending_in_half_a_row(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text(HEADER + "\n1.0,42,12")
+    with pytest.raises(LotteryError, match="half-written"):
+        CsvSink(path)
+
+
+def test_unwritable_csv_is_refused_before_sampling(tmp_path):
+    blocked = tmp_path / "dir"
+    blocked.mkdir()
+    with pytest.raises(LotteryError, match="is a directory"):
+        CsvSink(blocked)
+    (tmp_path / "file.txt").write_text("")
+    with pytest.raises(LotteryError, match="cannot write CSV"):
+        CsvSink(tmp_path / "file.txt" / "below-a-file.csv")

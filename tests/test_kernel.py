@@ -1,0 +1,161 @@
+"""The real program on the real kernel, checked against the kernel's own
+accounting in /proc.  Workloads share one CPU so that they really compete."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import time
+
+import pytest
+
+from orchestrator import metrics, snapshot, tickets, workload
+
+CPU = max(os.sched_getaffinity(0))
+
+
+def _proc(pid: int) -> tuple[int, int, int]:
+    """(runtime_ns, wait_ns, switches) as /proc/PID counts them."""
+    with open(f"/proc/{pid}/schedstat") as handle:
+        runtime, wait, _ = map(int, handle.read().split())
+    with open(f"/proc/{pid}/status") as handle:
+        switches = sum(int(line.split()[1]) for line in handle if "ctxt_switches" in line)
+    return runtime, wait, switches
+
+
+def _rows(snap, pids):
+    return {t.pid: t for t in snap.tasks if t.pid in pids}
+
+
+def _rel(a: int, b: int) -> float:
+    return abs(a - b) / b
+
+
+def _wait_exit_unreaped(pid: int) -> None:
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # a zombie still has /proc/PID
+
+
+def test_live_task_numbers_match_proc(instance):
+    pids = workload.start(0, 3.0, CPU) + workload.start(5, 3.0, CPU)
+    try:
+        time.sleep(1.5)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)  # frozen, so both readers see one moment
+        time.sleep(0.05)
+        expected = {pid: _proc(pid) for pid in pids}
+        rows = _rows(snapshot.take(instance), pids)
+    finally:
+        workload.stop(pids)
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        workload.wait(pids)
+    for pid in pids:
+        runtime, wait, switches = expected[pid]
+        row = rows[pid]
+        assert not row.exited
+        assert _rel(row.runtime_ns, runtime) < 0.01, (row.runtime_ns, runtime)
+        assert _rel(row.switches, switches) < 0.01, (row.switches, switches)
+        assert _rel(row.wait_ns, wait) < 0.01, (row.wait_ns, wait)
+
+
+def test_exited_task_numbers_match_proc(instance):
+    pids = workload.start(0, 1.5, CPU) + workload.start(5, 1.5, CPU)
+    for pid in pids:
+        _wait_exit_unreaped(pid)
+    expected = {pid: _proc(pid) for pid in pids}
+    rows = _rows(snapshot.take(instance), pids)
+    workload.wait(pids)
+    for pid in pids:
+        runtime, _, switches = expected[pid]
+        assert rows[pid].exited
+        assert _rel(rows[pid].runtime_ns, runtime) < 0.01
+        assert _rel(rows[pid].switches, switches) < 0.01
+    # nice 0 against nice 5 on one CPU: the kernel's weights say 1024:335
+    ratio = rows[pids[0]].runtime_ns / rows[pids[1]].runtime_ns
+    assert ratio == pytest.approx(1024 / 335, rel=0.1)
+
+
+def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
+    pids = workload.start(0, 3.0, CPU) + workload.start(5, 3.0, CPU)
+    try:
+        time.sleep(0.3)
+        first = snapshot.take(instance)
+        time.sleep(2.0)
+        second = snapshot.take(instance)
+    finally:
+        workload.wait(pids)
+    check = metrics.compare(first, second, tickets.weight_tickets).conservation
+    assert check.cpus == os.cpu_count()
+    assert abs(check.error) < 0.01, check
+
+
+def test_two_tasks_on_one_cpu_wait_while_the_other_runs(instance):
+    a, b = workload.start(0, 3.0, CPU) + workload.start(0, 3.0, CPU)
+    try:
+        time.sleep(0.5)
+        first = snapshot.take(instance)
+        time.sleep(2.0)
+        second = snapshot.take(instance)
+    finally:
+        workload.wait([a, b])
+    rows = {r.task.pid: r for r in metrics.compare(first, second, tickets.weight_tickets).tasks}
+    assert rows[a].wait_delta_ns == pytest.approx(rows[b].runtime_delta_ns, rel=0.05)
+    assert rows[b].wait_delta_ns == pytest.approx(rows[a].runtime_delta_ns, rel=0.05)
+    for pid in (a, b):  # a single wait is at most a few slices, never the whole run
+        assert 0 < second.tasks[[t.pid for t in second.tasks].index(pid)].wait_max_ns < 100e6
+
+
+def test_exited_task_appears_once_as_exited_then_is_gone(instance):
+    snapshot.take(instance)
+    (pid,) = workload.start(0, 0.2, CPU)
+    workload.wait([pid])
+    seen = [_rows(snapshot.take(instance), {pid}) for _ in range(3)]
+    assert seen[0][pid].exited
+    assert pid not in seen[2], "an exited row must be freed after it was reported"
+
+
+def test_reused_pid_starts_from_zero(instance):
+    (old,) = workload.start(0, 0.5, CPU)
+    workload.wait([old])
+    old_row = _rows(snapshot.take(instance), {old})[old]
+    new = None
+    for _ in range(20):  # another fork may take the pid first: try again
+        with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
+            handle.write(str(old - 1))
+        (candidate,) = workload.start(0, 0.05, CPU)
+        if candidate == old:
+            new = candidate
+            break
+        workload.wait([candidate])
+    assert new is not None, "could not get the old pid again"
+    _wait_exit_unreaped(new)
+    runtime, _, _ = _proc(new)
+    rows = [t for t in snapshot.take(instance).tasks if t.pid == new and t.start_ns != old_row.start_ns]
+    workload.wait([new])
+    assert len(rows) == 1
+    assert rows[0].runtime_ns < old_row.runtime_ns / 3
+    assert _rel(rows[0].runtime_ns, runtime) < 0.01
+
+
+def _visible_threads() -> set[int]:
+    """Threads in /proc, less those the kernel hides even from root (this
+    sandbox shields its own agent, pid 1: its ns links answer EACCES)."""
+    seen = set()
+    for path in glob.glob("/proc/[0-9]*/task/[0-9]*"):
+        try:
+            os.readlink(f"{path}/ns/pid")
+        except PermissionError:
+            continue
+        except FileNotFoundError:
+            continue  # exited meanwhile
+        seen.add(int(os.path.basename(path)))
+    return seen
+
+
+def test_every_visible_thread_is_in_the_snapshot(instance):
+    before = _visible_threads()
+    snap = snapshot.take(instance)
+    after = _visible_threads()
+    live = {t.pid for t in snap.tasks if not t.exited}
+    assert (before & after) - live == set()

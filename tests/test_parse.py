@@ -1,0 +1,67 @@
+"""Parsing what real bpftool runs printed (tests/data, captured on a 6.18 kernel)."""
+
+import json
+
+import pytest
+
+from conftest import DATA
+from orchestrator import parse, procstat
+from orchestrator.errors import LotteryError
+
+
+def _text() -> str:
+    return (DATA / "task_map.json").read_text()
+
+
+def test_task_rows_read_fields_by_btf_name():
+    tasks = parse.task_rows(json.loads(_text()))
+    by_comm = {t.comm: t for t in tasks}
+    work = by_comm["lottery-work"]
+    assert work.nice == 5 and work.exited
+    assert work.runtime_ns > 900_000_000  # it spun for 1.5 s on a shared CPU
+    assert work.switches == work.voluntary_switches + work.involuntary_switches
+    assert not by_comm["kthreadd"].exited and by_comm["kthreadd"].pid == 2
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 1 << 20])
+def test_streaming_parse_matches_whole_parse_at_any_chunk_size(chunk):
+    text = _text()
+    pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
+    assert list(parse.iter_json_array(pieces)) == json.loads(text)
+
+
+def test_truncated_output_is_an_error_not_a_short_map():
+    text = _text()
+    with pytest.raises(LotteryError, match="ended"):
+        list(parse.iter_json_array([text[: len(text) // 2]]))
+
+
+def test_map_without_btf_names_is_refused_with_the_fix():
+    row = json.loads(_text())[0]
+    del row["formatted"]
+    with pytest.raises(LotteryError, match="no BTF field names"):
+        parse.task_rows([row])
+
+
+def test_snapshot_line_gives_the_counters():
+    info = parse.snapshot_info((DATA / "snapshot_line.txt").read_text())
+    assert info.snapshot == 8 and info.entries == 74 and info.dropped == 0
+
+
+def test_garbage_snapshot_line_is_refused():
+    with pytest.raises(LotteryError, match="not its counters"):
+        parse.snapshot_info("hello\n")
+
+
+def test_one_entry_maps_give_their_value():
+    counters = parse.map_value(json.loads((DATA / "counters.json").read_text()))
+    assert set(counters) >= {"snapshots", "entries", "dropped"}
+    assert parse.map_value(json.loads((DATA / "max_tasks.json").read_text())) == 0
+
+
+def test_proc_stat_idle_is_idle_plus_iowait_per_cpu():
+    text = (DATA / "proc_stat.txt").read_text()
+    idle = procstat.parse_idle(text)
+    cpu0 = next(line.split() for line in text.splitlines() if line.startswith("cpu0 "))
+    assert [i.cpu for i in idle] == [0, 1]
+    assert idle[0].idle_ns == (int(cpu0[4]) + int(cpu0[5])) * 10_000_000
