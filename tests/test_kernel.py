@@ -131,7 +131,8 @@ def test_reused_pid_starts_from_zero(instance):
     assert new is not None, "could not get the old pid again"
     _wait_exit_unreaped(new)
     runtime, _, _ = _proc(new)
-    rows = [t for t in snapshot.take(instance).tasks if t.pid == new and t.start_ns != old_row.start_ns]
+    rows = [t for t in snapshot.take(instance).tasks
+            if t.pid == new and t.start_ns != old_row.start_ns]
     workload.wait([new])
     assert len(rows) == 1
     assert rows[0].runtime_ns < old_row.runtime_ns / 3

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import DATA
+
 from orchestrator import parse, procstat
 from orchestrator.errors import LotteryError
 
