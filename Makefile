@@ -1,6 +1,9 @@
 # lottery: the two commands a user needs are `make demo` and `make test`.
 SHELL := /bin/bash
 VENV := .venv
+# The system interpreter, not a per-user one (pyenv under /root): `lottery`
+# must run for every user, and `sudo lottery` for root.
+SYSTEM_PYTHON := /usr/bin/python3
 PY := $(VENV)/bin/python
 LOTTERY := $(VENV)/bin/lottery
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -15,7 +18,8 @@ setup: system-packages venv
 # Each step runs only when something is missing, so setup is cheap to repeat.
 system-packages:
 	@need=""; \
-	for tool in clang llc sudo taskset perf stress-ng; do command -v $$tool >/dev/null || need=1; done; \
+	for tool in clang llc sudo taskset perf stress-ng runuser; do command -v $$tool >/dev/null || need=1; done; \
+	$(SYSTEM_PYTHON) -c 'import venv, ensurepip' 2>/dev/null || need=1; \
 	[ -f /usr/include/bpf/bpf_helpers.h ] || need=1; \
 	{ PATH=$$PATH:/usr/sbin bpftool prog help 2>&1 | grep -q autoattach; } || need=1; \
 	if [ -z "$$need" ]; then echo "system packages: present"; exit 0; fi; \
@@ -26,7 +30,7 @@ system-packages:
 	  echo "setup: no apt-get here; install clang llvm libbpf-devel bpftool(>=7.3) sudo perf stress-ng (see docs/USAGE.md)"; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	$(SUDO) apt-get update -q && \
-	$(SUDO) apt-get install -y -q clang llvm sudo util-linux linux-perf stress-ng && \
+	$(SUDO) apt-get install -y -q clang llvm sudo util-linux linux-perf stress-ng python3 python3-venv && \
 	if grep -q 'VERSION_CODENAME=bookworm' /etc/os-release; then \
 	  $(SUDO) apt-get install -y -q -t bookworm-backports bpftool libbpf-dev; \
 	else $(SUDO) apt-get install -y -q bpftool libbpf-dev; fi
@@ -36,7 +40,8 @@ venv: $(VENV)/.installed
 	  $(SUDO) ln -sfn $(CURDIR)/$(LOTTERY) /usr/local/bin/lottery  # so that `sudo lottery` works
 
 $(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+	rm -rf $(VENV)
+	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test,plot]'
 	touch $@

@@ -1,0 +1,155 @@
+"""The command line as a user meets it: one-line errors, exit codes, CSV
+ownership, Ctrl-C.  Tests named *_loaded or taking pin_dir use the kernel."""
+
+from __future__ import annotations
+
+import csv
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, run_lottery
+
+
+def _one_line_error(result, code, *words):
+    assert result.returncode == code, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize("args,words", [
+    (["dump", "--interval", "0"], ["--interval", "above 0"]),
+    (["dump", "--interval", "-1"], ["--interval"]),
+    (["dump", "--iterations", "0"], ["--iterations", "at least 1"]),
+    (["dump", "--sort", "bogus"], ["--sort", "pass one of"]),
+    (["dump", "--tickets", "bogus"], ["--tickets"]),
+    (["dump", "--interval", "soon"], ["--interval", "lottery dump --help"]),
+    (["dump", "--bogus"], ["--bogus"]),
+    (["workload", "--nice", "30"], ["--nice", "-20 to 19"]),
+    (["workload", "--cpu", "4096"], ["--cpu"]),
+    (["load", "--max-tasks", "0", "--obj", "/nonexistent.o"], ["--max-tasks"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words):
+    _one_line_error(run_lottery(*args), 2, *words)
+
+
+def test_every_command_has_help_with_examples():
+    for command in ("build", "load", "dump", "unload", "workload", "status", "doctor"):
+        result = run_lottery(command, "--help")
+        assert result.returncode == 0 and "Examples:" in result.stdout, command
+
+
+def test_load_without_object_names_the_fix(tmp_path, pin_dir):
+    result = run_lottery("load", "--pin-dir", str(pin_dir), cwd=tmp_path)
+    _one_line_error(result, 1, "no BPF object", "lottery build")
+
+
+def test_dump_and_status_with_nothing_loaded_say_so(pin_dir):
+    _one_line_error(run_lottery("dump", "-n", "1", "--pin-dir", str(pin_dir)), 1,
+                    "not loaded", "sudo lottery load")
+    assert "not loaded" in run_lottery("status", "--pin-dir", str(pin_dir)).stdout
+
+
+def test_unload_twice_is_not_an_error(instance):
+    assert run_lottery("unload", "--pin-dir", str(instance.dir)).returncode == 0
+    again = run_lottery("unload", "--pin-dir", str(instance.dir))
+    assert again.returncode == 0 and "not loaded" in again.stderr
+
+
+def test_second_load_is_refused_and_force_replaces(instance, bpf_object):
+    args = ("load", "--pin-dir", str(instance.dir), "--obj", str(bpf_object))
+    _one_line_error(run_lottery(*args), 1, "already loaded", "--force")
+    forced = run_lottery(*args, "--force")
+    assert forced.returncode == 0 and "attached to sched_switch" in forced.stdout
+    status = run_lottery("status", "--pin-dir", str(instance.dir))
+    assert status.returncode == 0 and "attached to sched_switch" in status.stdout
+
+
+def test_pins_are_root_only(instance):
+    assert oct(instance.dir.stat().st_mode & 0o777) == "0o700"
+    for pin in instance.dir.iterdir():
+        assert pin.stat().st_mode & 0o077 == 0, pin
+
+
+def test_verifier_rejection_shows_the_log_tail(tmp_path, pin_dir, bpf_object):
+    bad = tmp_path / "bad.bpf.c"
+    # reads past the end of the map value: the verifier must refuse it
+    bad.write_text('#include "vmlinux.h"\n#include <bpf/bpf_helpers.h>\n'
+                   "struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1);"
+                   " __type(key, int); __type(value, long); } m SEC(\".maps\");\n"
+                   'SEC("tp_btf/sched_switch") int bad(void *ctx) { int k = 0;'
+                   " long *v = bpf_map_lookup_elem(&m, &k); return v ? v[64] : 0; }\n"
+                   'char LICENSE[] SEC("license") = "GPL";\n')
+    obj = tmp_path / "bad.o"
+    subprocess.run(["clang", "-target", "bpf", "-g", "-O2", f"-I{bpf_object.parent}", "-c",
+                    str(bad), "-o", str(obj)], check=True)
+    result = run_lottery("load", "--pin-dir", str(pin_dir), "--obj", str(obj))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    first, *tail = result.stderr.strip().splitlines()
+    assert "verifier rejected" in first
+    assert any("invalid access to map value" in line for line in tail)
+    assert not pin_dir.exists() or not any(pin_dir.iterdir())
+
+
+def test_dump_prints_tables_and_writes_csv(instance, tmp_path):
+    work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--nice", "3",
+                             "--duration", "2", "--cpu", str(max(os.sched_getaffinity(0)))],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE)
+    out = tmp_path / "stats.csv"
+    result = run_lottery("dump", "--pin-dir", str(instance.dir), "-i", "0.5", "-n", "3",
+                         "-o", str(out))
+    work.wait()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("conservation: tasks") == 2
+    rows = list(csv.DictReader(out.open()))
+    mine = [r for r in rows if r["comm"] == "lottery-work"]
+    assert len(mine) == 3 and mine[-1]["nice"] == "3" and int(mine[-1]["runtime_delta_ns"]) > 0
+    assert sorted({r["cpu"] for r in rows if r["state"] == "idle"}) == \
+        [str(c) for c in range(os.cpu_count())]
+
+
+def test_ctrl_c_leaves_only_whole_rows_and_exits_130(instance, tmp_path):
+    out = tmp_path / "stats.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "dump", "--pin-dir",
+                             str(instance.dir), "-i", "0.05", "-q", "-o", str(out)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
+    text = out.read_text()
+    assert text.endswith("\n")
+    rows = list(csv.reader(text.splitlines()))
+    assert len(rows) > 10 and {len(r) for r in rows} == {len(rows[0])}
+
+
+@pytest.fixture
+def sudo_user():
+    """A throwaway user allowed to run bpftool and cat as root, nothing else."""
+    name = f"lt{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--create-home", name], check=True)
+    rule = f"/etc/sudoers.d/{name}"
+    with open(rule, "w") as handle:
+        handle.write(f"{name} ALL=(root) NOPASSWD: /usr/sbin/bpftool, /usr/bin/cat\n")
+    os.chmod(rule, 0o440)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        os.unlink(rule)
+        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+
+
+def test_non_root_dump_elevates_only_bpftool_and_owns_its_csv(instance, sudo_user):
+    out = os.path.join(sudo_user.pw_dir, "stats.csv")
+    result = run_lottery("dump", "--pin-dir", str(instance.dir), "-n", "2", "-i", "0.2",
+                         "-o", out, user=sudo_user.pw_name, cwd=sudo_user.pw_dir)
+    assert result.returncode == 0, result.stderr
+    assert os.stat(out).st_uid == sudo_user.pw_uid
+    assert len(open(out).read().splitlines()) > 10
