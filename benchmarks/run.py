@@ -12,11 +12,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from orchestrator import paths, snapshot, tools
+from orchestrator import parse, paths, snapshot, tools
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
@@ -45,56 +44,92 @@ def _prog_id(link_pin: Path) -> int:
     return tools.bpftool(["link", "show", "pinned", str(link_pin)])["prog_id"]
 
 
-def _load_empty(build: Path, pin_dir: Path) -> Path:
-    obj = build / "empty.bpf.o"
-    tools.run(["clang", "-target", "bpf", "-g", "-O2", f"-I{build}", "-c",
-               str(HERE / "empty.bpf.c"), "-o", str(obj)])
+def _load_reference(build: Path, name: str, pin_dir: Path) -> Path:
+    """Load benchmarks/NAME.bpf.c, attached; return its link pin."""
+    obj = build / f"{name}.bpf.o"
+    if not obj.exists():
+        tools.run(["clang", "-target", "bpf", "-g", "-O2", f"-I{build}", "-c",
+                   str(HERE / f"{name}.bpf.c"), "-o", str(obj)])
     pin_dir.mkdir(mode=0o700)
     tools.run(["bpftool", "prog", "loadall", str(obj), str(pin_dir), "autoattach"])
-    return pin_dir / "empty_switch"
+    return next(p for p in pin_dir.iterdir() if p.name.endswith("_switch"))
 
 
-def _hold_threads(count: int) -> tuple[threading.Event, list[threading.Thread]]:
-    """Park `count` threads so the task map holds about that many rows."""
-    threading.stack_size(64 * 1024)
-    release = threading.Event()
-    threads = [threading.Thread(target=release.wait, daemon=True) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    return release, threads
+_PARK = """
+import sys, threading
+threading.stack_size(64 * 1024)
+release = threading.Event()
+for _ in range(int(sys.argv[1])):
+    threading.Thread(target=release.wait, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+"""
+_THREADS_PER_PROCESS = 20_000
 
 
-def _time_dump(pins, repeats: int = 3) -> tuple[float, float, int]:
-    """Seconds for bpftool alone to print the map, and for lottery's snapshot
-    (trigger + bpftool + parse), best of `repeats` each; and the row count."""
-    bpftool_s, ours_s, rows = [], [], 0
-    snapshot.take(pins)  # fill the map with the parked threads before timing bpftool
+def _park_threads(count: int) -> list[subprocess.Popen]:
+    """Park about `count` sleeping threads in child processes, so the task map
+    holds that many real tasks; closing their stdin ends them."""
+    procs = []
+    while count > 0:
+        n = min(count, _THREADS_PER_PROCESS)
+        procs.append(subprocess.Popen([sys.executable, "-c", _PARK, str(n)], text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        count -= n
+    for proc in procs:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("a thread-parking child failed")
+    return procs
+
+
+def _release(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.stdin.close()
+        proc.wait()
+
+
+def _best(fn, repeats: int) -> float:
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run([tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pins.tasks)],
-                       stdout=subprocess.DEVNULL, check=True)
-        bpftool_s.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        snap = snapshot.take(pins)
-        ours_s.append(time.perf_counter() - start)
-        rows = len(snap.tasks)
-    return min(bpftool_s), min(ours_s), rows
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
-def _parse_rss_mb(pins) -> float:
-    """Peak RSS of a fresh process that takes one snapshot."""
-    code = ("import resource; from orchestrator import snapshot, paths;"
+def _time_dump(pins, repeats: int = 3) -> tuple[float, float, float, int]:
+    """Best-of seconds for bpftool alone printing the map, for lottery's dump
+    and parse of the same map, and for a whole sample (snapshot iterator,
+    /proc/stat, dump, parse); and the row count."""
+    for _ in range(3):  # the parked threads are in; rows of the last size's threads freed
+        rows = len(snapshot.take(pins).tasks)
+    argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pins.tasks)]
+    alone = _best(lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True), repeats)
+    parsed = _best(lambda: parse.task_rows(parse.iter_formatted(tools.stream(argv))), repeats)
+    sample = _best(lambda: snapshot.take(pins), repeats)
+    return alone, parsed, sample, rows
+
+
+def _sample_hwm_mb(pins) -> float:
+    """Peak RSS of a fresh process that takes one sample.  VmHWM, not
+    ru_maxrss: the latter keeps the high-water mark of the forking parent."""
+    code = ("from orchestrator import snapshot, paths;"
             f"snapshot.take(paths.pins('{pins.dir}'));"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=HERE.parent).stdout
     return int(out.strip()) / 1024
 
 
+def _pid_max() -> int:
+    return int(Path("/proc/sys/kernel/pid_max").read_text())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("docs/PERFORMANCE.md"))
-    parser.add_argument("--tasks", default="1000,10000", help="map sizes for the dump timing")
+    parser.add_argument("--tasks", default="1000,10000,100000",
+                        help="map sizes for the dump timing")
     parser.add_argument("--pipe-runs", type=int, default=5)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -102,67 +137,99 @@ def main() -> int:
     build = Path(tempfile.mkdtemp(prefix="lottery-bench-"))
     build_cmd.build(str(build))
     pins = paths.pins(f"/sys/fs/bpf/lottery-bench-{os.getpid()}")
-    empty_dir = Path(f"/sys/fs/bpf/lottery-bench-empty-{os.getpid()}")
+    refs = {name: Path(f"/sys/fs/bpf/lottery-bench-{name}-{os.getpid()}")
+            for name in ("empty", "seed_style")}
+    obj = str(build / "sched_lottery.bpf.o")
+
+    def drop_refs() -> None:
+        for ref in refs.values():
+            subprocess.run(["rm", "-rf", str(ref)], check=False)
+
     lines = []
     try:
-        baseline = _median_pipe(args.pipe_runs)
-        empty_link = _load_empty(build, empty_dir)
-        with_empty = _median_pipe(args.pipe_runs)
-        load_cmd.load(pins, obj=str(build / "sched_lottery.bpf.o"))
+        # Rounds of none / empty / seed-style / lottery, one tracer at a time,
+        # so that drift in the machine's speed hits every column alike.
+        pipe: dict[str, list[float]] = {"none": [], "empty": [], "seed_style": [], "lottery": []}
+        for _ in range(args.pipe_runs):
+            pipe["none"].append(_pipe_usecs())
+            for name, ref in refs.items():
+                _load_reference(build, name, ref)
+                pipe[name].append(_pipe_usecs())
+                drop_refs()
+            load_cmd.load(pins, obj=obj)
+            pipe["lottery"].append(_pipe_usecs())
+            unload_cmd.remove(pins)
+        usecs = {name: statistics.median(runs) for name, runs in pipe.items()}
+        # All three attached at once: the kernel times each on the same events.
+        ids = {name: _prog_id(_load_reference(build, name, ref)) for name, ref in refs.items()}
+        load_cmd.load(pins, obj=obj)
+        ids["lottery"] = _prog_id(pins.switch_link)
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
-        ids = {"empty": _prog_id(empty_link), "lottery": _prog_id(pins.switch_link)}
         before = {name: _prog_stats(pid) for name, pid in ids.items()}
-        both = _median_pipe(args.pipe_runs)  # both programs attached, same events
+        together = _median_pipe(args.pipe_runs)
         after = {name: _prog_stats(pid) for name, pid in ids.items()}
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"], check=True)
+        drop_refs()
         ns = {name: (after[name][1] - before[name][1]) / max(1, after[name][0] - before[name][0])
               for name in ids}
-        subprocess.run(["rm", "-rf", str(empty_dir)], check=True)
-        with_ours = _median_pipe(args.pipe_runs)
+        base = usecs["none"]
         lines += [
             "## Cost on the scheduler",
             "",
-            f"`taskset -c {CPU} perf bench sched pipe -l {PIPE_LOOPS}`, median of "
-            f"{args.pipe_runs} runs each, in this order in one run.",
+            f"`taskset -c {CPU} perf bench sched pipe -l {PIPE_LOOPS}`: {args.pipe_runs} "
+            "rounds of none / empty / seed-style / lottery, one tracer attached at a "
+            "time; median per tracer.",
             "",
             "| tracer on sched_switch | usecs/op | vs none |",
             "|---|---|---|",
-            f"| none | {baseline:.3f} | 1.000 |",
-            f"| empty tp_btf program | {with_empty:.3f} | {with_empty / baseline:.3f} |",
-            f"| lottery | {with_ours:.3f} | {with_ours / baseline:.3f} |",
+            f"| none | {base:.3f} | 1.000 |",
+            f"| empty tp_btf program | {usecs['empty']:.3f} | {usecs['empty'] / base:.3f} |",
+            f"| seed-style hash map | {usecs['seed_style']:.3f} | "
+            f"{usecs['seed_style'] / base:.3f} |",
+            f"| lottery | {usecs['lottery']:.3f} | {usecs['lottery'] / base:.3f} |",
             "",
-            "Per event, both programs attached together and timed by the kernel "
+            "Per event: the three programs attached together and timed by the kernel "
             "(`kernel.bpf_stats_enabled=1`) over the same pipe benchmark "
-            f"({both:.3f} usecs/op with both):",
+            f"({together:.3f} usecs/op with all three):",
             "",
             "| program | ns/event | vs empty |",
             "|---|---|---|",
             f"| empty | {ns['empty']:.1f} | 1.00 |",
+            f"| seed-style hash map (benchmarks/seed_style.bpf.c) | {ns['seed_style']:.1f} | "
+            f"{ns['seed_style'] / ns['empty']:.2f} |",
             f"| lottery on_switch | {ns['lottery']:.1f} | {ns['lottery'] / ns['empty']:.2f} |",
             "",
             "## Dump path",
             "",
-            "Seconds to read the task map: bpftool printing it alone, and lottery's "
-            "whole sample (snapshot iterator, /proc/stat, bpftool, streaming parse); "
-            "best of 3. Peak RSS of a fresh process taking one sample.",
+            "Seconds to read the task map, best of 3 each: bpftool printing it alone "
+            "(to /dev/null), lottery's dump and parse of it (bpftool into a pipe, "
+            "streaming parse into records), and lottery's whole sample (also running "
+            "the snapshot iterator and reading /proc/stat). The rows are real tasks: "
+            "sleeping threads parked in child processes. Peak RSS (VmHWM) of a fresh "
+            "Python process taking one sample.",
             "",
-            "| rows | bpftool alone s | lottery sample s | ratio | peak RSS MB |",
-            "|---|---|---|---|---|",
+            "| rows | bpftool alone s | dump+parse s | ratio | whole sample s | ratio "
+            "| peak RSS MB |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for count in (int(n) for n in args.tasks.split(",")):
-            release, threads = _hold_threads(count)
-            try:
-                bpftool_s, ours_s, rows = _time_dump(pins)
-                rss = _parse_rss_mb(pins)
-            finally:
-                release.set()
-                for thread in threads:
-                    thread.join()
-            lines.append(f"| {rows} | {bpftool_s:.3f} | {ours_s:.3f} | "
-                         f"{ours_s / bpftool_s:.2f} | {rss:.0f} |")
+        old_pid_max = _pid_max()
+        try:
+            for count in (int(n) for n in args.tasks.split(",")):
+                if count + 10_000 > _pid_max():  # room for the threads' pids
+                    Path("/proc/sys/kernel/pid_max").write_text(str(4 * count))
+                procs = _park_threads(count)
+                try:
+                    alone, parsed, sample, rows = _time_dump(pins)
+                    rss = _sample_hwm_mb(pins)
+                finally:
+                    _release(procs)
+                lines.append(f"| {rows} | {alone:.3f} | {parsed:.3f} | {parsed / alone:.2f} | "
+                             f"{sample:.3f} | {sample / alone:.2f} | {rss:.0f} |")
+        finally:
+            Path("/proc/sys/kernel/pid_max").write_text(str(old_pid_max))
     finally:
         unload_cmd.remove(pins)
-        subprocess.run(["rm", "-rf", str(empty_dir)], check=False)
+        drop_refs()
     machine = (f"{platform.node()}: {os.cpu_count()} CPUs, kernel {platform.release()}, "
                f"bpftool {tools.bpftool_version()}")
     header = ["# Performance", "", "Written by `make bench` (benchmarks/run.py); numbers from "

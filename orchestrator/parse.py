@@ -12,49 +12,80 @@ from orchestrator.errors import LotteryError
 from orchestrator.records import SnapshotInfo, TaskSample
 
 _DECODER = json.JSONDecoder()
-_SKIP = " \t\r\n,"
+_MARK = '"formatted":'
+_SPACE = " \t\r\n"
+# A row whose formatted object does not decode within this much text is not
+# a row of ours; stop instead of buffering the whole output.
+_MAX_ROW_CHARS = 1 << 20
 
 
-def iter_json_array(chunks: Iterable[str]) -> Iterator[Any]:
-    """Yield the elements of one top-level JSON array as the text arrives.
+def _no_btf() -> LotteryError:
+    return LotteryError(
+        "the map has no BTF field names (was it loaded by `lottery load`?)",
+        "pass --map pointing at lottery's task map, or run sudo lottery load",
+    )
 
-    bpftool prints every row's bytes as well as its formatted value, over a
-    kilobyte a row; decoding row by row keeps memory flat for big maps."""
-    buf = ""
-    pos = 0
-    started = False
+
+def iter_formatted(chunks: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Yield the "formatted" object ({"key": …, "value": …}) of every row of
+    `bpftool map dump -j` as the text arrives.
+
+    Each row also carries its key and value as arrays of hex strings, three
+    quarters of the text; only the formatted part is decoded, the rest is
+    skipped with str.find.  The marker cannot occur inside a JSON string
+    (its quotes would be escaped there), so finding it is exact."""
     source = iter(chunks)
+    buf = ""
+    for chunk in source:  # read until the first character after "[" is known
+        buf += chunk
+        head = buf.lstrip(_SPACE)
+        if head and (head[0] != "[" or head[1:].lstrip(_SPACE)):
+            break
+    head = buf.lstrip(_SPACE)
+    if not head.startswith("["):
+        # Read to the end first: a failing bpftool is reported by the stream
+        # itself, with its stderr; with -j it may also print {"error": …}.
+        rest = head + "".join(source)
+        try:
+            message = json.loads(rest)["error"]
+        except (ValueError, TypeError, KeyError):
+            raise LotteryError("bpftool output is not a JSON array",
+                               "check `bpftool version`") from None
+        raise LotteryError(f"bpftool map dump failed: {message}")
+    empty = head[1:].lstrip(_SPACE).startswith("]")
+    found = 0
+    pos = 0
     done = False
     while True:
-        while pos < len(buf) and buf[pos] in _SKIP:
-            pos += 1
-        if not started and pos < len(buf):
-            if buf[pos] != "[":
-                raise LotteryError("bpftool output is not a JSON array", "check `bpftool version`")
-            started = True
-            pos += 1
-            continue
-        if started and pos < len(buf) and buf[pos] == "]":
-            return
-        if pos < len(buf):
+        mark = buf.find(_MARK, pos)
+        if mark >= 0:
             try:
-                item, end = _DECODER.raw_decode(buf, pos)
+                item, end = _DECODER.raw_decode(buf, mark + len(_MARK))
             except json.JSONDecodeError:
-                if done:
+                if done or len(buf) - mark > _MAX_ROW_CHARS:
                     raise LotteryError("bpftool output ended in the middle of a row",
                                        "run the dump again") from None
+                pos = mark  # incomplete: keep the row's start and read on
             else:
+                found += 1
                 yield item
                 pos = end
                 continue
-        if done:
-            raise LotteryError("bpftool output ended before the map did", "run the dump again")
+        elif done:
+            break
+        else:
+            # keep a tail that may hold the start of a marker cut by the chunk
+            pos = max(pos, len(buf) - len(_MARK) + 1)
         chunk = next(source, None)
         if chunk is None:
             done = True
         else:
             buf = buf[pos:] + chunk
             pos = 0
+    if not buf.rstrip(_SPACE).endswith("]"):
+        raise LotteryError("bpftool output ended before the map did", "run the dump again")
+    if not found and not empty:
+        raise _no_btf()
 
 
 def _formatted(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -62,33 +93,20 @@ def _formatted(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         formatted = row["formatted"]
         return formatted["key"], formatted["value"]
     except (KeyError, TypeError):
-        raise LotteryError(
-            "the map has no BTF field names (was it loaded by `lottery load`?)",
-            "pass --map pointing at lottery's task map, or run sudo lottery load",
-        ) from None
+        raise _no_btf() from None
 
 
-def task_rows(rows: Iterable[dict[str, Any]]) -> list[TaskSample]:
-    """Return the task samples of task-map rows."""
+def task_rows(entries: Iterable[dict[str, Any]]) -> list[TaskSample]:
+    """Return the task samples of task-map entries (the formatted objects)."""
     tasks: list[TaskSample] = []
-    for row in rows:
-        key, value = _formatted(row)
+    for entry in entries:
         try:
+            key, value = entry["key"], entry["value"]
             tasks.append(TaskSample(
-                pid=key["pid"],
-                start_ns=key["start_ns"],
-                tgid=value["tgid"],
-                comm=value["comm"],
-                nice=value["nice"],
-                policy=value["policy"],
-                cpu=value["cpu"],
-                runtime_ns=value["runtime_ns"],
-                wait_ns=value["wait_ns"],
-                wait_max_ns=value["wait_max_ns"],
-                runs=value["runs"],
-                voluntary_switches=value["voluntary_switches"],
-                involuntary_switches=value["involuntary_switches"],
-                exited=bool(value["flags"] & ROW_EXITED),
+                key["pid"], key["start_ns"], value["tgid"], value["comm"], value["nice"],
+                value["policy"], value["cpu"], value["runtime_ns"], value["wait_ns"],
+                value["wait_max_ns"], value["runs"], value["voluntary_switches"],
+                value["involuntary_switches"], bool(value["flags"] & ROW_EXITED),
             ))
         except KeyError as err:
             raise LotteryError(

@@ -36,7 +36,7 @@ def take(pins: Pins) -> Snapshot:
         idle = procstat.read_idle()  # right after the snapshot, so both see one moment
         chunks = tools.stream([tools.require("bpftool"), "-j", "map", "dump", "pinned",
                                str(pins.tasks)], elevate=True, what="bpftool map dump")
-        tasks = parse.task_rows(parse.iter_json_array(chunks))
+        tasks = parse.task_rows(parse.iter_formatted(chunks))
     except LotteryError as err:
         raise _not_loaded(err, pins) from None
     return Snapshot(info=info, timestamp_s=timestamp_s, tasks=tuple(tasks), idle=tuple(idle))

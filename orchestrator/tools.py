@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import io
+import codecs
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -16,6 +18,8 @@ from plumbum import local
 from plumbum.commands.processes import ProcessExecutionError
 
 from orchestrator.errors import LotteryError
+
+_PIPE_BYTES = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 
 # Debian keeps bpftool in /usr/sbin, which is not on a normal user's PATH.
 _EXTRA_PATH = ("/usr/sbin", "/usr/local/sbin", "/sbin")
@@ -87,16 +91,24 @@ def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
 
 
 def stream(argv: list[str], elevate: bool = False, what: str = "",
-           chunk_chars: int = 1 << 20) -> Iterator[str]:
+           chunk_bytes: int = 1 << 20) -> Iterator[str]:
     """Yield a program's stdout in chunks as it prints; raise if it fails."""
     what = what or os.path.basename(argv[0])
     if elevate:
         argv = _elevated(argv, what)
     proc = local[argv[0]][argv[1:]].popen(stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        reader = io.TextIOWrapper(proc.stdout, encoding="utf-8", errors="replace")
-        while chunk := reader.read(chunk_chars):
-            yield chunk
+        fd = proc.stdout.fileno()
+        with contextlib.suppress(OSError):
+            # A 64 KiB pipe stalls the writer whenever the reader is busy with
+            # a chunk; a bigger one lets both run at once on two CPUs.
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # os.read hands over whatever has arrived, so parsing starts at once
+        while data := os.read(fd, chunk_bytes):
+            yield decoder.decode(data)
+        if tail := decoder.decode(b"", final=True):
+            yield tail
         err = proc.stderr.read().decode(errors="replace")
         if proc.wait() != 0:
             raise _failure(what, err, proc.returncode)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -160,3 +161,40 @@ def test_every_visible_thread_is_in_the_snapshot(instance):
     after = _visible_threads()
     live = {t.pid for t in snap.tasks if not t.exited}
     assert (before & after) - live == set()
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid:  # field 5, pgrp, counted after "comm)"
+            members.append(int(stat.split("/")[2]))
+    return members
+
+
+def test_numbers_match_proc_under_stress_ng_load(instance):
+    """Both CPUs busy with CPU hogs and a switch storm: still within 1%."""
+    stress = subprocess.Popen(["stress-ng", "--cpu", "2", "--switch", "2", "--timeout", "10",
+                               "--quiet"], start_new_session=True)
+    try:
+        time.sleep(2.0)
+        os.killpg(stress.pid, signal.SIGSTOP)  # one moment for both readers
+        time.sleep(0.05)
+        members = _group_members(stress.pid)
+        expected = {pid: _proc(pid) for pid in members}
+        rows = _rows(snapshot.take(instance), set(members))
+    finally:
+        os.killpg(stress.pid, signal.SIGKILL)
+        os.killpg(stress.pid, signal.SIGCONT)
+        stress.wait()
+    busy = [pid for pid in members if expected[pid][0] > 100_000_000]
+    assert len(busy) >= 4, "the stressors did not run"
+    assert sum(expected[pid][2] for pid in members) > 10_000, "no switch storm"
+    for pid in members:
+        runtime, _, switches = expected[pid]
+        assert _rel(rows[pid].runtime_ns, runtime) < 0.01, (pid, rows[pid].runtime_ns, runtime)
+        assert _rel(rows[pid].switches, switches) < 0.01, (pid, rows[pid].switches, switches)

@@ -13,8 +13,12 @@ def _text() -> str:
     return (DATA / "task_map.json").read_text()
 
 
+def _formatted(text: str) -> list:
+    return [row["formatted"] for row in json.loads(text)]
+
+
 def test_task_rows_read_fields_by_btf_name():
-    tasks = parse.task_rows(json.loads(_text()))
+    tasks = parse.task_rows(_formatted(_text()))
     by_comm = {t.comm: t for t in tasks}
     work = by_comm["lottery-work"]
     assert work.nice == 5 and work.exited
@@ -23,24 +27,44 @@ def test_task_rows_read_fields_by_btf_name():
     assert not by_comm["kthreadd"].exited and by_comm["kthreadd"].pid == 2
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 100, 1 << 20])
+@pytest.mark.parametrize("chunk", [1, 7, 11, 12, 13, 100, 4096, 1 << 20])
 def test_streaming_parse_matches_whole_parse_at_any_chunk_size(chunk):
     text = _text()
     pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
-    assert list(parse.iter_json_array(pieces)) == json.loads(text)
+    assert list(parse.iter_formatted(pieces)) == _formatted(text)
 
 
-def test_truncated_output_is_an_error_not_a_short_map():
+def test_hostile_comm_cannot_fake_a_row():
+    rows = json.loads(_text())[:2]
+    rows[0]["formatted"]["value"]["comm"] = '"formatted":{"key":{}}}]'
+    text = json.dumps(rows, separators=(",", ":"))
+    pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+    assert list(parse.iter_formatted(pieces)) == [r["formatted"] for r in rows]
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999, -1])
+def test_truncated_output_is_an_error_not_a_short_map(cut):
     text = _text()
+    end = len(text) - 1 if cut == -1 else int(len(text) * cut)  # -1: only "]" lost
     with pytest.raises(LotteryError, match="ended"):
-        list(parse.iter_json_array([text[: len(text) // 2]]))
+        list(parse.iter_formatted([text[:end]]))
+
+
+def test_empty_map_is_no_rows():
+    assert list(parse.iter_formatted(["[", "]\n"])) == []
+
+
+def test_bpftool_error_document_is_reported():
+    with pytest.raises(LotteryError, match="bpftool map dump failed: bpf obj get"):
+        list(parse.iter_formatted(['{"error":"bpf obj get (/sys/fs/bpf/x): No such file"}']))
 
 
 def test_map_without_btf_names_is_refused_with_the_fix():
-    row = json.loads(_text())[0]
-    del row["formatted"]
+    rows = json.loads(_text())
+    for row in rows:
+        del row["formatted"]
     with pytest.raises(LotteryError, match="no BTF field names"):
-        parse.task_rows([row])
+        list(parse.iter_formatted([json.dumps(rows)]))
 
 
 def test_snapshot_line_gives_the_counters():
