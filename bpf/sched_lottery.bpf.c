@@ -104,6 +104,7 @@ static __always_inline void fill_row(struct task_stats *row, struct task_struct 
 	row->nice = task->static_prio - 120; /* MAX_RT_PRIO + NICE_WIDTH / 2 */
 	row->policy = task->policy;
 	row->cpu = task->thread_info.cpu;
+	row->cpus_allowed = task->nr_cpus_allowed;
 	row->flags = flags;
 	bpf_probe_read_kernel_str(row->comm, sizeof(row->comm), task->comm);
 }

@@ -33,6 +33,7 @@ struct task_stats {
 	__u32 policy;
 	__u32 cpu;                 /* CPU it last ran on */
 	__u32 flags;               /* ROW_* */
+	__u32 cpus_allowed;        /* nr_cpus_allowed: 1 means pinned to `cpu` */
 	char comm[TASK_COMM_LEN];
 };
 

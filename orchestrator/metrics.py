@@ -19,6 +19,7 @@ class TaskRow:
     runtime_delta_ns: int | None
     wait_delta_ns: int | None
     switches_delta: int | None
+    runs_delta: int | None = None  # times switched in
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +73,15 @@ def compare(prev: Snapshot | None, cur: Snapshot, tickets: TicketModel) -> Sampl
             continue
         if old is None and since_ns is not None and task.start_ns >= since_ns:
             old = TaskSample(task.pid, task.start_ns, task.tgid, task.comm, task.nice,
-                             task.policy, task.cpu, 0, 0, 0, 0, 0, 0, False)
+                             task.policy, task.cpu, 0, 0, 0, 0, 0, 0, False,
+                             task.cpus_allowed)
         rows.append(TaskRow(
             task=task,
             tickets=tickets(task.nice, task.policy),
             runtime_delta_ns=_delta(task.runtime_ns, old and old.runtime_ns),
             wait_delta_ns=_delta(task.wait_ns, old and old.wait_ns),
             switches_delta=_delta(task.switches, old and old.switches),
+            runs_delta=_delta(task.runs, old and old.runs),
         ))
     idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
     idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]

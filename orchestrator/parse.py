@@ -107,6 +107,7 @@ def task_rows(entries: Iterable[dict[str, Any]]) -> list[TaskSample]:
                 value["policy"], value["cpu"], value["runtime_ns"], value["wait_ns"],
                 value["wait_max_ns"], value["runs"], value["voluntary_switches"],
                 value["involuntary_switches"], bool(value["flags"] & ROW_EXITED),
+                value["cpus_allowed"],
             ))
         except KeyError as err:
             raise LotteryError(

@@ -23,6 +23,7 @@ class TaskSample:
     voluntary_switches: int
     involuntary_switches: int
     exited: bool
+    cpus_allowed: int = 0  # CPUs it may run on; 1 means pinned to `cpu`
 
     @property
     def key(self) -> tuple[int, int]:

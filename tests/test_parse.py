@@ -1,6 +1,7 @@
 """Parsing what real bpftool runs printed (tests/data, captured on a 6.18 kernel)."""
 
 import json
+import os
 
 import pytest
 from conftest import DATA
@@ -25,6 +26,7 @@ def test_task_rows_read_fields_by_btf_name():
     assert work.runtime_ns > 900_000_000  # it spun for 1.5 s on a shared CPU
     assert work.switches == work.voluntary_switches + work.involuntary_switches
     assert not by_comm["kthreadd"].exited and by_comm["kthreadd"].pid == 2
+    assert work.cpus_allowed == 1 and by_comm["kthreadd"].cpus_allowed == os.cpu_count()
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 11, 12, 13, 100, 4096, 1 << 20])
@@ -44,7 +46,7 @@ def test_hostile_comm_cannot_fake_a_row():
 
 @pytest.mark.parametrize("cut", [0.5, 0.999, -1])
 def test_truncated_output_is_an_error_not_a_short_map(cut):
-    text = _text()
+    text = _text().rstrip()
     end = len(text) - 1 if cut == -1 else int(len(text) * cut)  # -1: only "]" lost
     with pytest.raises(LotteryError, match="ended"):
         list(parse.iter_formatted([text[:end]]))
