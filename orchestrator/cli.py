@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from orchestrator import paths
+from orchestrator.analysis import AnalysisOptions
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import doctor as doctor_cmd
 from orchestrator.commands import dump as dump_cmd
@@ -21,7 +22,6 @@ from orchestrator.commands import workload as workload_cmd
 from orchestrator.constants import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.sinks.table import GROUPINGS, SORT_KEYS
-from orchestrator.tickets import MODELS
 
 app = typer.Typer(
     name="lottery",
@@ -34,6 +34,12 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+TicketsOption = Annotated[str, typer.Option(
+    "--tickets", metavar="weight|linear|FILE",
+    help="Ticket model: weight (the kernel's nice-to-weight table), linear "
+    "(max(10, 100 - 10*nice)), or a file of `NICE TICKETS` lines (`LOW..HIGH "
+    "TICKETS` for a range) covering nice -20..19.")]
 
 PinDir = Annotated[str | None, typer.Option(
     "--pin-dir", envvar="LOTTERY_PIN_DIR", show_default="/sys/fs/bpf/lottery",
@@ -109,9 +115,20 @@ def dump(
         "--sort", help=f"Table order: {', '.join(SORT_KEYS)}.")] = "delta",
     by: Annotated[str, typer.Option(
         "--by", help=f"Table rows per {', '.join(GROUPINGS)}.")] = "thread",
-    tickets: Annotated[str, typer.Option(
-        "--tickets", help="Ticket model: weight (the kernel's nice-to-weight table) or "
-        "linear (max(10, 100 - 10*nice)).")] = "weight",
+    tickets: TicketsOption = "weight",
+    draws: Annotated[int, typer.Option(
+        "--simulate-draws", help="Lottery draws per sample among each group's tickets; "
+        "shows wins and win rate beside the expected share.")] = 0,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="Seed for the draws, to repeat them exactly.")] = None,
+    alpha: Annotated[float, typer.Option(
+        "--alpha", help="EWMA weight of the newest runtime delta, in (0, 1].")] = 0.5,
+    edf: Annotated[bool, typer.Option(
+        "--edf", help="Also print the EDF view: period, budget, utilisation, "
+        "response and lateness per task.")] = False,
+    deadline_warn: Annotated[float | None, typer.Option(
+        "--deadline-warn", metavar="MS", help="Warn on stderr when a task's response per "
+        "activation (wait + run) exceeds MS milliseconds.")] = None,
     map_pin: Annotated[str | None, typer.Option(
         "--map", envvar="MAP_PIN", help="Pinned task map to read.")] = None,
     pin_dir: PinDir = None,
@@ -121,24 +138,30 @@ def dump(
 
     Not as root, only the bpftool calls go through sudo; the CSV is yours.
     CSV columns begin timestamp_s,pid,runtime_ns,runtime_ms,switches,nice,tickets;
-    each CPU's idle time is a row with pid 0 and its cpu column.
+    each CPU's idle time is a row with pid 0 and its cpu column. From the second
+    sample on, each task that ran or waited gets its expected (ticket) and observed
+    (runtime) share of its group: the CPU it is pinned to, or "all".
 
     Examples:
 
       lottery dump --iterations 5
 
+      lottery dump -n 10 --simulate-draws 10000 --seed 1 --alpha 0.3
+
+      lottery dump -n 5 --edf --deadline-warn 20 --tickets my-tickets.txt
+
       lottery dump -i 0.5 -n 20 --output assets/stats.csv --comm lottery-work
 
       lottery dump --by process --sort runtime --top 20
     """
-    for name, value, allowed in (("--sort", sort, SORT_KEYS), ("--by", by, GROUPINGS),
-                                 ("--tickets", tickets, MODELS)):
+    for name, value, allowed in (("--sort", sort, SORT_KEYS), ("--by", by, GROUPINGS)):
         if value not in allowed:
             raise LotteryError(f"{name} {value!r} is not known",
                                f"pass one of {', '.join(allowed)}", code=EXIT_USAGE)
     opts = dump_cmd.DumpOptions(
         interval_s=interval, iterations=iterations, output=output, top=top,
-        pids=tuple(pid or ()), comm=comm, sort=sort, by=by, ticket_model=tickets, quiet=quiet)
+        pids=tuple(pid or ()), comm=comm, sort=sort, by=by, ticket_model=tickets, quiet=quiet,
+        analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
     return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.constants import EXIT_USAGE
+from orchestrator.errors import LotteryError
 
 # kernel/sched/core.c, sched_prio_to_weight[]: nice -20 .. 19.  Each step is
 # about 1.25x, so one nice level is about 10% of CPU between two tasks.
@@ -47,6 +52,68 @@ def linear_tickets(nice: int, policy: int = SCHED_NORMAL) -> int | None:
     return max(10, 100 - 10 * nice)
 
 
+def parse_mapping(text: str, source: str = "mapping") -> dict[int, int]:
+    """Read a nice -> tickets mapping: one `NICE TICKETS` or `LOW..HIGH TICKETS`
+    per line, `#` comments.  Every nice value -20..19 must be covered, so that
+    no task silently gets tickets nobody chose."""
+    table: dict[int, int] = {}
+    line_re = re.compile(r"^(-?\d+)(?:\s*\.\.\s*(-?\d+))?\s*[\s,=:]\s*(\d+)$")
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        found = line_re.match(line)
+        if not found:
+            raise LotteryError(f"{source} line {number}: {line!r} is not `NICE TICKETS`",
+                               "write lines like `0 100` or `1..19 50`", code=EXIT_USAGE)
+        low = int(found.group(1))
+        high = int(found.group(2) or low)
+        count = int(found.group(3))
+        if not -20 <= low <= high <= 19 or count < 1:
+            raise LotteryError(f"{source} line {number}: nice {low}..{high} with {count} tickets",
+                               "nice values are -20..19 and tickets at least 1",
+                               code=EXIT_USAGE)
+        for nice in range(low, high + 1):
+            table[nice] = count
+    missing = [n for n in range(-20, 20) if n not in table]
+    if missing:
+        raise LotteryError(f"{source} gives no tickets for nice {_ranges(missing)}",
+                           "cover -20..19, e.g. with a line `-20..19 100` first",
+                           code=EXIT_USAGE)
+    return table
+
+
+def _ranges(values: list[int]) -> str:
+    spans: list[list[int]] = []
+    for v in values:
+        if spans and spans[-1][1] == v - 1:
+            spans[-1][1] = v
+        else:
+            spans.append([v, v])
+    return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans)
+
+
+def mapping_tickets(table: dict[int, int]) -> TicketModel:
+    """A ticket model from a user's table; None for real-time tasks."""
+    def tickets(nice: int, policy: int = SCHED_NORMAL) -> int | None:
+        if policy in _OUTSIDE_LOTTERY:
+            return None
+        return table[_clamp_nice(nice)]
+    return tickets
+
+
 def model(name: str) -> TicketModel:
-    """Return the ticket function named on the command line."""
-    return {"weight": weight_tickets, "linear": linear_tickets}[name]
+    """Return the ticket model named on the command line: weight, linear or
+    the path of a mapping file."""
+    if name in MODELS:
+        return {"weight": weight_tickets, "linear": linear_tickets}[name]
+    path = Path(name)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or "not text"
+        raise LotteryError(f"--tickets {name!r} is neither weight, linear nor a readable "
+                           f"mapping file ({reason})",
+                           "pass weight, linear or a file of `NICE TICKETS` lines",
+                           code=EXIT_USAGE) from None
+    return mapping_tickets(parse_mapping(text, str(path)))

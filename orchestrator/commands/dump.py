@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import metrics, parse, snapshot, tickets, tools
+from orchestrator.analysis import Analyser, AnalysisOptions
 from orchestrator.constants import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -33,6 +34,8 @@ class DumpOptions:
     by: str = "thread"
     ticket_model: str = "weight"
     quiet: bool = False  # no tables, CSV only
+    analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
+    edf: bool = False  # print the EDF view under each table
 
 
 @dataclass
@@ -59,12 +62,21 @@ def validate(opts: DumpOptions) -> None:
     if opts.top < 1:
         raise LotteryError(f"--top {opts.top} must be at least 1", "pass --top 10",
                            code=EXIT_USAGE)
+    Analyser(opts.analysis)  # validates its options
 
 
 def capacity(pins: Pins) -> int:
     """Return the soft limit `load --max-tasks` set, or the map's capacity."""
     rows = tools.bpftool(["map", "dump", "pinned", str(pins.max_tasks)], what="bpftool map dump")
     return parse.map_value(rows) or TASKS_CAPACITY
+
+
+def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
+    worst = sorted(late, key=lambda item: item[2], reverse=True)
+    shown = ", ".join(f"{comm} ({pid}) {ms:.1f} ms" for comm, pid, ms in worst[:5])
+    more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
+    return (f"lottery: deadline: {len(worst)} tasks responded slower than "
+            f"--deadline-warn {limit_ms:g} ms per activation: {shown}{more}")
 
 
 def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
@@ -88,10 +100,11 @@ def _check_capacity(snap, limit: int, warn: _Warnings) -> None:
 def dump(pins: Pins, opts: DumpOptions) -> int:
     """Sample until the iterations are done or Ctrl-C; return the exit code."""
     validate(opts)
+    model = tickets.model(opts.ticket_model)
     snapshot.require_loaded(pins)
     limit = capacity(pins)
     sink = CsvSink(opts.output) if opts.output else None
-    model = tickets.model(opts.ticket_model)
+    analyser = Analyser(opts.analysis)
     warn = _Warnings()
     prev = None
     done = 0
@@ -99,12 +112,19 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     try:
         while opts.iterations is None or done < opts.iterations:
             cur = snapshot.take(pins)
-            sample = _filter(metrics.compare(prev, cur, model), opts)
+            whole = metrics.compare(prev, cur, model)
+            analysis = analyser.analyse(whole)  # shares need every task, not the filtered few
+            sample = _filter(whole, opts)
             _check_capacity(cur, limit, warn)
             if sink:
-                sink.write(sample, with_idle=not (opts.pids or opts.comm))
+                sink.write(sample, not (opts.pids or opts.comm), analysis)
             if not opts.quiet:
-                print(table.render(sample, opts.top, opts.sort, opts.by), end="\n\n", flush=True)
+                out = table.render(sample, opts.top, opts.sort, opts.by, analysis)
+                if opts.edf:
+                    out += "\n\n" + table.render_edf(sample, analysis, opts.top)
+                print(out, end="\n\n", flush=True)
+            if analysis.late:
+                print(_late_line(analysis.late, opts.analysis.deadline_warn_ms), file=sys.stderr)
             prev = cur
             done += 1
             if opts.iterations is not None and done >= opts.iterations:

@@ -12,6 +12,7 @@ import os
 import signal
 from pathlib import Path
 
+from orchestrator.analysis import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE, SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
 from orchestrator.metrics import Sample
@@ -20,6 +21,9 @@ EXTRA_COLUMNS = (
     "tgid", "comm", "cpu", "policy", "state", "start_ns",
     "runtime_delta_ns", "switches_delta", "voluntary_switches", "involuntary_switches",
     "wait_ns", "wait_ms", "wait_delta_ns", "wait_max_ns", "runs",
+    "cpus_allowed", "runs_delta", "contention_group", "ticket_share", "expected_share",
+    "observed_share", "share_error", "ewma_runtime_delta_ns", "lottery_wins", "lottery_win_rate",
+    "period_ms", "utilisation", "response_ms", "lateness_ms",
 )
 COLUMNS = SEED_CSV_COLUMNS + EXTRA_COLUMNS
 HEADER = ",".join(COLUMNS)
@@ -29,12 +33,30 @@ def _blank(value: int | None) -> int | str:
     return "" if value is None else value
 
 
-def sample_rows(sample: Sample, with_idle: bool = True) -> list[list[object]]:
+def _num(value: float | None, digits: int = 6) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _analysis_cells(a: RowAnalysis) -> list[object]:
+    s, e = a.share, a.edf
+    return [
+        "" if s is None else s.group, _num(s and s.ticket_share), _num(s and s.expected),
+        _num(s and s.observed), _num(s and s.error), _num(a.ewma_delta_ns, 0),
+        _blank(a.wins), _num(a.win_rate),
+        _num(e and e.period_ns / 1e6, 3), _num(e and e.utilisation),
+        _num(e and e.response_ns / 1e6, 3), _num(e and e.lateness_ns / 1e6, 3),
+    ]
+
+
+def sample_rows(sample: Sample, with_idle: bool = True,
+                analysis: Analysis | None = None) -> list[list[object]]:
     """Return the CSV rows of one sample, in COLUMNS order."""
     ts = f"{sample.snapshot.timestamp_s:.6f}"
     rows: list[list[object]] = []
+    blank_analysis = len(COLUMNS) - COLUMNS.index("contention_group")
     for row in sample.tasks:
         t = row.task
+        a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
         rows.append([
             ts, t.pid, t.runtime_ns, f"{t.runtime_ns / 1e6:.3f}", t.switches, t.nice,
             _blank(row.tickets),
@@ -42,6 +64,7 @@ def sample_rows(sample: Sample, with_idle: bool = True) -> list[list[object]]:
             _blank(row.runtime_delta_ns), _blank(row.switches_delta),
             t.voluntary_switches, t.involuntary_switches,
             t.wait_ns, f"{t.wait_ns / 1e6:.3f}", _blank(row.wait_delta_ns), t.wait_max_ns, t.runs,
+            t.cpus_allowed, _blank(row.runs_delta), *_analysis_cells(a),
         ])
     if with_idle:
         for idle in sample.idle:
@@ -50,6 +73,7 @@ def sample_rows(sample: Sample, with_idle: bool = True) -> list[list[object]]:
                 ts, 0, i.idle_ns, f"{i.idle_ns / 1e6:.3f}", "", "", "",
                 0, "idle", i.cpu, "", "idle", "",
                 _blank(idle.idle_delta_ns), "", "", "", "", "", "", "", "",
+                "", "", *[""] * blank_analysis,
             ])
     return rows
 
@@ -93,9 +117,10 @@ class CsvSink:
             handle.flush()
         return handle
 
-    def write(self, sample: Sample, with_idle: bool = True) -> int:
+    def write(self, sample: Sample, with_idle: bool = True,
+              analysis: Analysis | None = None) -> int:
         """Append one sample whole; return the number of rows written."""
-        rows = sample_rows(sample, with_idle)
+        rows = sample_rows(sample, with_idle, analysis)
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(rows)
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
+from orchestrator.analysis import Analysis, RowAnalysis
 from orchestrator.metrics import Conservation, Sample, TaskRow
 
 SORT_KEYS = ("delta", "runtime", "wait", "switches", "pid")
@@ -28,13 +29,23 @@ class _Group:
     switches: int = 0
     switches_delta: int | None = None
     exited: bool = False
+    expected: float | None = None   # summed ticket shares of its threads
+    observed: float | None = None
+    wins: int | None = None
+    ewma_ns: float | None = None
+    rows: list[TaskRow] | None = None
 
 
 def _add(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else a + b
 
 
-def group(rows: Iterable[TaskRow], by: str) -> list[_Group]:
+def _fadd(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else a + b
+
+
+def group(rows: Iterable[TaskRow], by: str,
+          analysis: Analysis | None = None) -> list[_Group]:
     """Sum task rows per thread, process (tgid) or command name."""
     groups: dict[object, _Group] = {}
     for row in rows:
@@ -52,6 +63,13 @@ def group(rows: Iterable[TaskRow], by: str) -> list[_Group]:
         g.switches += t.switches
         g.switches_delta = _add(g.switches_delta, row.switches_delta)
         g.exited = g.exited or (by == "thread" and t.exited)
+        a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
+        if a.share:
+            g.expected = _fadd(g.expected, a.share.expected)
+            g.observed = _fadd(g.observed, a.share.observed)
+        g.wins = _add(g.wins, a.wins)
+        g.ewma_ns = _fadd(g.ewma_ns, a.ewma_delta_ns)
+        g.rows = (g.rows or []) + [row]
     return list(groups.values())
 
 
@@ -77,24 +95,69 @@ def conservation_line(check: Conservation | None) -> str:
             f" = {100 * (1 + check.error):.2f}% (error {100 * check.error:+.2f}%)")
 
 
-def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread") -> str:
-    """Return the table of one sample, its header line and its summary line."""
-    groups = sorted(group(sample.tasks, by), key=_sort_key(sort), reverse=True)
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def fairness_line(analysis: Analysis) -> str:
+    parts = [f"{f.group} {f.index:.3f} over {f.tasks} tasks" for f in analysis.fairness
+             if f.index is not None]
+    if not parts:
+        return "fairness: needs two samples"
+    return "fairness (Jain's index of observed/expected share): " + "; ".join(parts)
+
+
+def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
+           analysis: Analysis | None = None) -> str:
+    """Return the table of one sample, its header line and its summary lines."""
+    groups = sorted(group(sample.tasks, by, analysis), key=_sort_key(sort), reverse=True)
     interval = sample.conservation.interval_ns if sample.conservation else None
     headers = ["PID" if by != "comm" else "THREADS", "COMM", "NICE", "TICKETS", "RUNTIME ms",
                "DELTA ms", "CPU %", "WAIT DELTA ms", "MAX WAIT ms", "SWITCHES", "DELTA SW"]
+    if analysis:
+        headers += ["EXPECTED %", "OBSERVED %", "ERROR pp", "EWMA ms"]
+        if analysis.draws:
+            headers += ["WON", "WIN %"]
     body = []
     for g in groups[:top]:
         cpu = "" if interval is None or g.runtime_delta_ns is None else \
             f"{100 * g.runtime_delta_ns / interval:.1f}"
-        body.append([
+        line = [
             g.threads if by == "comm" else g.pid,
             g.comm + (" (exited)" if g.exited else ""),
             g.nice, "" if g.tickets is None else g.tickets,
             _ms(g.runtime_ns), _ms(g.runtime_delta_ns), cpu, _ms(g.wait_delta_ns),
             _ms(g.wait_max_ns), g.switches, "" if g.switches_delta is None else g.switches_delta,
-        ])
+        ]
+        if analysis:
+            error = None if g.expected is None else g.observed - g.expected
+            line += [_pct(g.expected), _pct(g.observed), _pct(error),
+                     "" if g.ewma_ns is None else f"{g.ewma_ns / 1e6:.1f}"]
+            if analysis.draws:
+                line += ["" if g.wins is None else g.wins,
+                         _pct(None if g.wins is None else g.wins / analysis.draws)]
+        body.append(line)
     title = (f"sample {sample.snapshot.info.snapshot}: {len(sample.tasks)} tasks,"
              f" map {sample.snapshot.info.entries} rows")
     table = tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
-    return f"{title}\n{table}\n{conservation_line(sample.conservation)}"
+    out = f"{title}\n{table}\n{conservation_line(sample.conservation)}"
+    if analysis:
+        out += "\n" + fairness_line(analysis)
+    return out
+
+
+def render_edf(sample: Sample, analysis: Analysis, top: int) -> str:
+    """The EDF view: the tasks with the highest utilisation, read as periodic."""
+    rows = [(r, analysis.rows[r.task.key].edf) for r in sample.tasks
+            if r.task.key in analysis.rows and analysis.rows[r.task.key].edf]
+    rows.sort(key=lambda pair: pair[1].utilisation, reverse=True)
+    body = [[r.task.pid, r.task.comm, e.activations, f"{e.period_ns / 1e6:.2f}",
+             f"{e.budget_ns / 1e6:.2f}", f"{100 * e.utilisation:.1f}",
+             f"{e.response_ns / 1e6:.2f}", f"{e.lateness_ns / 1e6:+.2f}"] for r, e in rows[:top]]
+    headers = ["PID", "COMM", "RUNS", "PERIOD ms", "BUDGET ms", "UTIL %", "RESPONSE ms",
+               "LATENESS ms"]
+    util = "; ".join(f"{g} {u:.3f}" for g, u in sorted(analysis.utilisation.items()))
+    return (f"EDF view (period = interval / runs; deadline = period)\n"
+            f"{tabulate(body, headers=headers, tablefmt='simple', disable_numparse=True)}\n"
+            f"total utilisation per group (EDF meets all deadlines on one CPU iff <= 1): "
+            f"{util or 'needs two samples'}")

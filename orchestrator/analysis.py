@@ -1,0 +1,103 @@
+"""Per-sample lottery analysis of dump's rows: ticket shares, simulated draws,
+the EWMA of runtime, the EDF view.  State that lives across samples (the
+random generator, the averages) is kept here, not in the sinks."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from orchestrator import edf, schedulers, shares
+from orchestrator.constants import EXIT_USAGE
+from orchestrator.errors import LotteryError
+from orchestrator.metrics import Sample
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    draws: int = 0                     # lottery draws per sample and group; 0: none
+    seed: int | None = None            # makes the draws reproducible
+    alpha: float = 0.5                 # EWMA weight of the newest runtime delta
+    deadline_warn_ms: float | None = None  # warn when a response per activation exceeds it
+
+
+def validate(opts: AnalysisOptions) -> None:
+    if opts.draws < 0:
+        raise LotteryError(f"--simulate-draws {opts.draws} is negative",
+                           "pass 0 (off) or a number of draws, e.g. 10000", code=EXIT_USAGE)
+    if not 0 < opts.alpha <= 1:
+        raise LotteryError(f"--alpha {opts.alpha} is outside (0, 1]",
+                           "pass a weight such as 0.3", code=EXIT_USAGE)
+    if opts.deadline_warn_ms is not None and not opts.deadline_warn_ms > 0:
+        raise LotteryError(f"--deadline-warn {opts.deadline_warn_ms} must be above 0",
+                           "pass milliseconds, e.g. --deadline-warn 20", code=EXIT_USAGE)
+
+
+@dataclass(frozen=True, slots=True)
+class RowAnalysis:
+    share: shares.Share | None = None
+    wins: int | None = None
+    win_rate: float | None = None
+    ewma_delta_ns: float | None = None
+    edf: edf.EdfEstimate | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    rows: dict[tuple[int, int], RowAnalysis]
+    fairness: list[shares.Fairness]
+    utilisation: dict[str, float]     # EDF total utilisation per contention group
+    late: list[tuple[str, int, float]]  # (comm, pid, response ms) over --deadline-warn
+    draws: int
+
+
+@dataclass
+class Analyser:
+    opts: AnalysisOptions = field(default_factory=AnalysisOptions)
+
+    def __post_init__(self) -> None:
+        validate(self.opts)
+        self._rng = random.Random(self.opts.seed)
+        self._ewma: dict[tuple[int, int], float] = {}
+
+    def analyse(self, sample: Sample) -> Analysis:
+        interval = sample.conservation.interval_ns if sample.conservation else 0
+        by_task = shares.shares(sample.tasks, interval)
+        wins = self._draw(by_task, sample)
+        rows: dict[tuple[int, int], RowAnalysis] = {}
+        utilisation: dict[str, float] = {}
+        late = []
+        ewma: dict[tuple[int, int], float] = {}
+        for row in sample.tasks:
+            key = row.task.key
+            if row.runtime_delta_ns is not None:
+                ewma[key] = schedulers.ewma(self._ewma.get(key), row.runtime_delta_ns,
+                                            self.opts.alpha)
+            estimate = edf.estimate(row, interval)
+            share = by_task.get(key)
+            if estimate:
+                group = shares.contention_group(row.task)
+                utilisation[group] = utilisation.get(group, 0.0) + estimate.utilisation
+                limit = self.opts.deadline_warn_ms
+                if limit is not None and estimate.response_ns > limit * 1e6:
+                    late.append((row.task.comm, row.task.pid, estimate.response_ns / 1e6))
+            won = wins.get(key)
+            rows[key] = RowAnalysis(share, won, None if won is None else won / self.opts.draws,
+                                    ewma.get(key), estimate)
+        self._ewma = ewma  # tasks that are gone are forgotten
+        return Analysis(rows, shares.fairness(by_task), utilisation, late, self.opts.draws)
+
+    def _draw(self, by_task: dict[tuple[int, int], shares.Share],
+              sample: Sample) -> dict[tuple[int, int], int]:
+        """N draws per contention group among its members' tickets."""
+        if not self.opts.draws:
+            return {}
+        tickets = {r.task.key: r.tickets for r in sample.tasks if r.task.key in by_task}
+        groups: dict[str, list[tuple[int, int]]] = {}
+        for key, share in by_task.items():
+            groups.setdefault(share.group, []).append(key)
+        out: dict[tuple[int, int], int] = {}
+        for keys in groups.values():
+            won = schedulers.draw([tickets[k] for k in keys], self.opts.draws, self._rng)
+            out.update(zip(keys, won, strict=True))
+        return out

@@ -1,0 +1,113 @@
+"""Who competed with whom in an interval, the share of CPU their tickets
+promise, the share Linux gave, and how fair that was (Jain's index)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from orchestrator.metrics import TaskRow
+from orchestrator.records import TaskSample
+
+SYSTEM = "all"  # the group of tasks free to run on more than one CPU
+
+
+def contention_group(task: TaskSample) -> str:
+    """A task pinned to one CPU competes there; any other competes system-wide.
+
+    (A pinned task also competes with unpinned tasks that visit its CPU; the
+    model ignores that, see docs/ANALYSIS.md.)"""
+    return f"cpu{task.cpu}" if task.cpus_allowed == 1 else SYSTEM
+
+
+def contended(row: TaskRow) -> bool:
+    """Did the task take part in the interval's lottery: hold tickets, and run
+    or wait to run?"""
+    return (row.tickets is not None and row.runtime_delta_ns is not None
+            and (row.runtime_delta_ns > 0 or (row.wait_delta_ns or 0) > 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One task's share of its group's CPU time in one interval."""
+
+    group: str
+    ticket_share: float  # tickets / tickets of the group
+    expected: float      # what an ideal lottery gives it, given what it asked for
+    observed: float      # runtime / runtime of the group: what Linux gave
+
+    @property
+    def error(self) -> float:
+        """Observed minus expected, as a fraction of the group's CPU time."""
+        return self.observed - self.expected
+
+
+def fill(tickets: Sequence[int], demand: Sequence[float], capacity: float) -> list[float]:
+    """Weighted max-min fair split of `capacity` (water-filling): each holder
+    gets capacity in proportion to its tickets, but never more than it
+    demanded; what a holder leaves is split among the others the same way.
+    This is what a lottery among runnable tasks gives in the long run: a task
+    cannot win while it sleeps."""
+    out = [0.0] * len(tickets)
+    left = capacity
+    pending = sorted(range(len(tickets)), key=lambda i: demand[i] / tickets[i])
+    weight = sum(tickets)
+    for n, i in enumerate(pending):
+        fair = left * tickets[i] / weight
+        if demand[i] >= fair:  # this one and all after it want more than their share
+            for j in pending[n:]:
+                out[j] = left * tickets[j] / weight
+            return out
+        out[i] = demand[i]
+        left -= demand[i]
+        weight -= tickets[i]
+    return out
+
+
+def shares(rows: Iterable[TaskRow], interval_ns: int = 0) -> dict[tuple[int, int], Share]:
+    """Return the share of every contending task, by task key.
+
+    A task's demand is the time it was runnable (ran + waited), at most the
+    interval; the group's capacity is what its members ran in all."""
+    groups: dict[str, list[TaskRow]] = {}
+    for row in rows:
+        if contended(row):
+            groups.setdefault(contention_group(row.task), []).append(row)
+    out: dict[tuple[int, int], Share] = {}
+    for name, members in groups.items():
+        tickets = sum(r.tickets for r in members)
+        runtime = sum(r.runtime_delta_ns for r in members)
+        demand = [r.runtime_delta_ns + (r.wait_delta_ns or 0) for r in members]
+        if interval_ns > 0:
+            demand = [min(d, interval_ns) for d in demand]
+        given = fill([r.tickets for r in members], demand, runtime)
+        for r, g in zip(members, given, strict=True):
+            out[r.task.key] = Share(name, r.tickets / tickets, g / runtime if runtime else 0.0,
+                                    r.runtime_delta_ns / runtime if runtime else 0.0)
+    return out
+
+
+def jain_index(values: Sequence[float]) -> float | None:
+    """Jain's fairness index (sum x)^2 / (n * sum x^2): 1 when all are equal,
+    1/n when one takes everything; None when there is nothing to judge."""
+    squares = sum(v * v for v in values)
+    if not values or squares == 0:
+        return None
+    return sum(values) ** 2 / (len(values) * squares)
+
+
+@dataclass(frozen=True, slots=True)
+class Fairness:
+    group: str
+    tasks: int
+    index: float | None  # Jain's index over observed / expected share
+
+
+def fairness(by_task: dict[tuple[int, int], Share]) -> list[Fairness]:
+    """Jain's index of observed/expected per group, busiest group first."""
+    ratios: dict[str, list[float]] = {}
+    for share in by_task.values():
+        if share.expected > 0:
+            ratios.setdefault(share.group, []).append(share.observed / share.expected)
+    out = [Fairness(g, len(r), jain_index(r)) for g, r in ratios.items()]
+    return sorted(out, key=lambda f: (f.group != SYSTEM, f.group))
