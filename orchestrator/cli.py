@@ -15,7 +15,9 @@ from orchestrator.analysis import AnalysisOptions
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import doctor as doctor_cmd
 from orchestrator.commands import dump as dump_cmd
+from orchestrator.commands import experiment as experiment_cmd
 from orchestrator.commands import load as load_cmd
+from orchestrator.commands import simulate as simulate_cmd
 from orchestrator.commands import status as status_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.commands import workload as workload_cmd
@@ -163,6 +165,79 @@ def dump(
         pids=tuple(pid or ()), comm=comm, sort=sort, by=by, ticket_model=tickets, quiet=quiet,
         analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
     return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)
+
+
+@app.command()
+def simulate(
+    csv_file: Annotated[Path, typer.Argument(
+        metavar="CSV", help="A CSV written by lottery dump --output.")],
+    quantum: Annotated[float, typer.Option(
+        "--quantum", metavar="MS", help="Scheduling quantum of the simulated schedulers.")] = 4.0,
+    replays: Annotated[int, typer.Option(
+        "--replays", help="Lottery replays, for the mean and its spread.")] = 20,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed, to repeat exactly.")] = None,
+    tickets: Annotated[str | None, typer.Option(
+        "--tickets", metavar="weight|linear|FILE",
+        help="Recompute tickets with this model instead of the CSV's.")] = None,
+    top: Annotated[int, typer.Option("--top", help="Rows in the table.")] = 15,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV file for the per-task results (replaced).")] = None,
+) -> int:
+    """Replay a dump CSV under lottery and stride scheduling.
+
+    Every interval and contention group of the CSV is cut into quanta: as many
+    as its tasks ran in all. A lottery (R replays) and a stride scheduler hand
+    them out by tickets; a task never gets more than it was runnable for.
+    Prints per task what Linux gave, the lottery's mean ± sd, and stride's.
+
+    Examples:
+
+      lottery dump -n 10 -q -o run.csv; lottery simulate run.csv
+
+      lottery simulate assets/stats.csv --quantum 10 --replays 100 --seed 1
+
+      lottery simulate run.csv --tickets linear -o replay.csv
+    """
+    return simulate_cmd.simulate(csv_file, quantum, replays, seed, tickets, top, output)
+
+
+@app.command()
+def experiment(
+    ratios: Annotated[str, typer.Option(
+        "--ratios", help="Ticket ratios to try, A:B comma-separated.")] = "1:1,2:1,3:1,5:1,10:1",
+    duration: Annotated[float, typer.Option(
+        "--duration", help="Seconds each ratio runs.")] = 8.0,
+    cpu: Annotated[int | None, typer.Option(
+        "--cpu", show_default="the last CPU", help="CPU both tasks are pinned to.")] = None,
+    quantum: Annotated[float, typer.Option(
+        "--quantum", metavar="MS", help="Quantum of the simulated lottery.")] = 4.0,
+    replays: Annotated[int, typer.Option(
+        "--replays", help="Simulated lottery replays per ratio.")] = 50,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the simulation.")] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="CSV of the results (replaced).")] = Path("experiment.csv"),
+    png: Annotated[Path | None, typer.Option(
+        "--png", help="Plot of observed against allocated ratio (replaced).")] =
+        Path("experiment.png"),
+    pin_dir: PinDir = None,
+) -> int:
+    """Run the lottery paper's ratio experiment on this kernel (needs a loaded program).
+
+    For each ratio, two CPU-bound tasks pinned to one CPU get the nice values
+    whose weight ratio is closest; prints allocated ratio, weight ratio, the
+    ratio Linux gave and a simulated lottery's, and writes a CSV and a PNG.
+    Defaults take about 45 s.
+
+    Examples:
+
+      sudo lottery load; lottery experiment
+
+      lottery experiment --ratios 1:1,3:1 --duration 3 --png assets/experiment.png
+
+      lottery experiment --cpu 0 --replays 200 --seed 1
+    """
+    return experiment_cmd.experiment(paths.pins(pin_dir), ratios, duration, cpu, quantum,
+                                     replays, seed, csv_path, png)
 
 
 @app.command()

@@ -40,7 +40,8 @@ def test_bad_input_is_one_line_and_exit_2(args, words):
 
 
 def test_every_command_has_help_with_examples():
-    for command in ("build", "load", "dump", "unload", "workload", "status", "doctor"):
+    for command in ("build", "load", "dump", "unload", "workload", "status", "doctor",
+                    "simulate", "experiment"):
         result = run_lottery(command, "--help")
         assert result.returncode == 0 and "Examples:" in result.stdout, command
 

@@ -3,6 +3,7 @@ accounting in /proc.  Workloads share one CPU so that they really compete."""
 
 from __future__ import annotations
 
+import csv
 import glob
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+from conftest import run_lottery
 
 from orchestrator import metrics, snapshot, tickets, workload
 
@@ -198,3 +200,18 @@ def test_numbers_match_proc_under_stress_ng_load(instance):
         runtime, _, switches = expected[pid]
         assert _rel(rows[pid].runtime_ns, runtime) < 0.01, (pid, rows[pid].runtime_ns, runtime)
         assert _rel(rows[pid].switches, switches) < 0.01, (pid, rows[pid].switches, switches)
+
+
+def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instance, tmp_path):
+    csv_path, png = tmp_path / "exp.csv", tmp_path / "exp.png"
+    done = run_lottery("experiment", "--ratios", "1:1,3:1", "--duration", "3", "--cpu",
+                       str(CPU), "--seed", "1", "--pin-dir", str(instance.dir),
+                       "--csv", str(csv_path), "--png", str(png), timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [(r["nice_a"], r["nice_b"]) for r in rows] == [("0", "0"), ("0", "5")]
+    for r in rows:
+        assert float(r["observed_ratio"]) == pytest.approx(float(r["weight_ratio"]), rel=0.05)
+        assert int(r["runtime_a_ns"]) + int(r["runtime_b_ns"]) > 2.5e9  # the CPU was theirs
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "OBSERVED (LINUX)" in done.stdout

@@ -1,0 +1,120 @@
+"""Replay the intervals a dump CSV recorded under simulated lottery and
+stride schedulers, and set what they would have given beside what Linux gave.
+
+Each interval and contention group is cut into quanta of Q: as many as the
+group's tasks ran in all.  Each task may win at most the quanta it was
+runnable for (ran + waited), so a task that slept is not handed CPU it did
+not ask for."""
+
+from __future__ import annotations
+
+import csv
+import random
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator import schedulers
+from orchestrator.constants import EXIT_USAGE
+from orchestrator.errors import LotteryError
+from orchestrator.tickets import TicketModel
+
+NEEDED = ("timestamp_s", "pid", "start_ns", "comm", "nice", "policy", "tickets",
+          "contention_group", "runtime_delta_ns", "wait_delta_ns")
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    key: tuple[int, int]  # (pid, start_ns)
+    tickets: int
+    runtime_ns: int
+    wait_ns: int
+
+
+@dataclass
+class TaskResult:
+    pid: int
+    comm: str
+    nice: int
+    tickets: int
+    observed_ns: int = 0
+    lottery_ns: list[float] = field(default_factory=list)  # one total per replay
+    stride_ns: float = 0.0
+
+    @property
+    def lottery_mean_ns(self) -> float:
+        return statistics.fmean(self.lottery_ns) if self.lottery_ns else 0.0
+
+    @property
+    def lottery_sd_ns(self) -> float:
+        return statistics.stdev(self.lottery_ns) if len(self.lottery_ns) > 1 else 0.0
+
+
+Interval = dict[str, list[Member]]  # contention group -> its members
+
+
+def read_csv(path: Path, model: TicketModel | None = None,
+             ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
+    """Read a dump CSV into intervals; tickets from the CSV unless `model`."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as err:
+        raise LotteryError(f"cannot read {path} ({err.strerror})",
+                           "pass a CSV written by lottery dump --output", code=EXIT_USAGE) from None
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in NEEDED if c not in (reader.fieldnames or ())]
+        if missing:
+            raise LotteryError(f"{path} has no column {missing[0]} (not a lottery dump CSV, "
+                               "or from an older version)",
+                               "capture one with lottery dump --output FILE", code=EXIT_USAGE)
+        by_time: dict[str, Interval] = {}
+        tasks: dict[tuple[int, int], TaskResult] = {}
+        try:
+            for row in reader:
+                if row["pid"] == "0" or not row["contention_group"] or not row["runtime_delta_ns"]:
+                    continue
+                nice, key = int(row["nice"]), (int(row["pid"]), int(row["start_ns"]))
+                tickets = model(nice, int(row["policy"])) if model else int(row["tickets"])
+                if tickets is None:
+                    continue
+                member = Member(key, tickets, int(row["runtime_delta_ns"]),
+                                int(row["wait_delta_ns"] or 0))
+                by_time.setdefault(row["timestamp_s"], {}).setdefault(
+                    row["contention_group"], []).append(member)
+                result = tasks.setdefault(key, TaskResult(key[0], row["comm"], nice, tickets))
+                result.observed_ns += member.runtime_ns
+        except (ValueError, TypeError) as err:
+            raise LotteryError(f"{path} line {reader.line_num}: {err}",
+                               "pass a CSV written by lottery dump --output",
+                               code=EXIT_USAGE) from None
+    if not by_time:
+        raise LotteryError(f"{path} holds no interval to replay",
+                           "dump at least two samples (--iterations 2 or more)", code=EXIT_USAGE)
+    return list(by_time.values()), tasks
+
+
+def replay(intervals: Iterable[Interval], tasks: dict[tuple[int, int], TaskResult],
+           quantum_ns: int, replays: int, seed: int | None) -> list[TaskResult]:
+    """Fill every task's lottery totals (one per replay) and stride total."""
+    intervals = list(intervals)
+    rng = random.Random(seed)
+    for result in tasks.values():
+        result.lottery_ns = [0.0] * replays
+        result.stride_ns = 0.0
+    strides: dict[str, schedulers.Stride] = {}
+    for interval in intervals:
+        for group, members in interval.items():
+            quanta = round(sum(m.runtime_ns for m in members) / quantum_ns)
+            demand = [round((m.runtime_ns + m.wait_ns) / quantum_ns) for m in members]
+            ticket_list = [m.tickets for m in members]
+            for r in range(replays):
+                won = schedulers.lottery_run(ticket_list, demand, quanta, rng)
+                for m, w in zip(members, won, strict=True):
+                    tasks[m.key].lottery_ns[r] += w * quantum_ns
+            stride = strides.setdefault(group, schedulers.Stride())
+            won = stride.run([(m.key, m.tickets) for m in members], quanta, demand)
+            for m, w in zip(members, won, strict=True):
+                tasks[m.key].stride_ns += w * quantum_ns
+    return sorted(tasks.values(), key=lambda t: t.observed_ns, reverse=True)
