@@ -169,8 +169,13 @@ def dump(
 
 @app.command()
 def simulate(
-    csv_file: Annotated[Path, typer.Argument(
-        metavar="CSV", help="A CSV written by lottery dump --output.")],
+    csv_file: Annotated[Path | None, typer.Argument(
+        metavar="[CSV]", help="A CSV written by lottery dump --output.")] = None,
+    live: Annotated[int | None, typer.Option(
+        "--live", metavar="N", help="Instead of a CSV, sample the loaded program for N "
+        "intervals and replay those.")] = None,
+    interval: Annotated[float, typer.Option(
+        "--interval", "-i", help="Seconds per live interval.")] = 1.0,
     quantum: Annotated[float, typer.Option(
         "--quantum", metavar="MS", help="Scheduling quantum of the simulated schedulers.")] = 4.0,
     replays: Annotated[int, typer.Option(
@@ -182,8 +187,9 @@ def simulate(
     top: Annotated[int, typer.Option("--top", help="Rows in the table.")] = 15,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="CSV file for the per-task results (replaced).")] = None,
+    pin_dir: PinDir = None,
 ) -> int:
-    """Replay a dump CSV under lottery and stride scheduling.
+    """Replay a dump CSV, or live samples, under lottery and stride scheduling.
 
     Every interval and contention group of the CSV is cut into quanta: as many
     as its tasks ran in all. A lottery (R replays) and a stride scheduler hand
@@ -197,8 +203,11 @@ def simulate(
       lottery simulate assets/stats.csv --quantum 10 --replays 100 --seed 1
 
       lottery simulate run.csv --tickets linear -o replay.csv
+
+      lottery simulate --live 5 --interval 1 --seed 1
     """
-    return simulate_cmd.simulate(csv_file, quantum, replays, seed, tickets, top, output)
+    return simulate_cmd.simulate(csv_file, quantum, replays, seed, tickets, top, output,
+                                 live, interval, paths.pins(pin_dir))
 
 
 @app.command()

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import schedulers
+from orchestrator import schedulers, shares
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.tickets import TicketModel
@@ -93,6 +93,25 @@ def read_csv(path: Path, model: TicketModel | None = None,
         raise LotteryError(f"{path} holds no interval to replay",
                            "dump at least two samples (--iterations 2 or more)", code=EXIT_USAGE)
     return list(by_time.values()), tasks
+
+
+def from_samples(samples: Iterable) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
+    """Intervals from live samples (metrics.Sample), as read_csv gives them."""
+    intervals: list[Interval] = []
+    tasks: dict[tuple[int, int], TaskResult] = {}
+    for sample in samples:
+        interval: Interval = {}
+        for row in sample.tasks:
+            if not shares.contended(row):
+                continue
+            t = row.task
+            member = Member(t.key, row.tickets, row.runtime_delta_ns, row.wait_delta_ns or 0)
+            interval.setdefault(shares.contention_group(t), []).append(member)
+            result = tasks.setdefault(t.key, TaskResult(t.pid, t.comm, t.nice, row.tickets))
+            result.observed_ns += member.runtime_ns
+        if interval:
+            intervals.append(interval)
+    return intervals, tasks
 
 
 def replay(intervals: Iterable[Interval], tasks: dict[tuple[int, int], TaskResult],

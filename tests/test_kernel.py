@@ -215,3 +215,16 @@ def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instanc
         assert int(r["runtime_a_ns"]) + int(r["runtime_b_ns"]) > 2.5e9  # the CPU was theirs
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "OBSERVED (LINUX)" in done.stdout
+
+
+def test_simulate_live_replays_what_the_program_saw(instance):
+    pids = workload.start(0, 2.0, CPU) + workload.start(5, 2.0, CPU)
+    try:
+        done = run_lottery("simulate", "--live", "2", "--interval", "0.5", "--seed", "1",
+                           "--pin-dir", str(instance.dir))
+    finally:
+        workload.wait(pids)
+    assert done.returncode == 0, done.stderr
+    shown = {int(line.split()[0]) for line in done.stdout.splitlines()
+             if "lottery-work" in line}
+    assert shown == set(pids)

@@ -90,6 +90,7 @@ def test_cli_prints_the_table_and_writes_the_csv(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["simulate", "/nonexistent.csv"], "cannot read /nonexistent.csv"),
+    (["simulate"], "give either a CSV or --live N"),
     (["simulate", str(DATA / "dump.csv"), "--quantum", "0"], "--quantum 0"),
     (["simulate", str(DATA / "dump.csv"), "--replays", "1"], "--replays 1"),
     (["experiment", "--ratios", "3-1"], "--ratios part '3-1'"),

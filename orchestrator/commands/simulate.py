@@ -4,31 +4,60 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from pathlib import Path
 
 from tabulate import tabulate
 
+from orchestrator import metrics, snapshot, tickets
 from orchestrator import simulate as sim
-from orchestrator import tickets
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.paths import Pins
 
 
-def simulate(path: Path, quantum_ms: float, replays: int, seed: int | None,
-             ticket_model: str | None, top: int, output: Path | None) -> int:
+def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None):
+    """Sample the loaded program `intervals` times after a first sample."""
+    if not interval_s > 0:
+        raise LotteryError(f"--interval {interval_s} must be above 0", "pass seconds",
+                           code=EXIT_USAGE)
+    snapshot.require_loaded(pins)
+    model = tickets.model(model_name or "weight")
+    prev, samples = snapshot.take(pins), []
+    for _ in range(intervals):
+        time.sleep(interval_s)
+        cur = snapshot.take(pins)
+        samples.append(metrics.compare(prev, cur, model))
+        prev = cur
+    return sim.from_samples(samples)
+
+
+def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | None,
+             ticket_model: str | None, top: int, output: Path | None,
+             live: int | None = None, interval_s: float = 1.0, pins: Pins | None = None) -> int:
     if not quantum_ms > 0:
         raise LotteryError(f"--quantum {quantum_ms} must be above 0",
                            "pass milliseconds, e.g. --quantum 4", code=EXIT_USAGE)
     if replays < 2:
         raise LotteryError(f"--replays {replays} must be at least 2 (for a spread)",
                            "pass e.g. --replays 20", code=EXIT_USAGE)
-    model = tickets.model(ticket_model) if ticket_model else None
-    intervals, tasks = sim.read_csv(path, model)
+    if (path is None) == (live is None):
+        raise LotteryError("give either a CSV or --live N", "see lottery simulate --help",
+                           code=EXIT_USAGE)
+    if live is not None:
+        if live < 1:
+            raise LotteryError(f"--live {live} must be at least 1", "pass intervals, e.g. 5",
+                               code=EXIT_USAGE)
+        intervals, tasks = _live(pins, live, interval_s, ticket_model)
+        path = Path(f"{live} live intervals")
+    else:
+        model = tickets.model(ticket_model) if ticket_model else None
+        intervals, tasks = sim.read_csv(path, model)
     results = sim.replay(intervals, tasks, round(quantum_ms * 1e6), replays, seed)
     body = [[r.pid, r.comm, r.nice, r.tickets, f"{r.observed_ns / 1e6:.1f}",
              f"{r.lottery_mean_ns / 1e6:.1f} ± {r.lottery_sd_ns / 1e6:.1f}",
              f"{r.stride_ns / 1e6:.1f}"] for r in results[:top]]
-    print(f"{len(intervals)} intervals of {path}, quantum {quantum_ms:g} ms, "
+    print(f"{len(intervals)} intervals ({path}), quantum {quantum_ms:g} ms, "
           f"{replays} lottery replays")
     print(tabulate(body, headers=["PID", "COMM", "NICE", "TICKETS", "LINUX ms",
                                   "LOTTERY ms (mean ± sd)", "STRIDE ms"],
