@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import metrics, snapshot, tickets
+from orchestrator import files, metrics, snapshot, tickets
 from orchestrator import simulate as sim
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
@@ -32,15 +30,20 @@ def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None)
     return sim.from_samples(samples)
 
 
-def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | None,
-             ticket_model: str | None, top: int, output: Path | None,
-             live: int | None = None, interval_s: float = 1.0, pins: Pins | None = None) -> int:
+def validate_replays(quantum_ms: float, replays: int) -> None:
+    """The options of a simulated scheduler, shared with `experiment`."""
     if not quantum_ms > 0:
         raise LotteryError(f"--quantum {quantum_ms} must be above 0",
                            "pass milliseconds, e.g. --quantum 4", code=EXIT_USAGE)
     if replays < 2:
         raise LotteryError(f"--replays {replays} must be at least 2 (for a spread)",
                            "pass e.g. --replays 20", code=EXIT_USAGE)
+
+
+def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | None,
+             ticket_model: str | None, top: int, output: Path | None,
+             live: int | None = None, interval_s: float = 1.0, pins: Pins | None = None) -> int:
+    validate_replays(quantum_ms, replays)
     if (path is None) == (live is None):
         raise LotteryError("give either a CSV or --live N", "see lottery simulate --help",
                            code=EXIT_USAGE)
@@ -49,39 +52,25 @@ def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | Non
             raise LotteryError(f"--live {live} must be at least 1", "pass intervals, e.g. 5",
                                code=EXIT_USAGE)
         intervals, tasks = _live(pins, live, interval_s, ticket_model)
-        path = Path(f"{live} live intervals")
+        source = f"{live} live intervals"
     else:
         model = tickets.model(ticket_model) if ticket_model else None
         intervals, tasks = sim.read_csv(path, model)
+        source = str(path)
     results = sim.replay(intervals, tasks, round(quantum_ms * 1e6), replays, seed)
     body = [[r.pid, r.comm, r.nice, r.tickets, f"{r.observed_ns / 1e6:.1f}",
              f"{r.lottery_mean_ns / 1e6:.1f} ± {r.lottery_sd_ns / 1e6:.1f}",
              f"{r.stride_ns / 1e6:.1f}"] for r in results[:top]]
-    print(f"{len(intervals)} intervals ({path}), quantum {quantum_ms:g} ms, "
+    print(f"{len(intervals)} intervals ({source}), quantum {quantum_ms:g} ms, "
           f"{replays} lottery replays")
     print(tabulate(body, headers=["PID", "COMM", "NICE", "TICKETS", "LINUX ms",
                                   "LOTTERY ms (mean ± sd)", "STRIDE ms"],
                    tablefmt="simple", disable_numparse=True))
     if output:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["pid", "comm", "nice", "tickets", "linux_ns", "lottery_mean_ns",
-                         "lottery_sd_ns", "stride_ns"])
-        writer.writerows([r.pid, r.comm, r.nice, r.tickets, r.observed_ns,
-                          round(r.lottery_mean_ns), round(r.lottery_sd_ns), round(r.stride_ns)]
-                         for r in results)
-        write_atomically(output, buf.getvalue())
+        files.write_atomically(output, files.csv_text(
+            ("pid", "comm", "nice", "tickets", "linux_ns", "lottery_mean_ns", "lottery_sd_ns",
+             "stride_ns"),
+            ([r.pid, r.comm, r.nice, r.tickets, r.observed_ns, round(r.lottery_mean_ns),
+              round(r.lottery_sd_ns), round(r.stride_ns)] for r in results)))
         print(f"wrote {len(results)} tasks to {output}")
     return EXIT_OK
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Replace `path` whole: a reader sees the old file or the new one."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as err:
-        raise LotteryError(f"cannot write {path} ({err.strerror})",
-                           "choose a writable output path", code=EXIT_USAGE) from None

@@ -3,9 +3,11 @@ observed ratio against allocated ratio, with the y = x line."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestrator import files
 from orchestrator.errors import LotteryError
 from orchestrator.experiment import RatioResult
 
@@ -36,7 +38,7 @@ def ratio_plot(results: Sequence[RatioResult], path: Path, title: str) -> None:
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
-    tmp.replace(path)  # a reader never sees half a PNG
+    files.write_atomically(path, png.getvalue())
