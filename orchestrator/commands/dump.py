@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import metrics, parse, snapshot, tickets, tools
+from orchestrator import analysis, metrics, parse, snapshot, tickets, tools
 from orchestrator.analysis import Analyser, AnalysisOptions
 from orchestrator.constants import (
     EXIT_INTERRUPTED,
@@ -62,7 +62,7 @@ def validate(opts: DumpOptions) -> None:
     if opts.top < 1:
         raise LotteryError(f"--top {opts.top} must be at least 1", "pass --top 10",
                            code=EXIT_USAGE)
-    Analyser(opts.analysis)  # validates its options
+    analysis.validate(opts.analysis)
 
 
 def capacity(pins: Pins) -> int:
@@ -113,18 +113,18 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
         while opts.iterations is None or done < opts.iterations:
             cur = snapshot.take(pins)
             whole = metrics.compare(prev, cur, model)
-            analysis = analyser.analyse(whole)  # shares need every task, not the filtered few
+            found = analyser.analyse(whole)  # shares need every task, not the filtered few
             sample = _filter(whole, opts)
             _check_capacity(cur, limit, warn)
             if sink:
-                sink.write(sample, not (opts.pids or opts.comm), analysis)
+                sink.write(sample, not (opts.pids or opts.comm), found)
             if not opts.quiet:
-                out = table.render(sample, opts.top, opts.sort, opts.by, analysis)
+                out = table.render(sample, opts.top, opts.sort, opts.by, found)
                 if opts.edf:
-                    out += "\n\n" + table.render_edf(sample, analysis, opts.top)
+                    out += "\n\n" + table.render_edf(sample, found, opts.top)
                 print(out, end="\n\n", flush=True)
-            if analysis.late:
-                print(_late_line(analysis.late, opts.analysis.deadline_warn_ms), file=sys.stderr)
+            if found.late:
+                print(_late_line(found.late, opts.analysis.deadline_warn_ms), file=sys.stderr)
             prev = cur
             done += 1
             if opts.iterations is not None and done >= opts.iterations:

@@ -53,7 +53,6 @@ def sample_rows(sample: Sample, with_idle: bool = True,
     """Return the CSV rows of one sample, in COLUMNS order."""
     ts = f"{sample.snapshot.timestamp_s:.6f}"
     rows: list[list[object]] = []
-    blank_analysis = len(COLUMNS) - COLUMNS.index("contention_group")
     for row in sample.tasks:
         t = row.task
         a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
@@ -69,12 +68,9 @@ def sample_rows(sample: Sample, with_idle: bool = True,
     if with_idle:
         for idle in sample.idle:
             i = idle.idle
-            rows.append([
-                ts, 0, i.idle_ns, f"{i.idle_ns / 1e6:.3f}", "", "", "",
-                0, "idle", i.cpu, "", "idle", "",
-                _blank(idle.idle_delta_ns), "", "", "", "", "", "", "", "",
-                "", "", *[""] * blank_analysis,
-            ])
+            row = [ts, 0, i.idle_ns, f"{i.idle_ns / 1e6:.3f}", "", "", "",
+                   0, "idle", i.cpu, "", "idle", "", _blank(idle.idle_delta_ns)]
+            rows.append(row + [""] * (len(COLUMNS) - len(row)))  # no task columns
     return rows
 
 

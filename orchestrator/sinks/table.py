@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tabulate import tabulate
 
@@ -33,14 +34,13 @@ class _Group:
     observed: float | None = None
     wins: int | None = None
     ewma_ns: float | None = None
-    rows: list[TaskRow] | None = None
 
 
-def _add(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else a + b
+N = TypeVar("N", int, float)
 
 
-def _fadd(a: float | None, b: float | None) -> float | None:
+def _add(a: N | None, b: N | None) -> N | None:
+    """Sum where None means "not known": unknown plus known is the known one."""
     return b if a is None else a if b is None else a + b
 
 
@@ -65,11 +65,10 @@ def group(rows: Iterable[TaskRow], by: str,
         g.exited = g.exited or (by == "thread" and t.exited)
         a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
         if a.share:
-            g.expected = _fadd(g.expected, a.share.expected)
-            g.observed = _fadd(g.observed, a.share.observed)
+            g.expected = _add(g.expected, a.share.expected)
+            g.observed = _add(g.observed, a.share.observed)
         g.wins = _add(g.wins, a.wins)
-        g.ewma_ns = _fadd(g.ewma_ns, a.ewma_delta_ns)
-        g.rows = (g.rows or []) + [row]
+        g.ewma_ns = _add(g.ewma_ns, a.ewma_delta_ns)
     return list(groups.values())
 
 
