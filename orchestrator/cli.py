@@ -43,6 +43,14 @@ TicketsOption = Annotated[str, typer.Option(
     "(max(10, 100 - 10*nice)), or a file of `NICE TICKETS` lines (`LOW..HIGH "
     "TICKETS` for a range) covering nice -20..19.")]
 
+# Options of the simulated schedulers, shared by simulate and experiment.
+QuantumOption = Annotated[float, typer.Option(
+    "--quantum", metavar="MS", help="Quantum of the simulated schedulers.")]
+ReplaysOption = Annotated[int, typer.Option(
+    "--replays", help="Simulated lottery replays, for the mean and its spread.")]
+SeedOption = Annotated[int | None, typer.Option(
+    "--seed", help="Seed of the random draws, to repeat them exactly.")]
+
 PinDir = Annotated[str | None, typer.Option(
     "--pin-dir", envvar="LOTTERY_PIN_DIR", show_default="/sys/fs/bpf/lottery",
     help="bpffs directory of this instance; another directory runs a separate instance.")]
@@ -121,8 +129,7 @@ def dump(
     draws: Annotated[int, typer.Option(
         "--simulate-draws", help="Lottery draws per sample among each group's tickets; "
         "shows wins and win rate beside the expected share.")] = 0,
-    seed: Annotated[int | None, typer.Option(
-        "--seed", help="Seed for the draws, to repeat them exactly.")] = None,
+    seed: SeedOption = None,
     alpha: Annotated[float, typer.Option(
         "--alpha", help="EWMA weight of the newest runtime delta, in (0, 1].")] = 0.5,
     edf: Annotated[bool, typer.Option(
@@ -176,11 +183,9 @@ def simulate(
         "intervals and replay those.")] = None,
     interval: Annotated[float, typer.Option(
         "--interval", "-i", help="Seconds per live interval.")] = 1.0,
-    quantum: Annotated[float, typer.Option(
-        "--quantum", metavar="MS", help="Scheduling quantum of the simulated schedulers.")] = 4.0,
-    replays: Annotated[int, typer.Option(
-        "--replays", help="Lottery replays, for the mean and its spread.")] = 20,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed, to repeat exactly.")] = None,
+    quantum: QuantumOption = 4.0,
+    replays: ReplaysOption = 20,
+    seed: SeedOption = None,
     tickets: Annotated[str | None, typer.Option(
         "--tickets", metavar="weight|linear|FILE",
         help="Recompute tickets with this model instead of the CSV's.")] = None,
@@ -218,11 +223,9 @@ def experiment(
         "--duration", help="Seconds each ratio runs.")] = 8.0,
     cpu: Annotated[int | None, typer.Option(
         "--cpu", show_default="the last CPU", help="CPU both tasks are pinned to.")] = None,
-    quantum: Annotated[float, typer.Option(
-        "--quantum", metavar="MS", help="Quantum of the simulated lottery.")] = 4.0,
-    replays: Annotated[int, typer.Option(
-        "--replays", help="Simulated lottery replays per ratio.")] = 50,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the simulation.")] = None,
+    quantum: QuantumOption = 4.0,
+    replays: ReplaysOption = 50,
+    seed: SeedOption = None,
     csv_path: Annotated[Path | None, typer.Option(
         "--csv", help="CSV of the results (replaced).")] = Path("experiment.csv"),
     png: Annotated[Path | None, typer.Option(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import random
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +54,35 @@ class TaskResult:
 Interval = dict[str, list[Member]]  # contention group -> its members
 
 
+# (interval id, contention group, member, comm, nice): what both readers yield
+Entry = tuple[object, str, Member, str, int]
+
+
+def _collect(entries: Iterable[Entry]) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
+    """Intervals in order, and one result per task with what Linux gave it."""
+    by_interval: dict[object, Interval] = {}
+    tasks: dict[tuple[int, int], TaskResult] = {}
+    for when, group, member, comm, nice in entries:
+        by_interval.setdefault(when, {}).setdefault(group, []).append(member)
+        result = tasks.setdefault(member.key,
+                                  TaskResult(member.key[0], comm, nice, member.tickets))
+        result.observed_ns += member.runtime_ns
+    return list(by_interval.values()), tasks
+
+
+def _csv_entries(reader: csv.DictReader, model: TicketModel | None) -> Iterator[Entry]:
+    for row in reader:
+        if row["pid"] == "0" or not row["contention_group"] or not row["runtime_delta_ns"]:
+            continue  # idle rows, and tasks outside the interval's lottery
+        nice = int(row["nice"])
+        tickets = model(nice, int(row["policy"])) if model else int(row["tickets"])
+        if tickets is None:
+            continue
+        member = Member((int(row["pid"]), int(row["start_ns"])), tickets,
+                        int(row["runtime_delta_ns"]), int(row["wait_delta_ns"] or 0))
+        yield row["timestamp_s"], row["contention_group"], member, row["comm"], nice
+
+
 def read_csv(path: Path, model: TicketModel | None = None,
              ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
     """Read a dump CSV into intervals; tickets from the CSV unless `model`."""
@@ -69,49 +98,25 @@ def read_csv(path: Path, model: TicketModel | None = None,
             raise LotteryError(f"{path} has no column {missing[0]} (not a lottery dump CSV, "
                                "or from an older version)",
                                "capture one with lottery dump --output FILE", code=EXIT_USAGE)
-        by_time: dict[str, Interval] = {}
-        tasks: dict[tuple[int, int], TaskResult] = {}
         try:
-            for row in reader:
-                if row["pid"] == "0" or not row["contention_group"] or not row["runtime_delta_ns"]:
-                    continue
-                nice, key = int(row["nice"]), (int(row["pid"]), int(row["start_ns"]))
-                tickets = model(nice, int(row["policy"])) if model else int(row["tickets"])
-                if tickets is None:
-                    continue
-                member = Member(key, tickets, int(row["runtime_delta_ns"]),
-                                int(row["wait_delta_ns"] or 0))
-                by_time.setdefault(row["timestamp_s"], {}).setdefault(
-                    row["contention_group"], []).append(member)
-                result = tasks.setdefault(key, TaskResult(key[0], row["comm"], nice, tickets))
-                result.observed_ns += member.runtime_ns
+            intervals, tasks = _collect(_csv_entries(reader, model))
         except (ValueError, TypeError) as err:
             raise LotteryError(f"{path} line {reader.line_num}: {err}",
                                "pass a CSV written by lottery dump --output",
                                code=EXIT_USAGE) from None
-    if not by_time:
+    if not intervals:
         raise LotteryError(f"{path} holds no interval to replay",
                            "dump at least two samples (--iterations 2 or more)", code=EXIT_USAGE)
-    return list(by_time.values()), tasks
+    return intervals, tasks
 
 
 def from_samples(samples: Iterable) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
     """Intervals from live samples (metrics.Sample), as read_csv gives them."""
-    intervals: list[Interval] = []
-    tasks: dict[tuple[int, int], TaskResult] = {}
-    for sample in samples:
-        interval: Interval = {}
-        for row in sample.tasks:
-            if not shares.contended(row):
-                continue
-            t = row.task
-            member = Member(t.key, row.tickets, row.runtime_delta_ns, row.wait_delta_ns or 0)
-            interval.setdefault(shares.contention_group(t), []).append(member)
-            result = tasks.setdefault(t.key, TaskResult(t.pid, t.comm, t.nice, row.tickets))
-            result.observed_ns += member.runtime_ns
-        if interval:
-            intervals.append(interval)
-    return intervals, tasks
+    return _collect(
+        (n, shares.contention_group(row.task),
+         Member(row.task.key, row.tickets, row.runtime_delta_ns, row.wait_delta_ns or 0),
+         row.task.comm, row.task.nice)
+        for n, sample in enumerate(samples) for row in sample.tasks if shares.contended(row))
 
 
 def replay(intervals: Iterable[Interval], tasks: dict[tuple[int, int], TaskResult],

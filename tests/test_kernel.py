@@ -79,15 +79,20 @@ def test_exited_task_numbers_match_proc(instance):
     assert ratio == pytest.approx(1024 / 335, rel=0.1)
 
 
-def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
-    pids = workload.start(0, 3.0, CPU) + workload.start(5, 3.0, CPU)
+def _two_samples(instance, pids, warmup_s: float, span_s: float = 2.0):
+    """Samples `span_s` apart while the workloads run; then wait for them."""
     try:
-        time.sleep(0.3)
+        time.sleep(warmup_s)
         first = snapshot.take(instance)
-        time.sleep(2.0)
-        second = snapshot.take(instance)
+        time.sleep(span_s)
+        return first, snapshot.take(instance)
     finally:
         workload.wait(pids)
+
+
+def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
+    pids = workload.start(0, 3.0, CPU) + workload.start(5, 3.0, CPU)
+    first, second = _two_samples(instance, pids, 0.3)
     check = metrics.compare(first, second, tickets.weight_tickets).conservation
     assert check.cpus == os.cpu_count()
     assert abs(check.error) < 0.01, check
@@ -95,13 +100,7 @@ def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
 
 def test_two_tasks_on_one_cpu_wait_while_the_other_runs(instance):
     a, b = workload.start(0, 3.0, CPU) + workload.start(0, 3.0, CPU)
-    try:
-        time.sleep(0.5)
-        first = snapshot.take(instance)
-        time.sleep(2.0)
-        second = snapshot.take(instance)
-    finally:
-        workload.wait([a, b])
+    first, second = _two_samples(instance, [a, b], 0.5)
     rows = {r.task.pid: r for r in metrics.compare(first, second, tickets.weight_tickets).tasks}
     assert rows[a].wait_delta_ns == pytest.approx(rows[b].runtime_delta_ns, rel=0.05)
     assert rows[b].wait_delta_ns == pytest.approx(rows[a].runtime_delta_ns, rel=0.05)
