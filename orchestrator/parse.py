@@ -44,14 +44,10 @@ def iter_formatted(chunks: Iterable[str]) -> Iterator[dict[str, Any]]:
     head = buf.lstrip(_SPACE)
     if not head.startswith("["):
         # Read to the end first: a failing bpftool is reported by the stream
-        # itself, with its stderr; with -j it may also print {"error": …}.
-        rest = head + "".join(source)
-        try:
-            message = json.loads(rest)["error"]
-        except (ValueError, TypeError, KeyError):
-            raise LotteryError("bpftool output is not a JSON array",
-                               "check `bpftool version`") from None
-        raise LotteryError(f"bpftool map dump failed: {message}")
+        # itself (tools.stream), with bpftool's own message.
+        for _ in source:
+            pass
+        raise LotteryError("bpftool output is not a JSON array", "check `bpftool version`")
     empty = head[1:].lstrip(_SPACE).startswith("]")
     found = 0
     pos = 0

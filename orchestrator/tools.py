@@ -104,18 +104,32 @@ def stream(argv: list[str], elevate: bool = False, what: str = "",
             # a chunk; a bigger one lets both run at once on two CPUs.
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        head = ""  # bpftool -j puts its error on stdout, as the whole output
         # os.read hands over whatever has arrived, so parsing starts at once
         while data := os.read(fd, chunk_bytes):
-            yield decoder.decode(data)
+            chunk = decoder.decode(data)
+            head = head or chunk
+            yield chunk
         if tail := decoder.decode(b"", final=True):
             yield tail
         err = proc.stderr.read().decode(errors="replace")
         if proc.wait() != 0:
+            if message := _json_error(head):
+                raise LotteryError(f"{what} failed: {message}")
             raise _failure(what, err, proc.returncode)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _json_error(out: str) -> str | None:
+    """The message of bpftool's -j failure document {"error": …}, if `out` is one."""
+    try:
+        doc = json.loads(out)
+    except json.JSONDecodeError:
+        return None
+    return doc.get("error") if isinstance(doc, dict) else None
 
 
 def bpftool(args: list[str], elevate: bool = True, what: str = "") -> Any:
@@ -128,15 +142,12 @@ def bpftool(args: list[str], elevate: bool = True, what: str = "") -> Any:
     if elevate:
         argv = _elevated(argv, what)
     retcode, out, err = local[argv[0]][argv[1:]].run(retcode=None)
+    if message := _json_error(out):
+        raise LotteryError(f"{what} failed: {message}")
     try:
-        doc = json.loads(out) if out.strip() else None
+        return json.loads(out)
     except json.JSONDecodeError:
-        doc = None
-    if isinstance(doc, dict) and "error" in doc:
-        raise LotteryError(f"{what} failed: {doc['error']}")
-    if doc is None:
-        raise _failure(what, err or out, retcode)
-    return doc
+        raise _failure(what, err or out, retcode) from None
 
 
 def bpftool_version() -> str:

@@ -4,9 +4,9 @@ import json
 import os
 
 import pytest
-from conftest import DATA
+from conftest import DATA, need_bpf
 
-from orchestrator import parse, procstat
+from orchestrator import parse, procstat, tools
 from orchestrator.errors import LotteryError
 
 
@@ -57,8 +57,15 @@ def test_empty_map_is_no_rows():
 
 
 def test_bpftool_error_document_is_reported():
+    need_bpf()  # a real bpftool, on a pin that does not exist
+    argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", "/sys/fs/bpf/lottery-none"]
     with pytest.raises(LotteryError, match="bpftool map dump failed: bpf obj get"):
-        list(parse.iter_formatted(['{"error":"bpf obj get (/sys/fs/bpf/x): No such file"}']))
+        list(parse.iter_formatted(tools.stream(argv, what="bpftool map dump")))
+
+
+def test_output_that_is_no_array_is_refused():
+    with pytest.raises(LotteryError, match="not a JSON array"):
+        list(parse.iter_formatted(['{"maps": []}']))
 
 
 def test_map_without_btf_names_is_refused_with_the_fix():
