@@ -3,9 +3,15 @@
  *
  * The kernel already keeps exact per-task runtime, run-queue delay and switch
  * counts; this program only adds what it does not keep (longest single wait,
- * final numbers of dying tasks) and copies the rest into the task map when
- * user space asks for a snapshot.  That keeps the sched_switch path to a
- * task-storage lookup and a few loads.
+ * final numbers of dying tasks, the task-group chain each task is funded
+ * through) and copies the rest into the task map when a reader asks for a
+ * snapshot.  That keeps the sched_switch path to a task-storage lookup and a
+ * few loads.
+ *
+ * Any number of readers may share one instance, so no read consumes anything:
+ * a snapshot owns the live rows it writes (user space checks that none was
+ * overwritten before it used them), and exits are numbered and kept for a
+ * retention time, so every reader finds each exit it has not seen yet.
  *
  * Idle time is not counted here: switches to and from the idle task do not
  * add up on every machine (on a Firecracker guest, perf shows a CPU going
@@ -18,6 +24,8 @@
 #include "sched_lottery.h"
 
 #define TASK_DEAD 0x80 /* include/linux/sched.h */
+#define ROOT_GROUP 1   /* kernfs gives the root of every hierarchy id 1 */
+#define EEXIST 17
 
 struct wait_track {
 	__u64 seen_delay_ns; /* run_delay at the previous switch-out */
@@ -25,13 +33,39 @@ struct wait_track {
 	__u64 primed;        /* seen_delay_ns is a real baseline */
 };
 
+/* One snapshot in progress, found by the iterator session it runs in. */
+struct walk {
+	__u64 snapshot;
+	__u64 start_ns;
+	__u64 exits;   /* exits recorded before it started */
+	__u64 rows;    /* live rows it wrote */
+	__u64 dropped; /* live tasks it could not write */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, TASKS_CAPACITY);
+	__uint(max_entries, TASK_MAP_ENTRIES);
 	__type(key, struct task_key);
 	__type(value, struct task_stats);
 } tasks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, GROUPS_CAPACITY);
+	__type(key, __u64);
+	__type(value, struct group);
+} groups SEC(".maps");
+
+/* exit_seq % EXIT_RING -> the key of that exit's row, so the row an exit
+ * pushes out of the ring can be deleted without a search. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EXIT_RING);
+	__type(key, __u32);
+	__type(value, struct task_key);
+} exit_ring SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -40,6 +74,14 @@ struct {
 	__type(value, struct wait_track);
 } waits SEC(".maps");
 
+/* LRU: a reader that stops in the middle of a walk leaves its entry behind. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, struct walk);
+} walks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -47,48 +89,92 @@ struct {
 	__type(value, struct counters);
 } counters SEC(".maps");
 
-/* Written once by `lottery load` (bpftool map update); 0 means capacity. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} max_tasks SEC(".maps");
+	__type(value, struct settings);
+} settings SEC(".maps");
 
-static __always_inline struct counters *get_counters(void)
+static __always_inline void *only(void *map)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&counters, &zero);
+	return bpf_map_lookup_elem(map, &zero);
 }
 
-/* Lookup or insert, counting rows so the soft limit and drops are exact. */
-static __always_inline struct task_stats *row_for(struct task_key *key)
+/* Insert a zeroed entry, or find the one a racing insert of the same key
+ * made first: that race is not a failure. */
+static __always_inline void *insert(void *map, void *key, void *zeroed)
 {
-	struct task_stats empty = {};
-	struct counters *cnt = get_counters();
-	struct task_stats *row;
-	__u32 zero = 0;
-	__u64 *limit;
+	long err = bpf_map_update_elem(map, key, zeroed, BPF_NOEXIST);
 
-	row = bpf_map_lookup_elem(&tasks, key);
-	if (row || !cnt)
-		return row;
-	limit = bpf_map_lookup_elem(&max_tasks, &zero);
-	if (limit && *limit && cnt->entries >= *limit) {
-		__sync_fetch_and_add(&cnt->dropped, 1);
+	if (err && err != -EEXIST)
 		return NULL;
-	}
-	if (bpf_map_update_elem(&tasks, key, &empty, BPF_NOEXIST)) {
-		__sync_fetch_and_add(&cnt->dropped, 1);
-		return NULL;
-	}
-	__sync_fetch_and_add(&cnt->entries, 1);
-	return bpf_map_lookup_elem(&tasks, key);
+	return bpf_map_lookup_elem(map, key);
 }
 
-static __always_inline void fill_row(struct task_stats *row, struct task_struct *task,
-				     __u64 now_ns, __u64 snapshot, __u32 flags)
+static __always_inline __u64 group_id(struct task_group *tg)
+{
+	struct cgroup *cgrp;
+
+	if (!tg->parent)
+		return ROOT_GROUP;
+	if (tg->autogroup)
+		return GROUP_ID_AUTOGROUP | tg->autogroup->id;
+	cgrp = tg->css.cgroup;
+	return cgrp && cgrp->kn ? cgrp->kn->id : 0;
+}
+
+/* Record the chain of task groups above a task, leaf first, and return the
+ * leaf's id.  A snapshot refreshes each group once: where it finds one it
+ * already refreshed, the rest of the chain is fresh too. */
+static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
+{
+	struct counters *cnt = only(&counters);
+	struct group zeroed = {};
+	__u64 leaf = 0;
+
+	for (int level = 0; level < GROUP_DEPTH && tg; level++) {
+		struct task_group *parent = tg->parent;
+		__u64 id = group_id(tg);
+		struct group *g;
+
+		if (!id)
+			break;
+		if (level == 0)
+			leaf = id;
+		g = bpf_map_lookup_elem(&groups, &id);
+		if (g && (!snapshot || g->snapshot == snapshot))
+			break;
+		if (!g) {
+			g = insert(&groups, &id, &zeroed);
+			if (!g) {
+				if (cnt)
+					__sync_fetch_and_add(&cnt->groups_lost, 1);
+				break;
+			}
+		}
+		g->parent = parent ? group_id(parent) : 0;
+		g->shares = tg->shares;
+		g->idle = tg->idle;
+		g->snapshot = snapshot;
+		if (!parent) {
+			g->kind = GROUP_ROOT;
+		} else if (tg->autogroup) {
+			g->kind = GROUP_AUTOGROUP;
+			g->number = tg->autogroup->id;
+		} else {
+			g->kind = GROUP_CGROUP;
+			g->number = id;
+			bpf_probe_read_kernel_str(g->name, sizeof(g->name), tg->css.cgroup->kn->name);
+		}
+		tg = parent;
+	}
+	return leaf;
+}
+
+static __always_inline void fill_row(struct task_stats *row, struct task_struct *task)
 {
 	struct wait_track *w = bpf_task_storage_get(&waits, task, 0, 0);
 
@@ -98,14 +184,12 @@ static __always_inline void fill_row(struct task_stats *row, struct task_struct 
 	row->runs = task->sched_info.pcount;
 	row->voluntary_switches = task->nvcsw;
 	row->involuntary_switches = task->nivcsw;
-	row->sampled_ns = now_ns;
-	row->snapshot = snapshot;
+	row->sampled_ns = bpf_ktime_get_ns();
 	row->tgid = task->tgid;
 	row->nice = task->static_prio - 120; /* MAX_RT_PRIO + NICE_WIDTH / 2 */
 	row->policy = task->policy;
 	row->cpu = task->thread_info.cpu;
 	row->cpus_allowed = task->nr_cpus_allowed;
-	row->flags = flags;
 	bpf_probe_read_kernel_str(row->comm, sizeof(row->comm), task->comm);
 }
 
@@ -131,16 +215,66 @@ static __always_inline void track_wait(struct task_struct *prev)
 	w->primed = 1;
 }
 
+/* Fold the dead task's totals into its group, which never forgets them, then
+ * write its exit row into the ring, pushing the oldest exit out. */
+static __always_inline void retire(struct task_stats *final)
+{
+	__u64 root = ROOT_GROUP;
+	struct group *g = bpf_map_lookup_elem(&groups, &final->group);
+
+	if (!g)
+		g = bpf_map_lookup_elem(&groups, &root);
+	if (!g)
+		return;
+	__sync_fetch_and_add(&g->exits, 1);
+	__sync_fetch_and_add(&g->exited_runtime_ns, final->runtime_ns);
+	__sync_fetch_and_add(&g->exited_wait_ns, final->wait_ns);
+	__sync_fetch_and_add(&g->exited_runs, final->runs);
+	__sync_fetch_and_add(&g->exited_voluntary_switches, final->voluntary_switches);
+	__sync_fetch_and_add(&g->exited_involuntary_switches, final->involuntary_switches);
+}
+
+/* The group a dying task belonged to.  do_exit() moves it out of its
+ * autogroup into the root (sched_autogroup_exit_task), so sched_task_group
+ * no longer says: take the group its last snapshot saw, or its session's. */
+static __always_inline __u64 group_at_exit(struct task_struct *task)
+{
+	struct task_key live = { .pid = task->pid, .start_ns = task->start_time };
+	struct task_stats *row = bpf_map_lookup_elem(&tasks, &live);
+	struct task_group *tg = task->sched_task_group;
+	struct autogroup *ag = task->signal->autogroup;
+
+	if (row && row->group)
+		return row->group;
+	if (tg && !tg->parent && ag && ag->id && ag->tg)
+		tg = ag->tg; /* as if autogroup were on; it is the default */
+	return file_groups(tg, 0);
+}
+
 static __always_inline void record_exit(struct task_struct *prev)
 {
-	struct task_key key = { .pid = prev->pid, .start_ns = prev->start_time };
-	struct counters *cnt = get_counters();
-	struct task_stats *row;
+	struct task_key key = { .pid = prev->pid, .exited = 1, .start_ns = prev->start_time };
+	struct counters *cnt = only(&counters);
+	struct task_stats final = {};
+	struct task_key *slot_key;
+	__u32 slot;
 
+	if (!cnt)
+		return;
 	track_wait(prev);
-	row = row_for(&key);
-	if (row)
-		fill_row(row, prev, bpf_ktime_get_ns(), cnt ? cnt->snapshots : 0, ROW_EXITED);
+	fill_row(&final, prev);
+	final.group = group_at_exit(prev);
+	retire(&final);
+	final.exit_seq = __sync_fetch_and_add(&cnt->exits, 1);
+	slot = final.exit_seq % EXIT_RING;
+	slot_key = bpf_map_lookup_elem(&exit_ring, &slot);
+	if (!slot_key)
+		return;
+	if (slot_key->start_ns || slot_key->pid)
+		bpf_map_delete_elem(&tasks, slot_key); /* may be gone already: fine */
+	*slot_key = key;
+	if (bpf_map_update_elem(&tasks, &key, &final, BPF_ANY))
+		__sync_fetch_and_add(&cnt->exits_lost, 1);
 }
 
 SEC("tp_btf/sched_switch")
@@ -157,64 +291,107 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 }
 
 struct sweep {
-	struct counters *cnt;
+	__u64 snapshot;
+	__u64 oldest_exit_ns; /* exit rows sampled before this are dropped */
+	__u64 live_rows;
+	__u64 exit_rows;
 };
 
-/* After a snapshot: an exited row is shown by exactly one snapshot after the
- * exit, then freed.  A live row the snapshot did not refresh belongs to a task
- * that is gone although its last switch was not seen: it is shown once more
- * as exited, with its last numbers, like any other exit. */
+/* After a snapshot: a live row it did not write is another snapshot's (whose
+ * reader then sees it changed and takes its sample again) or a dead task's;
+ * either way it is not needed now.  Exit rows leave after the retention. */
 static long sweep_row(struct bpf_map *map, struct task_key *key, struct task_stats *row,
 		      struct sweep *ctx)
 {
-	struct counters *cnt = ctx->cnt;
-
-	if (!(row->flags & ROW_EXITED)) {
-		if (row->snapshot < cnt->snapshots) {
-			row->flags |= ROW_EXITED;
-			row->snapshot = cnt->snapshots - 1;
-		}
-		return 0;
+	if (key->exited) {
+		if (row->sampled_ns < ctx->oldest_exit_ns)
+			bpf_map_delete_elem(map, key);
+		else
+			ctx->exit_rows++;
+	} else if (row->snapshot != ctx->snapshot) {
+		bpf_map_delete_elem(map, key);
+	} else {
+		ctx->live_rows++;
 	}
-	if (row->snapshot + 2 <= cnt->snapshots && !bpf_map_delete_elem(map, key))
-		__sync_fetch_and_sub(&cnt->entries, 1);
 	return 0;
 }
 
+static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct counters *cnt)
+{
+	__u64 session = meta->session_id;
+	struct walk *walk = bpf_map_lookup_elem(&walks, &session);
+	struct walk fresh = {};
+
+	if (walk)
+		return walk;
+	fresh.start_ns = bpf_ktime_get_ns();
+	fresh.exits = cnt->exits;
+	fresh.snapshot = __sync_fetch_and_add(&cnt->snapshots, 1) + 1;
+	bpf_map_update_elem(&walks, &session, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&walks, &session);
+}
+
+static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk,
+				   struct counters *cnt, struct settings *cfg)
+{
+	__u64 session = ctx->meta->session_id;
+	__u64 now = bpf_ktime_get_ns();
+	struct sweep sweep = { .snapshot = walk->snapshot };
+	__u64 retain = cfg && cfg->exit_retain_ns ? cfg->exit_retain_ns : EXIT_RETAIN_NS_DEFAULT;
+
+	if (retain < now)
+		sweep.oldest_exit_ns = now - retain;
+	bpf_for_each_map_elem(&tasks, sweep_row, &sweep, 0);
+	BPF_SEQ_PRINTF(ctx->meta->seq,
+		       "{\"snapshot\":%llu,\"start_ns\":%llu,\"end_ns\":%llu,\"rows\":%llu,"
+		       "\"dropped\":%llu,\"exits\":%llu,",
+		       walk->snapshot, walk->start_ns, now, walk->rows, walk->dropped, walk->exits);
+	BPF_SEQ_PRINTF(ctx->meta->seq,
+		       "\"exits_lost\":%llu,\"groups_lost\":%llu,\"live_rows\":%llu,"
+		       "\"exit_rows\":%llu}\n",
+		       cnt->exits_lost, cnt->groups_lost, sweep.live_rows, sweep.exit_rows);
+	bpf_map_delete_elem(&walks, &session);
+}
+
 /* Reading the pinned iterator takes a snapshot: every live task is copied
- * into the task map, then the map is swept (see sweep_row).  The
- * reader gets one JSON line of counters, so a sample needs no second call. */
+ * into the task map, then the map is swept (see sweep_row).  The reader gets
+ * one JSON line that says which rows are its own. */
 SEC("iter/task")
 int snapshot(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
-	struct counters *cnt = get_counters();
+	struct counters *cnt = only(&counters);
+	struct settings *cfg = only(&settings);
 	struct task_key key = {};
 	struct task_stats *row;
+	struct task_stats zeroed = {};
+	struct walk *walk;
+	__u64 limit;
 
 	if (!cnt)
 		return 0;
-	if (ctx->meta->seq_num == 0) {
-		cnt->snapshot_ns = bpf_ktime_get_ns();
-		__sync_fetch_and_add(&cnt->snapshots, 1);
-	}
+	walk = walk_for(ctx->meta, cnt);
+	if (!walk)
+		return 0;
 	if (!task) {
-		struct sweep sweep = { cnt };
-
-		bpf_for_each_map_elem(&tasks, sweep_row, &sweep, 0);
-		BPF_SEQ_PRINTF(ctx->meta->seq,
-			       "{\"snapshot\":%llu,\"snapshot_ns\":%llu,\"entries\":%llu,\"dropped\":%llu}\n",
-			       cnt->snapshots, cnt->snapshot_ns, cnt->entries, cnt->dropped);
+		finish(ctx, walk, cnt, cfg);
 		return 0;
 	}
-	/* zombies already have their final row from record_exit */
+	/* a dying task's final numbers come from its last switch (record_exit) */
 	if (task->exit_state)
 		return 0;
+	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
 	key.pid = task->pid;
 	key.start_ns = task->start_time;
-	row = row_for(&key);
-	if (row)
-		fill_row(row, task, cnt->snapshot_ns, cnt->snapshots, 0);
+	row = walk->rows < limit ? insert(&tasks, &key, &zeroed) : NULL;
+	if (!row) {
+		__sync_fetch_and_add(&walk->dropped, 1);
+		return 0;
+	}
+	fill_row(row, task);
+	row->snapshot = walk->snapshot;
+	row->group = file_groups(task->sched_task_group, walk->snapshot);
+	__sync_fetch_and_add(&walk->rows, 1);
 	return 0;
 }
 

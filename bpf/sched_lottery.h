@@ -5,17 +5,24 @@
 #ifndef SCHED_LOTTERY_H
 #define SCHED_LOTTERY_H
 
-/* Hard ceiling of the task map; `lottery load --max-tasks` sets a lower soft
- * limit.  The map is not preallocated, so unused capacity costs only buckets. */
+/* Live rows the task map may hold; `lottery load --max-tasks` sets a lower
+ * soft limit.  Rows are not preallocated, so unused capacity costs nothing. */
 #define TASKS_CAPACITY 131072
+/* Exited tasks kept for readers: the newest EXIT_RING exits, and of those
+ * only the ones younger than the retention `load --exit-retention` sets. */
+#define EXIT_RING 16384
+#define EXIT_RETAIN_NS_DEFAULT (30ULL * 1000000000) /* when load sets none */
+#define TASK_MAP_ENTRIES (TASKS_CAPACITY + EXIT_RING + 1024) /* + room for races */
+#define GROUPS_CAPACITY 8192
+#define GROUP_DEPTH 8 /* task-group levels read above a task, leaf first */
 #define TASK_COMM_LEN 16
+#define GROUP_NAME_LEN 64
 
-/* task_stats.flags */
-#define ROW_EXITED 1 /* final numbers of a task that has died */
-
+/* task_key.exited: a task's exit row has its own key, so an exit never
+ * touches the live row a reader is about to dump. */
 struct task_key {
 	__u32 pid;
-	__u32 pad;      /* always 0: hash keys compare every byte */
+	__u32 exited;   /* 0: live row written by a snapshot; 1: final numbers */
 	__u64 start_ns; /* task start time: a reused pid makes a new key */
 };
 
@@ -27,21 +34,54 @@ struct task_stats {
 	__u64 voluntary_switches;  /* nvcsw */
 	__u64 involuntary_switches;/* nivcsw */
 	__u64 sampled_ns;          /* CLOCK_MONOTONIC when these numbers were read */
-	__u64 snapshot;            /* snapshot number that wrote (or saw the exit of) the row */
+	__u64 snapshot;            /* live row: the snapshot that wrote it */
+	__u64 exit_seq;            /* exit row: its place in the order of exits */
+	__u64 group;               /* id of its task group (see struct group) */
 	__u32 tgid;
 	__s32 nice;
 	__u32 policy;
 	__u32 cpu;                 /* CPU it last ran on */
-	__u32 flags;               /* ROW_* */
 	__u32 cpus_allowed;        /* nr_cpus_allowed: 1 means pinned to `cpu` */
+	__u32 pad;
 	char comm[TASK_COMM_LEN];
 };
 
+/* group.kind */
+#define GROUP_ROOT 0
+#define GROUP_CGROUP 1
+#define GROUP_AUTOGROUP 2
+/* Autogroup ids live beside cgroup ids in one key space. */
+#define GROUP_ID_AUTOGROUP (1ULL << 62)
+
+/* A task group, the scheduler's currency: its weight is shared among the
+ * tasks and groups below it.  Totals of tasks that exited in it only grow. */
+struct group {
+	__u64 parent;              /* id of the parent group; 0 for the root */
+	__u64 shares;              /* tg->shares, in the kernel's fixed point */
+	__u64 snapshot;            /* the latest snapshot that saw it */
+	__u64 exits;               /* tasks that exited in it */
+	__u64 exited_runtime_ns;
+	__u64 exited_wait_ns;
+	__u64 exited_runs;
+	__u64 exited_voluntary_switches;
+	__u64 exited_involuntary_switches;
+	__u32 kind;                /* GROUP_* */
+	__u32 idle;                /* cpu.idle: weighted as SCHED_IDLE */
+	__u64 number;              /* cgroup id, or the autogroup's number */
+	char name[GROUP_NAME_LEN]; /* cgroup directory name; empty for the others */
+};
+
 struct counters {
-	__u64 snapshots;  /* iterator runs */
-	__u64 entries;    /* rows in the task map */
-	__u64 dropped;    /* rows not written because the map was full */
-	__u64 snapshot_ns;/* CLOCK_MONOTONIC of the latest snapshot */
+	__u64 snapshots;   /* snapshots started */
+	__u64 exits;       /* exits recorded: the next exit_seq */
+	__u64 exits_lost;  /* exits whose row could not be written */
+	__u64 groups_lost; /* groups that did not fit: their totals went to the root */
+};
+
+/* Set once by `lottery load` (bpftool map update). */
+struct settings {
+	__u64 max_tasks;      /* soft limit of live rows; 0 means TASKS_CAPACITY */
+	__u64 exit_retain_ns; /* how long an exit row is kept; 0: the default */
 };
 
 #endif

@@ -54,6 +54,7 @@ class Analysis:
 @dataclass
 class Analyser:
     opts: AnalysisOptions = field(default_factory=AnalysisOptions)
+    hierarchical: bool = True  # fund tickets through the task groups (ticket model weight)
 
     def __post_init__(self) -> None:
         validate(self.opts)
@@ -62,7 +63,8 @@ class Analyser:
 
     def analyse(self, sample: Sample) -> Analysis:
         interval = sample.conservation.interval_ns if sample.conservation else 0
-        by_task = shares.shares(sample.tasks, interval)
+        groups = sample.snapshot.groups if self.hierarchical else None
+        by_task = shares.shares(sample.tasks, interval, groups)
         wins = self._draw(by_task, sample)
         rows: dict[tuple[int, int], RowAnalysis] = {}
         utilisation: dict[str, float] = {}

@@ -21,7 +21,14 @@ from orchestrator.commands import simulate as simulate_cmd
 from orchestrator.commands import status as status_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.commands import workload as workload_cmd
-from orchestrator.constants import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, TASKS_CAPACITY
+from orchestrator.constants import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_RETAIN_S_DEFAULT,
+    EXIT_RING,
+    EXIT_USAGE,
+    TASKS_CAPACITY,
+)
 from orchestrator.errors import LotteryError
 from orchestrator.sinks.table import GROUPINGS, SORT_KEYS
 
@@ -38,8 +45,9 @@ app = typer.Typer(
 )
 
 TicketsOption = Annotated[str, typer.Option(
-    "--tickets", metavar="weight|linear|FILE",
-    help="Ticket model: weight (the kernel's nice-to-weight table), linear "
+    "--tickets", metavar="weight|flat|linear|FILE",
+    help="Ticket model: weight (the kernel's nice-to-weight table, funded through the "
+    "task groups: autogroups, cgroups), flat (the same weights, groups ignored), linear "
     "(max(10, 100 - 10*nice)), or a file of `NICE TICKETS` lines (`LOW..HIGH "
     "TICKETS` for a range) covering nice -20..19.")]
 
@@ -91,6 +99,11 @@ def load(
         help="Rows the task map may hold; dump warns near it.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an instance already loaded at the pin directory.")] = False,
+    exit_retention: Annotated[float, typer.Option(
+        "--exit-retention", metavar="SECONDS",
+        help=f"How long an exited task's row stays for readers (at most the newest "
+        f"{EXIT_RING} exits). A reader that samples less often sees older exits only in "
+        "its groups' totals.")] = EXIT_RETAIN_S_DEFAULT,
 ) -> int:
     """Load the BPF program, attach it to sched_switch and pin it (needs root).
 
@@ -105,7 +118,7 @@ def load(
 
       sudo lottery load --force
     """
-    return load_cmd.load(paths.pins(pin_dir), obj, max_tasks, force)
+    return load_cmd.load(paths.pins(pin_dir), obj, max_tasks, force, exit_retention)
 
 
 @app.command()
@@ -146,10 +159,13 @@ def dump(
     """Sample the pinned task map: a table per sample, CSV rows appended.
 
     Not as root, only the bpftool calls go through sudo; the CSV is yours.
-    CSV columns begin timestamp_s,pid,runtime_ns,runtime_ms,switches,nice,tickets;
-    each CPU's idle time is a row with pid 0 and its cpu column. From the second
-    sample on, each task that ran or waited gets its expected (ticket) and observed
-    (runtime) share of its group: the CPU it is pinned to, or "all".
+    A silent first sample is the baseline: every sample printed covers one
+    interval. CSV columns begin timestamp_s,pid,runtime_ns,runtime_ms,switches,
+    nice,tickets; each CPU's idle time is a row with pid 0 and its cpu column.
+    Each task that ran or waited gets its expected share (its tickets, funded
+    through its task groups: autogroup per session, cgroups) and observed share
+    of the CPU it is pinned to, or of "all". Other readers of the same instance
+    (another dump, simulate --live) see every exit too.
 
     Examples:
 
@@ -162,6 +178,8 @@ def dump(
       lottery dump -i 0.5 -n 20 --output assets/stats.csv --comm lottery-work
 
       lottery dump --by process --sort runtime --top 20
+
+      lottery dump -n 3 --by group --tickets flat
     """
     for name, value, allowed in (("--sort", sort, SORT_KEYS), ("--by", by, GROUPINGS)):
         if value not in allowed:
@@ -187,7 +205,7 @@ def simulate(
     replays: ReplaysOption = 20,
     seed: SeedOption = None,
     tickets: Annotated[str | None, typer.Option(
-        "--tickets", metavar="weight|linear|FILE",
+        "--tickets", metavar="weight|flat|linear|FILE",
         help="Recompute tickets with this model instead of the CSV's.")] = None,
     top: Annotated[int, typer.Option("--top", help="Rows in the table.")] = 15,
     output: Annotated[Path | None, typer.Option(

@@ -25,24 +25,34 @@ BPFFS_ROOT = "/sys/fs/bpf"
 SWITCH_LINK_NAME = "on_switch"
 SNAPSHOT_LINK_NAME = "snapshot"
 TASK_MAP_NAME = "tasks"
+GROUPS_MAP_NAME = "groups"
 COUNTERS_MAP_NAME = "counters"
-MAX_TASKS_MAP_NAME = "max_tasks"
+SETTINGS_MAP_NAME = "settings"
 PIN_NAMES = (
     SWITCH_LINK_NAME,
     SNAPSHOT_LINK_NAME,
     TASK_MAP_NAME,
+    GROUPS_MAP_NAME,
     COUNTERS_MAP_NAME,
-    MAX_TASKS_MAP_NAME,
+    SETTINGS_MAP_NAME,
+    "exit_ring",
     "waits",
+    "walks",
 )
 
 BPF_SOURCE = "sched_lottery.bpf.c"
 BPF_HEADER = "sched_lottery.h"
 BPF_OBJECT = "sched_lottery.bpf.o"
-TASKS_CAPACITY = 131072  # TASKS_CAPACITY in bpf/sched_lottery.h
+# bpf/sched_lottery.h
+TASKS_CAPACITY = 131072  # live rows
+EXIT_RING = 16384        # exit rows kept at most
+GROUPS_CAPACITY = 8192
+EXIT_RETAIN_S_DEFAULT = 30.0
+GROUP_KINDS = {0: "root", 1: "cgroup", 2: "autogroup"}
 
-# task_stats.flags in bpf/sched_lottery.h
-ROW_EXITED = 1
+# A sample whose rows another reader's snapshot overwrote is taken again,
+# after a random pause, at most this many times.
+SAMPLE_TRIES = 8
 
 # Warn when the task map is this full.
 FILL_WARN_FRACTION = 0.9

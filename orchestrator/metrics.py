@@ -50,42 +50,95 @@ class Conservation:
 @dataclass(frozen=True)
 class Sample:
     snapshot: Snapshot
-    tasks: list[TaskRow]
+    tasks: list[TaskRow]           # live tasks, then the tasks that exited in the interval
     idle: list[IdleRow]
     conservation: Conservation | None
+    exits_missed: int = 0          # exits in the interval whose rows were gone
 
 
 def _delta(now: int, before: int | None) -> int | None:
     return None if before is None else now - before
 
 
-def compare(prev: Snapshot | None, cur: Snapshot, tickets: TicketModel) -> Sample:
-    """Return the rows of `cur`, with deltas against `prev`.
+def _row(task: TaskSample, old: TaskSample | None, tickets: TicketModel) -> TaskRow:
+    return TaskRow(
+        task=task,
+        tickets=tickets(task.nice, task.policy),
+        runtime_delta_ns=_delta(task.runtime_ns, old and old.runtime_ns),
+        wait_delta_ns=_delta(task.wait_ns, old and old.wait_ns),
+        switches_delta=_delta(task.switches, old and old.switches),
+        runs_delta=_delta(task.runs, old and old.runs),
+    )
 
-    A task absent from `prev` that started after it counts from zero; an exited
-    task that `prev` already showed as exited is not shown again."""
-    before = {t.key: t for t in prev.tasks} if prev else {}
-    since_ns = prev.info.snapshot_ns if prev else None
-    rows: list[TaskRow] = []
-    for task in cur.tasks:
-        old = before.get(task.key)
-        if old is not None and old.exited:
-            continue
-        if old is None and since_ns is not None and task.start_ns >= since_ns:
-            old = TaskSample(task.pid, task.start_ns, task.tgid, task.comm, task.nice,
-                             task.policy, task.cpu, 0, 0, 0, 0, 0, 0, False,
-                             task.cpus_allowed)
-        rows.append(TaskRow(
-            task=task,
-            tickets=tickets(task.nice, task.policy),
-            runtime_delta_ns=_delta(task.runtime_ns, old and old.runtime_ns),
-            wait_delta_ns=_delta(task.wait_ns, old and old.wait_ns),
-            switches_delta=_delta(task.switches, old and old.switches),
-            runs_delta=_delta(task.runs, old and old.runs),
-        ))
-    idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
-    idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
-    return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle))
+
+def _zero(task: TaskSample) -> TaskSample:
+    return TaskSample(task.pid, task.start_ns, task.tgid, task.comm, task.nice, task.policy,
+                      task.cpu, 0, 0, 0, 0, 0, 0, False, task.cpus_allowed, task.group)
+
+
+# A task that left the live rows before its exit was numbered (it was dying
+# while the walk passed) is remembered this many samples for its exit row.
+_CARRY_SAMPLES = 4
+
+
+class Reader:
+    """One reader's view of an instance: turns its successive snapshots into
+    samples with deltas.  It keeps its own place in the order of exits, so
+    any number of readers each see every exit, and no reader changes what
+    another sees."""
+
+    def __init__(self, tickets: TicketModel):
+        self._tickets = tickets
+        self._prev: Snapshot | None = None
+        self._known: dict[tuple[int, int], TaskSample] = {}  # last numbers seen per task
+        self._age: dict[tuple[int, int], int] = {}  # samples since a known task was live
+
+    def advance(self, cur: Snapshot) -> Sample:
+        """Return the sample from the previous snapshot to `cur` (deltas are
+        None on the first, which is a baseline)."""
+        prev = self._prev
+        since_ns = prev.info.snapshot_ns if prev else None
+
+        def baseline(task: TaskSample) -> TaskSample | None:
+            old = self._known.get(task.key)
+            if old is None and since_ns is not None and task.start_ns >= since_ns:
+                old = _zero(task)  # started in the interval: counts from zero
+            return old
+
+        rows = [_row(t, baseline(t), self._tickets) for t in cur.tasks]
+        missed = 0
+        gone: set[tuple[int, int]] = set()
+        if prev is not None:
+            first, last = prev.info.exits, cur.info.exits
+            mine = [t for t in cur.exits if first <= t.exit_seq < last]
+            missed = (last - first) - len(mine)
+            rows += [_row(t, baseline(t), self._tickets) for t in mine]
+            gone = {t.key for t in mine}
+        self._remember(cur, gone)
+        idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
+        idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
+        self._prev = cur
+        return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed)
+
+    def _remember(self, cur: Snapshot, exited: set[tuple[int, int]]) -> None:
+        known = {t.key: t for t in cur.tasks}
+        age: dict[tuple[int, int], int] = {}
+        for key, task in self._known.items():
+            if key in known or key in exited:
+                continue
+            samples = self._age.get(key, 0) + 1
+            if samples <= _CARRY_SAMPLES:
+                known[key] = task
+                age[key] = samples
+        self._known, self._age = known, age
+
+
+def compare(prev: Snapshot | None, cur: Snapshot, tickets: TicketModel) -> Sample:
+    """The sample between two snapshots, for a reader that took only these."""
+    reader = Reader(tickets)
+    if prev is not None:
+        reader.advance(prev)
+    return reader.advance(cur)
 
 
 def _conservation(prev: Snapshot | None, cur: Snapshot, rows: list[TaskRow],

@@ -7,9 +7,10 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from orchestrator.constants import ROW_EXITED
+from orchestrator.constants import GROUP_KINDS
 from orchestrator.errors import LotteryError
-from orchestrator.records import SnapshotInfo, TaskSample
+from orchestrator.names import decode
+from orchestrator.records import Group, SnapshotInfo, TaskSample
 
 _DECODER = json.JSONDecoder()
 _MARK = '"formatted":'
@@ -92,38 +93,58 @@ def _formatted(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         raise _no_btf() from None
 
 
+def _stale_map(err: KeyError) -> LotteryError:
+    return LotteryError(
+        f"the map has no field {err} (built from another version?)",
+        "run lottery build, then sudo lottery load --force",
+    )
+
+
 def task_rows(entries: Iterable[dict[str, Any]]) -> list[TaskSample]:
-    """Return the task samples of task-map entries (the formatted objects)."""
+    """Return the task samples of task-map entries (the formatted objects),
+    live rows and exit rows alike."""
     tasks: list[TaskSample] = []
     for entry in entries:
         try:
             key, value = entry["key"], entry["value"]
             tasks.append(TaskSample(
-                key["pid"], key["start_ns"], value["tgid"], value["comm"], value["nice"],
+                key["pid"], key["start_ns"], value["tgid"], decode(value["comm"]), value["nice"],
                 value["policy"], value["cpu"], value["runtime_ns"], value["wait_ns"],
                 value["wait_max_ns"], value["runs"], value["voluntary_switches"],
-                value["involuntary_switches"], bool(value["flags"] & ROW_EXITED),
-                value["cpus_allowed"],
+                value["involuntary_switches"], bool(key["exited"]), value["cpus_allowed"],
+                value["group"], value["sampled_ns"], value["snapshot"], value["exit_seq"],
             ))
         except KeyError as err:
-            raise LotteryError(
-                f"the task map has no field {err} (built from another version?)",
-                "run lottery build, then sudo lottery load --force",
-            ) from None
+            raise _stale_map(err) from None
     return tasks
 
 
+def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:
+    """Return the task groups of groups-map entries, by id."""
+    out: dict[int, Group] = {}
+    for entry in entries:
+        gid, v = _formatted(entry)
+        try:
+            out[gid] = Group(
+                gid, v["parent"], GROUP_KINDS.get(v["kind"], "?"), v["number"],
+                decode(v["name"]), v["shares"], bool(v["idle"]), v["exits"],
+                v["exited_runtime_ns"], v["exited_wait_ns"], v["exited_runs"],
+                v["exited_voluntary_switches"] + v["exited_involuntary_switches"])
+        except (KeyError, TypeError) as err:
+            raise _stale_map(err) from None
+    return out
+
+
+_INFO_FIELDS = ("snapshot", "start_ns", "end_ns", "rows", "dropped", "exits", "exits_lost",
+                "groups_lost", "live_rows", "exit_rows")
+
+
 def snapshot_info(text: str) -> SnapshotInfo:
-    """Parse the counters line the snapshot iterator prints."""
+    """Parse the line the snapshot iterator prints."""
     try:
         fields = json.loads(text.strip().splitlines()[-1])
-        return SnapshotInfo(
-            snapshot=fields["snapshot"],
-            snapshot_ns=fields["snapshot_ns"],
-            entries=fields["entries"],
-            dropped=fields["dropped"],
-        )
-    except (IndexError, KeyError, ValueError):
+        return SnapshotInfo(*(int(fields[name]) for name in _INFO_FIELDS))
+    except (IndexError, KeyError, ValueError, TypeError):
         raise LotteryError(
             f"the snapshot iterator printed {text.strip()[:80]!r}, not its counters",
             "run lottery build, then sudo lottery load --force",

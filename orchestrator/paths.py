@@ -18,8 +18,9 @@ class Pins:
     switch_link: Path
     snapshot_link: Path
     tasks: Path
+    groups: Path
     counters: Path
-    max_tasks: Path
+    settings: Path
     prog: Path | None  # the seed's PROG_PIN: an extra pin of the program itself
 
     def all(self) -> list[Path]:
@@ -42,8 +43,9 @@ def pins(pin_dir: str | Path | None = None, map_pin: str | Path | None = None) -
         switch_link=Path(link) if link else root / c.SWITCH_LINK_NAME,
         snapshot_link=root / c.SNAPSHOT_LINK_NAME,
         tasks=Path(tasks) if tasks else root / c.TASK_MAP_NAME,
+        groups=root / c.GROUPS_MAP_NAME,
         counters=root / c.COUNTERS_MAP_NAME,
-        max_tasks=root / c.MAX_TASKS_MAP_NAME,
+        settings=root / c.SETTINGS_MAP_NAME,
         prog=Path(prog) if prog else None,
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)  # not frozen: that doubles the cost of building 100k of them
 class TaskSample:
-    """One task (thread) as the kernel counted it at a snapshot."""
+    """One task (thread) as the kernel counted it at a snapshot, or at its exit."""
 
     pid: int
     start_ns: int  # with pid, tells a reused pid from its predecessor
@@ -24,6 +24,10 @@ class TaskSample:
     involuntary_switches: int
     exited: bool
     cpus_allowed: int = 0  # CPUs it may run on; 1 means pinned to `cpu`
+    group: int = 0         # id of its task group (Group.id)
+    sampled_ns: int = 0    # CLOCK_MONOTONIC when read (for an exit: when it died)
+    snapshot: int = 0      # live row: the snapshot that wrote it
+    exit_seq: int = 0      # exit row: its number in the order of exits
 
     @property
     def key(self) -> tuple[int, int]:
@@ -36,8 +40,30 @@ class TaskSample:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """A task group: a cgroup, an autogroup (one per session) or the root.
+
+    The scheduler splits a parent's weight among its children by their
+    weights: the lottery paper's currencies.  `exited_*` are the totals of
+    tasks that died in it; they only grow."""
+
+    id: int
+    parent: int         # 0 for the root
+    kind: str           # "root", "cgroup" or "autogroup"
+    number: int         # cgroup id or autogroup number
+    name: str           # cgroup directory name; "" for the others
+    shares: int         # tg->shares in the kernel's fixed point
+    idle: bool          # cpu.idle set: weighted like SCHED_IDLE
+    exits: int = 0
+    exited_runtime_ns: int = 0
+    exited_wait_ns: int = 0
+    exited_runs: int = 0
+    exited_switches: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class CpuIdle:
-    """Idle time of one CPU since load, at a snapshot."""
+    """Idle time of one CPU since boot, at a snapshot."""
 
     cpu: int
     idle_ns: int
@@ -45,12 +71,22 @@ class CpuIdle:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotInfo:
-    """The counters the snapshot iterator prints when it is read."""
+    """The line the snapshot iterator prints when it is read."""
 
     snapshot: int
-    snapshot_ns: int  # CLOCK_MONOTONIC
-    entries: int
-    dropped: int
+    snapshot_ns: int    # CLOCK_MONOTONIC when the walk started
+    end_ns: int         # and when it ended
+    rows: int           # live rows it wrote
+    dropped: int        # live tasks it could not write (the map was full)
+    exits: int          # exits recorded before it started
+    exits_lost: int     # exit rows never written, since load
+    groups_lost: int    # groups that did not fit, since load
+    live_rows: int      # rows in the map after it
+    exit_rows: int
+
+    @property
+    def entries(self) -> int:
+        return self.live_rows + self.exit_rows
 
 
 @dataclass(frozen=True)
@@ -58,6 +94,8 @@ class Snapshot:
     """Everything one sample read from the kernel."""
 
     info: SnapshotInfo
-    timestamp_s: float  # wall clock, for CSV
-    tasks: tuple[TaskSample, ...]
+    timestamp_s: float  # wall clock of snapshot_ns, for CSV
+    tasks: tuple[TaskSample, ...]  # the live rows this snapshot wrote
+    exits: tuple[TaskSample, ...]  # every exit row in the map, oldest first
     idle: tuple[CpuIdle, ...]
+    groups: dict[int, Group]

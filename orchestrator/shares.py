@@ -3,11 +3,12 @@ promise, the share Linux gave, and how fair that was (Jain's index)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
+from orchestrator import currencies
 from orchestrator.metrics import TaskRow
-from orchestrator.records import TaskSample
+from orchestrator.records import Group, TaskSample
 
 SYSTEM = "all"  # the group of tasks free to run on more than one CPU
 
@@ -32,7 +33,7 @@ class Share:
     """One task's share of its group's CPU time in one interval."""
 
     group: str
-    ticket_share: float  # tickets / tickets of the group
+    ticket_share: float  # its tickets' worth in the base currency, as a share of the group's
     expected: float      # what an ideal lottery gives it, given what it asked for
     observed: float      # runtime / runtime of the group: what Linux gave
 
@@ -42,7 +43,7 @@ class Share:
         return self.observed - self.expected
 
 
-def fill(tickets: Sequence[int], demand: Sequence[float], capacity: float) -> list[float]:
+def fill(tickets: Sequence[float], demand: Sequence[float], capacity: float) -> list[float]:
     """Weighted max-min fair split of `capacity` (water-filling): each holder
     gets capacity in proportion to its tickets, but never more than it
     demanded; what a holder leaves is split among the others the same way.
@@ -64,25 +65,75 @@ def fill(tickets: Sequence[int], demand: Sequence[float], capacity: float) -> li
     return out
 
 
-def shares(rows: Iterable[TaskRow], interval_ns: int = 0) -> dict[tuple[int, int], Share]:
+@dataclass
+class _Currency:
+    """A task group inside one contention set: its weight in its parent's
+    currency, and what it funds (groups below it and tasks)."""
+
+    weight: float = 1.0
+    groups: dict[int, _Currency] = field(default_factory=dict)
+    tasks: list[tuple[TaskRow, float]] = field(default_factory=list)  # (row, demand)
+
+    def demand(self, cap_ns: int) -> float:
+        total = sum(d for _, d in self.tasks) + sum(g.demand(cap_ns) for g in self.groups.values())
+        return min(total, cap_ns) if cap_ns else total
+
+    def allocate(self, capacity: float, worth: float, cap_ns: int,
+                 out: dict[tuple[int, int], tuple[float, float]]) -> None:
+        """Split `capacity` among what it funds, by weight, capped by demand;
+        `worth` is this currency's share of the base currency.  Fills `out`
+        with each task's (ticket share, grant)."""
+        funded: list[tuple[float, float, object]] = [
+            (g.weight, g.demand(cap_ns), g) for g in self.groups.values()]
+        funded += [(row.tickets, d, row) for row, d in self.tasks]
+        total = sum(w for w, _, _ in funded)
+        grants = fill([w for w, _, _ in funded], [d for _, d, _ in funded], capacity)
+        for (w, _, item), grant in zip(funded, grants, strict=True):
+            if isinstance(item, _Currency):
+                item.allocate(grant, worth * w / total, cap_ns, out)
+            else:
+                out[item.task.key] = (worth * w / total, grant)
+
+
+def _tree(members: Iterable[tuple[TaskRow, float]],
+          groups: Mapping[int, Group] | None) -> _Currency:
+    base = _Currency()
+    root = currencies.root_of(groups) if groups else None
+    for row, demand in members:
+        node = base
+        for g in currencies.chain(groups, row.task.group) if groups else ():
+            if g.kind != "root":
+                node = node.groups.setdefault(g.id, _Currency(currencies.weight(g, root)))
+        node.tasks.append((row, demand))
+    return base
+
+
+def shares(rows: Iterable[TaskRow], interval_ns: int = 0,
+           groups: Mapping[int, Group] | None = None) -> dict[tuple[int, int], Share]:
     """Return the share of every contending task, by task key.
 
     A task's demand is the time it was runnable (ran + waited), at most the
-    interval; the group's capacity is what its members ran in all."""
-    groups: dict[str, list[TaskRow]] = {}
+    interval; the group's capacity is what its members ran in all.  With
+    `groups`, tickets are funded through the task-group hierarchy: at each
+    level a group's weight is split among the groups and tasks in it that
+    contend in this set, each capped at what it was runnable for."""
+    sets: dict[str, list[TaskRow]] = {}
     for row in rows:
         if contended(row):
-            groups.setdefault(contention_group(row.task), []).append(row)
+            sets.setdefault(contention_group(row.task), []).append(row)
     out: dict[tuple[int, int], Share] = {}
-    for name, members in groups.items():
-        tickets = sum(r.tickets for r in members)
+    for name, members in sets.items():
         runtime = sum(r.runtime_delta_ns for r in members)
         demand = [r.runtime_delta_ns + (r.wait_delta_ns or 0) for r in members]
         if interval_ns > 0:
             demand = [min(d, interval_ns) for d in demand]
-        given = fill([r.tickets for r in members], demand, runtime)
-        for r, g in zip(members, given, strict=True):
-            out[r.task.key] = Share(name, r.tickets / tickets, g / runtime if runtime else 0.0,
+        # one CPU runs one thing at a time: a group there wants at most the interval
+        cap_ns = interval_ns if name != SYSTEM else 0
+        given: dict[tuple[int, int], tuple[float, float]] = {}
+        _tree(zip(members, demand, strict=True), groups).allocate(runtime, 1.0, cap_ns, given)
+        for r in members:
+            ticket_share, grant = given[r.task.key]
+            out[r.task.key] = Share(name, ticket_share, grant / runtime if runtime else 0.0,
                                     r.runtime_delta_ns / runtime if runtime else 0.0)
     return out
 

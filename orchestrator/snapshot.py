@@ -1,14 +1,21 @@
 """Take one sample of a loaded instance: run the snapshot iterator, read each
-CPU's idle time, then read the task map through `bpftool map dump -j`."""
+CPU's idle time, then read the task and group maps through
+`bpftool map dump -j`.
+
+Several readers may share an instance.  A snapshot owns the live rows it
+wrote (their `snapshot` field); when another reader's snapshot overwrote
+any of them before the dump read them, the sample is taken again."""
 
 from __future__ import annotations
 
+import random
 import time
 
 from orchestrator import parse, procstat, tools
+from orchestrator.constants import SAMPLE_TRIES
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
-from orchestrator.records import Snapshot
+from orchestrator.records import Snapshot, SnapshotInfo, TaskSample
 
 
 def require_loaded(pins: Pins) -> None:
@@ -26,17 +33,59 @@ def _not_loaded(err: LotteryError, pins: Pins) -> LotteryError:
     return err
 
 
-def take(pins: Pins) -> Snapshot:
-    """Return one snapshot: counters from the iterator, rows from the map."""
+def _walk(pins: Pins) -> str:
+    """Run the snapshot iterator and return what it printed."""
+    if tools.is_root():
+        # In this process, so that /proc/stat is read microseconds after the walk.
+        try:
+            with open(pins.snapshot_link, encoding="utf-8") as handle:
+                return handle.read()
+        except OSError as err:
+            raise LotteryError(f"reading the snapshot failed: {err.strerror}") from None
+    return tools.run([tools.require("cat"), str(pins.snapshot_link)], elevate=True,
+                     what="reading the snapshot")
+
+
+def _dump(pin) -> list:
+    chunks = tools.stream([tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)],
+                          elevate=True, what="bpftool map dump")
+    return parse.iter_formatted(chunks)
+
+
+def _split(info: SnapshotInfo, rows: list[TaskSample]
+           ) -> tuple[list[TaskSample], list[TaskSample]] | None:
+    """This snapshot's live rows and every exit row; None when any live row it
+    wrote was overwritten (or deleted) by another reader's snapshot."""
+    live: dict[tuple[int, int], TaskSample] = {}
+    exits: dict[tuple[int, int], TaskSample] = {}
+    for row in rows:  # a key can repeat when the map changed under bpftool's walk
+        if row.exited:
+            exits[row.key] = row
+        elif row.snapshot == info.snapshot:
+            live[row.key] = row
+    if len(live) != info.rows:
+        return None
+    return list(live.values()), sorted(exits.values(), key=lambda r: r.exit_seq)
+
+
+def take(pins: Pins, tries: int = SAMPLE_TRIES) -> Snapshot:
+    """Return one consistent snapshot, taking it again after a collision."""
     require_loaded(pins)
-    timestamp_s = time.time()
     try:
-        info = parse.snapshot_info(tools.run([tools.require("cat"), str(pins.snapshot_link)],
-                                             elevate=True, what="reading the snapshot"))
-        idle = procstat.read_idle()  # right after the snapshot, so both see one moment
-        chunks = tools.stream([tools.require("bpftool"), "-j", "map", "dump", "pinned",
-                               str(pins.tasks)], elevate=True, what="bpftool map dump")
-        tasks = parse.task_rows(parse.iter_formatted(chunks))
+        for attempt in range(tries):
+            text = _walk(pins)
+            idle = procstat.read_idle()  # right after the walk: one moment for both
+            info = parse.snapshot_info(text)
+            timestamp_s = time.time() - (time.monotonic_ns() - info.snapshot_ns) / 1e9
+            split = _split(info, parse.task_rows(_dump(pins.tasks)))
+            if split is not None:
+                groups = parse.group_rows(tools.bpftool(["map", "dump", "pinned",
+                                                         str(pins.groups)]))
+                live, exits = split
+                return Snapshot(info, timestamp_s, tuple(live), tuple(exits), tuple(idle),
+                                groups)
+            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
     except LotteryError as err:
         raise _not_loaded(err, pins) from None
-    return Snapshot(info=info, timestamp_s=timestamp_s, tasks=tuple(tasks), idle=tuple(idle))
+    raise LotteryError(f"{tries} samples in a row were overwritten by other readers of "
+                       f"{pins.dir}", "read less often (--interval), or stop another reader")

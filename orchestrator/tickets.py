@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.constants import EXIT_USAGE
@@ -27,9 +28,22 @@ WEIGHT_IDLEPRIO = 3  # SCHED_IDLE tasks, kernel/sched/sched.h
 SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
 _OUTSIDE_LOTTERY = {SCHED_FIFO, SCHED_RR, SCHED_DEADLINE}
 
-MODELS = ("weight", "linear")
+MODELS = ("weight", "flat", "linear")
 
-TicketModel = Callable[[int, int], int | None]
+PerTask = Callable[[int, int], int | None]
+
+
+@dataclass(frozen=True)
+class TicketModel:
+    """Tickets of a task from its nice value and policy; `hierarchical` models
+    fund them through the task groups (currencies) the task belongs to."""
+
+    name: str
+    per_task: PerTask
+    hierarchical: bool = False
+
+    def __call__(self, nice: int, policy: int = 0) -> int | None:
+        return self.per_task(nice, policy)
 
 
 def _clamp_nice(nice: int) -> int:
@@ -93,7 +107,7 @@ def _ranges(values: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in spans)
 
 
-def mapping_tickets(table: dict[int, int]) -> TicketModel:
+def mapping_tickets(table: dict[int, int]) -> PerTask:
     """A ticket model from a user's table; None for real-time tasks."""
     def tickets(nice: int, policy: int = SCHED_NORMAL) -> int | None:
         if policy in _OUTSIDE_LOTTERY:
@@ -102,18 +116,23 @@ def mapping_tickets(table: dict[int, int]) -> TicketModel:
     return tickets
 
 
+WEIGHT = TicketModel("weight", weight_tickets, hierarchical=True)
+FLAT = TicketModel("flat", weight_tickets)
+LINEAR = TicketModel("linear", linear_tickets)
+
+
 def model(name: str) -> TicketModel:
-    """Return the ticket model named on the command line: weight, linear or
-    the path of a mapping file."""
+    """Return the ticket model named on the command line: weight, flat, linear
+    or the path of a mapping file."""
     if name in MODELS:
-        return {"weight": weight_tickets, "linear": linear_tickets}[name]
+        return {"weight": WEIGHT, "flat": FLAT, "linear": LINEAR}[name]
     path = Path(name)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or "not text"
-        raise LotteryError(f"--tickets {name!r} is neither weight, linear nor a readable "
-                           f"mapping file ({reason})",
-                           "pass weight, linear or a file of `NICE TICKETS` lines",
+        raise LotteryError(f"--tickets {name!r} is neither weight, flat, linear nor a "
+                           f"readable mapping file ({reason})",
+                           "pass weight, flat, linear or a file of `NICE TICKETS` lines",
                            code=EXIT_USAGE) from None
-    return mapping_tickets(parse_mapping(text, str(path)))
+    return TicketModel(str(path), mapping_tickets(parse_mapping(text, str(path))))

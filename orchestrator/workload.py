@@ -6,14 +6,21 @@ import os
 import signal
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 COMM = "lottery-work"
 
 
-def _spin(nice: int, cpu: int | None, duration_s: float) -> None:
+def _spin(nice: int, cpu: int | None, duration_s: float, new_session: bool,
+          cgroup: Path | None) -> None:
     """Burn CPU until the deadline (runs in the child; never returns)."""
     code = 0
     try:
+        if new_session:
+            os.setsid()  # with autogroup on, a session is a task group of its own
+        if cgroup is not None:
+            with open(cgroup / "cgroup.procs", "w", encoding="ascii") as handle:
+                handle.write(str(os.getpid()))
         with open("/proc/self/comm", "w", encoding="utf-8") as handle:
             handle.write(COMM)  # so `dump --comm lottery-work` finds it
         if cpu is not None:
@@ -28,13 +35,15 @@ def _spin(nice: int, cpu: int | None, duration_s: float) -> None:
     os._exit(code)
 
 
-def start(nice: int, duration_s: float, cpu: int | None = None, procs: int = 1) -> list[int]:
-    """Fork `procs` spinning children; return their PIDs."""
+def start(nice: int, duration_s: float, cpu: int | None = None, procs: int = 1,
+          new_session: bool = False, cgroup: Path | None = None) -> list[int]:
+    """Fork `procs` spinning children, each in a new session if asked and in
+    `cgroup` (a cgroup directory) if given; return their PIDs."""
     pids = []
     for _ in range(procs):
         pid = os.fork()
         if pid == 0:
-            _spin(nice, cpu, duration_s)
+            _spin(nice, cpu, duration_s, new_session, cgroup)
         pids.append(pid)
     return pids
 

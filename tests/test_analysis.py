@@ -57,7 +57,7 @@ def test_bad_mapping_files_are_refused_with_the_line(tmp_path, text, message):
 
 
 def test_unknown_model_names_the_choices():
-    with pytest.raises(LotteryError, match="neither weight, linear nor a readable mapping"):
+    with pytest.raises(LotteryError, match="neither weight, flat, linear nor a readable mapping"):
         tickets.model("/nonexistent/tickets.txt")
 
 

@@ -14,8 +14,9 @@ from orchestrator.sinks.csv_file import HEADER, CsvSink
 def _sample(runtime_ns=2_500_000):
     t = TaskSample(42, 7, 42, "worker, \"odd\"", 5, 0, 1, runtime_ns, 10, 3, 4, 2, 1, False)
     idle = (CpuIdle(0, 9), CpuIdle(1, 8))
-    snap = Snapshot(SnapshotInfo(1, 1_000, 1, 0), 1700000000.5, (t,), idle)
-    return metrics.compare(None, snap, tickets.weight_tickets)
+    info = SnapshotInfo(1, 1_000, 1_100, 1, 0, 0, 0, 0, 1, 0)
+    snap = Snapshot(info, 1700000000.5, (t,), (), idle, {})
+    return metrics.compare(None, snap, tickets.WEIGHT)
 
 
 def test_header_starts_with_the_seed_columns(tmp_path):

@@ -8,50 +8,92 @@ from orchestrator import metrics, tickets
 from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
 
 
-def task(pid=10, start=100, runtime=0, wait=0, vol=0, invol=0, exited=False, nice=0, policy=0):
+def task(pid=10, start=100, runtime=0, wait=0, vol=0, invol=0, exited=False, nice=0, policy=0,
+         exit_seq=0):
     return TaskSample(pid, start, pid, "t", nice, policy, 0, runtime, wait, 0, 0, vol, invol,
-                      exited)
+                      exited, exit_seq=exit_seq)
 
 
-def snap(n, at_ns, tasks, idle=(0, 0)):
-    return Snapshot(SnapshotInfo(n, at_ns, len(tasks), 0), 0.0, tuple(tasks),
-                    tuple(CpuIdle(i, ns) for i, ns in enumerate(idle)))
+def snap(n, at_ns, tasks, idle=(0, 0), exits_before=0, exit_rows=()):
+    """A snapshot as snapshot.take returns it: its live rows, every exit row
+    in the map, and how many exits were numbered before its walk began."""
+    info = SnapshotInfo(n, at_ns, at_ns, len(tasks), 0, exits_before, 0, 0, len(tasks),
+                        len(exit_rows))
+    return Snapshot(info, 0.0, tuple(tasks), tuple(exit_rows),
+                    tuple(CpuIdle(i, ns) for i, ns in enumerate(idle)), {})
 
 
 def test_deltas_are_against_the_same_task_in_the_previous_snapshot():
     a = snap(1, 1_000, [task(runtime=5, wait=1, vol=2)])
     b = snap(2, 2_000, [task(runtime=25, wait=4, vol=3, invol=1)])
-    row = metrics.compare(a, b, tickets.weight_tickets).tasks[0]
+    row = metrics.compare(a, b, tickets.WEIGHT).tasks[0]
     assert (row.runtime_delta_ns, row.wait_delta_ns, row.switches_delta) == (20, 3, 2)
 
 
 def test_first_sample_has_no_deltas():
-    row = metrics.compare(None, snap(1, 1_000, [task(runtime=5)]), tickets.weight_tickets).tasks[0]
+    row = metrics.compare(None, snap(1, 1_000, [task(runtime=5)]), tickets.WEIGHT).tasks[0]
     assert row.runtime_delta_ns is None and row.switches_delta is None
 
 
 def test_reused_pid_counts_from_zero_not_from_the_old_task():
     old = snap(1, 1_000, [task(pid=10, start=100, runtime=900)])
     new = snap(2, 2_000, [task(pid=10, start=1_500, runtime=30)])
-    assert metrics.compare(old, new, tickets.weight_tickets).tasks[0].runtime_delta_ns == 30
+    assert metrics.compare(old, new, tickets.WEIGHT).tasks[0].runtime_delta_ns == 30
 
 
-def test_exited_task_is_shown_once():
-    first = snap(1, 1_000, [task(runtime=5)])
-    gone = snap(2, 2_000, [task(runtime=8, exited=True)])
-    again = snap(3, 3_000, [task(runtime=8, exited=True)])
-    assert metrics.compare(first, gone, tickets.weight_tickets).tasks[0].runtime_delta_ns == 3
-    assert metrics.compare(gone, again, tickets.weight_tickets).tasks == []
+def test_an_exit_counts_once_in_the_interval_it_was_numbered_in():
+    dead = task(runtime=8, exited=True, exit_seq=0)
+    reader = metrics.Reader(tickets.WEIGHT)
+    reader.advance(snap(1, 1_000, [task(runtime=5)]))
+    second = reader.advance(snap(2, 2_000, [], exits_before=1, exit_rows=[dead]))
+    third = reader.advance(snap(3, 3_000, [], exits_before=1, exit_rows=[dead]))
+    assert [(r.task.exited, r.runtime_delta_ns) for r in second.tasks] == [(True, 3)]
+    assert third.tasks == [] and third.exits_missed == 0
+
+
+def test_every_reader_sees_every_exit_whatever_the_others_read():
+    """Two readers whose snapshots interleave: reading changes nothing in
+    the kernel's rows, so each finds the exit against its own baseline."""
+    dead = task(runtime=50, exited=True, exit_seq=7)
+    fast, slow = metrics.Reader(tickets.WEIGHT), metrics.Reader(tickets.WEIGHT)
+    fast.advance(snap(1, 1_000, [task(runtime=10)], exits_before=7))
+    slow.advance(snap(2, 1_500, [task(runtime=20)], exits_before=7))
+    fast.advance(snap(3, 2_000, [task(runtime=30)], exits_before=7))
+    seen_fast = fast.advance(snap(4, 3_000, [], exits_before=8, exit_rows=[dead]))
+    seen_slow = slow.advance(snap(5, 3_500, [], exits_before=8, exit_rows=[dead]))
+    assert [r.runtime_delta_ns for r in seen_fast.tasks] == [20]
+    assert [r.runtime_delta_ns for r in seen_slow.tasks] == [30]
+
+
+def test_a_task_that_dies_while_the_walk_passes_keeps_its_baseline():
+    """Its exit is numbered after the walk began: the next sample finds it,
+    counted from the numbers the reader last saw."""
+    reader = metrics.Reader(tickets.WEIGHT)
+    reader.advance(snap(1, 1_000, [task(runtime=10)]))
+    between = reader.advance(snap(2, 2_000, [], exits_before=0))
+    later = reader.advance(snap(3, 3_000, [], exits_before=1,
+                                exit_rows=[task(runtime=25, exited=True, exit_seq=0)]))
+    assert between.tasks == []
+    assert [r.runtime_delta_ns for r in later.tasks] == [15]
+
+
+def test_exits_that_left_the_map_are_counted_as_missed():
+    reader = metrics.Reader(tickets.WEIGHT)
+    reader.advance(snap(1, 1_000, [], exits_before=10))
+    kept = task(pid=11, start=1_200, runtime=4, exited=True, exit_seq=14)
+    sample = reader.advance(snap(2, 2_000, [], exits_before=15, exit_rows=[kept]))
+    assert sample.exits_missed == 4
+    assert [r.runtime_delta_ns for r in sample.tasks] == [4]  # started in the interval
 
 
 def test_conservation_adds_task_and_idle_time_against_the_interval():
     a = snap(1, 0, [task(runtime=0)], idle=(0, 0))
     b = snap(2, 1_000, [task(runtime=600)], idle=(400, 1_000))
-    check = metrics.compare(a, b, tickets.weight_tickets).conservation
+    check = metrics.compare(a, b, tickets.WEIGHT).conservation
     assert (check.cpus, check.capacity_ns, check.busy_ns, check.idle_ns) == (2, 2_000, 600, 1_400)
     assert check.error == 0.0
     short = metrics.compare(a, replace(b, idle=(CpuIdle(0, 300), CpuIdle(1, 1_000))),
-                            tickets.weight_tickets).conservation
+                            tickets.WEIGHT).conservation
     assert short.error == pytest.approx(-0.05)
 
 

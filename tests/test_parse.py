@@ -21,12 +21,30 @@ def _formatted(text: str) -> list:
 def test_task_rows_read_fields_by_btf_name():
     tasks = parse.task_rows(_formatted(_text()))
     by_comm = {t.comm: t for t in tasks}
-    work = by_comm["lottery-work"]
-    assert work.nice == 5 and work.exited
-    assert work.runtime_ns > 900_000_000  # it spun for 1.5 s on a shared CPU
+    work = max((t for t in tasks if t.comm == "lottery-work" and t.nice == 5),
+               key=lambda t: t.exit_seq)
+    assert work.exited and work.exit_seq > 0
+    assert work.runtime_ns > 100_000_000  # 1.5 s on a CPU it shared with two heavier groups
     assert work.switches == work.voluntary_switches + work.involuntary_switches
     assert not by_comm["kthreadd"].exited and by_comm["kthreadd"].pid == 2
     assert work.cpus_allowed == 1 and by_comm["kthreadd"].cpus_allowed == os.cpu_count()
+    assert by_comm["kthreadd"].group == 1  # the root task group
+
+
+def test_names_bpftool_prints_as_numbers_become_readable_text():
+    comms = {t.comm for t in parse.task_rows(_formatted(_text()))}
+    assert {"café", "new\\nline", "bad\\xff"} <= comms
+
+
+def test_group_rows_give_the_hierarchy_with_weights():
+    groups = parse.group_rows(json.loads((DATA / "groups.json").read_text()))
+    root = groups[1]
+    assert root.kind == "root" and root.parent == 0
+    capture = next(g for g in groups.values() if g.name == "lottery-capture")
+    assert capture.kind == "cgroup" and capture.parent == 1
+    assert capture.shares == 2 * root.shares  # cpu.shares 2048 against the root's 1024
+    sessions = [g for g in groups.values() if g.kind == "autogroup"]
+    assert sessions and all(g.parent == 1 and g.number > 0 for g in sessions)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 11, 12, 13, 100, 4096, 1 << 20])
@@ -78,7 +96,8 @@ def test_map_without_btf_names_is_refused_with_the_fix():
 
 def test_snapshot_line_gives_the_counters():
     info = parse.snapshot_info((DATA / "snapshot_line.txt").read_text())
-    assert info.snapshot == 8 and info.entries == 74 and info.dropped == 0
+    assert info.snapshot == 31 and info.rows == 72 and info.dropped == 0
+    assert info.exits == 919 and info.end_ns > info.snapshot_ns
 
 
 def test_garbage_snapshot_line_is_refused():
@@ -88,8 +107,9 @@ def test_garbage_snapshot_line_is_refused():
 
 def test_one_entry_maps_give_their_value():
     counters = parse.map_value(json.loads((DATA / "counters.json").read_text()))
-    assert set(counters) >= {"snapshots", "entries", "dropped"}
-    assert parse.map_value(json.loads((DATA / "max_tasks.json").read_text())) == 0
+    assert set(counters) >= {"snapshots", "exits", "exits_lost", "groups_lost"}
+    settings = parse.map_value(json.loads((DATA / "settings.json").read_text()))
+    assert settings == {"max_tasks": 0, "exit_retain_ns": 30_000_000_000}  # load's defaults
 
 
 def test_proc_stat_idle_is_idle_plus_iowait_per_cpu():

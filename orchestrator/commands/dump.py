@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import analysis, metrics, parse, snapshot, tickets, tools
+from orchestrator import analysis, metrics, names, parse, snapshot, tickets, tools
 from orchestrator.analysis import Analyser, AnalysisOptions
 from orchestrator.constants import (
     EXIT_INTERRUPTED,
@@ -16,6 +16,7 @@ from orchestrator.constants import (
     FILL_WARN_FRACTION,
     TASKS_CAPACITY,
 )
+from orchestrator.records import SnapshotInfo
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
 from orchestrator.sinks import table
@@ -38,16 +39,35 @@ class DumpOptions:
     edf: bool = False  # print the EDF view under each table
 
 
+def _warn(text: str) -> None:
+    print(f"lottery: warning: {text}", file=sys.stderr)
+
+
 @dataclass
-class _Warnings:
-    """Say each capacity problem once, not every sample."""
+class _Capacity:
+    """Say when tasks stop fitting in the map and when they fit again, not
+    every sample; say every sample that lost sight of exits."""
 
-    said: set[str] = field(default_factory=set)
+    limit: int
+    dropping: bool = False
+    full_said: bool = False
 
-    def once(self, key: str, text: str) -> None:
-        if key not in self.said:
-            self.said.add(key)
-            print(f"lottery: warning: {text}", file=sys.stderr)
+    def check(self, info: SnapshotInfo, exits_missed: int) -> None:
+        if info.dropped and not self.dropping:
+            _warn(f"{info.dropped} live tasks did not fit in the task map ({self.limit} rows): "
+                  "reload with sudo lottery load --force --max-tasks N")
+        elif not info.dropped and self.dropping:
+            _warn("every live task fits in the task map again")
+        self.dropping = bool(info.dropped)
+        if not self.full_said and info.live_rows >= FILL_WARN_FRACTION * self.limit:
+            self.full_said = True
+            _warn(f"the task map is {100 * info.live_rows / self.limit:.0f}% full "
+                  f"({info.live_rows} of {self.limit} live rows): reload with a larger "
+                  "--max-tasks")
+        if exits_missed:
+            _warn(f"{exits_missed} exits of this interval had left the map before this "
+                  "sample: sample more often (--interval), or reload with a longer "
+                  "--exit-retention")
 
 
 def validate(opts: DumpOptions) -> None:
@@ -67,8 +87,8 @@ def validate(opts: DumpOptions) -> None:
 
 def capacity(pins: Pins) -> int:
     """Return the soft limit `load --max-tasks` set, or the map's capacity."""
-    rows = tools.bpftool(["map", "dump", "pinned", str(pins.max_tasks)], what="bpftool map dump")
-    return parse.map_value(rows) or TASKS_CAPACITY
+    rows = tools.bpftool(["map", "dump", "pinned", str(pins.settings)], what="bpftool map dump")
+    return parse.map_value(rows)["max_tasks"] or TASKS_CAPACITY
 
 
 def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
@@ -82,19 +102,14 @@ def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
 def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
     if not opts.pids and not opts.comm:
         return sample
+    # a name as the table shows it, or as typed (bytes a terminal would mangle)
+    wanted = {opts.comm, names.escape(opts.comm.encode("utf-8", "surrogateescape"))} \
+        if opts.comm else set()
     keep = [r for r in sample.tasks
             if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
-            and (not opts.comm or r.task.comm == opts.comm)]
-    return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation)
-
-
-def _check_capacity(snap, limit: int, warn: _Warnings) -> None:
-    if snap.info.dropped:
-        warn.once("dropped", f"{snap.info.dropped} tasks were not recorded because the map is "
-                  f"full ({limit} rows): reload with sudo lottery load --force --max-tasks N")
-    elif snap.info.entries >= FILL_WARN_FRACTION * limit:
-        warn.once("fill", f"the task map is {100 * snap.info.entries / limit:.0f}% full "
-                  f"({snap.info.entries} of {limit}): reload with a larger --max-tasks")
+            and (not wanted or r.task.comm in wanted)]
+    return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
+                          sample.exits_missed)
 
 
 def dump(pins: Pins, opts: DumpOptions) -> int:
@@ -104,18 +119,21 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     snapshot.require_loaded(pins)
     limit = capacity(pins)
     sink = CsvSink(opts.output) if opts.output else None
-    analyser = Analyser(opts.analysis)
-    warn = _Warnings()
-    prev = None
+    analyser = Analyser(opts.analysis, hierarchical=model.hierarchical)
+    reader = metrics.Reader(model)
+    warn = _Capacity(limit)
     done = 0
-    deadline = time.monotonic()
     try:
+        # a silent baseline, so that the first sample printed covers one interval
+        reader.advance(snapshot.take(pins))
+        deadline = time.monotonic()
         while opts.iterations is None or done < opts.iterations:
-            cur = snapshot.take(pins)
-            whole = metrics.compare(prev, cur, model)
+            deadline += opts.interval_s
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            whole = reader.advance(snapshot.take(pins))
             found = analyser.analyse(whole)  # shares need every task, not the filtered few
             sample = _filter(whole, opts)
-            _check_capacity(cur, limit, warn)
+            warn.check(whole.snapshot.info, whole.exits_missed)
             if sink:
                 sink.write(sample, not (opts.pids or opts.comm), found)
             if not opts.quiet:
@@ -125,12 +143,7 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
                 print(out, end="\n\n", flush=True)
             if found.late:
                 print(_late_line(found.late, opts.analysis.deadline_warn_ms), file=sys.stderr)
-            prev = cur
             done += 1
-            if opts.iterations is not None and done >= opts.iterations:
-                break
-            deadline += opts.interval_s
-            time.sleep(max(0.0, deadline - time.monotonic()))
     except KeyboardInterrupt:
         # A sample is either in the CSV whole or not at all (see CsvSink.write).
         print(f"lottery: interrupted after {done} samples", file=sys.stderr)

@@ -6,7 +6,7 @@ import os
 
 from orchestrator import bpffs, paths, tools
 from orchestrator.commands.unload import remove
-from orchestrator.constants import EXIT_OK, EXIT_USAGE, TASKS_CAPACITY
+from orchestrator.constants import EXIT_OK, EXIT_RETAIN_S_DEFAULT, EXIT_USAGE, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
 
@@ -42,14 +42,22 @@ def _apply_overrides(pins: Pins) -> None:
                    str(pins.prog)], what="bpftool prog pin")
 
 
+# An hour: a reader that samples less often than this sees exits only in
+# its groups' totals.
+MAX_EXIT_RETAIN_S = 3600.0
+
+
 def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
-         force: bool = False) -> int:
+         force: bool = False, exit_retain_s: float = EXIT_RETAIN_S_DEFAULT) -> int:
     """Load and attach; refuse a second load of the same instance unless force."""
     if not tools.is_root():
         raise LotteryError("load needs root", "run sudo lottery load")
     if max_tasks is not None and not 1 <= max_tasks <= TASKS_CAPACITY:
         raise LotteryError(f"--max-tasks {max_tasks} is out of range",
                            f"pass a number from 1 to {TASKS_CAPACITY}", code=EXIT_USAGE)
+    if not 0.1 <= exit_retain_s <= MAX_EXIT_RETAIN_S:
+        raise LotteryError(f"--exit-retention {exit_retain_s:g} is out of range",
+                           f"pass seconds from 0.1 to {MAX_EXIT_RETAIN_S:g}", code=EXIT_USAGE)
     obj_path = paths.bpf_object(obj)
     if not obj_path.is_file():
         raise LotteryError(f"no BPF object at {obj_path}",
@@ -66,10 +74,10 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
     os.chmod(pins.dir, 0o700)  # root-only: the maps show every task on the host
     _loadall(str(obj_path), pins)
     try:
-        if max_tasks is not None:
-            tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.max_tasks),
-                       "key", "0", "0", "0", "0", "value", *_u64_bytes(max_tasks)],
-                      what="setting --max-tasks")
+        tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.settings),
+                   "key", "0", "0", "0", "0", "value", *_u64_bytes(max_tasks or 0),
+                   *_u64_bytes(round(exit_retain_s * 1e9))],
+                  what="setting --max-tasks and --exit-retention")
         _apply_overrides(pins)
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
     except BaseException:

@@ -20,13 +20,12 @@ def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None)
         raise LotteryError(f"--interval {interval_s} must be above 0", "pass seconds",
                            code=EXIT_USAGE)
     snapshot.require_loaded(pins)
-    model = tickets.model(model_name or "weight")
-    prev, samples = snapshot.take(pins), []
+    reader = metrics.Reader(tickets.model(model_name or "weight"))
+    reader.advance(snapshot.take(pins))
+    samples = []
     for _ in range(intervals):
         time.sleep(interval_s)
-        cur = snapshot.take(pins)
-        samples.append(metrics.compare(prev, cur, model))
-        prev = cur
+        samples.append(reader.advance(snapshot.take(pins)))
     return sim.from_samples(samples)
 
 

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orchestrator import parse, tools
-from orchestrator.constants import EXIT_ERROR, EXIT_OK, TASKS_CAPACITY
+from orchestrator.constants import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_RETAIN_S_DEFAULT,
+    EXIT_RING,
+    GROUPS_CAPACITY,
+    TASKS_CAPACITY,
+)
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
 
@@ -19,10 +26,13 @@ class Status:
     attach_point: str | None = None
     loaded_at: str | None = None
     run_count: int | None = None
-    entries: int | None = None
     max_tasks: int | None = None
-    dropped: int | None = None
+    exit_retain_s: float | None = None
     snapshots: int | None = None
+    exits: int | None = None
+    exits_lost: int | None = None
+    groups: int | None = None
+    groups_lost: int | None = None
 
 
 def _when(epoch_s: int | str | None) -> str | None:
@@ -42,7 +52,8 @@ def read_status(pins: Pins) -> Status:
         raise
     prog = tools.bpftool(["prog", "show", "id", str(link["prog_id"])])
     counters = parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))
-    limit = parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.max_tasks)]))
+    settings = parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.settings)]))
+    groups = tools.bpftool(["map", "dump", "pinned", str(pins.groups)])
     return Status(
         loaded=True,
         prog_id=link["prog_id"],
@@ -50,10 +61,13 @@ def read_status(pins: Pins) -> Status:
         attach_point=link.get("tp_name"),
         loaded_at=_when(prog.get("loaded_at")),
         run_count=prog.get("run_cnt"),
-        entries=counters["entries"],
-        max_tasks=limit or TASKS_CAPACITY,
-        dropped=counters["dropped"],
+        max_tasks=settings["max_tasks"] or TASKS_CAPACITY,
+        exit_retain_s=(settings["exit_retain_ns"] or EXIT_RETAIN_S_DEFAULT * 1e9) / 1e9,
         snapshots=counters["snapshots"],
+        exits=counters["exits"],
+        exits_lost=counters["exits_lost"],
+        groups=len(groups),
+        groups_lost=counters["groups_lost"],
     )
 
 
@@ -71,8 +85,13 @@ def status(pins: Pins) -> int:
     print("state:          loaded")
     print(f"program:        id {st.prog_id}, loaded at {st.loaded_at}")
     print(f"link:           id {st.link_id}, attached to {st.attach_point}")
-    fill = 100 * st.entries / st.max_tasks
-    print(f"map fill:       {st.entries} of {st.max_tasks} rows ({fill:.1f}%),"
-          f" {st.dropped} dropped")
+    # The live rows are as of the latest snapshot: a dump shows them, and
+    # what did not fit, per sample.
+    print(f"live rows:      at most {st.max_tasks} (--max-tasks)")
+    print(f"exits:          {st.exits} since load, each kept {st.exit_retain_s:g} s "
+          f"(at most the newest {EXIT_RING}); {st.exits_lost} could not be written")
+    print(f"task groups:    {st.groups} of {GROUPS_CAPACITY}"
+          + (f"; {st.groups_lost} did not fit (their exits count in the root's totals)"
+             if st.groups_lost else ""))
     print(f"snapshots:      {st.snapshots}")
     return EXIT_OK

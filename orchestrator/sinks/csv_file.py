@@ -12,6 +12,7 @@ import os
 import signal
 from pathlib import Path
 
+from orchestrator import currencies
 from orchestrator.analysis import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE, SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
@@ -24,6 +25,7 @@ EXTRA_COLUMNS = (
     "cpus_allowed", "runs_delta", "contention_group", "ticket_share", "expected_share",
     "observed_share", "share_error", "ewma_runtime_delta_ns", "lottery_wins", "lottery_win_rate",
     "period_ms", "utilisation", "response_ms", "lateness_ms",
+    "group", "dropped", "exits_missed",
 )
 COLUMNS = SEED_CSV_COLUMNS + EXTRA_COLUMNS
 HEADER = ",".join(COLUMNS)
@@ -52,6 +54,9 @@ def sample_rows(sample: Sample, with_idle: bool = True,
                 analysis: Analysis | None = None) -> list[list[object]]:
     """Return the CSV rows of one sample, in COLUMNS order."""
     ts = f"{sample.snapshot.timestamp_s:.6f}"
+    path = currencies.Paths(sample.snapshot.groups)
+    # what the sample could not see, on every row so that a filtered CSV keeps it
+    lost = [sample.snapshot.info.dropped, sample.exits_missed]
     rows: list[list[object]] = []
     for row in sample.tasks:
         t = row.task
@@ -63,14 +68,15 @@ def sample_rows(sample: Sample, with_idle: bool = True,
             _blank(row.runtime_delta_ns), _blank(row.switches_delta),
             t.voluntary_switches, t.involuntary_switches,
             t.wait_ns, f"{t.wait_ns / 1e6:.3f}", _blank(row.wait_delta_ns), t.wait_max_ns, t.runs,
-            t.cpus_allowed, _blank(row.runs_delta), *_analysis_cells(a),
+            t.cpus_allowed, _blank(row.runs_delta), *_analysis_cells(a), path(t.group), *lost,
         ])
     if with_idle:
         for idle in sample.idle:
             i = idle.idle
             row = [ts, 0, i.idle_ns, f"{i.idle_ns / 1e6:.3f}", "", "", "",
                    0, "idle", i.cpu, "", "idle", "", _blank(idle.idle_delta_ns)]
-            rows.append(row + [""] * (len(COLUMNS) - len(row)))  # no task columns
+            row += [""] * (len(COLUMNS) - len(row) - len(lost))  # no task columns
+            rows.append(row + lost)
     return rows
 
 

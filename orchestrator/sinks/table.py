@@ -8,11 +8,12 @@ from typing import TypeVar
 
 from tabulate import tabulate
 
+from orchestrator import currencies
 from orchestrator.analysis import Analysis, RowAnalysis
 from orchestrator.metrics import Conservation, Sample, TaskRow
 
 SORT_KEYS = ("delta", "runtime", "wait", "switches", "pid")
-GROUPINGS = ("thread", "process", "comm")
+GROUPINGS = ("thread", "process", "comm", "group")
 
 
 @dataclass
@@ -20,6 +21,7 @@ class _Group:
     label: str
     pid: int
     comm: str
+    group: str
     nice: int
     tickets: int | None
     threads: int = 0
@@ -44,17 +46,19 @@ def _add(a: N | None, b: N | None) -> N | None:
     return b if a is None else a if b is None else a + b
 
 
-def group(rows: Iterable[TaskRow], by: str,
-          analysis: Analysis | None = None) -> list[_Group]:
-    """Sum task rows per thread, process (tgid) or command name."""
+def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
+          path: currencies.Paths | None = None) -> list[_Group]:
+    """Sum task rows per thread, process (tgid), command name or task group."""
+    path = path or currencies.Paths({})
     groups: dict[object, _Group] = {}
     for row in rows:
         t = row.task
-        key = {"thread": t.key, "process": t.tgid, "comm": t.comm}[by]
+        where = path(t.group)
+        key = {"thread": t.key, "process": t.tgid, "comm": t.comm, "group": where}[by]
         g = groups.get(key)
         if g is None:
             pid = t.pid if by == "thread" else t.tgid if by == "process" else 0
-            g = groups[key] = _Group(t.comm, pid, t.comm, t.nice, row.tickets)
+            g = groups[key] = _Group(t.comm, pid, t.comm, where, t.nice, row.tickets)
         g.threads += 1
         g.runtime_ns += t.runtime_ns
         g.runtime_delta_ns = _add(g.runtime_delta_ns, row.runtime_delta_ns)
@@ -109,9 +113,11 @@ def fairness_line(analysis: Analysis) -> str:
 def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
            analysis: Analysis | None = None) -> str:
     """Return the table of one sample, its header line and its summary lines."""
-    groups = sorted(group(sample.tasks, by, analysis), key=_sort_key(sort), reverse=True)
+    path = currencies.Paths(sample.snapshot.groups)
+    groups = sorted(group(sample.tasks, by, analysis, path), key=_sort_key(sort), reverse=True)
     interval = sample.conservation.interval_ns if sample.conservation else None
-    headers = ["PID" if by != "comm" else "THREADS", "COMM", "NICE", "TICKETS", "RUNTIME ms",
+    summed = by in ("comm", "group")
+    headers = ["THREADS" if summed else "PID", "COMM", "GROUP", "NICE", "TICKETS", "RUNTIME ms",
                "DELTA ms", "CPU %", "WAIT DELTA ms", "MAX WAIT ms", "SWITCHES", "DELTA SW"]
     if analysis:
         headers += ["EXPECTED %", "OBSERVED %", "ERROR pp", "EWMA ms"]
@@ -122,9 +128,10 @@ def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
         cpu = "" if interval is None or g.runtime_delta_ns is None else \
             f"{100 * g.runtime_delta_ns / interval:.1f}"
         line = [
-            g.threads if by == "comm" else g.pid,
-            g.comm + (" (exited)" if g.exited else ""),
-            g.nice, "" if g.tickets is None else g.tickets,
+            g.threads if summed else g.pid,
+            "" if by == "group" else g.comm + (" (exited)" if g.exited else ""),
+            g.group, "" if by == "group" else g.nice,
+            "" if g.tickets is None or by == "group" else g.tickets,
             _ms(g.runtime_ns), _ms(g.runtime_delta_ns), cpu, _ms(g.wait_delta_ns),
             _ms(g.wait_max_ns), g.switches, "" if g.switches_delta is None else g.switches_delta,
         ]
@@ -136,8 +143,11 @@ def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
                 line += ["" if g.wins is None else g.wins,
                          _pct(None if g.wins is None else g.wins / analysis.draws)]
         body.append(line)
-    title = (f"sample {sample.snapshot.info.snapshot}: {len(sample.tasks)} tasks,"
-             f" map {sample.snapshot.info.entries} rows")
+    info = sample.snapshot.info
+    title = (f"sample {info.snapshot}: {len(sample.tasks)} tasks,"
+             f" map {info.live_rows} live + {info.exit_rows} exited rows")
+    if info.dropped or sample.exits_missed:
+        title += f"; not seen: {info.dropped} live tasks, {sample.exits_missed} exits"
     table = tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
     out = f"{title}\n{table}\n{conservation_line(sample.conservation)}"
     if analysis:

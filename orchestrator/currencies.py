@@ -1,0 +1,67 @@
+"""The kernel's task groups read as the lottery paper's currencies.
+
+A group's weight (cgroup v1 cpu.shares, v2 cpu.weight, an autogroup's
+nice) is what it holds in its parent's currency; the tasks and groups inside
+it split that by their own weights.  With autogroup on, every session in the
+root cgroup is one such group, so nice counts only within a session."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from orchestrator.records import Group
+
+NICE_0_WEIGHT = 1024
+WEIGHT_IDLEPRIO = 3  # kernel/sched/sched.h: what an idle task or cpu.idle group weighs
+
+
+def weight(group: Group, root: Group | None) -> float:
+    """The group's weight on the scale where nice 0 is 1024 (tg->shares is in
+    a fixed point whose unit the root group shows: it holds NICE_0_WEIGHT)."""
+    if group.idle:
+        return WEIGHT_IDLEPRIO
+    unit = root.shares / NICE_0_WEIGHT if root and root.shares else 1
+    return group.shares / unit
+
+
+def root_of(groups: Mapping[int, Group]) -> Group | None:
+    return next((g for g in groups.values() if g.kind == "root"), None)
+
+
+def label(group: Group) -> str:
+    if group.kind == "autogroup":
+        return f"autogroup-{group.number}"
+    return group.name or f"cgroup-{group.number}"
+
+
+def chain(groups: Mapping[int, Group], gid: int) -> list[Group]:
+    """The groups from the root down to `gid`; [] when it is not known."""
+    out: list[Group] = []
+    seen: set[int] = set()
+    while gid in groups and gid not in seen:
+        seen.add(gid)
+        out.append(groups[gid])
+        gid = groups[gid].parent
+    return list(reversed(out))
+
+
+def path(groups: Mapping[int, Group], gid: int) -> str:
+    """'/', '/autogroup-41', '/A/B'; '?' for a group the map did not hold."""
+    levels = chain(groups, gid)
+    if not levels:
+        return "?" if gid else ""
+    return "/" + "/".join(label(g) for g in levels if g.kind != "root")
+
+
+class Paths:
+    """Group paths of one snapshot, each built once."""
+
+    def __init__(self, groups: Mapping[int, Group]):
+        self._groups = groups
+        self._cache: dict[int, str] = {}
+
+    def __call__(self, gid: int) -> str:
+        found = self._cache.get(gid)
+        if found is None:
+            found = self._cache[gid] = path(self._groups, gid)
+        return found

@@ -1,0 +1,47 @@
+"""Names the kernel keeps as raw bytes (task comm, cgroup names), made
+readable: any user can name a task `café` or put a newline in it.
+
+bpftool prints a char array as a JSON string only when every byte is
+printable ASCII; otherwise as a list of numbers (signed: 0xc3 is -61)."""
+
+from __future__ import annotations
+
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
+    if not ch.isprintable():
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return ch
+
+
+def escape(raw: bytes) -> str:
+    """Text for raw bytes: valid UTF-8 as it is, a backslash doubled, control
+    characters as \\n, \\t, \\r or \\xNN, and each invalid byte as \\xNN."""
+    out = []
+    pos = 0
+    while pos < len(raw):
+        try:
+            text = raw[pos:].decode("utf-8")
+        except UnicodeDecodeError as err:
+            text = raw[pos:pos + err.start].decode("utf-8")
+            out.extend(_escape_char(ch) for ch in text)
+            bad = pos + err.start
+            out.append(f"\\x{raw[bad]:02x}")
+            pos = bad + 1
+            continue
+        out.extend(_escape_char(ch) for ch in text)
+        break
+    return "".join(out)
+
+
+def decode(value: str | list[int]) -> str:
+    """The readable name of a char array as bpftool -j prints it."""
+    if isinstance(value, str):
+        raw = value.encode("utf-8", "surrogateescape")
+    else:
+        raw = bytes(b & 0xFF for b in value)
+    return escape(raw.split(b"\0", 1)[0])
