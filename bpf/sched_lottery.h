@@ -11,7 +11,7 @@
 /* Exited tasks kept for readers: the newest EXIT_RING exits, and of those
  * only the ones younger than the retention `load --exit-retention` sets. */
 #define EXIT_RING 16384
-#define EXIT_RETAIN_NS_DEFAULT (30ULL * 1000000000) /* when load sets none */
+#define EXIT_RETAIN_NS_DEFAULT (10ULL * 1000000000) /* when load sets none */
 #define TASK_MAP_ENTRIES (TASKS_CAPACITY + EXIT_RING + 1024) /* + room for races */
 #define GROUPS_CAPACITY 8192
 #define GROUP_DEPTH 8 /* task-group levels read above a task, leaf first */

@@ -47,7 +47,7 @@ BPF_OBJECT = "sched_lottery.bpf.o"
 TASKS_CAPACITY = 131072  # live rows
 EXIT_RING = 16384        # exit rows kept at most
 GROUPS_CAPACITY = 8192
-EXIT_RETAIN_S_DEFAULT = 30.0
+EXIT_RETAIN_S_DEFAULT = 10.0  # EXIT_RETAIN_NS_DEFAULT
 GROUP_KINDS = {0: "root", 1: "cgroup", 2: "autogroup"}
 
 # A sample whose rows another reader's snapshot overwrote is taken again,

@@ -99,9 +99,14 @@ class Reader:
         prev = self._prev
         since_ns = prev.info.snapshot_ns if prev else None
 
+        # A task the previous snapshot did not see started after it, unless
+        # that snapshot left tasks out (the map was full).  Its start time
+        # alone cannot tell: fork sets it before the task joins the task list.
+        complete = prev is not None and not prev.info.dropped
+
         def baseline(task: TaskSample) -> TaskSample | None:
             old = self._known.get(task.key)
-            if old is None and since_ns is not None and task.start_ns >= since_ns:
+            if old is None and (complete or (since_ns is not None and task.start_ns >= since_ns)):
                 old = _zero(task)  # started in the interval: counts from zero
             return old
 

@@ -127,8 +127,9 @@ def shares(rows: Iterable[TaskRow], interval_ns: int = 0,
         demand = [r.runtime_delta_ns + (r.wait_delta_ns or 0) for r in members]
         if interval_ns > 0:
             demand = [min(d, interval_ns) for d in demand]
-        # one CPU runs one thing at a time: a group there wants at most the interval
-        cap_ns = interval_ns if name != SYSTEM else 0
+        # One CPU runs one thing at a time: a group there wants at most the
+        # interval (or what ran, when timing skew makes that a little more).
+        cap_ns = max(interval_ns, runtime) if name != SYSTEM and interval_ns > 0 else 0
         given: dict[tuple[int, int], tuple[float, float]] = {}
         _tree(zip(members, demand, strict=True), groups).allocate(runtime, 1.0, cap_ns, given)
         for r in members:

@@ -5,10 +5,13 @@ fails; with LOTTERY_REQUIRE_BPF=1 (CI) a BPF test that would skip fails."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -82,12 +85,86 @@ def instance(bpf_object, pin_dir):
         unload_cmd.unload(pins)
 
 
-def run_lottery(*args: str, env: dict | None = None, user: str | None = None,
-                cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the CLI as a user would, in a child process."""
+def _argv_env(args, env, user):
     argv = [sys.executable, "-m", "orchestrator", *args]
     if user:
         argv = ["runuser", "-u", user, "--", *argv]
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return argv, {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+
+
+def run_lottery(*args: str, env: dict | None = None, user: str | None = None,
+                cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, in a child process."""
+    argv, full_env = _argv_env(args, env, user)
     return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd,
                           timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def start_lottery(*args: str) -> subprocess.Popen:
+    """Start the CLI in the background (stop it with SIGINT, as Ctrl-C would)."""
+    argv, full_env = _argv_env(args, None, None)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=full_env, stdin=subprocess.DEVNULL)
+
+
+def _cpu_controller() -> tuple[Path, str] | None:
+    """Where cgroups with a CPU weight are made here: v1 cpu, or v2 with cpu on."""
+    v1 = Path("/sys/fs/cgroup/cpu")
+    if (v1 / "cpu.shares").exists():
+        return v1, "cpu.shares"
+    v2 = Path("/sys/fs/cgroup")
+    controllers = v2 / "cgroup.subtree_control"
+    if controllers.exists() and "cpu" in controllers.read_text().split():
+        return v2, "cpu.weight"
+    return None
+
+
+class Cgroups:
+    """Cgroups this test makes, with weights on the cpu.shares scale."""
+
+    def __init__(self, root: Path, knob: str):
+        self.root, self.knob = root, knob
+        self.made: list[Path] = []
+
+    def make(self, name: str, shares: int) -> Path:
+        path = self.root / name
+        path.mkdir()
+        self.made.append(path)
+        # v2's cpu.weight is 100 where v1's cpu.shares is 1024
+        value = shares if self.knob == "cpu.shares" else max(1, round(shares * 100 / 1024))
+        (path / self.knob).write_text(str(value))
+        return path
+
+    def remove(self) -> None:
+        for path in reversed(self.made):
+            for _ in range(50):  # members must be gone before the group can be
+                pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+                    break
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def cgroups():
+    """Cgroups under a cpu controller; every one is removed after the test."""
+    found = _cpu_controller()
+    if found is None:
+        if os.environ.get("LOTTERY_REQUIRE_BPF") == "1":
+            pytest.fail("LOTTERY_REQUIRE_BPF=1 but there is no cpu controller for cgroups")
+        pytest.skip("no cpu controller for cgroups here")
+    root, knob = found
+    made = Cgroups(root / f"lottery-test-{uuid.uuid4().hex[:8]}", knob)
+    made.root.mkdir()
+    if knob == "cpu.weight":  # v2: children get the cpu controller only when asked
+        (made.root / "cgroup.subtree_control").write_text("+cpu")
+    try:
+        yield made
+    finally:
+        made.remove()
+        made.made = [made.root]
+        made.remove()
+        assert not made.root.exists(), f"cgroup left at {made.root}"

@@ -28,7 +28,8 @@ def _proc(pid: int) -> tuple[int, int, int]:
 
 
 def _rows(snap, pids):
-    return {t.pid: t for t in snap.tasks if t.pid in pids}
+    """Live rows, and the newest exit row of each pid."""
+    return {t.pid: t for t in (*snap.tasks, *snap.exits) if t.pid in pids}
 
 
 def _rel(a: int, b: int) -> float:
@@ -93,7 +94,7 @@ def _two_samples(instance, pids, warmup_s: float, span_s: float = 2.0):
 def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
     pids = workload.start(0, 3.0, CPU) + workload.start(5, 3.0, CPU)
     first, second = _two_samples(instance, pids, 0.3)
-    check = metrics.compare(first, second, tickets.weight_tickets).conservation
+    check = metrics.compare(first, second, tickets.WEIGHT).conservation
     assert check.cpus == os.cpu_count()
     assert abs(check.error) < 0.01, check
 
@@ -101,20 +102,24 @@ def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
 def test_two_tasks_on_one_cpu_wait_while_the_other_runs(instance):
     a, b = workload.start(0, 3.0, CPU) + workload.start(0, 3.0, CPU)
     first, second = _two_samples(instance, [a, b], 0.5)
-    rows = {r.task.pid: r for r in metrics.compare(first, second, tickets.weight_tickets).tasks}
+    rows = {r.task.pid: r for r in metrics.compare(first, second, tickets.WEIGHT).tasks}
     assert rows[a].wait_delta_ns == pytest.approx(rows[b].runtime_delta_ns, rel=0.05)
     assert rows[b].wait_delta_ns == pytest.approx(rows[a].runtime_delta_ns, rel=0.05)
     for pid in (a, b):  # a single wait is at most a few slices, never the whole run
         assert 0 < second.tasks[[t.pid for t in second.tasks].index(pid)].wait_max_ns < 100e6
 
 
-def test_exited_task_appears_once_as_exited_then_is_gone(instance):
-    snapshot.take(instance)
+def test_an_exit_is_shown_once_by_each_reader(instance):
+    readers = [metrics.Reader(tickets.WEIGHT) for _ in range(2)]
+    for reader in readers:
+        reader.advance(snapshot.take(instance))
     (pid,) = workload.start(0, 0.2, CPU)
     workload.wait([pid])
-    seen = [_rows(snapshot.take(instance), {pid}) for _ in range(3)]
-    assert seen[0][pid].exited
-    assert pid not in seen[2], "an exited row must be freed after it was reported"
+    for reader in readers:
+        seen = [[r for r in reader.advance(snapshot.take(instance)).tasks if r.task.pid == pid]
+                for _ in range(3)]
+        assert [len(s) for s in seen] == [1, 0, 0]
+        assert seen[0][0].task.exited and seen[0][0].runtime_delta_ns > 100_000_000
 
 
 def test_reused_pid_starts_from_zero(instance):
@@ -133,7 +138,7 @@ def test_reused_pid_starts_from_zero(instance):
     assert new is not None, "could not get the old pid again"
     _wait_exit_unreaped(new)
     runtime, _, _ = _proc(new)
-    rows = [t for t in snapshot.take(instance).tasks
+    rows = [t for t in snapshot.take(instance).exits
             if t.pid == new and t.start_ns != old_row.start_ns]
     workload.wait([new])
     assert len(rows) == 1

@@ -109,7 +109,7 @@ def test_one_entry_maps_give_their_value():
     counters = parse.map_value(json.loads((DATA / "counters.json").read_text()))
     assert set(counters) >= {"snapshots", "exits", "exits_lost", "groups_lost"}
     settings = parse.map_value(json.loads((DATA / "settings.json").read_text()))
-    assert settings == {"max_tasks": 0, "exit_retain_ns": 30_000_000_000}  # load's defaults
+    assert settings == {"max_tasks": 0, "exit_retain_ns": 30_000_000_000}  # as load set it then
 
 
 def test_proc_stat_idle_is_idle_plus_iowait_per_cpu():

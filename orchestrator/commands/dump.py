@@ -16,9 +16,9 @@ from orchestrator.constants import (
     FILL_WARN_FRACTION,
     TASKS_CAPACITY,
 )
-from orchestrator.records import SnapshotInfo
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
+from orchestrator.records import SnapshotInfo
 from orchestrator.sinks import table
 from orchestrator.sinks.csv_file import CsvSink
 
@@ -112,6 +112,14 @@ def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
                           sample.exits_missed)
 
 
+def _next_tick(deadline: float, interval_s: float) -> float:
+    """The next sampling time.  After a sample that overran its tick, the
+    next one is taken at once and the clock restarts from it: missed ticks
+    are skipped, not fired back to back (each sample covers the time since
+    the one before, whatever it was)."""
+    return max(deadline + interval_s, time.monotonic())
+
+
 def dump(pins: Pins, opts: DumpOptions) -> int:
     """Sample until the iterations are done or Ctrl-C; return the exit code."""
     validate(opts)
@@ -128,7 +136,7 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
         reader.advance(snapshot.take(pins))
         deadline = time.monotonic()
         while opts.iterations is None or done < opts.iterations:
-            deadline += opts.interval_s
+            deadline = _next_tick(deadline, opts.interval_s)
             time.sleep(max(0.0, deadline - time.monotonic()))
             whole = reader.advance(snapshot.take(pins))
             found = analyser.analyse(whole)  # shares need every task, not the filtered few

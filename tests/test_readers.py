@@ -1,0 +1,215 @@
+"""Several readers of one instance, exits nobody reads, odd task names and the
+first sample, on the real kernel."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import run_lottery, start_lottery
+
+from orchestrator import paths, snapshot, workload
+from orchestrator.commands import load as load_cmd
+from orchestrator.commands import unload as unload_cmd
+from orchestrator.constants import EXIT_RING
+
+CPU = max(os.sched_getaffinity(0))
+
+
+def _csv_samples(path) -> dict[str, list[dict]]:
+    rows = list(csv.DictReader(open(path, newline="")))
+    by_time: dict[str, list[dict]] = {}
+    for row in rows:
+        by_time.setdefault(row["timestamp_s"], []).append(row)
+    return by_time
+
+
+def conservation_from_csv(path) -> list[float]:
+    """Per-sample (tasks + idle) / (CPUs x interval) - 1, from the CSV alone;
+    the interval is the time between consecutive samples' timestamps."""
+    samples = _csv_samples(path)
+    times = sorted(samples, key=float)
+    cpus = len({r["cpu"] for r in samples[times[0]] if r["state"] == "idle"})
+    errors = []
+    for before, now in zip(times, times[1:], strict=False):
+        used = sum(int(r["runtime_delta_ns"] or 0) for r in samples[now])
+        errors.append(used / (cpus * (float(now) - float(before)) * 1e9) - 1)
+    return errors
+
+
+def _wait_for_first_sample(path, proc, timeout_s=20.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().count("\n") > 1:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError(f"no sample in {path}")
+
+
+def test_two_readers_during_churn_each_see_every_exit(instance, tmp_path):
+    """Two dumps of one instance at different intervals while 600 short
+    processes come and go: each sees (nearly) every exit and keeps its books."""
+    outs = [tmp_path / "fast.csv", tmp_path / "slow.csv"]
+    readers = [start_lottery("dump", "-q", "-i", interval, "-o", str(out),
+                             "--pin-dir", str(instance.dir))
+               for interval, out in zip(("0.3", "0.7"), outs, strict=True)]
+    try:
+        for out, proc in zip(outs, readers, strict=True):
+            _wait_for_first_sample(out, proc)
+        churn = subprocess.run(["sh", "-c", "i=0; while [ $i -lt 600 ]; do /bin/true; "
+                                "i=$((i+1)); done"], check=True)
+        assert churn.returncode == 0
+        time.sleep(1.6)  # two slow intervals: the last exits reach both
+    finally:
+        for proc in readers:
+            proc.send_signal(signal.SIGINT)
+        codes = [proc.wait(timeout=30) for proc in readers]
+    assert codes == [130, 130], [p.stderr.read() for p in readers]
+    for out in outs:
+        rows = [r for r in csv.DictReader(open(out)) if r["comm"] == "true"]
+        exited = {(r["pid"], r["start_ns"]) for r in rows if r["state"] == "exited"}
+        assert len(exited) >= 0.95 * 600, (out.name, len(exited))
+        assert all(r["runtime_delta_ns"] for r in rows)  # each counted from its start
+        errors = conservation_from_csv(out)
+        assert statistics.median(abs(e) for e in errors) < 0.02, (out.name, errors)
+
+
+def test_a_reader_changes_nothing_another_reader_sees(instance):
+    """A snapshot writes rows of its own and leaves exit rows in place."""
+    (pid,) = workload.start(0, 0.1, CPU)
+    workload.wait([pid])
+    first = snapshot.take(instance)
+    second = snapshot.take(instance)
+    assert second.info.snapshot == first.info.snapshot + 1
+    for snap in (first, second):
+        assert len(snap.tasks) == snap.info.rows and not snap.info.dropped
+        assert [t.pid for t in snap.exits if t.pid == pid] == [pid]
+
+
+def _exit_threads(count: int) -> None:
+    code = ("import threading\n"
+            f"for _ in range({count}):\n"
+            "    t = threading.Thread(target=lambda: None); t.start(); t.join()\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
+    """20,000 exits with nobody reading: the map holds at most the exit ring
+    and the live tasks; each group's totals still hold every exit."""
+    pins = paths.pins(pin_dir)
+    load_cmd.load(pins, obj=str(bpf_object))
+    try:
+        before = snapshot.take(pins)
+        _exit_threads(20_000)
+        after = snapshot.take(pins)
+        assert after.info.exits - before.info.exits >= 20_000
+        assert after.info.exit_rows <= EXIT_RING
+        assert after.info.live_rows == len(after.tasks) < 5_000
+        # the groups are read after the walk: a few more exits may have come
+        exits = sum(g.exits for g in after.groups.values())
+        assert 0 <= exits - (after.info.exits - after.info.exits_lost) < 100
+        # the next dump's first printed sample covers one interval, not the churn
+        out = pin_dir.name + ".csv"
+        done = run_lottery("dump", "-n", "1", "-i", "0.5", "--top", "5", "-o", out,
+                           "--pin-dir", str(pin_dir), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        exited = [r for r in csv.DictReader(open(tmp_path / out)) if r["state"] == "exited"]
+        assert len(exited) < 100  # the 20,000 exits came before its baseline
+        error = float(re.search(r"error ([-+][\d.]+)%", done.stdout).group(1))
+        assert abs(error) < 5, done.stdout
+    finally:
+        unload_cmd.unload(pins)
+
+
+def test_exit_rows_leave_after_the_retention(bpf_object, pin_dir):
+    pins = paths.pins(pin_dir)
+    load_cmd.load(pins, obj=str(bpf_object), exit_retain_s=0.5)
+    try:
+        _exit_threads(2_000)
+        time.sleep(0.7)
+        snap = snapshot.take(pins)  # the snapshot's sweep drops the old exit rows
+        assert snap.info.exit_rows < 200, snap.info
+    finally:
+        unload_cmd.unload(pins)
+
+
+def test_tasks_that_do_not_fit_are_counted_per_snapshot(bpf_object, pin_dir):
+    pins = paths.pins(pin_dir)
+    load_cmd.load(pins, obj=str(bpf_object), max_tasks=16)
+    try:
+        snap = snapshot.take(pins)
+        assert snap.info.rows == 16 == len(snap.tasks)
+        assert snap.info.dropped > 0
+        done = run_lottery("dump", "-n", "1", "-i", "0.2", "--pin-dir", str(pin_dir))
+        assert done.returncode == 0 and "did not fit in the task map" in done.stderr
+    finally:
+        unload_cmd.unload(pins)
+
+
+ODD = {b"caf\xc3\xa9": "café", b"new\nline": "new\\nline", b"bad\xff": "bad\\xff"}
+
+
+def _named_spinners(seconds: float) -> list[subprocess.Popen]:
+    procs = []
+    for raw in ODD:
+        code = (f"import os, time\nos.sched_setaffinity(0, {{{CPU}}})\n"
+                f"open('/proc/self/comm', 'wb').write({raw!r})\n"
+                f"end = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n")
+        procs.append(subprocess.Popen([sys.executable, "-c", code]))
+    return procs
+
+
+def test_odd_task_names_end_to_end(instance, tmp_path):
+    procs = _named_spinners(4.0)
+    out = tmp_path / "odd.csv"
+    try:
+        time.sleep(0.3)
+        table = run_lottery("dump", "-n", "1", "-i", "0.5", "--by", "comm", "--top", "200",
+                            "-o", str(out), "--pin-dir", str(instance.dir))
+        only = run_lottery("dump", "-n", "1", "-i", "0.3", "-q", "--comm", "café", "-o",
+                           str(tmp_path / "cafe.csv"), "--pin-dir", str(instance.dir))
+        raw = run_lottery("dump", "-n", "1", "-i", "0.3", "-q", "--comm", "new\nline", "-o",
+                          str(tmp_path / "newline.csv"), "--pin-dir", str(instance.dir))
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+    assert table.returncode == only.returncode == raw.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("-"))
+    body = lines[rule + 1:lines.index(next(x for x in lines if x.startswith("conservation")))]
+    gaps = [i for i, ch in enumerate(lines[rule]) if ch == " "]
+    for line in body:  # every row keeps the columns the rule draws: none broke or shifted
+        assert all(i >= len(line) or line[i] == " " for i in gaps), line
+    shown = "\n".join(body)
+    for text in ODD.values():
+        assert text in shown
+    comms = {r["comm"] for r in csv.DictReader(open(out, newline=""))}
+    assert set(ODD.values()) <= comms
+    assert {r["comm"] for r in csv.DictReader(open(tmp_path / "cafe.csv"))} == {"café"}
+    assert {r["comm"] for r in csv.DictReader(open(tmp_path / "newline.csv"))} == {"new\\nline"}
+
+
+def test_first_printed_sample_covers_one_interval(instance, tmp_path):
+    (gone,) = workload.start(0, 0.2, CPU)
+    workload.wait([gone])
+    out = tmp_path / "first.csv"
+    done = run_lottery("dump", "-n", "1", "-i", "0.5", "-q", "-o", str(out),
+                       "--pin-dir", str(instance.dir))
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(open(out)))
+    assert str(gone) not in {r["pid"] for r in rows}  # exited before the dump began
+    tasks = [r for r in rows if r["state"] != "idle"]
+    assert tasks and all(r["runtime_delta_ns"] != "" for r in tasks)
+    idle = sum(int(r["runtime_delta_ns"]) for r in rows if r["state"] == "idle")
+    busy = sum(int(r["runtime_delta_ns"]) for r in tasks)
+    cpus = os.cpu_count()
+    assert (busy + idle) / cpus == pytest.approx(0.5e9, rel=0.1)  # one interval, not lifetimes
