@@ -20,6 +20,7 @@ class TaskRow:
     wait_delta_ns: int | None
     switches_delta: int | None
     runs_delta: int | None = None  # times switched in
+    unseen_exits: int = 0  # > 0: not a task but the exits of its group nobody saw
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ def _zero(task: TaskSample) -> TaskSample:
                       task.cpu, 0, 0, 0, 0, 0, 0, False, task.cpus_allowed, task.group)
 
 
-# A task that left the live rows before its exit was numbered (it was dying
-# while the walk passed) is remembered this many samples for its exit row.
+# A task that left the task list before its exit was numbered (it was dying
+# while the walk passed) keeps its last numbers this many samples, for its exit.
 _CARRY_SAMPLES = 4
 
 
@@ -92,13 +93,19 @@ class Reader:
         self._prev: Snapshot | None = None
         self._known: dict[tuple[int, int], TaskSample] = {}  # last numbers seen per task
         self._age: dict[tuple[int, int], int] = {}  # samples since a known task was live
+        self._retired: dict[int, list[int]] = {}
+
+    @property
+    def exits_from(self) -> int:
+        """The first exit this reader has not counted: older exit rows need
+        not even be read (snapshot.take).  A baseline counts none."""
+        return self._prev.info.exits if self._prev else 1 << 64
 
     def advance(self, cur: Snapshot) -> Sample:
         """Return the sample from the previous snapshot to `cur` (deltas are
         None on the first, which is a baseline)."""
         prev = self._prev
         since_ns = prev.info.snapshot_ns if prev else None
-
         # A task the previous snapshot did not see started after it, unless
         # that snapshot left tasks out (the map was full).  Its start time
         # alone cannot tell: fork sets it before the task joins the task list.
@@ -111,19 +118,33 @@ class Reader:
             return old
 
         rows = [_row(t, baseline(t), self._tickets) for t in cur.tasks]
+        mine: list[TaskSample] = []
         missed = 0
-        gone: set[tuple[int, int]] = set()
         if prev is not None:
             first, last = prev.info.exits, cur.info.exits
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
             missed = (last - first) - len(mine)
             rows += [_row(t, baseline(t), self._tickets) for t in mine]
-            gone = {t.key for t in mine}
-        self._remember(cur, gone)
+        retired = retired_totals(cur)
+        vanished = self._vanished(cur, mine)
+        if missed and complete and not cur.info.dropped:
+            rows += _unseen(self._retired, retired, mine, vanished, cur)
+            for task in vanished:  # counted with the unseen exits: not carried
+                del self._known[task.key]
+        self._retired = retired
+        self._remember(cur, {t.key for t in mine})
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
         self._prev = cur
         return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed)
+
+    def _vanished(self, cur: Snapshot, counted: list[TaskSample]) -> list[TaskSample]:
+        """Known tasks that left the task list with no exit this sample counted
+        and none numbered after its walk began: dying still, or their exit
+        row is gone."""
+        here = {t.key for t in cur.tasks} | {t.key for t in counted}
+        here |= {t.key for t in cur.exits if t.exit_seq >= cur.info.exits}
+        return [t for key, t in self._known.items() if key not in here]
 
     def _remember(self, cur: Snapshot, exited: set[tuple[int, int]]) -> None:
         known = {t.key: t for t in cur.tasks}
@@ -136,6 +157,60 @@ class Reader:
                 known[key] = task
                 age[key] = samples
         self._known, self._age = known, age
+
+
+# Per group: runtime_ns, wait_ns, runs, switches, exits.
+_ZERO = (0, 0, 0, 0, 0)
+
+
+def _numbers(t: TaskSample, exits: int) -> tuple[int, ...]:
+    return (t.runtime_ns, t.wait_ns, t.runs, t.switches, exits)
+
+
+def _add(acc: dict[int, list[int]], gid: int, values: tuple[int, ...], sign: int = 1) -> None:
+    into = acc.setdefault(gid, list(_ZERO))
+    for i, value in enumerate(values):
+        into[i] += sign * value
+
+
+def retired_totals(snap: Snapshot) -> dict[int, list[int]]:
+    """What the tasks that had died in each group when the walk began used in
+    all: the group's totals, which only grow, less the exits numbered between
+    the walk and the reading of the groups (their rows are the newest of the
+    task map, which is read after the groups)."""
+    totals: dict[int, list[int]] = {}
+    for g in snap.groups.values():
+        _add(totals, g.id, (g.exited_runtime_ns, g.exited_wait_ns, g.exited_runs,
+                            g.exited_switches, g.exits))
+    read = sum(g.exits for g in snap.groups.values())  # exits numbered when groups were read
+    for t in snap.exits:
+        if snap.info.exits <= t.exit_seq < read:
+            _add(totals, t.group, _numbers(t, 1), -1)
+    return totals
+
+
+def _unseen(before: dict[int, list[int]], now: dict[int, list[int]], seen: list[TaskSample],
+            vanished: list[TaskSample], cur: Snapshot) -> list[TaskRow]:
+    """One row per group for its exits whose rows left the map before this
+    reader saw them: what its dead tasks used in all, less the exits it saw,
+    less what the reader had already counted of the tasks that vanished."""
+    counted: dict[int, list[int]] = {}
+    for t in seen:
+        _add(counted, t.group, _numbers(t, 1))
+    for t in vanished:
+        _add(counted, t.group, _numbers(t, 0))
+    out = []
+    for gid, total in now.items():
+        runtime, wait, runs, switches, count = (
+            n - b - c for n, b, c in zip(total, before.get(gid, _ZERO),
+                                         counted.get(gid, _ZERO), strict=True))
+        if count <= 0:
+            continue
+        task = TaskSample(0, 0, 0, f"({count} exits not seen)", 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                          True, 0, gid, cur.info.snapshot_ns)
+        out.append(TaskRow(task, None, max(runtime, 0), max(wait, 0), max(switches, 0),
+                           max(runs, 0), unseen_exits=count))
+    return out
 
 
 def compare(prev: Snapshot | None, cur: Snapshot, tickets: TicketModel) -> Sample:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -18,6 +19,12 @@ _SPACE = " \t\r\n"
 # A row whose formatted object does not decode within this much text is not
 # a row of ours; stop instead of buffering the whole output.
 _MAX_ROW_CHARS = 1 << 20
+# The start of an exit row's formatted object, up to its exit_seq (the
+# fields before it are all numbers): enough to pass over an exit a reader
+# has already counted without decoding it.
+_EXIT_ROW = re.compile(r'\{\s*"key"\s*:\s*\{\s*"pid"\s*:\s*\d+\s*,\s*"exited"\s*:\s*1\s*,'
+                       r'[^{}]*\}\s*,\s*"value"\s*:\s*\{(?:\s*"\w+"\s*:\s*\d+\s*,)*?'
+                       r'\s*"exit_seq"\s*:\s*(\d+)(?=[\s,}])')  # all its digits have arrived
 
 
 def _no_btf() -> LotteryError:
@@ -27,9 +34,10 @@ def _no_btf() -> LotteryError:
     )
 
 
-def iter_formatted(chunks: Iterable[str]) -> Iterator[dict[str, Any]]:
+def iter_formatted(chunks: Iterable[str], exits_from: int = 0) -> Iterator[dict[str, Any]]:
     """Yield the "formatted" object ({"key": …, "value": …}) of every row of
-    `bpftool map dump -j` as the text arrives.
+    `bpftool map dump -j` as the text arrives, less the exit rows numbered
+    below `exits_from` (a reader has counted those already).
 
     Each row also carries its key and value as arrays of hex strings, three
     quarters of the text; only the formatted part is decoded, the rest is
@@ -55,6 +63,12 @@ def iter_formatted(chunks: Iterable[str]) -> Iterator[dict[str, Any]]:
     done = False
     while True:
         mark = buf.find(_MARK, pos)
+        if mark >= 0 and exits_from:
+            old_exit = _EXIT_ROW.match(buf, mark + len(_MARK))
+            if old_exit and int(old_exit.group(1)) < exits_from:
+                found += 1
+                pos = old_exit.end()
+                continue
         if mark >= 0:
             try:
                 item, end = _DECODER.raw_decode(buf, mark + len(_MARK))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 
 from orchestrator import parse, procstat, tools
 from orchestrator.constants import SAMPLE_TRIES
@@ -46,10 +47,10 @@ def _walk(pins: Pins) -> str:
                      what="reading the snapshot")
 
 
-def _dump(pin) -> list:
+def _dump(pin, exits_from: int = 0) -> Iterator[dict]:
     chunks = tools.stream([tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)],
                           elevate=True, what="bpftool map dump")
-    return parse.iter_formatted(chunks)
+    return parse.iter_formatted(chunks, exits_from)
 
 
 def _split(info: SnapshotInfo, rows: list[TaskSample]
@@ -68,8 +69,9 @@ def _split(info: SnapshotInfo, rows: list[TaskSample]
     return list(live.values()), sorted(exits.values(), key=lambda r: r.exit_seq)
 
 
-def take(pins: Pins, tries: int = SAMPLE_TRIES) -> Snapshot:
-    """Return one consistent snapshot, taking it again after a collision."""
+def take(pins: Pins, exits_from: int = 0, tries: int = SAMPLE_TRIES) -> Snapshot:
+    """Return one consistent snapshot, taking it again after a collision.
+    Exit rows numbered below `exits_from` (counted already) are left out."""
     require_loaded(pins)
     try:
         for attempt in range(tries):
@@ -77,10 +79,11 @@ def take(pins: Pins, tries: int = SAMPLE_TRIES) -> Snapshot:
             idle = procstat.read_idle()  # right after the walk: one moment for both
             info = parse.snapshot_info(text)
             timestamp_s = time.time() - (time.monotonic_ns() - info.snapshot_ns) / 1e9
-            split = _split(info, parse.task_rows(_dump(pins.tasks)))
+            # Groups before tasks: every exit in the groups' totals then has its
+            # row in the task dump (metrics.retired_totals takes them back out).
+            groups = parse.group_rows(tools.bpftool(["map", "dump", "pinned", str(pins.groups)]))
+            split = _split(info, parse.task_rows(_dump(pins.tasks, exits_from)))
             if split is not None:
-                groups = parse.group_rows(tools.bpftool(["map", "dump", "pinned",
-                                                         str(pins.groups)]))
                 live, exits = split
                 return Snapshot(info, timestamp_s, tuple(live), tuple(exits), tuple(idle),
                                 groups)

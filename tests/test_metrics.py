@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 
 from orchestrator import metrics, tickets
-from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.records import CpuIdle, Group, Snapshot, SnapshotInfo, TaskSample
 
 
 def task(pid=10, start=100, runtime=0, wait=0, vol=0, invol=0, exited=False, nice=0, policy=0,
@@ -66,13 +66,13 @@ def test_every_reader_sees_every_exit_whatever_the_others_read():
 
 
 def test_a_task_that_dies_while_the_walk_passes_keeps_its_baseline():
-    """Its exit is numbered after the walk began: the next sample finds it,
-    counted from the numbers the reader last saw."""
+    """Off the task list but its exit numbered after the walk began: the
+    next sample counts it, from the numbers the reader last saw."""
+    dead = task(runtime=25, exited=True, exit_seq=0)
     reader = metrics.Reader(tickets.WEIGHT)
     reader.advance(snap(1, 1_000, [task(runtime=10)]))
-    between = reader.advance(snap(2, 2_000, [], exits_before=0))
-    later = reader.advance(snap(3, 3_000, [], exits_before=1,
-                                exit_rows=[task(runtime=25, exited=True, exit_seq=0)]))
+    between = reader.advance(snap(2, 2_000, [], exits_before=0, exit_rows=[dead]))
+    later = reader.advance(snap(3, 3_000, [], exits_before=1, exit_rows=[dead]))
     assert between.tasks == []
     assert [r.runtime_delta_ns for r in later.tasks] == [15]
 
@@ -84,6 +84,27 @@ def test_exits_that_left_the_map_are_counted_as_missed():
     sample = reader.advance(snap(2, 2_000, [], exits_before=15, exit_rows=[kept]))
     assert sample.exits_missed == 4
     assert [r.runtime_delta_ns for r in sample.tasks] == [4]  # started in the interval
+
+
+def test_exits_that_left_the_map_are_accounted_from_their_group_totals():
+    """A ran 100 ns by the first sample and died at 150; B was born and died
+    at 30.  A's exit row was pushed out of the ring before the second sample:
+    its group's totals still give its last 50 ns, in one row for the group."""
+    def group(exits, runtime):
+        return {5: Group(5, 0, "root", 0, "", 1024, False, exits, runtime)}
+
+    a = replace(task(pid=1, start=1, runtime=100), group=5)
+    b = replace(task(pid=2, start=1_500, runtime=30, exited=True, exit_seq=1), group=5)
+    first = replace(snap(1, 1_000, [a], idle=(0, 0)), groups=group(0, 0))
+    second = replace(snap(2, 2_000, [], idle=(1_000, 920), exits_before=2, exit_rows=[b]),
+                     groups=group(2, 180))
+    reader = metrics.Reader(tickets.WEIGHT)
+    reader.advance(first)
+    sample = reader.advance(second)
+    assert sample.exits_missed == 1
+    unseen = [r for r in sample.tasks if r.unseen_exits]
+    assert [(r.unseen_exits, r.runtime_delta_ns, r.task.group) for r in unseen] == [(1, 50, 5)]
+    assert sample.conservation.busy_ns == 80 and sample.conservation.error == 0.0
 
 
 def test_conservation_adds_task_and_idle_time_against_the_interval():

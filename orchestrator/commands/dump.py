@@ -133,12 +133,12 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     done = 0
     try:
         # a silent baseline, so that the first sample printed covers one interval
-        reader.advance(snapshot.take(pins))
+        reader.advance(snapshot.take(pins, reader.exits_from))
         deadline = time.monotonic()
         while opts.iterations is None or done < opts.iterations:
             deadline = _next_tick(deadline, opts.interval_s)
             time.sleep(max(0.0, deadline - time.monotonic()))
-            whole = reader.advance(snapshot.take(pins))
+            whole = reader.advance(snapshot.take(pins, reader.exits_from))
             found = analyser.analyse(whole)  # shares need every task, not the filtered few
             sample = _filter(whole, opts)
             warn.check(whole.snapshot.info, whole.exits_missed)

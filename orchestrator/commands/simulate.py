@@ -21,11 +21,11 @@ def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None)
                            code=EXIT_USAGE)
     snapshot.require_loaded(pins)
     reader = metrics.Reader(tickets.model(model_name or "weight"))
-    reader.advance(snapshot.take(pins))
+    reader.advance(snapshot.take(pins, reader.exits_from))
     samples = []
     for _ in range(intervals):
         time.sleep(interval_s)
-        samples.append(reader.advance(snapshot.take(pins)))
+        samples.append(reader.advance(snapshot.take(pins, reader.exits_from)))
     return sim.from_samples(samples)
 
 

@@ -16,7 +16,7 @@ from orchestrator import currencies
 from orchestrator.analysis import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE, SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
-from orchestrator.metrics import Sample
+from orchestrator.metrics import Sample, TaskRow
 
 EXTRA_COLUMNS = (
     "tgid", "comm", "cpu", "policy", "state", "start_ns",
@@ -37,6 +37,12 @@ def _blank(value: int | None) -> int | str:
 
 def _num(value: float | None, digits: int = 6) -> str:
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def _state(row: TaskRow) -> str:
+    if row.unseen_exits:
+        return "unseen"  # a group's exits that left the map before this sample
+    return "exited" if row.task.exited else "alive"
 
 
 def _analysis_cells(a: RowAnalysis) -> list[object]:
@@ -64,7 +70,7 @@ def sample_rows(sample: Sample, with_idle: bool = True,
         rows.append([
             ts, t.pid, t.runtime_ns, f"{t.runtime_ns / 1e6:.3f}", t.switches, t.nice,
             _blank(row.tickets),
-            t.tgid, t.comm, t.cpu, t.policy, "exited" if t.exited else "alive", t.start_ns,
+            t.tgid, t.comm, t.cpu, t.policy, _state(row), t.start_ns,
             _blank(row.runtime_delta_ns), _blank(row.switches_delta),
             t.voluntary_switches, t.involuntary_switches,
             t.wait_ns, f"{t.wait_ns / 1e6:.3f}", _blank(row.wait_delta_ns), t.wait_max_ns, t.runs,
@@ -78,6 +84,26 @@ def sample_rows(sample: Sample, with_idle: bool = True,
             row += [""] * (len(COLUMNS) - len(row) - len(lost))  # no task columns
             rows.append(row + lost)
     return rows
+
+
+def conservation(path: Path) -> list[float]:
+    """Per-sample (task runtime + idle) / (CPUs x interval) - 1 of a dump CSV,
+    from the CSV alone: the interval is the time between two samples'
+    timestamps, so the first sample in the file has none."""
+    samples: dict[str, list[dict[str, str]]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            samples.setdefault(row["timestamp_s"], []).append(row)
+    times = sorted(samples, key=float)
+    errors = []
+    for before, now in zip(times, times[1:], strict=False):
+        rows = samples[now]
+        cpus = sum(1 for r in rows if r["state"] == "idle")
+        used = sum(int(r["runtime_delta_ns"] or 0) for r in rows)
+        span_ns = (float(now) - float(before)) * 1e9
+        if cpus and span_ns > 0:
+            errors.append(used / (cpus * span_ns) - 1)
+    return errors
 
 
 class CsvSink:

@@ -66,7 +66,7 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
         g.wait_max_ns = max(g.wait_max_ns, t.wait_max_ns)
         g.switches += t.switches
         g.switches_delta = _add(g.switches_delta, row.switches_delta)
-        g.exited = g.exited or (by == "thread" and t.exited)
+        g.exited = g.exited or (by == "thread" and t.exited and not row.unseen_exits)
         a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
         if a.share:
             g.expected = _add(g.expected, a.share.expected)
