@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BACKPORTS := /etc/apt/sources.list.d/lottery-bookworm-backports.sources
 DEMO_CSV := assets/stats.csv
 
-.PHONY: setup system-packages venv demo test lint bench clean
+.PHONY: setup system-packages venv demo test lint bench soak clean
 
 setup: system-packages venv
 
@@ -66,6 +66,11 @@ lint:
 
 bench: setup
 	$(PY) -m benchmarks.run --output docs/PERFORMANCE.md
+
+# Minutes of stress with two readers; prints the conservation distribution.
+SOAK_SECONDS ?= 180
+soak: setup
+	$(PY) -m benchmarks.soak --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -53,6 +53,9 @@ GROUP_KINDS = {0: "root", 1: "cgroup", 2: "autogroup"}
 # A sample whose rows another reader's snapshot overwrote is taken again,
 # after a random pause, at most this many times.
 SAMPLE_TRIES = 8
+# How long a root reader waits for another to finish its sample (flock on
+# the iterator pin) before it goes on unlocked.
+LOCK_WAIT_S = 10.0
 
 # Warn when the task map is this full.
 FILL_WARN_FRACTION = 0.9

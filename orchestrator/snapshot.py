@@ -1,19 +1,24 @@
 """Take one sample of a loaded instance: run the snapshot iterator, read each
-CPU's idle time, then read the task and group maps through
+CPU's idle time, then read the group and task maps through
 `bpftool map dump -j`.
 
 Several readers may share an instance.  A snapshot owns the live rows it
-wrote (their `snapshot` field); when another reader's snapshot overwrote
-any of them before the dump read them, the sample is taken again."""
+wrote (their `snapshot` field).  Readers running as root take turns: each
+holds an flock on the iterator's pin for its whole sample.  Should rows be
+overwritten all the same (a reader through sudo cannot hold the lock, or one
+held it too long), the reader sees it and takes the sample again."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import random
 import time
 from collections.abc import Iterator
+from typing import TextIO
 
 from orchestrator import parse, procstat, tools
-from orchestrator.constants import SAMPLE_TRIES
+from orchestrator.constants import LOCK_WAIT_S, SAMPLE_TRIES
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
 from orchestrator.records import Snapshot, SnapshotInfo, TaskSample
@@ -34,13 +39,39 @@ def _not_loaded(err: LotteryError, pins: Pins) -> LotteryError:
     return err
 
 
-def _walk(pins: Pins) -> str:
+@contextlib.contextmanager
+def _turn(pins: Pins) -> Iterator[TextIO | None]:
+    """As root: the iterator's pin, opened and locked for this sample (each
+    open of it is a new walk).  Waits at most LOCK_WAIT_S for another reader
+    (one stopped mid-sample must not stop every other), then goes on
+    unlocked.  Not as root: None, the walk runs through sudo."""
+    if not tools.is_root():
+        yield None
+        return
+    try:
+        handle = open(pins.snapshot_link, encoding="utf-8")  # noqa: SIM115
+    except OSError as err:
+        raise LotteryError(f"reading the snapshot failed: {err.strerror} "
+                           f"({pins.snapshot_link})") from None
+    with handle:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+        yield handle  # closing it releases the lock
+
+
+def _walk(pins: Pins, handle: TextIO | None) -> str:
     """Run the snapshot iterator and return what it printed."""
-    if tools.is_root():
+    if handle is not None:
         # In this process, so that /proc/stat is read microseconds after the walk.
         try:
-            with open(pins.snapshot_link, encoding="utf-8") as handle:
-                return handle.read()
+            return handle.read()
         except OSError as err:
             raise LotteryError(f"reading the snapshot failed: {err.strerror}") from None
     return tools.run([tools.require("cat"), str(pins.snapshot_link)], elevate=True,
@@ -75,14 +106,16 @@ def take(pins: Pins, exits_from: int = 0, tries: int = SAMPLE_TRIES) -> Snapshot
     require_loaded(pins)
     try:
         for attempt in range(tries):
-            text = _walk(pins)
-            idle = procstat.read_idle()  # right after the walk: one moment for both
-            info = parse.snapshot_info(text)
-            timestamp_s = time.time() - (time.monotonic_ns() - info.snapshot_ns) / 1e9
-            # Groups before tasks: every exit in the groups' totals then has its
-            # row in the task dump (metrics.retired_totals takes them back out).
-            groups = parse.group_rows(tools.bpftool(["map", "dump", "pinned", str(pins.groups)]))
-            split = _split(info, parse.task_rows(_dump(pins.tasks, exits_from)))
+            with _turn(pins) as handle:
+                text = _walk(pins, handle)
+                idle = procstat.read_idle()  # right after the walk: one moment for both
+                info = parse.snapshot_info(text)
+                timestamp_s = time.time() - (time.monotonic_ns() - info.snapshot_ns) / 1e9
+                # Groups before tasks: every exit in the groups' totals then has
+                # its row in the task dump (metrics.retired_totals takes them out).
+                groups = parse.group_rows(tools.bpftool(["map", "dump", "pinned",
+                                                         str(pins.groups)]))
+                split = _split(info, parse.task_rows(_dump(pins.tasks, exits_from)))
             if split is not None:
                 live, exits = split
                 return Snapshot(info, timestamp_s, tuple(live), tuple(exits), tuple(idle),

@@ -130,6 +130,7 @@ def test_reused_pid_starts_from_zero(instance):
     for _ in range(20):  # another fork may take the pid first: try again
         with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
             handle.write(str(old - 1))
+        forked_ns = time.monotonic_ns()  # other users' tasks may have had this pid too
         (candidate,) = workload.start(0, 0.05, CPU)
         if candidate == old:
             new = candidate
@@ -138,8 +139,7 @@ def test_reused_pid_starts_from_zero(instance):
     assert new is not None, "could not get the old pid again"
     _wait_exit_unreaped(new)
     runtime, _, _ = _proc(new)
-    rows = [t for t in snapshot.take(instance).exits
-            if t.pid == new and t.start_ns != old_row.start_ns]
+    rows = [t for t in snapshot.take(instance).exits if t.pid == new and t.start_ns >= forked_ns]
     workload.wait([new])
     assert len(rows) == 1
     assert rows[0].runtime_ns < old_row.runtime_ns / 3
@@ -216,7 +216,8 @@ def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instanc
     assert [(r["nice_a"], r["nice_b"]) for r in rows] == [("0", "0"), ("0", "5")]
     for r in rows:
         assert float(r["observed_ratio"]) == pytest.approx(float(r["weight_ratio"]), rel=0.05)
-        assert int(r["runtime_a_ns"]) + int(r["runtime_b_ns"]) > 2.5e9  # the CPU was theirs
+        # both ran (other users' tasks on the CPU may take part of it: no more is assumed)
+        assert min(int(r["runtime_a_ns"]), int(r["runtime_b_ns"])) > 50e6
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "OBSERVED (LINUX)" in done.stdout
 

@@ -24,7 +24,7 @@ from orchestrator.sinks.csv_file import conservation
 CPU = max(os.sched_getaffinity(0))
 
 
-def _wait_for_first_sample(path, proc, timeout_s=20.0):
+def _wait_for_first_sample(path, proc, timeout_s=60.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if path.exists() and path.read_text().count("\n") > 1:
@@ -93,9 +93,10 @@ def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
         assert after.info.exits - before.info.exits >= 20_000
         assert after.info.exit_rows <= EXIT_RING
         assert after.info.live_rows == len(after.tasks) < 5_000
-        # the groups are read after the walk: a few more exits may have come
+        # every exit numbered before the walk is in the groups' totals, and
+        # none numbered after the next walk began
         exits = sum(g.exits for g in after.groups.values())
-        assert 0 <= exits - (after.info.exits - after.info.exits_lost) < 100
+        assert after.info.exits <= exits <= snapshot.take(pins).info.exits
         # the next dump's first printed sample covers one interval, not the churn
         out = pin_dir.name + ".csv"
         done = run_lottery("dump", "-n", "1", "-i", "0.5", "--top", "5", "-o", out,
