@@ -159,6 +159,7 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 		g->shares = tg->shares;
 		g->idle = tg->idle;
 		g->snapshot = snapshot;
+		g->seen_ns = bpf_ktime_get_ns();
 		if (!parent) {
 			g->kind = GROUP_ROOT;
 		} else if (tg->autogroup) {
@@ -226,6 +227,7 @@ static __always_inline void retire(struct task_stats *final)
 		g = bpf_map_lookup_elem(&groups, &root);
 	if (!g)
 		return;
+	g->seen_ns = bpf_ktime_get_ns();
 	__sync_fetch_and_add(&g->exits, 1);
 	__sync_fetch_and_add(&g->exited_runtime_ns, final->runtime_ns);
 	__sync_fetch_and_add(&g->exited_wait_ns, final->wait_ns);
@@ -316,6 +318,47 @@ static long sweep_row(struct bpf_map *map, struct task_key *key, struct task_sta
 	return 0;
 }
 
+/* A group idle for GROUP_IDLE_NS folds its totals into the "gone" entry and
+ * leaves: the totals of all groups together never go down. */
+struct group_sweep {
+	__u64 now;
+	__u64 idle_ns;
+};
+
+static long sweep_group(struct bpf_map *map, __u64 *id, struct group *g,
+			struct group_sweep *ctx)
+{
+	__u64 gone_id = GROUP_ID_GONE;
+	struct group *gone;
+
+	if (g->kind == GROUP_ROOT || *id == GROUP_ID_GONE || g->seen_ns + ctx->idle_ns > ctx->now)
+		return 0;
+	gone = bpf_map_lookup_elem(map, &gone_id);
+	if (!gone)
+		return 0;
+	__sync_fetch_and_add(&gone->exits, g->exits);
+	__sync_fetch_and_add(&gone->exited_runtime_ns, g->exited_runtime_ns);
+	__sync_fetch_and_add(&gone->exited_wait_ns, g->exited_wait_ns);
+	__sync_fetch_and_add(&gone->exited_runs, g->exited_runs);
+	__sync_fetch_and_add(&gone->exited_voluntary_switches, g->exited_voluntary_switches);
+	__sync_fetch_and_add(&gone->exited_involuntary_switches, g->exited_involuntary_switches);
+	bpf_map_delete_elem(map, id);
+	return 0;
+}
+
+static __always_inline void sweep_groups(__u64 now, struct settings *cfg)
+{
+	struct group_sweep ctx = { .now = now, .idle_ns = GROUP_IDLE_NS };
+	__u64 gone_id = GROUP_ID_GONE;
+	struct group gone = { .kind = GROUP_GONE };
+
+	if (cfg && cfg->group_idle_ns)
+		ctx.idle_ns = cfg->group_idle_ns;
+	if (!bpf_map_lookup_elem(&groups, &gone_id))
+		bpf_map_update_elem(&groups, &gone_id, &gone, BPF_NOEXIST);
+	bpf_for_each_map_elem(&groups, sweep_group, &ctx, 0);
+}
+
 static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct counters *cnt)
 {
 	__u64 session = meta->session_id;
@@ -342,6 +385,7 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 	if (retain < now)
 		sweep.oldest_exit_ns = now - retain;
 	bpf_for_each_map_elem(&tasks, sweep_row, &sweep, 0);
+	sweep_groups(now, cfg);
 	BPF_SEQ_PRINTF(ctx->meta->seq,
 		       "{\"snapshot\":%llu,\"start_ns\":%llu,\"end_ns\":%llu,\"rows\":%llu,"
 		       "\"dropped\":%llu,\"exits\":%llu,",

@@ -50,8 +50,14 @@ struct task_stats {
 #define GROUP_ROOT 0
 #define GROUP_CGROUP 1
 #define GROUP_AUTOGROUP 2
+#define GROUP_GONE 3
 /* Autogroup ids live beside cgroup ids in one key space. */
 #define GROUP_ID_AUTOGROUP (1ULL << 62)
+/* Where the totals of groups that went away are kept (see GROUP_IDLE_NS). */
+#define GROUP_ID_GONE (1ULL << 63)
+/* A group no snapshot or exit has touched this long leaves the map (every
+ * session makes an autogroup: a host that forks sessions would fill it). */
+#define GROUP_IDLE_NS (10ULL * 1000000000)
 
 /* A task group, the scheduler's currency: its weight is shared among the
  * tasks and groups below it.  Totals of tasks that exited in it only grow. */
@@ -59,6 +65,7 @@ struct group {
 	__u64 parent;              /* id of the parent group; 0 for the root */
 	__u64 shares;              /* tg->shares, in the kernel's fixed point */
 	__u64 snapshot;            /* the latest snapshot that saw it */
+	__u64 seen_ns;             /* when a snapshot or an exit last touched it */
 	__u64 exits;               /* tasks that exited in it */
 	__u64 exited_runtime_ns;
 	__u64 exited_wait_ns;
@@ -82,6 +89,7 @@ struct counters {
 struct settings {
 	__u64 max_tasks;      /* soft limit of live rows; 0 means TASKS_CAPACITY */
 	__u64 exit_retain_ns; /* how long an exit row is kept; 0: the default */
+	__u64 group_idle_ns;  /* how long an untouched group stays; 0: GROUP_IDLE_NS */
 };
 
 #endif

@@ -48,7 +48,8 @@ TASKS_CAPACITY = 131072  # live rows
 EXIT_RING = 16384        # exit rows kept at most
 GROUPS_CAPACITY = 8192
 EXIT_RETAIN_S_DEFAULT = 10.0  # EXIT_RETAIN_NS_DEFAULT
-GROUP_KINDS = {0: "root", 1: "cgroup", 2: "autogroup"}
+GROUP_IDLE_S_DEFAULT = 10.0   # GROUP_IDLE_NS
+GROUP_KINDS = {0: "root", 1: "cgroup", 2: "autogroup", 3: "gone"}
 
 # A sample whose rows another reader's snapshot overwrote is taken again,
 # after a random pause, at most this many times.

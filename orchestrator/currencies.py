@@ -31,6 +31,8 @@ def root_of(groups: Mapping[int, Group]) -> Group | None:
 def label(group: Group) -> str:
     if group.kind == "autogroup":
         return f"autogroup-{group.number}"
+    if group.kind == "gone":
+        return "(gone)"  # totals of groups that went away
     return group.name or f"cgroup-{group.number}"
 
 

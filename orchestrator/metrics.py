@@ -191,26 +191,26 @@ def retired_totals(snap: Snapshot) -> dict[int, list[int]]:
 
 def _unseen(before: dict[int, list[int]], now: dict[int, list[int]], seen: list[TaskSample],
             vanished: list[TaskSample], cur: Snapshot) -> list[TaskRow]:
-    """One row per group for its exits whose rows left the map before this
-    reader saw them: what its dead tasks used in all, less the exits it saw,
-    less what the reader had already counted of the tasks that vanished."""
-    counted: dict[int, list[int]] = {}
+    """One row for the exits whose rows left the map before this reader saw
+    them: what all dead tasks used in the interval, less the exits it saw,
+    less what it had already counted of the tasks that vanished.  Summed over
+    all groups, because an idle group's totals move to the "gone" entry."""
+    counted = [0] * len(_ZERO)
     for t in seen:
-        _add(counted, t.group, _numbers(t, 1))
+        counted = [c + v for c, v in zip(counted, _numbers(t, 1), strict=True)]
     for t in vanished:
-        _add(counted, t.group, _numbers(t, 0))
-    out = []
-    for gid, total in now.items():
-        runtime, wait, runs, switches, count = (
-            n - b - c for n, b, c in zip(total, before.get(gid, _ZERO),
-                                         counted.get(gid, _ZERO), strict=True))
-        if count <= 0:
-            continue
-        task = TaskSample(0, 0, 0, f"({count} exits not seen)", 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                          True, 0, gid, cur.info.snapshot_ns)
-        out.append(TaskRow(task, None, max(runtime, 0), max(wait, 0), max(switches, 0),
-                           max(runs, 0), unseen_exits=count))
-    return out
+        counted = [c + v for c, v in zip(counted, _numbers(t, 0), strict=True)]
+    total_now = [sum(col) for col in zip(*now.values(), strict=True)] if now else list(_ZERO)
+    total_before = [sum(col) for col in zip(*before.values(), strict=True)] if before \
+        else list(_ZERO)
+    runtime, wait, runs, switches, count = (
+        n - b - c for n, b, c in zip(total_now, total_before, counted, strict=True))
+    if count <= 0:
+        return []
+    task = TaskSample(0, 0, 0, f"({count} exits not seen)", 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                      True, 0, 0, cur.info.snapshot_ns)
+    return [TaskRow(task, None, max(runtime, 0), max(wait, 0), max(switches, 0), max(runs, 0),
+                    unseen_exits=count)]
 
 
 def compare(prev: Snapshot | None, cur: Snapshot, tickets: TicketModel) -> Sample:

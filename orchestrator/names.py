@@ -41,6 +41,8 @@ def escape(raw: bytes) -> str:
 def decode(value: str | list[int]) -> str:
     """The readable name of a char array as bpftool -j prints it."""
     if isinstance(value, str):
+        if value.isascii() and value.isprintable() and "\\" not in value:
+            return value  # what bpftool prints as a string nearly always is
         raw = value.encode("utf-8", "surrogateescape")
     else:
         raw = bytes(b & 0xFF for b in value)

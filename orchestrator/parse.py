@@ -134,11 +134,11 @@ def task_rows(entries: Iterable[dict[str, Any]]) -> list[TaskSample]:
 
 
 def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:
-    """Return the task groups of groups-map entries, by id."""
+    """Return the task groups of groups-map entries (the formatted objects), by id."""
     out: dict[int, Group] = {}
     for entry in entries:
-        gid, v = _formatted(entry)
         try:
+            gid, v = entry["key"], entry["value"]
             out[gid] = Group(
                 gid, v["parent"], GROUP_KINDS.get(v["kind"], "?"), v["number"],
                 decode(v["name"]), v["shares"], bool(v["idle"]), v["exits"],

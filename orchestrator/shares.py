@@ -73,10 +73,15 @@ class _Currency:
     weight: float = 1.0
     groups: dict[int, _Currency] = field(default_factory=dict)
     tasks: list[tuple[TaskRow, float]] = field(default_factory=list)  # (row, demand)
+    _demand: float | None = None
 
     def demand(self, cap_ns: int) -> float:
-        total = sum(d for _, d in self.tasks) + sum(g.demand(cap_ns) for g in self.groups.values())
-        return min(total, cap_ns) if cap_ns else total
+        """What it was runnable for in all (computed once: the tree is built first)."""
+        if self._demand is None:
+            total = sum(d for _, d in self.tasks) + sum(g.demand(cap_ns)
+                                                        for g in self.groups.values())
+            self._demand = min(total, cap_ns) if cap_ns else total
+        return self._demand
 
     def allocate(self, capacity: float, worth: float, cap_ns: int,
                  out: dict[tuple[int, int], tuple[float, float]]) -> None:

@@ -113,8 +113,7 @@ def take(pins: Pins, exits_from: int = 0, tries: int = SAMPLE_TRIES) -> Snapshot
                 timestamp_s = time.time() - (time.monotonic_ns() - info.snapshot_ns) / 1e9
                 # Groups before tasks: every exit in the groups' totals then has
                 # its row in the task dump (metrics.retired_totals takes them out).
-                groups = parse.group_rows(tools.bpftool(["map", "dump", "pinned",
-                                                         str(pins.groups)]))
+                groups = parse.group_rows(_dump(pins.groups))
                 split = _split(info, parse.task_rows(_dump(pins.tasks, exits_from)))
             if split is not None:
                 live, exits = split

@@ -125,6 +125,8 @@ def stream(argv: list[str], elevate: bool = False, what: str = "",
 
 def _json_error(out: str) -> str | None:
     """The message of bpftool's -j failure document {"error": …}, if `out` is one."""
+    if not out.lstrip().startswith("{"):
+        return None  # a map dump or a list: no need to decode it here
     try:
         doc = json.loads(out)
     except json.JSONDecodeError:

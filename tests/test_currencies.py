@@ -15,7 +15,7 @@ from orchestrator import currencies, parse, shares, tickets
 from orchestrator.metrics import TaskRow
 from orchestrator.records import Group, TaskSample
 
-GROUPS = parse.group_rows(json.loads((DATA / "groups.json").read_text()))
+GROUPS = parse.group_rows(r["formatted"] for r in json.loads((DATA / "groups.json").read_text()))
 SESSIONS = sorted(g.id for g in GROUPS.values() if g.kind == "autogroup")
 BY_NAME = {g.name: g.id for g in GROUPS.values() if g.kind == "cgroup"}
 INTERVAL = 1_000_000_000

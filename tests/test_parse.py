@@ -37,7 +37,7 @@ def test_names_bpftool_prints_as_numbers_become_readable_text():
 
 
 def test_group_rows_give_the_hierarchy_with_weights():
-    groups = parse.group_rows(json.loads((DATA / "groups.json").read_text()))
+    groups = parse.group_rows(_formatted((DATA / "groups.json").read_text()))
     root = groups[1]
     assert root.kind == "root" and root.parent == 0
     capture = next(g for g in groups.values() if g.name == "lottery-capture")

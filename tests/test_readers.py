@@ -122,6 +122,30 @@ def test_exit_rows_leave_after_the_retention(bpf_object, pin_dir):
         unload_cmd.unload(pins)
 
 
+def test_a_group_gone_idle_leaves_the_map_and_its_totals_stay(bpf_object, pin_dir):
+    """Every session makes an autogroup: once idle, it folds into "gone"."""
+    pins = paths.pins(pin_dir)
+    load_cmd.load(pins, obj=str(bpf_object), group_idle_s=0.5)
+    try:
+        (pid,) = workload.start(0, 0.3, CPU, new_session=True)
+        time.sleep(0.1)
+        seen = snapshot.take(pins)
+        session = next(t.group for t in seen.tasks if t.pid == pid)
+        workload.wait([pid])
+        before = snapshot.take(pins)
+        assert before.groups[session].exits == 1
+        time.sleep(0.8)
+        snapshot.take(pins)  # its sweep folds the idle group
+        after = snapshot.take(pins)
+        assert session not in after.groups
+        gone = next(g for g in after.groups.values() if g.kind == "gone")
+        assert gone.exits >= 1 and gone.exited_runtime_ns >= 200_000_000
+        total = sum(g.exits for g in after.groups.values())
+        assert total >= sum(g.exits for g in before.groups.values())  # nothing left the totals
+    finally:
+        unload_cmd.unload(pins)
+
+
 def test_tasks_that_do_not_fit_are_counted_per_snapshot(bpf_object, pin_dir):
     pins = paths.pins(pin_dir)
     load_cmd.load(pins, obj=str(bpf_object), max_tasks=16)

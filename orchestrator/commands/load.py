@@ -6,7 +6,13 @@ import os
 
 from orchestrator import bpffs, paths, tools
 from orchestrator.commands.unload import remove
-from orchestrator.constants import EXIT_OK, EXIT_RETAIN_S_DEFAULT, EXIT_USAGE, TASKS_CAPACITY
+from orchestrator.constants import (
+    EXIT_OK,
+    EXIT_RETAIN_S_DEFAULT,
+    EXIT_USAGE,
+    GROUP_IDLE_S_DEFAULT,
+    TASKS_CAPACITY,
+)
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
 
@@ -48,7 +54,8 @@ MAX_EXIT_RETAIN_S = 3600.0
 
 
 def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
-         force: bool = False, exit_retain_s: float = EXIT_RETAIN_S_DEFAULT) -> int:
+         force: bool = False, exit_retain_s: float = EXIT_RETAIN_S_DEFAULT,
+         group_idle_s: float = GROUP_IDLE_S_DEFAULT) -> int:
     """Load and attach; refuse a second load of the same instance unless force."""
     if not tools.is_root():
         raise LotteryError("load needs root", "run sudo lottery load")
@@ -76,7 +83,8 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
     try:
         tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.settings),
                    "key", "0", "0", "0", "0", "value", *_u64_bytes(max_tasks or 0),
-                   *_u64_bytes(round(exit_retain_s * 1e9))],
+                   *_u64_bytes(round(exit_retain_s * 1e9)),
+                   *_u64_bytes(round(group_idle_s * 1e9))],
                   what="setting --max-tasks and --exit-retention")
         _apply_overrides(pins)
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
