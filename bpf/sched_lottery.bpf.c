@@ -216,15 +216,18 @@ static __always_inline void track_wait(struct task_struct *prev)
 	w->primed = 1;
 }
 
-/* Fold the dead task's totals into its group, which never forgets them, then
- * write its exit row into the ring, pushing the oldest exit out. */
+/* Fold the dead task's totals into its group, which never forgets them.  A
+ * group the map had no room for files them under the root, and the exit row
+ * says so, so that readers subtract the exit where it was added. */
 static __always_inline void retire(struct task_stats *final)
 {
 	__u64 root = ROOT_GROUP;
 	struct group *g = bpf_map_lookup_elem(&groups, &final->group);
 
-	if (!g)
+	if (!g) {
+		final->group = ROOT_GROUP;
 		g = bpf_map_lookup_elem(&groups, &root);
+	}
 	if (!g)
 		return;
 	g->seen_ns = bpf_ktime_get_ns();

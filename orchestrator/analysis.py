@@ -91,15 +91,16 @@ class Analyser:
 
     def _draw(self, by_task: dict[tuple[int, int], shares.Share],
               sample: Sample) -> dict[tuple[int, int], int]:
-        """N draws per contention group among its members' tickets."""
+        """N draws per contention group, each ticket holder weighted by what
+        its tickets are worth in the base currency (its funded ticket share)."""
         if not self.opts.draws:
             return {}
-        tickets = {r.task.key: r.tickets for r in sample.tasks if r.task.key in by_task}
         groups: dict[str, list[tuple[int, int]]] = {}
         for key, share in by_task.items():
             groups.setdefault(share.group, []).append(key)
         out: dict[tuple[int, int], int] = {}
         for keys in groups.values():
-            won = schedulers.draw([tickets[k] for k in keys], self.opts.draws, self._rng)
+            won = schedulers.draw([by_task[k].ticket_share for k in keys], self.opts.draws,
+                                  self._rng)
             out.update(zip(keys, won, strict=True))
         return out

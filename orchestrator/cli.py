@@ -101,9 +101,9 @@ def load(
         "--force", help="Replace an instance already loaded at the pin directory.")] = False,
     exit_retention: Annotated[float, typer.Option(
         "--exit-retention", metavar="SECONDS",
-        help=f"How long an exited task's row stays for readers (at most the newest "
-        f"{EXIT_RING} exits). A reader that samples less often sees older exits only in "
-        "its groups' totals.")] = EXIT_RETAIN_S_DEFAULT,
+        help=f"How long an exited task's row stays for readers, 0.1 to 3600 (at most the "
+        f"newest {EXIT_RING} exits). A reader that samples less often sees older exits "
+        "only in their groups' totals, as one 'unseen' row.")] = EXIT_RETAIN_S_DEFAULT,
 ) -> int:
     """Load the BPF program, attach it to sched_switch and pin it (needs root).
 
@@ -124,7 +124,7 @@ def load(
 @app.command()
 def dump(
     interval: Annotated[float, typer.Option(
-        "--interval", "-i", help="Seconds between samples (fractions allowed).")] = 1.0,
+        "--interval", "-i", help="Seconds between samples, 0.01 to 86400.")] = 1.0,
     iterations: Annotated[int | None, typer.Option(
         "--iterations", "-n", show_default="until Ctrl-C", help="Samples to take.")] = None,
     output: Annotated[Path | None, typer.Option(

@@ -28,12 +28,21 @@ def root_of(groups: Mapping[int, Group]) -> Group | None:
     return next((g for g in groups.values() if g.kind == "root"), None)
 
 
+# GROUP_NAME_LEN in bpf/sched_lottery.h, less its NUL: a name this long may
+# have been cut, so its cgroup id keeps it apart from a sibling cut alike.
+_NAME_BYTES = 63
+
+
 def label(group: Group) -> str:
     if group.kind == "autogroup":
         return f"autogroup-{group.number}"
     if group.kind == "gone":
         return "(gone)"  # totals of groups that went away
-    return group.name or f"cgroup-{group.number}"
+    if not group.name:
+        return f"cgroup-{group.number}"
+    if len(group.name.encode("utf-8")) >= _NAME_BYTES:
+        return f"{group.name}~{group.number}"
+    return group.name
 
 
 def chain(groups: Mapping[int, Group], gid: int) -> list[Group]:

@@ -207,8 +207,10 @@ def _unseen(before: dict[int, list[int]], now: dict[int, list[int]], seen: list[
         n - b - c for n, b, c in zip(total_now, total_before, counted, strict=True))
     if count <= 0:
         return []
-    task = TaskSample(0, 0, 0, f"({count} exits not seen)", 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                      True, 0, 0, cur.info.snapshot_ns)
+    # Its "totals" are what those exits used in the interval: all that is known.
+    task = TaskSample(0, 0, 0, f"({count} exits not seen)", 0, 0, 0, max(runtime, 0),
+                      max(wait, 0), 0, max(runs, 0), max(switches, 0), 0, True, 0, 0,
+                      cur.info.snapshot_ns)
     return [TaskRow(task, None, max(runtime, 0), max(wait, 0), max(switches, 0), max(runs, 0),
                     unseen_exits=count)]
 

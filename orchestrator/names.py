@@ -47,3 +47,13 @@ def decode(value: str | list[int]) -> str:
     else:
         raw = bytes(b & 0xFF for b in value)
     return escape(raw.split(b"\0", 1)[0])
+
+
+def shown(typed: str) -> str:
+    """A name the user typed, as names are shown.  Typed with a backslash it
+    is taken as shown already (`new\\nline`); otherwise as the raw name,
+    whose bytes a terminal or a shell may carry (`café`, a real newline).
+    One rule, so that no typed name matches two different tasks."""
+    if "\\" in typed:
+        return typed
+    return escape(typed.encode("utf-8", "surrogateescape"))

@@ -10,7 +10,7 @@ from collections.abc import Hashable, Sequence
 from fractions import Fraction
 
 
-def draw(tickets: Sequence[int], draws: int, rng: random.Random) -> list[int]:
+def draw(tickets: Sequence[float], draws: int, rng: random.Random) -> list[int]:
     """Hold `draws` lotteries among ticket holders; return each one's wins."""
     wins = [0] * len(tickets)
     if not tickets or draws <= 0:

@@ -20,6 +20,9 @@ from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.tickets import TicketModel
 
+# Funded shares become whole tickets on this scale (stride needs integers).
+FUNDED_TICKETS = 1_000_000
+
 NEEDED = ("timestamp_s", "pid", "start_ns", "comm", "nice", "policy", "tickets",
           "contention_group", "runtime_delta_ns", "wait_delta_ns")
 
@@ -54,18 +57,18 @@ class TaskResult:
 Interval = dict[str, list[Member]]  # contention group -> its members
 
 
-# (interval id, contention group, member, comm, nice): what both readers yield
-Entry = tuple[object, str, Member, str, int]
+# (interval id, contention group, member, comm, nice, the task's own tickets):
+# what both readers yield; members hold the tickets the schedulers use
+Entry = tuple[object, str, Member, str, int, int]
 
 
 def _collect(entries: Iterable[Entry]) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
     """Intervals in order, and one result per task with what Linux gave it."""
     by_interval: dict[object, Interval] = {}
     tasks: dict[tuple[int, int], TaskResult] = {}
-    for when, group, member, comm, nice in entries:
+    for when, group, member, comm, nice, own in entries:
         by_interval.setdefault(when, {}).setdefault(group, []).append(member)
-        result = tasks.setdefault(member.key,
-                                  TaskResult(member.key[0], comm, nice, member.tickets))
+        result = tasks.setdefault(member.key, TaskResult(member.key[0], comm, nice, own))
         result.observed_ns += member.runtime_ns
     return list(by_interval.values()), tasks
 
@@ -75,12 +78,15 @@ def _csv_entries(reader: csv.DictReader, model: TicketModel | None) -> Iterator[
         if row["pid"] == "0" or not row["contention_group"] or not row["runtime_delta_ns"]:
             continue  # idle rows, and tasks outside the interval's lottery
         nice = int(row["nice"])
-        tickets = model(nice, int(row["policy"])) if model else int(row["tickets"])
-        if tickets is None:
+        own = model(nice, int(row["policy"])) if model else int(row["tickets"])
+        if own is None:
             continue
+        # the CSV's share is funded through the task groups; a model given here is flat
+        tickets = funded(float(row["ticket_share"])) if not model and row.get("ticket_share") \
+            else own
         member = Member((int(row["pid"]), int(row["start_ns"])), tickets,
                         int(row["runtime_delta_ns"]), int(row["wait_delta_ns"] or 0))
-        yield row["timestamp_s"], row["contention_group"], member, row["comm"], nice
+        yield row["timestamp_s"], row["contention_group"], member, row["comm"], nice, own
 
 
 def read_csv(path: Path, model: TicketModel | None = None,
@@ -110,13 +116,29 @@ def read_csv(path: Path, model: TicketModel | None = None,
     return intervals, tasks
 
 
-def from_samples(samples: Iterable) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
-    """Intervals from live samples (metrics.Sample), as read_csv gives them."""
-    return _collect(
-        (n, shares.contention_group(row.task),
-         Member(row.task.key, row.tickets, row.runtime_delta_ns, row.wait_delta_ns or 0),
-         row.task.comm, row.task.nice)
-        for n, sample in enumerate(samples) for row in sample.tasks if shares.contended(row))
+def funded(ticket_share: float) -> int:
+    """Whole tickets in proportion to a task's funded ticket share (what its
+    tickets are worth in the base currency), for the simulated schedulers."""
+    return max(1, round(ticket_share * FUNDED_TICKETS))
+
+
+def from_samples(samples: Iterable, hierarchical: bool = True,
+                 ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
+    """Intervals from live samples (metrics.Sample), as read_csv gives them,
+    tickets funded through the task groups when `hierarchical`."""
+    def entries():
+        for n, sample in enumerate(samples):
+            interval = sample.conservation.interval_ns if sample.conservation else 0
+            by_task = shares.shares(sample.tasks, interval,
+                                    sample.snapshot.groups if hierarchical else None)
+            for row in sample.tasks:
+                share = by_task.get(row.task.key)
+                if share is None:
+                    continue
+                yield (n, share.group, Member(row.task.key, funded(share.ticket_share),
+                                              row.runtime_delta_ns, row.wait_delta_ns or 0),
+                       row.task.comm, row.task.nice, row.tickets)
+    return _collect(entries())
 
 
 def replay(intervals: Iterable[Interval], tasks: dict[tuple[int, int], TaskResult],

@@ -15,6 +15,7 @@ import fcntl
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 from orchestrator import parse, procstat, tools
@@ -39,6 +40,10 @@ def _not_loaded(err: LotteryError, pins: Pins) -> LotteryError:
     return err
 
 
+# Iterator pins whose lock this process last waited for in vain.
+_GAVE_UP: set[Path] = set()
+
+
 @contextlib.contextmanager
 def _turn(pins: Pins) -> Iterator[TextIO | None]:
     """As root: the iterator's pin, opened and locked for this sample (each
@@ -54,13 +59,18 @@ def _turn(pins: Pins) -> Iterator[TextIO | None]:
         raise LotteryError(f"reading the snapshot failed: {err.strerror} "
                            f"({pins.snapshot_link})") from None
     with handle:
-        deadline = time.monotonic() + LOCK_WAIT_S
+        # After one wait in vain (its holder stopped, say), do not wait again
+        # until the lock is won: one stall, not one per sample.
+        patient = pins.snapshot_link not in _GAVE_UP
+        deadline = time.monotonic() + (LOCK_WAIT_S if patient else 0)
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _GAVE_UP.discard(pins.snapshot_link)
                 break
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                if time.monotonic() >= deadline:
+                    _GAVE_UP.add(pins.snapshot_link)
                     break
                 time.sleep(0.005)
         yield handle  # closing it releases the lock
@@ -114,7 +124,10 @@ def take(pins: Pins, exits_from: int = 0, tries: int = SAMPLE_TRIES) -> Snapshot
                 # Groups before tasks: every exit in the groups' totals then has
                 # its row in the task dump (metrics.retired_totals takes them out).
                 groups = parse.group_rows(_dump(pins.groups))
-                split = _split(info, parse.task_rows(_dump(pins.tasks, exits_from)))
+                # exits numbered after the walk began are needed whatever the
+                # reader counted (metrics.retired_totals), even by a baseline
+                split = _split(info, parse.task_rows(_dump(pins.tasks,
+                                                           min(exits_from, info.exits))))
             if split is not None:
                 live, exits = split
                 return Snapshot(info, timestamp_s, tuple(live), tuple(exits), tuple(idle),

@@ -24,7 +24,11 @@ def _one_line_error(result, code, *words):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["dump", "--interval", "0"], ["--interval", "above 0"]),
+    (["dump", "--interval", "0"], ["--interval", "out of range"]),
+    (["dump", "--interval", "inf"], ["--interval", "out of range"]),
+    (["dump", "--interval", "1e-9"], ["--interval", "out of range"]),
+    (["simulate", "--live", "1", "--interval", "inf"], ["--interval", "out of range"]),
+    (["load", "--exit-retention", "nan"], ["--exit-retention", "out of range"]),
     (["dump", "--interval", "-1"], ["--interval"]),
     (["dump", "--iterations", "0"], ["--iterations", "at least 1"]),
     (["dump", "--sort", "bogus"], ["--sort", "pass one of"]),

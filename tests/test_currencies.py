@@ -11,9 +11,9 @@ from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import currencies, parse, shares, tickets
-from orchestrator.metrics import TaskRow
-from orchestrator.records import Group, TaskSample
+from orchestrator import analysis, currencies, parse, shares, simulate, tickets
+from orchestrator.metrics import Sample, TaskRow
+from orchestrator.records import Group, Snapshot, SnapshotInfo, TaskSample
 
 GROUPS = parse.group_rows(r["formatted"] for r in json.loads((DATA / "groups.json").read_text()))
 SESSIONS = sorted(g.id for g in GROUPS.values() if g.kind == "autogroup")
@@ -98,3 +98,24 @@ def test_hierarchical_shares_sum_to_one_and_never_exceed_demand(tasks):
     for r in rows:
         demand = min(r.runtime_delta_ns + r.wait_delta_ns, 2000)
         assert found[r.task.key].expected * runtime <= demand + 1e-6
+
+
+def _sample(rows):
+    info = SnapshotInfo(1, 0, 0, len(rows), 0, 0, 0, 0, len(rows), 0)
+    return Sample(Snapshot(info, 0.0, tuple(r.task for r in rows), (), (), GROUPS), rows, [],
+                  None)
+
+
+def test_draws_and_replays_hold_the_funded_tickets_not_the_raw_ones():
+    """Two sessions at nice 0 and nice 5: their tickets are worth the same in
+    the base currency, so simulated lotteries split 50/50, not 1024:335."""
+    rows = [_row(1, SESSIONS[0], nice=0), _row(2, SESSIONS[1], nice=5)]
+    found = analysis.Analyser(analysis.AnalysisOptions(draws=20_000, seed=1)).analyse(
+        _sample(rows))
+    wins = [found.rows[r.task.key].wins for r in rows]
+    assert wins[0] / sum(wins) == pytest.approx(0.5, abs=0.02)
+    intervals, tasks = simulate.from_samples([_sample(rows)] * 5)
+    result = simulate.replay(intervals, tasks, 1_000_000, 2, seed=1)
+    stride = {r.pid: r.stride_ns for r in result}
+    assert stride[1] == pytest.approx(stride[2], rel=0.01)
+    assert {r.pid: r.tickets for r in result} == {1: 1024, 2: 335}  # shown as the task holds them

@@ -25,3 +25,14 @@ def test_every_byte_string_gives_one_printable_line():
         for second in (0x41, 0x80, 0xBF, 0xC3):
             text = names.escape(bytes([first, second]))
             assert text.isprintable() and "\n" not in text
+
+
+@pytest.mark.parametrize("typed,name", [
+    ("café", "café"),
+    ("new\nline", "new\\nline"),        # a real newline, typed raw
+    ("new\\nline", "new\\nline"),      # the same name, typed as shown
+    ("a\\\\b", "a\\\\b"),          # a literal backslash, typed as shown
+    ("bad\udcff", "bad\\xff"),          # a byte that is not UTF-8, as the shell passes it
+])
+def test_a_typed_name_means_one_shown_name(typed, name):
+    assert names.shown(typed) == name

@@ -109,8 +109,8 @@ def test_map_without_btf_names_is_refused_with_the_fix():
 
 def test_snapshot_line_gives_the_counters():
     info = parse.snapshot_info((DATA / "snapshot_line.txt").read_text())
-    assert info.snapshot == 31 and info.rows == 72 and info.dropped == 0
-    assert info.exits == 919 and info.end_ns > info.snapshot_ns
+    assert info.snapshot == 1 and info.rows == 78 and info.dropped == 0
+    assert info.exits == 127 and info.end_ns > info.snapshot_ns
 
 
 def test_garbage_snapshot_line_is_refused():
@@ -122,7 +122,8 @@ def test_one_entry_maps_give_their_value():
     counters = parse.map_value(json.loads((DATA / "counters.json").read_text()))
     assert set(counters) >= {"snapshots", "exits", "exits_lost", "groups_lost"}
     settings = parse.map_value(json.loads((DATA / "settings.json").read_text()))
-    assert settings == {"max_tasks": 0, "exit_retain_ns": 30_000_000_000}  # as load set it then
+    assert settings == {"max_tasks": 0, "exit_retain_ns": 10_000_000_000,
+                        "group_idle_ns": 10_000_000_000}  # load's defaults
 
 
 def test_proc_stat_idle_is_idle_plus_iowait_per_cpu():

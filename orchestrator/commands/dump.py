@@ -14,6 +14,8 @@ from orchestrator.constants import (
     EXIT_OK,
     EXIT_USAGE,
     FILL_WARN_FRACTION,
+    MAX_INTERVAL_S,
+    MIN_INTERVAL_S,
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
@@ -51,8 +53,13 @@ class _Capacity:
     limit: int
     dropping: bool = False
     full_said: bool = False
+    groups_lost: int | None = None
 
-    def check(self, info: SnapshotInfo, exits_missed: int) -> None:
+    def check(self, info: SnapshotInfo, exits_missed: int, interval_s: float) -> None:
+        if self.groups_lost is not None and info.groups_lost > self.groups_lost:
+            _warn(f"{info.groups_lost - self.groups_lost} task groups did not fit in the "
+                  "groups map: their tasks show group ? and count as the root's")
+        self.groups_lost = info.groups_lost
         if info.dropped and not self.dropping:
             _warn(f"{info.dropped} live tasks did not fit in the task map ({self.limit} rows): "
                   "reload with sudo lottery load --force --max-tasks N")
@@ -65,16 +72,23 @@ class _Capacity:
                   f"({info.live_rows} of {self.limit} live rows): reload with a larger "
                   "--max-tasks")
         if exits_missed:
-            _warn(f"{exits_missed} exits of this interval had left the map before this "
-                  "sample: sample more often (--interval), or reload with a longer "
-                  "--exit-retention")
+            _warn(f"{exits_missed} exits of this {interval_s:.1f} s interval had left the map "
+                  "before this sample (their CPU time is in the 'unseen' row): sample more "
+                  "often, or reload with a longer --exit-retention")
+
+
+def check_interval(interval_s: float) -> None:
+    """Sampling intervals from MIN_INTERVAL_S to MAX_INTERVAL_S: shorter ones
+    only measure the sampling itself, longer ones cannot be slept."""
+    if not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:
+        raise LotteryError(f"--interval {interval_s!r} is out of range",
+                           f"pass seconds from {MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g}, "
+                           "e.g. --interval 0.5", code=EXIT_USAGE)
 
 
 def validate(opts: DumpOptions) -> None:
     """Refuse options that cannot work, before anything is read or written."""
-    if not opts.interval_s > 0:
-        raise LotteryError(f"--interval {opts.interval_s} must be above 0",
-                           "pass seconds, e.g. --interval 0.5", code=EXIT_USAGE)
+    check_interval(opts.interval_s)
     if opts.iterations is not None and opts.iterations < 1:
         raise LotteryError(f"--iterations {opts.iterations} must be at least 1",
                            "pass --iterations 1 or more, or leave it out to run until Ctrl-C",
@@ -102,12 +116,10 @@ def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
 def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
     if not opts.pids and not opts.comm:
         return sample
-    # a name as the table shows it, or as typed (bytes a terminal would mangle)
-    wanted = {opts.comm, names.escape(opts.comm.encode("utf-8", "surrogateescape"))} \
-        if opts.comm else set()
+    wanted = names.shown(opts.comm) if opts.comm else None
     keep = [r for r in sample.tasks
             if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
-            and (not wanted or r.task.comm in wanted)]
+            and (wanted is None or r.task.comm == wanted)]
     return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
                           sample.exits_missed)
 
@@ -132,16 +144,19 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     warn = _Capacity(limit)
     done = 0
     try:
-        # a silent baseline, so that the first sample printed covers one interval
-        reader.advance(snapshot.take(pins, reader.exits_from))
-        deadline = time.monotonic()
+        # a silent baseline, so that the first sample printed covers one interval,
+        # counted from the moment the baseline's walk began (CLOCK_MONOTONIC)
+        baseline = snapshot.take(pins, reader.exits_from)
+        reader.advance(baseline)
+        deadline = baseline.info.snapshot_ns / 1e9
         while opts.iterations is None or done < opts.iterations:
             deadline = _next_tick(deadline, opts.interval_s)
             time.sleep(max(0.0, deadline - time.monotonic()))
             whole = reader.advance(snapshot.take(pins, reader.exits_from))
             found = analyser.analyse(whole)  # shares need every task, not the filtered few
             sample = _filter(whole, opts)
-            warn.check(whole.snapshot.info, whole.exits_missed)
+            span = whole.conservation.interval_ns / 1e9 if whole.conservation else 0.0
+            warn.check(whole.snapshot.info, whole.exits_missed, span)
             if sink:
                 sink.write(sample, not (opts.pids or opts.comm), found)
             if not opts.quiet:

@@ -63,7 +63,7 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
         raise LotteryError(f"--max-tasks {max_tasks} is out of range",
                            f"pass a number from 1 to {TASKS_CAPACITY}", code=EXIT_USAGE)
     if not 0.1 <= exit_retain_s <= MAX_EXIT_RETAIN_S:
-        raise LotteryError(f"--exit-retention {exit_retain_s:g} is out of range",
+        raise LotteryError(f"--exit-retention {exit_retain_s!r} is out of range",
                            f"pass seconds from 0.1 to {MAX_EXIT_RETAIN_S:g}", code=EXIT_USAGE)
     obj_path = paths.bpf_object(obj)
     if not obj_path.is_file():

@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from orchestrator import files, metrics, snapshot, tickets
 from orchestrator import simulate as sim
+from orchestrator.commands.dump import check_interval
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
@@ -16,17 +17,16 @@ from orchestrator.paths import Pins
 
 def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None):
     """Sample the loaded program `intervals` times after a first sample."""
-    if not interval_s > 0:
-        raise LotteryError(f"--interval {interval_s} must be above 0", "pass seconds",
-                           code=EXIT_USAGE)
+    check_interval(interval_s)
     snapshot.require_loaded(pins)
-    reader = metrics.Reader(tickets.model(model_name or "weight"))
+    model = tickets.model(model_name or "weight")
+    reader = metrics.Reader(model)
     reader.advance(snapshot.take(pins, reader.exits_from))
     samples = []
     for _ in range(intervals):
         time.sleep(interval_s)
         samples.append(reader.advance(snapshot.take(pins, reader.exits_from)))
-    return sim.from_samples(samples)
+    return sim.from_samples(samples, model.hierarchical)
 
 
 def validate_replays(quantum_ms: float, replays: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tabulate import tabulate
@@ -22,7 +22,7 @@ class _Group:
     pid: int
     comm: str
     group: str
-    nice: int
+    nice: int | None
     tickets: int | None
     threads: int = 0
     runtime_ns: int = 0
@@ -36,6 +36,12 @@ class _Group:
     observed: float | None = None
     wins: int | None = None
     ewma_ns: float | None = None
+    # what its members differ in: shares of different contention groups do
+    # not add up, and one GROUP, NICE or TICKETS value would misstate the rest
+    contention: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+    nices: set[int] = field(default_factory=set)
+    tickets_held: set[int | None] = field(default_factory=set)
 
 
 N = TypeVar("N", int, float)
@@ -59,7 +65,10 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
         if g is None:
             pid = t.pid if by == "thread" else t.tgid if by == "process" else 0
             g = groups[key] = _Group(t.comm, pid, t.comm, where, t.nice, row.tickets)
-        g.threads += 1
+        g.threads += 0 if row.unseen_exits else 1
+        g.paths.add(where)
+        g.nices.add(t.nice)
+        g.tickets_held.add(row.tickets)
         g.runtime_ns += t.runtime_ns
         g.runtime_delta_ns = _add(g.runtime_delta_ns, row.runtime_delta_ns)
         g.wait_delta_ns = _add(g.wait_delta_ns, row.wait_delta_ns)
@@ -69,10 +78,20 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
         g.exited = g.exited or (by == "thread" and t.exited and not row.unseen_exits)
         a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
         if a.share:
+            g.contention.add(a.share.group)
             g.expected = _add(g.expected, a.share.expected)
             g.observed = _add(g.observed, a.share.observed)
         g.wins = _add(g.wins, a.wins)
         g.ewma_ns = _add(g.ewma_ns, a.ewma_delta_ns)
+    for g in groups.values():
+        if len(g.contention) > 1:
+            g.expected = g.observed = g.wins = None
+        if len(g.paths) > 1:
+            g.group = f"({len(g.paths)} groups)"
+        if len(g.nices) > 1:
+            g.nice = None
+        if len(g.tickets_held) > 1:
+            g.tickets = None
     return list(groups.values())
 
 
@@ -130,8 +149,7 @@ def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
         line = [
             g.threads if summed else g.pid,
             "" if by == "group" else g.comm + (" (exited)" if g.exited else ""),
-            g.group, "" if by == "group" else g.nice,
-            "" if g.tickets is None or by == "group" else g.tickets,
+            g.group, "" if g.nice is None else g.nice, "" if g.tickets is None else g.tickets,
             _ms(g.runtime_ns), _ms(g.runtime_delta_ns), cpu, _ms(g.wait_delta_ns),
             _ms(g.wait_max_ns), g.switches, "" if g.switches_delta is None else g.switches_delta,
         ]
