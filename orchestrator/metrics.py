@@ -126,8 +126,8 @@ class Reader:
             missed = (last - first) - len(mine)
             rows += [_row(t, baseline(t), self._tickets) for t in mine]
         retired = retired_totals(cur)
-        vanished = self._vanished(cur, mine)
         if missed and complete and not cur.info.dropped:
+            vanished = self._vanished(cur, mine)
             rows += _unseen(self._retired, retired, mine, vanished, cur)
             for task in vanished:  # counted with the unseen exits: not carried
                 del self._known[task.key]

@@ -92,6 +92,18 @@ def _argv_env(args, env, user):
     return argv, {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
 
 
+@contextlib.contextmanager
+def loaded(bpf_object: Path, pin_dir: Path, **options):
+    """An instance loaded with load's options (max_tasks, exit_retain_s, ...),
+    unloaded after, also on failure; the pin_dir fixture checks for leaks."""
+    pins = paths.pins(pin_dir)
+    load_cmd.load(pins, obj=str(bpf_object), **options)
+    try:
+        yield pins
+    finally:
+        unload_cmd.unload(pins)
+
+
 def run_lottery(*args: str, env: dict | None = None, user: str | None = None,
                 cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run the CLI as a user would, in a child process."""

@@ -44,16 +44,21 @@ def _expected_and_kernel(instance, pids, span_s=2.0):
     return _normalised(expected), _normalised(kernel), rows
 
 
+def _measured(instance, pids):
+    """_expected_and_kernel while the workloads run; they are stopped after."""
+    try:
+        return _expected_and_kernel(instance, pids)
+    finally:
+        workload.stop(pids)
+        workload.wait(pids)
+
+
 def test_each_session_is_a_currency_of_equal_weight(instance):
     """Two CPU-bound tasks at nice 0 and 5 started in two sessions (autogroup
     on): the kernel gives them half each, and so must the expected share."""
     pids = (workload.start(0, 4.0, CPU, new_session=True)
             + workload.start(5, 4.0, CPU, new_session=True))
-    try:
-        expected, kernel, rows = _expected_and_kernel(instance, pids)
-    finally:
-        workload.stop(pids)
-        workload.wait(pids)
+    expected, kernel, rows = _measured(instance, pids)
     assert rows[pids[0]].task.group != rows[pids[1]].task.group
     for pid in pids:
         assert expected[pid] == pytest.approx(kernel[pid], abs=0.03), (expected, kernel)
@@ -66,16 +71,12 @@ def test_cgroup_weights_are_currencies(instance, cgroups):
     a, b = cgroups.make("A", 2048), cgroups.make("B", 1024)
     pids = (workload.start(0, 4.0, CPU, cgroup=a) + workload.start(0, 4.0, CPU, cgroup=b)
             + workload.start(5, 4.0, CPU, cgroup=b))
-    try:
-        expected, kernel, rows = _expected_and_kernel(instance, pids)
-    finally:
-        workload.stop(pids)
-        workload.wait(pids)
+    expected, kernel, rows = _measured(instance, pids)
     for pid in pids:
         assert expected[pid] == pytest.approx(kernel[pid], abs=0.03), (expected, kernel)
     assert expected[pids[0]] == pytest.approx(2 / 3, abs=0.03)
-    paths = {pid: snapshot.take(instance).groups.get(rows[pid].task.group) for pid in pids}
-    assert [g.name for g in paths.values()] == ["A", "B", "B"]
+    groups = snapshot.take(instance).groups
+    assert [groups[rows[pid].task.group].name for pid in pids] == ["A", "B", "B"]
 
 
 def test_the_flat_model_still_expects_nice_alone(instance):

@@ -13,11 +13,9 @@ import sys
 import time
 
 import pytest
-from conftest import run_lottery, start_lottery
+from conftest import loaded, run_lottery, start_lottery
 
-from orchestrator import paths, snapshot, workload
-from orchestrator.commands import load as load_cmd
-from orchestrator.commands import unload as unload_cmd
+from orchestrator import snapshot, workload
 from orchestrator.constants import EXIT_RING
 from orchestrator.sinks.csv_file import conservation
 
@@ -84,9 +82,7 @@ def _exit_threads(count: int) -> None:
 def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
     """20,000 exits with nobody reading: the map holds at most the exit ring
     and the live tasks; each group's totals still hold every exit."""
-    pins = paths.pins(pin_dir)
-    load_cmd.load(pins, obj=str(bpf_object))
-    try:
+    with loaded(bpf_object, pin_dir) as pins:
         before = snapshot.take(pins)
         _exit_threads(20_000)
         after = snapshot.take(pins)
@@ -106,27 +102,19 @@ def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
         assert len(exited) < 100  # the 20,000 exits came before its baseline
         error = float(re.search(r"error ([-+][\d.]+)%", done.stdout).group(1))
         assert abs(error) < 5, done.stdout
-    finally:
-        unload_cmd.unload(pins)
 
 
 def test_exit_rows_leave_after_the_retention(bpf_object, pin_dir):
-    pins = paths.pins(pin_dir)
-    load_cmd.load(pins, obj=str(bpf_object), exit_retain_s=0.5)
-    try:
+    with loaded(bpf_object, pin_dir, exit_retain_s=0.5) as pins:
         _exit_threads(2_000)
         time.sleep(0.7)
         snap = snapshot.take(pins)  # the snapshot's sweep drops the old exit rows
         assert snap.info.exit_rows < 200, snap.info
-    finally:
-        unload_cmd.unload(pins)
 
 
 def test_a_group_gone_idle_leaves_the_map_and_its_totals_stay(bpf_object, pin_dir):
     """Every session makes an autogroup: once idle, it folds into "gone"."""
-    pins = paths.pins(pin_dir)
-    load_cmd.load(pins, obj=str(bpf_object), group_idle_s=0.5)
-    try:
+    with loaded(bpf_object, pin_dir, group_idle_s=0.5) as pins:
         (pid,) = workload.start(0, 0.3, CPU, new_session=True)
         time.sleep(0.1)
         seen = snapshot.take(pins)
@@ -142,21 +130,15 @@ def test_a_group_gone_idle_leaves_the_map_and_its_totals_stay(bpf_object, pin_di
         assert gone.exits >= 1 and gone.exited_runtime_ns >= 200_000_000
         total = sum(g.exits for g in after.groups.values())
         assert total >= sum(g.exits for g in before.groups.values())  # nothing left the totals
-    finally:
-        unload_cmd.unload(pins)
 
 
 def test_tasks_that_do_not_fit_are_counted_per_snapshot(bpf_object, pin_dir):
-    pins = paths.pins(pin_dir)
-    load_cmd.load(pins, obj=str(bpf_object), max_tasks=16)
-    try:
+    with loaded(bpf_object, pin_dir, max_tasks=16) as pins:
         snap = snapshot.take(pins)
         assert snap.info.rows == 16 == len(snap.tasks)
         assert snap.info.dropped > 0
         done = run_lottery("dump", "-n", "1", "-i", "0.2", "--pin-dir", str(pin_dir))
         assert done.returncode == 0 and "did not fit in the task map" in done.stderr
-    finally:
-        unload_cmd.unload(pins)
 
 
 ODD = {b"caf\xc3\xa9": "café", b"new\nline": "new\\nline", b"bad\xff": "bad\\xff"}
