@@ -129,6 +129,9 @@ def dump(
         "--iterations", "-n", show_default="until Ctrl-C", help="Samples to take.")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="CSV file to append every task of every sample to.")] = None,
+    json_output: Annotated[Path | None, typer.Option(
+        "--json-output", metavar="PATH", help="NDJSON file to append to: one object per "
+        "CSV row, the same fields under the same names.")] = None,
     top: Annotated[int, typer.Option("--top", help="Rows in each table.")] = 10,
     pid: Annotated[list[int] | None, typer.Option(
         "--pid", help="Only this PID or TGID (repeatable); filters the CSV too.")] = None,
@@ -177,6 +180,8 @@ def dump(
 
       lottery dump -i 0.5 -n 20 --output assets/stats.csv --comm lottery-work
 
+      lottery dump -n 10 -q --json-output run.ndjson
+
       lottery dump --by process --sort runtime --top 20
 
       lottery dump -n 3 --by group --tickets flat
@@ -186,7 +191,8 @@ def dump(
             raise LotteryError(f"{name} {value!r} is not known",
                                f"pass one of {', '.join(allowed)}", code=EXIT_USAGE)
     opts = dump_cmd.DumpOptions(
-        interval_s=interval, iterations=iterations, output=output, top=top,
+        interval_s=interval, iterations=iterations, output=output, json_output=json_output,
+        top=top,
         pids=tuple(pid or ()), comm=comm, sort=sort, by=by, ticket_model=tickets, quiet=quiet,
         analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
     return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)

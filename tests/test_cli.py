@@ -4,6 +4,7 @@ ownership, Ctrl-C.  Tests named *_loaded or taking pin_dir use the kernel."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pwd
 import signal
@@ -119,6 +120,21 @@ def test_dump_prints_tables_and_writes_csv(instance, tmp_path):
     assert len(mine) == 3 and mine[-1]["nice"] == "3" and int(mine[-1]["runtime_delta_ns"]) > 0
     assert sorted({r["cpu"] for r in rows if r["state"] == "idle"}) == \
         [str(c) for c in range(os.cpu_count())]
+
+
+def test_dump_writes_ndjson_beside_the_csv_with_the_same_rows(instance, tmp_path):
+    csv_path, json_path = tmp_path / "s.csv", tmp_path / "s.ndjson"
+    result = run_lottery("dump", "--pin-dir", str(instance.dir), "-i", "0.3", "-n", "2", "-q",
+                         "-o", str(csv_path), "--json-output", str(json_path))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(csv_path.open(newline="")))
+    objects = [json.loads(line) for line in json_path.read_text().splitlines()]
+    assert len(rows) == len(objects) > 10
+    for row, obj in zip(rows, objects, strict=True):
+        assert list(row) == list(obj)
+        assert all((row[k] == "") == (obj[k] is None) for k in row)
+        assert (obj["pid"], obj["comm"], obj["runtime_delta_ns"]) == \
+            (int(row["pid"]), row["comm"], int(row["runtime_delta_ns"]))
 
 
 def test_ctrl_c_leaves_only_whole_rows_and_exits_130(instance, tmp_path):

@@ -1,14 +1,17 @@
-"""The CSV sink: seed columns first, one schema per file, whole samples only."""
+"""The CSV and NDJSON sinks: seed columns first, one schema per file, whole
+samples only, the same values in both."""
 
 import csv
+import json
 
 import pytest
 
-from orchestrator import metrics, tickets
+from orchestrator import metrics, record, tickets
 from orchestrator.constants import SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
 from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
 from orchestrator.sinks.csv_file import HEADER, CsvSink
+from orchestrator.sinks.ndjson import NdjsonSink
 
 
 def _sample(runtime_ns=2_500_000):
@@ -16,7 +19,7 @@ def _sample(runtime_ns=2_500_000):
     idle = (CpuIdle(0, 9), CpuIdle(1, 8))
     info = SnapshotInfo(1, 1_000, 1_100, 1, 0, 0, 0, 0, 1, 0)
     snap = Snapshot(info, 1700000000.5, (t,), (), idle, {})
-    return metrics.compare(None, snap, tickets.WEIGHT)
+    return record.records(metrics.compare(None, snap, tickets.WEIGHT))
 
 
 def test_header_starts_with_the_seed_columns(tmp_path):
@@ -50,7 +53,7 @@ def test_appending_keeps_one_header(tmp_path):
 def test_dump_refuses_csv_with_other_header(tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("a,b,c\n1,2,3\n")
-    with pytest.raises(LotteryError, match="another header"):
+    with pytest.raises(LotteryError, match="other fields"):
         CsvSink(path)
     assert path.read_text() == "a,b,c\n1,2,3\n"
 
@@ -70,3 +73,49 @@ def test_unwritable_csv_is_refused_before_sampling(tmp_path):
     (tmp_path / "file.txt").write_text("")
     with pytest.raises(LotteryError, match="cannot write CSV"):
         CsvSink(tmp_path / "file.txt" / "below-a-file.csv")
+
+
+def _same_values(csv_rows, json_rows):
+    """Blank in the CSV is null in NDJSON; every other cell the same value."""
+    assert len(csv_rows) == len(json_rows)
+    for c, j in zip(csv_rows, json_rows, strict=True):
+        assert list(c) == list(j)  # the same names, in the same order
+        for name, text in c.items():
+            value = j[name]
+            if text == "":
+                assert value is None, name
+            elif isinstance(value, str):
+                assert value == text, name
+            else:
+                assert value == float(text) and type(value) in (int, float), name
+
+
+def test_ndjson_holds_the_csv_fields_with_the_same_values(tmp_path):
+    csv_path, json_path = tmp_path / "s.csv", tmp_path / "s.ndjson"
+    for sink in (CsvSink(csv_path), NdjsonSink(json_path)):
+        sink.write(_sample())
+        sink.write(_sample(3_000_000))
+        sink.close()
+    lines = json_path.read_text().splitlines()
+    assert len(lines) == 6 and all(line.startswith("{") for line in lines)
+    _same_values(list(csv.DictReader(csv_path.open(newline=""))),
+                 [json.loads(line) for line in lines])
+
+
+def test_ndjson_refuses_a_file_with_other_fields_or_half_a_row(tmp_path):
+    other = tmp_path / "other.ndjson"
+    other.write_text('{"a": 1}\n')
+    with pytest.raises(LotteryError, match="other fields"):
+        NdjsonSink(other)
+    half = tmp_path / "half.ndjson"
+    sink = NdjsonSink(half)
+    sink.write(_sample())
+    sink.close()
+    half.write_text(half.read_text() + '{"timestamp_s": 1.0, "pid"')
+    with pytest.raises(LotteryError, match="half-written"):
+        NdjsonSink(half)
+
+
+def test_every_field_has_a_value_in_every_record():
+    for values in _sample():
+        assert len(values) == len(record.FIELDS)

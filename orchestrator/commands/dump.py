@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import analysis, metrics, names, parse, snapshot, tickets, tools
+from orchestrator import analysis, metrics, names, parse, record, snapshot, tickets, tools
 from orchestrator.analysis import Analyser, AnalysisOptions
 from orchestrator.constants import (
     EXIT_INTERRUPTED,
@@ -23,6 +23,7 @@ from orchestrator.paths import Pins
 from orchestrator.records import SnapshotInfo
 from orchestrator.sinks import table
 from orchestrator.sinks.csv_file import CsvSink
+from orchestrator.sinks.ndjson import NdjsonSink
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class DumpOptions:
     interval_s: float = 1.0
     iterations: int | None = None  # None: until Ctrl-C
     output: Path | None = None
+    json_output: Path | None = None
     top: int = 10
     pids: tuple[int, ...] = ()
     comm: str | None = None
@@ -132,13 +134,31 @@ def _next_tick(deadline: float, interval_s: float) -> float:
     return max(deadline + interval_s, time.monotonic())
 
 
+def _open_files(opts: DumpOptions) -> dict[Path, CsvSink | NdjsonSink]:
+    """The file sinks asked for, opened (and checked) before any sampling."""
+    files: dict[Path, CsvSink | NdjsonSink] = {}
+    try:
+        if opts.output:
+            files[opts.output] = CsvSink(opts.output)
+        if opts.json_output:
+            if opts.output and opts.json_output.resolve() == opts.output.resolve():
+                raise LotteryError(f"--output and --json-output are both {opts.output}",
+                                   "pass two different files", code=EXIT_USAGE)
+            files[opts.json_output] = NdjsonSink(opts.json_output)
+    except LotteryError:
+        for sink in files.values():
+            sink.close()
+        raise
+    return files
+
+
 def dump(pins: Pins, opts: DumpOptions) -> int:
     """Sample until the iterations are done or Ctrl-C; return the exit code."""
     validate(opts)
     model = tickets.model(opts.ticket_model)
     snapshot.require_loaded(pins)
     limit = capacity(pins)
-    sink = CsvSink(opts.output) if opts.output else None
+    files = _open_files(opts)
     analyser = Analyser(opts.analysis, hierarchical=model.hierarchical)
     reader = metrics.Reader(model)
     warn = _Capacity(limit)
@@ -157,8 +177,10 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
             sample = _filter(whole, opts)
             span = whole.conservation.interval_ns / 1e9 if whole.conservation else 0.0
             warn.check(whole.snapshot.info, whole.exits_missed, span)
-            if sink:
-                sink.write(sample, not (opts.pids or opts.comm), found)
+            if files:
+                rows = record.records(sample, found, with_idle=not (opts.pids or opts.comm))
+                for sink in files.values():
+                    sink.write(rows)
             if not opts.quiet:
                 out = table.render(sample, opts.top, opts.sort, opts.by, found)
                 if opts.edf:
@@ -168,12 +190,12 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
                 print(_late_line(found.late, opts.analysis.deadline_warn_ms), file=sys.stderr)
             done += 1
     except KeyboardInterrupt:
-        # A sample is either in the CSV whole or not at all (see CsvSink.write).
+        # A sample is either in a file whole or not at all (sinks.append).
         print(f"lottery: interrupted after {done} samples", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        if sink:
+        for sink in files.values():
             sink.close()
-    if sink:
-        print(f"wrote {done} samples to {opts.output}")
+    for path in files:
+        print(f"wrote {done} samples to {path}")
     return EXIT_OK

@@ -1,0 +1,95 @@
+"""One record per task per sample: the joined view every file sink writes.
+
+FIELDS is the one list of what a record holds, in order: each field's name
+(the CSV column, the NDJSON key) and, for a number with a fraction, the
+decimals it keeps.  The seed's columns come first, in the seed's order; later
+fields only ever append.  Values are built once per sample, already rounded,
+so every sink writes the same numbers; None means "not known here"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator import currencies
+from orchestrator.analysis import Analysis, RowAnalysis
+from orchestrator.metrics import IdleRow, Sample, TaskRow
+
+NS_PER_MS = 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    digits: int | None = None  # a float rounded to this many decimals; None: int or text
+
+
+FIELDS = (
+    Field("timestamp_s", 6), Field("pid"), Field("runtime_ns"), Field("runtime_ms", 3),
+    Field("switches"), Field("nice"), Field("tickets"),
+    Field("tgid"), Field("comm"), Field("cpu"), Field("policy"), Field("state"),
+    Field("start_ns"), Field("runtime_delta_ns"), Field("switches_delta"),
+    Field("voluntary_switches"), Field("involuntary_switches"),
+    Field("wait_ns"), Field("wait_ms", 3), Field("wait_delta_ns"), Field("wait_max_ns"),
+    Field("runs"), Field("cpus_allowed"), Field("runs_delta"), Field("contention_group"),
+    Field("ticket_share", 6), Field("expected_share", 6), Field("observed_share", 6),
+    Field("share_error", 6), Field("ewma_runtime_delta_ns", 0), Field("lottery_wins"),
+    Field("lottery_win_rate", 6), Field("period_ms", 3), Field("utilisation", 6),
+    Field("response_ms", 3), Field("lateness_ms", 3),
+    Field("group"), Field("dropped"), Field("exits_missed"),
+)
+NAMES = tuple(f.name for f in FIELDS)
+_DIGITS = tuple(f.digits for f in FIELDS)
+
+Record = tuple[object, ...]  # values in FIELDS order
+
+
+def _ms(ns: float | None) -> float | None:
+    return None if ns is None else ns / NS_PER_MS
+
+
+def _state(row: TaskRow) -> str:
+    if row.unseen_exits:
+        return "unseen"  # exits that left the map before this sample
+    return "exited" if row.task.exited else "alive"
+
+
+def _task(row: TaskRow, a: RowAnalysis, ts: float, group: str, lost: tuple[int, int]) -> list:
+    t, s, e = row.task, a.share, a.edf
+    return [
+        ts, t.pid, t.runtime_ns, _ms(t.runtime_ns), t.switches, t.nice, row.tickets,
+        t.tgid, t.comm, t.cpu, t.policy, _state(row), t.start_ns,
+        row.runtime_delta_ns, row.switches_delta, t.voluntary_switches, t.involuntary_switches,
+        t.wait_ns, _ms(t.wait_ns), row.wait_delta_ns, t.wait_max_ns, t.runs,
+        t.cpus_allowed, row.runs_delta, s and s.group, s and s.ticket_share,
+        s and s.expected, s and s.observed, s and s.error, a.ewma_delta_ns, a.wins, a.win_rate,
+        _ms(e and e.period_ns), e and e.utilisation, _ms(e and e.response_ns),
+        _ms(e and e.lateness_ns), group, *lost,
+    ]
+
+
+def _idle(row: IdleRow, ts: float, lost: tuple[int, int]) -> list:
+    i = row.idle
+    head = [ts, 0, i.idle_ns, _ms(i.idle_ns), None, None, None, 0, "idle", i.cpu, None,
+            "idle", None, row.idle_delta_ns]
+    return head + [None] * (len(FIELDS) - len(head) - len(lost)) + list(lost)
+
+
+def _rounded(values: list) -> Record:
+    return tuple(round(v, d) if d is not None and v is not None else v
+                 for v, d in zip(values, _DIGITS, strict=True))
+
+
+def records(sample: Sample, analysis: Analysis | None = None,
+            with_idle: bool = True) -> list[Record]:
+    """The records of one sample: each task, then each CPU's idle time (a
+    record with pid 0 and state idle) unless `with_idle` is off."""
+    ts = sample.snapshot.timestamp_s
+    path = currencies.Paths(sample.snapshot.groups)
+    # what the sample could not see, on every record so that a filtered file keeps it
+    lost = (sample.snapshot.info.dropped, sample.exits_missed)
+    found = analysis.rows if analysis else {}
+    out = [_rounded(_task(row, found.get(row.task.key, RowAnalysis()), ts,
+                          path(row.task.group) or None, lost)) for row in sample.tasks]
+    if with_idle:
+        out += [_rounded(_idle(row, ts, lost)) for row in sample.idle]
+    return out
