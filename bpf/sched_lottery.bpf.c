@@ -187,6 +187,7 @@ static __always_inline void fill_row(struct task_stats *row, struct task_struct 
 	row->involuntary_switches = task->nivcsw;
 	row->sampled_ns = bpf_ktime_get_ns();
 	row->tgid = task->tgid;
+	row->ppid = task->real_parent->tgid;
 	row->nice = task->static_prio - 120; /* MAX_RT_PRIO + NICE_WIDTH / 2 */
 	row->policy = task->policy;
 	row->cpu = task->thread_info.cpu;

@@ -38,11 +38,11 @@ struct task_stats {
 	__u64 exit_seq;            /* exit row: its place in the order of exits */
 	__u64 group;               /* id of its task group (see struct group) */
 	__u32 tgid;
+	__u32 ppid;                /* real_parent's tgid */
 	__s32 nice;
 	__u32 policy;
 	__u32 cpu;                 /* CPU it last ran on */
 	__u32 cpus_allowed;        /* nr_cpus_allowed: 1 means pinned to `cpu` */
-	__u32 pad;
 	char comm[TASK_COMM_LEN];
 };
 

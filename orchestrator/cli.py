@@ -158,6 +158,9 @@ def dump(
         "--map", envvar="MAP_PIN", help="Pinned task map to read.")] = None,
     pin_dir: PinDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables, CSV only.")] = False,
+    include_self: Annotated[bool, typer.Option(
+        "--include-self", help="Show lottery's own processes (this dump, its bpftool and "
+        "sudo) in the table and its warnings; files always hold every task.")] = False,
 ) -> int:
     """Sample the pinned task map: a table per sample, CSV rows appended.
 
@@ -194,6 +197,7 @@ def dump(
         interval_s=interval, iterations=iterations, output=output, json_output=json_output,
         top=top,
         pids=tuple(pid or ()), comm=comm, sort=sort, by=by, ticket_model=tickets, quiet=quiet,
+        include_self=include_self,
         analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
     return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)
 

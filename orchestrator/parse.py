@@ -127,6 +127,7 @@ def task_rows(entries: Iterable[dict[str, Any]]) -> list[TaskSample]:
                 value["wait_max_ns"], value["runs"], value["voluntary_switches"],
                 value["involuntary_switches"], bool(key["exited"]), value["cpus_allowed"],
                 value["group"], value["sampled_ns"], value["snapshot"], value["exit_seq"],
+                value["ppid"],
             ))
         except KeyError as err:
             raise _stale_map(err) from None

@@ -28,6 +28,7 @@ class TaskSample:
     sampled_ns: int = 0    # CLOCK_MONOTONIC when read (for an exit: when it died)
     snapshot: int = 0      # live row: the snapshot that wrote it
     exit_seq: int = 0      # exit row: its number in the order of exits
+    ppid: int = 0          # its parent's tgid
 
     @property
     def key(self) -> tuple[int, int]:

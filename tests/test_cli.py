@@ -137,6 +137,17 @@ def test_dump_writes_ndjson_beside_the_csv_with_the_same_rows(instance, tmp_path
             (int(row["pid"]), row["comm"], int(row["runtime_delta_ns"]))
 
 
+def test_the_table_leaves_lottery_itself_out_unless_asked(instance, tmp_path):
+    out = tmp_path / "all.csv"
+    args = ("dump", "--pin-dir", str(instance.dir), "-i", "0.3", "-n", "2", "--top", "500")
+    quiet = run_lottery(*args, "-o", str(out))
+    loud = run_lottery(*args, "--include-self")
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
+    assert "bpftool" not in quiet.stdout and "bpftool (exited)" in loud.stdout
+    comms = {r["comm"] for r in csv.DictReader(out.open(newline=""))}
+    assert "bpftool" in comms  # files hold every task: conservation needs them
+
+
 def test_ctrl_c_leaves_only_whole_rows_and_exits_130(instance, tmp_path):
     out = tmp_path / "stats.csv"
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "dump", "--pin-dir",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from orchestrator.constants import (
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
 from orchestrator.records import SnapshotInfo
+from orchestrator.sampler import Sampler, Tick, bpftool_source
 from orchestrator.sinks import table
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
@@ -39,6 +40,7 @@ class DumpOptions:
     by: str = "thread"
     ticket_model: str = "weight"
     quiet: bool = False  # no tables, CSV only
+    include_self: bool = False  # show lottery's own processes in the table
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     edf: bool = False  # print the EDF view under each table
 
@@ -126,12 +128,28 @@ def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
                           sample.exits_missed)
 
 
-def _next_tick(deadline: float, interval_s: float) -> float:
-    """The next sampling time.  After a sample that overran its tick, the
-    next one is taken at once and the clock restarts from it: missed ticks
-    are skipped, not fired back to back (each sample covers the time since
-    the one before, whatever it was)."""
-    return max(deadline + interval_s, time.monotonic())
+def _long_line(tick: Tick) -> str:
+    skipped = f"; {tick.skipped} ticks skipped" if tick.skipped else ""
+    return (f"lottery: note: this sample covers {tick.interval_s:.3f} s, not {tick.asked_s:g} s: "
+            f"sampling took longer than the interval{skipped}")
+
+
+def _own_tgids(sample: metrics.Sample) -> set[int]:
+    """This process and what it started (sudo, then bpftool or cat below it)."""
+    own = {os.getpid()}
+    for _ in range(3):  # lottery -> sudo -> bpftool: parents before children
+        own |= {r.task.tgid for r in sample.tasks if r.task.ppid in own}
+    return own
+
+
+def _shown(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
+    """What the table shows: without lottery's own processes unless asked."""
+    if opts.include_self:
+        return sample
+    own = _own_tgids(sample)
+    keep = [r for r in sample.tasks if r.task.tgid not in own]
+    return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
+                          sample.exits_missed)
 
 
 def _open_files(opts: DumpOptions) -> dict[Path, CsvSink | NdjsonSink]:
@@ -160,34 +178,30 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     limit = capacity(pins)
     files = _open_files(opts)
     analyser = Analyser(opts.analysis, hierarchical=model.hierarchical)
-    reader = metrics.Reader(model)
+    sampler = Sampler(bpftool_source(pins), metrics.Reader(model), opts.interval_s)
     warn = _Capacity(limit)
     done = 0
     try:
-        # a silent baseline, so that the first sample printed covers one interval,
-        # counted from the moment the baseline's walk began (CLOCK_MONOTONIC)
-        baseline = snapshot.take(pins, reader.exits_from)
-        reader.advance(baseline)
-        deadline = baseline.info.snapshot_ns / 1e9
-        while opts.iterations is None or done < opts.iterations:
-            deadline = _next_tick(deadline, opts.interval_s)
-            time.sleep(max(0.0, deadline - time.monotonic()))
-            whole = reader.advance(snapshot.take(pins, reader.exits_from))
+        for tick in sampler.ticks(opts.iterations):
+            whole = tick.sample
             found = analyser.analyse(whole)  # shares need every task, not the filtered few
             sample = _filter(whole, opts)
-            span = whole.conservation.interval_ns / 1e9 if whole.conservation else 0.0
-            warn.check(whole.snapshot.info, whole.exits_missed, span)
+            warn.check(whole.snapshot.info, whole.exits_missed, tick.interval_s)
             if files:
                 rows = record.records(sample, found, with_idle=not (opts.pids or opts.comm))
                 for sink in files.values():
                     sink.write(rows)
+            shown = _shown(sample, opts)
             if not opts.quiet:
-                out = table.render(sample, opts.top, opts.sort, opts.by, found)
+                out = table.render(shown, opts.top, opts.sort, opts.by, found)
                 if opts.edf:
-                    out += "\n\n" + table.render_edf(sample, found, opts.top)
+                    out += "\n\n" + table.render_edf(shown, found, opts.top)
                 print(out, end="\n\n", flush=True)
-            if found.late:
-                print(_late_line(found.late, opts.analysis.deadline_warn_ms), file=sys.stderr)
+            if tick.ran_long:
+                print(_long_line(tick), file=sys.stderr)
+            pids = {r.task.pid for r in shown.tasks}
+            if late := [item for item in found.late if item[1] in pids]:
+                print(_late_line(late, opts.analysis.deadline_warn_ms), file=sys.stderr)
             done += 1
     except KeyboardInterrupt:
         # A sample is either in a file whole or not at all (sinks.append).

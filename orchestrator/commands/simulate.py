@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tabulate import tabulate
@@ -13,6 +12,7 @@ from orchestrator.commands.dump import check_interval
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
+from orchestrator.sampler import Sampler, bpftool_source
 
 
 def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None):
@@ -20,12 +20,8 @@ def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None)
     check_interval(interval_s)
     snapshot.require_loaded(pins)
     model = tickets.model(model_name or "weight")
-    reader = metrics.Reader(model)
-    reader.advance(snapshot.take(pins, reader.exits_from))
-    samples = []
-    for _ in range(intervals):
-        time.sleep(interval_s)
-        samples.append(reader.advance(snapshot.take(pins, reader.exits_from)))
+    sampler = Sampler(bpftool_source(pins), metrics.Reader(model), interval_s)
+    samples = [tick.sample for tick in sampler.ticks(intervals)]
     return sim.from_samples(samples, model.hierarchical)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from tabulate import tabulate
@@ -162,7 +163,9 @@ def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
                          _pct(None if g.wins is None else g.wins / analysis.draws)]
         body.append(line)
     info = sample.snapshot.info
-    title = (f"sample {info.snapshot}: {len(sample.tasks)} tasks,"
+    when = datetime.fromtimestamp(sample.snapshot.timestamp_s).strftime("%H:%M:%S.%f")[:-3]
+    span = f", {interval / 1e9:.3f} s" if interval else ""
+    title = (f"{when}{span}: {len(sample.tasks)} tasks,"
              f" map {info.live_rows} live + {info.exit_rows} exited rows")
     if info.dropped or sample.exits_missed:
         title += f"; not seen: {info.dropped} live tasks, {sample.exits_missed} exits"

@@ -1,0 +1,76 @@
+"""One sampling loop for every reader of an instance (dump, simulate --live):
+a silent baseline, then one sample per interval on a deadline clock.
+
+Ticks fall at the baseline's moment plus whole intervals.  A sample that
+overruns its interval is followed at once by the next, and the clock starts
+again from there: the ticks it overran are skipped, not fired back to back,
+and each sample says how many were skipped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from orchestrator import snapshot
+from orchestrator.metrics import Reader, Sample
+from orchestrator.paths import Pins
+from orchestrator.records import Snapshot
+
+NS_PER_S = 1e9
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A sample, with how its timing went."""
+
+    sample: Sample
+    asked_s: float   # the interval asked for
+    skipped: int     # ticks skipped because the sample before overran
+
+    @property
+    def interval_s(self) -> float:
+        """The time this sample covers (its walk against the previous one's)."""
+        check = self.sample.conservation
+        return check.interval_ns / NS_PER_S if check else self.asked_s
+
+    @property
+    def ran_long(self) -> bool:
+        """Did it cover noticeably more than the interval asked for?"""
+        return self.interval_s > self.asked_s * 1.1 + 0.02
+
+
+def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:
+    """Snapshots of a loaded instance; the argument is the first exit the
+    reader has not counted (older exit rows need not be read)."""
+    return lambda exits_from: snapshot.take(pins, exits_from)
+
+
+class Sampler:
+    def __init__(self, take: Callable[[int], Snapshot], reader: Reader, interval_s: float,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self._take, self._reader, self._interval = take, reader, interval_s
+        self._clock, self._sleep = clock, sleep
+
+    def ticks(self, count: int | None = None) -> Iterator[Tick]:
+        """A baseline (not yielded), then `count` samples (None: no end)."""
+        baseline = self._take(self._reader.exits_from)
+        self._reader.advance(baseline)
+        # CLOCK_MONOTONIC, as time.monotonic(): the first interval counts
+        # from the moment the baseline's walk began
+        deadline = baseline.info.snapshot_ns / NS_PER_S
+        done = 0
+        skipped = 0
+        while count is None or done < count:
+            deadline += self._interval
+            now = self._clock()
+            if now > deadline:  # the sample before overran: go now, skip the ticks it passed
+                skipped = int((now - deadline) // self._interval)
+                deadline = now
+            else:
+                self._sleep(deadline - now)
+            sample = self._reader.advance(self._take(self._reader.exits_from))
+            yield Tick(sample, self._interval, skipped)
+            skipped = 0
+            done += 1
