@@ -4,6 +4,7 @@ Nothing here computes anything; each command lives in orchestrator/commands/."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -35,9 +36,9 @@ from orchestrator.sinks.table import GROUPINGS, SORT_KEYS
 app = typer.Typer(
     name="lottery",
     help="Watch how Linux shares CPU between tasks, through eBPF, and compare it with a "
-    "lottery scheduler that gives each task tickets from its nice value.\n\n"
-    "Typical session: lottery build; sudo lottery load; lottery dump --iterations 5; "
-    "lottery unload.",
+    "lottery scheduler whose tickets come from each task's weight, funded through the "
+    "kernel's task groups (sessions, cgroups) as the lottery paper funds currencies.\n\n"
+    "Typical session: lottery build; sudo lottery load; lottery dump 1 5; lottery unload.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -59,9 +60,24 @@ ReplaysOption = Annotated[int, typer.Option(
 SeedOption = Annotated[int | None, typer.Option(
     "--seed", help="Seed of the random draws, to repeat them exactly.")]
 
+TopOption = Annotated[int, typer.Option("--top", help="Rows in each table.")]
+
 PinDir = Annotated[str | None, typer.Option(
     "--pin-dir", envvar="LOTTERY_PIN_DIR", show_default="/sys/fs/bpf/lottery",
     help="bpffs directory of this instance; another directory runs a separate instance.")]
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        print(f"lottery {importlib.metadata.version('lottery')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_version, help="Print the version and exit.")]
+        = False) -> None:
+    pass  # the options of `lottery` itself; the help is the app's
 
 
 @app.command()
@@ -123,8 +139,14 @@ def load(
 
 @app.command()
 def dump(
-    interval: Annotated[float, typer.Option(
-        "--interval", "-i", help="Seconds between samples, 0.01 to 86400.")] = 1.0,
+    interval_arg: Annotated[float | None, typer.Argument(
+        metavar="INTERVAL", show_default=False,
+        help="Seconds between samples, as --interval.")] = None,
+    count_arg: Annotated[int | None, typer.Argument(
+        metavar="COUNT", show_default=False, help="Samples to take, as --iterations.")] = None,
+    interval: Annotated[float | None, typer.Option(
+        "--interval", "-i", show_default="1",
+        help="Seconds between samples, 0.01 to 86400.")] = None,
     iterations: Annotated[int | None, typer.Option(
         "--iterations", "-n", show_default="until Ctrl-C", help="Samples to take.")] = None,
     output: Annotated[Path | None, typer.Option(
@@ -132,15 +154,20 @@ def dump(
     json_output: Annotated[Path | None, typer.Option(
         "--json-output", metavar="PATH", help="NDJSON file to append to: one object per "
         "CSV row, the same fields under the same names.")] = None,
-    top: Annotated[int, typer.Option("--top", help="Rows in each table.")] = 10,
-    pid: Annotated[list[int] | None, typer.Option(
-        "--pid", help="Only this PID or TGID (repeatable); filters the CSV too.")] = None,
-    comm: Annotated[str | None, typer.Option(
-        "--comm", help="Only tasks with this command name; filters the CSV too.")] = None,
+    top: TopOption = 10,
+    pid: Annotated[list[str] | None, typer.Option(
+        "--pid", "-p", metavar="PID[,PID...]",
+        help="Only these PIDs or TGIDs (repeatable); filters the files too.")] = None,
+    comm: Annotated[list[str] | None, typer.Option(
+        "--comm", metavar="NAME|REGEX", help="Only tasks whose command name contains NAME "
+        "or matches REGEX (repeatable: any of them); filters the files too.")] = None,
     sort: Annotated[str, typer.Option(
-        "--sort", help=f"Table order: {', '.join(SORT_KEYS)}.")] = "delta",
+        "--sort", metavar="|".join(SORT_KEYS),
+        help="Table order, largest first; delta, wait and switches are per interval, "
+        "runtime is the lifetime total.")] = "delta",
     by: Annotated[str, typer.Option(
-        "--by", help=f"Table rows per {', '.join(GROUPINGS)}.")] = "thread",
+        "--by", metavar="|".join(GROUPINGS), help="One table row per thread, process, "
+        "command name or task group.")] = "thread",
     tickets: TicketsOption = "weight",
     draws: Annotated[int, typer.Option(
         "--simulate-draws", help="Lottery draws per sample among each group's tickets; "
@@ -175,6 +202,8 @@ def dump(
 
     Examples:
 
+      lottery dump 1 5              (every second, five samples)
+
       lottery dump --iterations 5
 
       lottery dump -n 10 --simulate-draws 10000 --seed 1 --alpha 0.3
@@ -187,17 +216,19 @@ def dump(
 
       lottery dump --by process --sort runtime --top 20
 
+      lottery dump 0.5 -p 1234,1240 --comm '^postgres'
+
       lottery dump -n 3 --by group --tickets flat
     """
     for name, value, allowed in (("--sort", sort, SORT_KEYS), ("--by", by, GROUPINGS)):
         if value not in allowed:
             raise LotteryError(f"{name} {value!r} is not known",
                                f"pass one of {', '.join(allowed)}", code=EXIT_USAGE)
+    interval_s, count = dump_cmd.timing(interval_arg, count_arg, interval, iterations)
     opts = dump_cmd.DumpOptions(
-        interval_s=interval, iterations=iterations, output=output, json_output=json_output,
-        top=top,
-        pids=tuple(pid or ()), comm=comm, sort=sort, by=by, ticket_model=tickets, quiet=quiet,
-        include_self=include_self,
+        interval_s=interval_s, iterations=count, output=output, json_output=json_output,
+        top=top, pids=dump_cmd.parse_pids(pid or ()), comm=tuple(comm or ()), sort=sort, by=by,
+        ticket_model=tickets, quiet=quiet, include_self=include_self,
         analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
     return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)
 
@@ -217,7 +248,7 @@ def simulate(
     tickets: Annotated[str | None, typer.Option(
         "--tickets", metavar="weight|flat|linear|FILE",
         help="Recompute tickets with this model instead of the CSV's.")] = None,
-    top: Annotated[int, typer.Option("--top", help="Rows in the table.")] = 15,
+    top: TopOption = 10,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="CSV file for the per-task results (replaced).")] = None,
     pin_dir: PinDir = None,
@@ -255,7 +286,8 @@ def experiment(
     replays: ReplaysOption = 50,
     seed: SeedOption = None,
     csv_path: Annotated[Path | None, typer.Option(
-        "--csv", help="CSV of the results (replaced).")] = Path("experiment.csv"),
+        "--output", "-o", "--csv", help="CSV of the results (replaced).")] =
+        Path("experiment.csv"),
     png: Annotated[Path | None, typer.Option(
         "--png", help="Plot of observed against allocated ratio (replaced).")] =
         Path("experiment.png"),

@@ -36,12 +36,25 @@ def _one_line_error(result, code, *words):
     (["dump", "--tickets", "bogus"], ["--tickets"]),
     (["dump", "--interval", "soon"], ["--interval", "lottery dump --help"]),
     (["dump", "--bogus"], ["--bogus"]),
+    (["dump", "2", "--interval", "1"], ["interval is given twice"]),
+    (["dump", "1", "5", "-n", "3"], ["count is given twice"]),
+    (["dump", "-p", "12,x"], ["--pid", "list of PIDs"]),
     (["workload", "--nice", "30"], ["--nice", "-20 to 19"]),
     (["workload", "--cpu", "4096"], ["--cpu"]),
     (["load", "--max-tasks", "0", "--obj", "/nonexistent.o"], ["--max-tasks"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
     _one_line_error(run_lottery(*args), 2, *words)
+
+
+def test_version_is_printed():
+    result = run_lottery("--version")
+    assert result.returncode == 0 and result.stdout.startswith("lottery ")
+
+
+def test_help_lists_the_choices_of_sort_and_by():
+    shown = run_lottery("dump", "--help").stdout
+    assert "delta|runtime|wait|switches|pid" in shown and "thread|process|comm|group" in shown
 
 
 def test_every_command_has_help_with_examples():
@@ -135,6 +148,27 @@ def test_dump_writes_ndjson_beside_the_csv_with_the_same_rows(instance, tmp_path
         assert all((row[k] == "") == (obj[k] is None) for k in row)
         assert (obj["pid"], obj["comm"], obj["runtime_delta_ns"]) == \
             (int(row["pid"]), row["comm"], int(row["runtime_delta_ns"]))
+
+
+def test_dump_interval_and_count_positional_with_pid_lists_and_patterns(instance, tmp_path):
+    work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--duration", "3",
+                             "--procs", "2", "--cpu", str(max(os.sched_getaffinity(0)))],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            text=True)
+    pids = [line.split()[1] for line in (work.stdout.readline(), work.stdout.readline())]
+    out = {name: tmp_path / f"{name}.csv" for name in ("pids", "sub", "regex")}
+    base = ("dump", "--pin-dir", str(instance.dir), "-q", "0.3", "2")
+    by_pid = run_lottery(*base, "-p", ",".join(pids), "-o", str(out["pids"]))
+    by_sub = run_lottery(*base, "--comm", "ottery-wor", "-o", str(out["sub"]))
+    by_regex = run_lottery(*base, "--comm", "^nothing$", "--comm", "^lottery-w.rk$", "-o",
+                           str(out["regex"]))
+    work.wait()
+    for done in (by_pid, by_sub, by_regex):
+        assert done.returncode == 0, done.stderr
+    for path in out.values():
+        rows = list(csv.DictReader(path.open(newline="")))
+        assert len({r["timestamp_s"] for r in rows}) == 2  # COUNT 2
+        assert {r["pid"] for r in rows} == set(pids), path.name
 
 
 def test_the_table_leaves_lottery_itself_out_unless_asked(instance, tmp_path):

@@ -210,7 +210,7 @@ def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instanc
     csv_path, png = tmp_path / "exp.csv", tmp_path / "exp.png"
     done = run_lottery("experiment", "--ratios", "1:1,3:1", "--duration", "3", "--cpu",
                        str(CPU), "--seed", "1", "--pin-dir", str(instance.dir),
-                       "--csv", str(csv_path), "--png", str(png), timeout=120)
+                       "-o", str(csv_path), "--png", str(png), timeout=120)
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(csv_path.open()))
     assert [(r["nice_a"], r["nice_b"]) for r in rows] == [("0", "0"), ("0", "5")]

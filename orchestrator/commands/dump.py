@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +38,7 @@ class DumpOptions:
     json_output: Path | None = None
     top: int = 10
     pids: tuple[int, ...] = ()
-    comm: str | None = None
+    comm: tuple[str, ...] = ()  # names or regular expressions: a task matching any is kept
     sort: str = "delta"
     by: str = "thread"
     ticket_model: str = "weight"
@@ -81,6 +84,49 @@ class _Capacity:
                   "often, or reload with a longer --exit-retention")
 
 
+def timing(interval_arg: float | None, count_arg: int | None, interval: float | None,
+           iterations: int | None) -> tuple[float, int | None]:
+    """Interval and count from `dump [INTERVAL [COUNT]]` or their options,
+    each given at most once."""
+    for name, positional, option in (("interval", interval_arg, interval),
+                                     ("count", count_arg, iterations)):
+        if positional is not None and option is not None and positional != option:
+            flag = "--interval" if name == "interval" else "--iterations"
+            raise LotteryError(f"the {name} is given twice ({positional:g} and {flag} "
+                               f"{option:g})", "give it once", code=EXIT_USAGE)
+    chosen = interval_arg if interval_arg is not None else interval
+    return (1.0 if chosen is None else chosen,
+            count_arg if count_arg is not None else iterations)
+
+
+def parse_pids(values: Iterable[str]) -> tuple[int, ...]:
+    """`-p 12,34 -p 56` -> (12, 34, 56)."""
+    pids = []
+    for value in values:
+        for part in value.split(","):
+            if not part.strip().isdigit() or int(part) < 1:
+                raise LotteryError(f"--pid {value!r} is not a list of PIDs",
+                                   "pass numbers, e.g. -p 1234,1240", code=EXIT_USAGE)
+            pids.append(int(part))
+    return tuple(pids)
+
+
+def comm_filter(patterns: Iterable[str]) -> Callable[[str], bool] | None:
+    """A test of a task's shown name: true when it contains any pattern (as
+    names.shown reads it: raw bytes, or as shown with a backslash) or any
+    pattern, read as a regular expression, matches it."""
+    patterns = tuple(patterns)
+    parts = [names.shown(p) for p in patterns]
+    expressions = []
+    for pattern in patterns:
+        with contextlib.suppress(re.error):  # not a regular expression: a name only
+            expressions.append(re.compile(pattern))
+    if not parts:
+        return None
+    return lambda comm: (any(p in comm for p in parts)
+                         or any(e.search(comm) for e in expressions))
+
+
 def check_interval(interval_s: float) -> None:
     """Sampling intervals from MIN_INTERVAL_S to MAX_INTERVAL_S: shorter ones
     only measure the sampling itself, longer ones cannot be slept."""
@@ -120,10 +166,10 @@ def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
 def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
     if not opts.pids and not opts.comm:
         return sample
-    wanted = names.shown(opts.comm) if opts.comm else None
+    named = comm_filter(opts.comm)
     keep = [r for r in sample.tasks
             if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
-            and (wanted is None or r.task.comm == wanted)]
+            and (named is None or named(r.task.comm))]
     return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
                           sample.exits_missed)
 

@@ -98,10 +98,11 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
 
 def _sort_key(name: str):
     return {
-        "delta": lambda g: (g.runtime_delta_ns or 0, g.runtime_ns),
+        # per-interval keys never fall back to lifetime totals (units would mix)
+        "delta": lambda g: g.runtime_delta_ns or 0,
         "runtime": lambda g: g.runtime_ns,
         "wait": lambda g: g.wait_delta_ns or 0,
-        "switches": lambda g: g.switches_delta or g.switches,
+        "switches": lambda g: g.switches_delta or 0,
         "pid": lambda g: -g.pid,
     }[name]
 
