@@ -31,7 +31,7 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
-from orchestrator.sinks.table import GROUPINGS, SORT_KEYS
+from orchestrator.sinks.table import COLUMNS, DEFAULT_COLUMNS, GROUPINGS, SORT_KEYS
 
 app = typer.Typer(
     name="lottery",
@@ -185,6 +185,13 @@ def dump(
         "--map", envvar="MAP_PIN", help="Pinned task map to read.")] = None,
     pin_dir: PinDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables, CSV only.")] = False,
+    columns: Annotated[str | None, typer.Option(
+        "--columns", metavar="NAME,...", help="Table columns, from: "
+        f"{','.join(COLUMNS)}. Default: {','.join(DEFAULT_COLUMNS)} (fits 120 "
+        "characters). cpu, delta, wait, swdelta, share, expected, observed and error are "
+        "per interval; runtime, maxwait and switches since the task started.")] = None,
+    wide: Annotated[bool, typer.Option(
+        "--wide", help="Every column, task groups in full.")] = False,
     include_self: Annotated[bool, typer.Option(
         "--include-self", help="Show lottery's own processes (this dump, its bpftool and "
         "sudo) in the table and its warnings; files always hold every task.")] = False,
@@ -219,6 +226,8 @@ def dump(
       lottery dump 0.5 -p 1234,1240 --comm '^postgres'
 
       lottery dump -n 3 --by group --tickets flat
+
+      lottery dump 1 3 --columns pid,comm,cpu,wait,maxwait --wide
     """
     for name, value, allowed in (("--sort", sort, SORT_KEYS), ("--by", by, GROUPINGS)):
         if value not in allowed:
@@ -228,7 +237,8 @@ def dump(
     opts = dump_cmd.DumpOptions(
         interval_s=interval_s, iterations=count, output=output, json_output=json_output,
         top=top, pids=dump_cmd.parse_pids(pid or ()), comm=tuple(comm or ()), sort=sort, by=by,
-        ticket_model=tickets, quiet=quiet, include_self=include_self,
+        ticket_model=tickets, quiet=quiet, include_self=include_self, columns=columns,
+        wide=wide,
         analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
     return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)
 

@@ -39,6 +39,7 @@ def _one_line_error(result, code, *words):
     (["dump", "2", "--interval", "1"], ["interval is given twice"]),
     (["dump", "1", "5", "-n", "3"], ["count is given twice"]),
     (["dump", "-p", "12,x"], ["--pid", "list of PIDs"]),
+    (["dump", "--columns", "pid,bogus"], ["--columns", "'bogus'", "pick from"]),
     (["workload", "--nice", "30"], ["--nice", "-20 to 19"]),
     (["workload", "--cpu", "4096"], ["--cpu"]),
     (["load", "--max-tasks", "0", "--obj", "/nonexistent.o"], ["--max-tasks"]),
@@ -169,6 +170,29 @@ def test_dump_interval_and_count_positional_with_pid_lists_and_patterns(instance
         rows = list(csv.DictReader(path.open(newline="")))
         assert len({r["timestamp_s"] for r in rows}) == 2  # COUNT 2
         assert {r["pid"] for r in rows} == set(pids), path.name
+
+
+def test_the_default_table_fits_120_columns_and_wide_shows_all(instance, cgroups):
+    """A 15-character name, a group path longer than its column, exited rows."""
+    deep = cgroups.make("a-cgroup-name-long-enough-to-be-cut-in-the-table", 1024)
+    work = subprocess.Popen([sys.executable, "-c", "import os, time\n"
+                             "open('/proc/self/comm', 'w').write('x' * 15)\n"
+                             "end = time.monotonic() + 3\nwhile time.monotonic() < end: pass"])
+    (deep / "cgroup.procs").write_text(str(work.pid))
+    try:
+        time.sleep(0.3)
+        args = ("dump", "--pin-dir", str(instance.dir), "0.5", "1", "--top", "200")
+        narrow = run_lottery(*args, "--include-self")  # the exited bpftool rows too
+        wide = run_lottery(*args, "--wide")
+    finally:
+        work.kill()
+        work.wait()
+    assert narrow.returncode == wide.returncode == 0, narrow.stderr + wide.stderr
+    assert "xxxxxxxxxxxxxxx" in narrow.stdout and "(exited)" in narrow.stdout
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 120
+    assert "…" in narrow.stdout and deep.name in wide.stdout  # cut, and shown whole
+    header = next(line for line in wide.stdout.splitlines() if line.startswith("PID"))
+    assert "MAX WAIT ms" in header and "EWMA ms" in header
 
 
 def test_the_table_leaves_lottery_itself_out_unless_asked(instance, tmp_path):

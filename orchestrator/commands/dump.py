@@ -44,6 +44,8 @@ class DumpOptions:
     ticket_model: str = "weight"
     quiet: bool = False  # no tables, CSV only
     include_self: bool = False  # show lottery's own processes in the table
+    columns: str | None = None  # comma-separated table columns; None: the default
+    wide: bool = False  # every column, groups in full
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     edf: bool = False  # print the EDF view under each table
 
@@ -147,6 +149,7 @@ def validate(opts: DumpOptions) -> None:
         raise LotteryError(f"--top {opts.top} must be at least 1", "pass --top 10",
                            code=EXIT_USAGE)
     analysis.validate(opts.analysis)
+    table.columns(opts.columns, opts.wide, opts.analysis.draws)
 
 
 def capacity(pins: Pins) -> int:
@@ -225,6 +228,7 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     files = _open_files(opts)
     analyser = Analyser(opts.analysis, hierarchical=model.hierarchical)
     sampler = Sampler(bpftool_source(pins), metrics.Reader(model), opts.interval_s)
+    shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
     warn = _Capacity(limit)
     done = 0
     try:
@@ -239,7 +243,8 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
                     sink.write(rows)
             shown = _shown(sample, opts)
             if not opts.quiet:
-                out = table.render(shown, opts.top, opts.sort, opts.by, found)
+                out = table.render(shown, opts.top, opts.sort, opts.by, found, shown_columns,
+                                   opts.wide)
                 if opts.edf:
                     out += "\n\n" + table.render_edf(shown, found, opts.top)
                 print(out, end="\n\n", flush=True)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+import tabulate as _tabulate
 from tabulate import tabulate
 
 from orchestrator import currencies
 from orchestrator.analysis import Analysis, RowAnalysis
+from orchestrator.constants import EXIT_USAGE
+from orchestrator.errors import LotteryError
 from orchestrator.metrics import Conservation, Sample, TaskRow
 
 SORT_KEYS = ("delta", "runtime", "wait", "switches", "pid")
@@ -33,7 +37,8 @@ class _Group:
     switches: int = 0
     switches_delta: int | None = None
     exited: bool = False
-    expected: float | None = None   # summed ticket shares of its threads
+    ticket_share: float | None = None  # summed funded ticket shares of its threads
+    expected: float | None = None   # summed expected shares of its threads
     observed: float | None = None
     wins: int | None = None
     ewma_ns: float | None = None
@@ -80,13 +85,14 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
         a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
         if a.share:
             g.contention.add(a.share.group)
+            g.ticket_share = _add(g.ticket_share, a.share.ticket_share)
             g.expected = _add(g.expected, a.share.expected)
             g.observed = _add(g.observed, a.share.observed)
         g.wins = _add(g.wins, a.wins)
         g.ewma_ns = _add(g.ewma_ns, a.ewma_delta_ns)
     for g in groups.values():
         if len(g.contention) > 1:
-            g.expected = g.observed = g.wins = None
+            g.ticket_share = g.expected = g.observed = g.wins = None
         if len(g.paths) > 1:
             g.group = f"({len(g.paths)} groups)"
         if len(g.nices) > 1:
@@ -131,38 +137,99 @@ def fairness_line(analysis: Analysis) -> str:
     return "fairness (Jain's index of observed/expected share): " + "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class _View:
+    interval_ns: int | None
+    by: str
+    draws: int
+    wide: bool
+
+
+def _cpu(g: _Group, v: _View) -> str:
+    if not v.interval_ns or g.runtime_delta_ns is None:
+        return ""
+    return f"{100 * g.runtime_delta_ns / v.interval_ns:.1f}"
+
+
+def _group_cell(g: _Group, v: _View) -> str:
+    if v.wide or len(g.group) <= GROUP_WIDTH:
+        return g.group
+    return "…" + g.group[-(GROUP_WIDTH - 1):]  # the end of a path tells groups apart
+
+
+def _set(g: _Group, v: _View) -> str:
+    return next(iter(g.contention)) if len(g.contention) == 1 else ""
+
+
+def _blank(value: object) -> object:
+    return "" if value is None else value
+
+
+# name -> (header, cell); per-interval columns say so in the help, not the header
+COLUMNS: dict[str, tuple[str, Callable[[_Group, _View], object]]] = {
+    "pid": ("PID", lambda g, v: g.threads if v.by in ("comm", "group") else g.pid),
+    "comm": ("COMM", lambda g, v: "" if v.by == "group"
+             else g.comm + (" (exited)" if g.exited else "")),
+    "group": ("GROUP", _group_cell),
+    "nice": ("NICE", lambda g, v: _blank(g.nice)),
+    "tickets": ("TICKETS", lambda g, v: _blank(g.tickets)),
+    "set": ("SET", _set),
+    "cpu": ("CPU %", _cpu),
+    "runtime": ("RUNTIME ms", lambda g, v: _ms(g.runtime_ns)),
+    "delta": ("DELTA ms", lambda g, v: _ms(g.runtime_delta_ns)),
+    "wait": ("WAIT ms", lambda g, v: _ms(g.wait_delta_ns)),
+    "maxwait": ("MAX WAIT ms", lambda g, v: _ms(g.wait_max_ns)),
+    "switches": ("SWITCHES", lambda g, v: g.switches),
+    "swdelta": ("DELTA SW", lambda g, v: _blank(g.switches_delta)),
+    "share": ("TKT %", lambda g, v: _pct(g.ticket_share)),
+    "expected": ("EXP %", lambda g, v: _pct(g.expected)),
+    "observed": ("OBS %", lambda g, v: _pct(g.observed)),
+    "error": ("ERR pp", lambda g, v: _pct(None if g.expected is None
+                                           else g.observed - g.expected)),
+    "ewma": ("EWMA ms", lambda g, v: "" if g.ewma_ns is None else f"{g.ewma_ns / 1e6:.1f}"),
+    "won": ("WON", lambda g, v: _blank(g.wins)),
+    "winrate": ("WIN %", lambda g, v: _pct(None if g.wins is None or not v.draws
+                                           else g.wins / v.draws)),
+}
+# What fits 120 characters: who, its tickets and where they compete, what it got.
+DEFAULT_COLUMNS = ("pid", "comm", "group", "nice", "tickets", "set", "cpu", "wait", "share",
+                   "expected", "observed", "error")
+_DRAWS = ("won", "winrate")
+GROUP_WIDTH = 16
+WIDTH = 120
+# tabulate widens every column by 2 beyond its header; the two spaces between
+# columns are gap enough, and they are what lets the default fit WIDTH.
+_tabulate.MIN_PADDING = 0
+
+
+def columns(names: str | None, wide: bool, draws: int) -> tuple[str, ...]:
+    """The columns to show: those named (comma-separated), all with wide, or
+    the default (with the draws' when there are draws)."""
+    if wide:
+        return tuple(c for c in COLUMNS if draws or c not in _DRAWS)
+    if names:
+        picked = tuple(n.strip() for n in names.split(",") if n.strip())
+        unknown = [n for n in picked if n not in COLUMNS]
+        if unknown or not picked:
+            what = f"has no column {unknown[0]!r}" if unknown else "names no column"
+            raise LotteryError(f"--columns {names!r} {what}",
+                               f"pick from {','.join(COLUMNS)}", code=EXIT_USAGE)
+        return picked
+    return DEFAULT_COLUMNS + (_DRAWS if draws else ())
+
+
 def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
-           analysis: Analysis | None = None) -> str:
+           analysis: Analysis | None = None, shown: tuple[str, ...] = DEFAULT_COLUMNS,
+           wide: bool = False) -> str:
     """Return the table of one sample, its header line and its summary lines."""
     path = currencies.Paths(sample.snapshot.groups)
     groups = sorted(group(sample.tasks, by, analysis, path), key=_sort_key(sort), reverse=True)
     interval = sample.conservation.interval_ns if sample.conservation else None
-    summed = by in ("comm", "group")
-    headers = ["THREADS" if summed else "PID", "COMM", "GROUP", "NICE", "TICKETS", "RUNTIME ms",
-               "DELTA ms", "CPU %", "WAIT DELTA ms", "MAX WAIT ms", "SWITCHES", "DELTA SW"]
-    if analysis:
-        headers += ["EXPECTED %", "OBSERVED %", "ERROR pp", "EWMA ms"]
-        if analysis.draws:
-            headers += ["WON", "WIN %"]
-    body = []
-    for g in groups[:top]:
-        cpu = "" if interval is None or g.runtime_delta_ns is None else \
-            f"{100 * g.runtime_delta_ns / interval:.1f}"
-        line = [
-            g.threads if summed else g.pid,
-            "" if by == "group" else g.comm + (" (exited)" if g.exited else ""),
-            g.group, "" if g.nice is None else g.nice, "" if g.tickets is None else g.tickets,
-            _ms(g.runtime_ns), _ms(g.runtime_delta_ns), cpu, _ms(g.wait_delta_ns),
-            _ms(g.wait_max_ns), g.switches, "" if g.switches_delta is None else g.switches_delta,
-        ]
-        if analysis:
-            error = None if g.expected is None else g.observed - g.expected
-            line += [_pct(g.expected), _pct(g.observed), _pct(error),
-                     "" if g.ewma_ns is None else f"{g.ewma_ns / 1e6:.1f}"]
-            if analysis.draws:
-                line += ["" if g.wins is None else g.wins,
-                         _pct(None if g.wins is None else g.wins / analysis.draws)]
-        body.append(line)
+    view = _View(interval, by, analysis.draws if analysis else 0, wide)
+    headers = [COLUMNS[c][0] for c in shown]
+    if "pid" in shown and by in ("comm", "group"):
+        headers[shown.index("pid")] = "THREADS"
+    body = [[COLUMNS[c][1](g, view) for c in shown] for g in groups[:top]]
     info = sample.snapshot.info
     when = datetime.fromtimestamp(sample.snapshot.timestamp_s).strftime("%H:%M:%S.%f")[:-3]
     span = f", {interval / 1e9:.3f} s" if interval else ""
@@ -173,7 +240,7 @@ def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
     table = tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
     out = f"{title}\n{table}\n{conservation_line(sample.conservation)}"
     if analysis:
-        out += "\n" + fairness_line(analysis)
+        out += "\n" + textwrap.fill(fairness_line(analysis), WIDTH, subsequent_indent="  ")
     return out
 
 
