@@ -154,6 +154,10 @@ def dump(
     json_output: Annotated[Path | None, typer.Option(
         "--json-output", metavar="PATH", help="NDJSON file to append to: one object per "
         "CSV row, the same fields under the same names.")] = None,
+    trace_output: Annotated[Path | None, typer.Option(
+        "--trace-output", metavar="PATH", help="Chrome trace-event JSON (replaced): counter "
+        "tracks of runtime, wait and shares per task, idle per CPU, deadline warnings. Open "
+        "it at ui.perfetto.dev.")] = None,
     top: TopOption = 10,
     pid: Annotated[list[str] | None, typer.Option(
         "--pid", "-p", metavar="PID[,PID...]",
@@ -221,6 +225,8 @@ def dump(
 
       lottery dump -n 10 -q --json-output run.ndjson
 
+      lottery dump 0.5 20 -q --trace-output run.json --deadline-warn 20
+
       lottery dump --by process --sort runtime --top 20
 
       lottery dump 0.5 -p 1234,1240 --comm '^postgres'
@@ -236,6 +242,7 @@ def dump(
     interval_s, count = dump_cmd.timing(interval_arg, count_arg, interval, iterations)
     opts = dump_cmd.DumpOptions(
         interval_s=interval_s, iterations=count, output=output, json_output=json_output,
+        trace_output=trace_output,
         top=top, pids=dump_cmd.parse_pids(pid or ()), comm=tuple(comm or ()), sort=sort, by=by,
         ticket_model=tickets, quiet=quiet, include_self=include_self, columns=columns,
         wide=wide,

@@ -28,6 +28,7 @@ from orchestrator.sampler import Sampler, Tick, bpftool_source
 from orchestrator.sinks import table
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
+from orchestrator.sinks.trace import TraceSink
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class DumpOptions:
     iterations: int | None = None  # None: until Ctrl-C
     output: Path | None = None
     json_output: Path | None = None
+    trace_output: Path | None = None
     top: int = 10
     pids: tuple[int, ...] = ()
     comm: tuple[str, ...] = ()  # names or regular expressions: a task matching any is kept
@@ -226,6 +228,14 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     snapshot.require_loaded(pins)
     limit = capacity(pins)
     files = _open_files(opts)
+    trace = None
+    if opts.trace_output:
+        try:
+            trace = TraceSink(opts.trace_output)
+        except LotteryError:
+            for sink in files.values():
+                sink.close()
+            raise
     analyser = Analyser(opts.analysis, hierarchical=model.hierarchical)
     sampler = Sampler(bpftool_source(pins), metrics.Reader(model), opts.interval_s)
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
@@ -251,8 +261,11 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
             if tick.ran_long:
                 print(_long_line(tick), file=sys.stderr)
             pids = {r.task.pid for r in shown.tasks}
-            if late := [item for item in found.late if item[1] in pids]:
+            late = [item for item in found.late if item[1] in pids]
+            if late:
                 print(_late_line(late, opts.analysis.deadline_warn_ms), file=sys.stderr)
+            if trace:
+                trace.write(sample, found, late)
             done += 1
     except KeyboardInterrupt:
         # A sample is either in a file whole or not at all (sinks.append).
@@ -261,6 +274,8 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     finally:
         for sink in files.values():
             sink.close()
-    for path in files:
+        if trace:
+            trace.close()
+    for path in [*files, *([opts.trace_output] if trace else [])]:
         print(f"wrote {done} samples to {path}")
     return EXIT_OK

@@ -1,0 +1,70 @@
+"""The trace sink, checked structurally: every event has ph, ts and pid,
+counters are numeric, every process and thread in a counter is named, and
+the file is a whole JSON array after every sample and after Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+
+from orchestrator import metrics, tickets
+from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sinks.trace import TraceSink
+
+
+def check_trace(events: list[dict]) -> None:
+    named = {(e["pid"], e.get("tid")) for e in events if e["ph"] == "M"}
+    for e in events:
+        assert {"ph", "ts", "pid", "name"} <= set(e), e
+        if e["ph"] == "C":
+            assert e["args"] and all(isinstance(v, int | float) for v in e["args"].values()), e
+            assert (e["pid"], None) in named, e  # its process has a name
+            if "tid" in e:
+                assert (e["pid"], e["tid"]) in named, e
+
+
+def _snap(n, at_ns, runtime, idle_ns):
+    task = TaskSample(7, 1, 7, "spin", 0, 0, 1, runtime, 0, 0, 0, 0, 0, False, 1, 1)
+    info = SnapshotInfo(n, at_ns, at_ns, 1, 0, 0, 0, 0, 1, 0)
+    return Snapshot(info, 0.0, (task,), (), (CpuIdle(0, idle_ns), CpuIdle(1, 0)), {})
+
+
+def test_the_trace_is_whole_after_every_sample(tmp_path):
+    path = tmp_path / "t.json"
+    sink = TraceSink(path)
+    assert json.loads(path.read_text()) == []
+    reader = metrics.Reader(tickets.WEIGHT)
+    reader.advance(_snap(1, 1_000_000_000, 0, 0))
+    for n in (2, 3):
+        sink.write(reader.advance(_snap(n, n * 1_000_000_000, n * 400_000_000,
+                                        n * 600_000_000)))
+        events = json.loads(path.read_text())
+        check_trace(events)
+    sink.close()
+    cpu = [e for e in events if e["name"] == "cpu 7"]
+    assert [e["args"]["runtime_ms"] for e in cpu] == [800.0, 400.0]
+    assert [e["ts"] for e in cpu] == [1_000_000.0, 2_000_000.0]  # the start of each interval
+
+
+def test_dump_trace_opens_after_ctrl_c(instance, tmp_path):
+    path = tmp_path / "run.json"
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "dump", "--pin-dir",
+                             str(instance.dir), "-i", "0.2", "-q", "--deadline-warn", "0.001",
+                             "--trace-output", str(path)],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    events = json.loads(path.read_text())
+    check_trace(events)
+    kinds = {e["ph"] for e in events}
+    assert {"M", "C", "i"} <= kinds  # names, counters, and deadline warnings
+    assert any(e["name"].endswith(" idle") for e in events)
