@@ -18,6 +18,7 @@ from orchestrator.commands import doctor as doctor_cmd
 from orchestrator.commands import dump as dump_cmd
 from orchestrator.commands import experiment as experiment_cmd
 from orchestrator.commands import load as load_cmd
+from orchestrator.commands import plot as plot_cmd
 from orchestrator.commands import simulate as simulate_cmd
 from orchestrator.commands import status as status_cmd
 from orchestrator.commands import unload as unload_cmd
@@ -327,6 +328,27 @@ def experiment(
     """
     return experiment_cmd.experiment(paths.pins(pin_dir), ratios, duration, cpu, quantum,
                                      replays, seed, csv_path, png)
+
+
+@app.command()
+def plot(
+    recording: Annotated[Path, typer.Argument(
+        metavar="FILE", help="A CSV (--output) or NDJSON (--json-output) written by dump.")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", show_default="FILE with .png", help="The PNG (replaced).")] = None,
+    top: Annotated[int, typer.Option("--top", help="Tasks to draw, the busiest.")] = 6,
+) -> int:
+    """Draw a dump's recording: each busy task's observed share against its
+    expected share over time, its run-queue wait, and each sample's
+    conservation error.
+
+    Examples:
+
+      lottery dump 1 30 -q -o run.csv; lottery plot run.csv
+
+      lottery plot run.ndjson -o assets/plot.png --top 4
+    """
+    return plot_cmd.plot(recording, output, top)
 
 
 @app.command()

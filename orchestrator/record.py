@@ -8,10 +8,15 @@ so every sink writes the same numbers; None means "not known here"."""
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator import currencies
 from orchestrator.analysis import Analysis, RowAnalysis
+from orchestrator.constants import EXIT_USAGE
+from orchestrator.errors import LotteryError
 from orchestrator.metrics import IdleRow, Sample, TaskRow
 
 NS_PER_MS = 1e6
@@ -21,26 +26,62 @@ NS_PER_MS = 1e6
 class Field:
     name: str
     digits: int | None = None  # a float rounded to this many decimals; None: int or text
+    text: bool = False         # a string (names, states); otherwise a number
+
+    def parse(self, cell: str) -> object:
+        """The value of a CSV cell: blank is None, as in NDJSON."""
+        if cell == "":
+            return None
+        if self.text:
+            return cell
+        return float(cell) if self.digits is not None else int(cell)
 
 
 FIELDS = (
     Field("timestamp_s", 6), Field("pid"), Field("runtime_ns"), Field("runtime_ms", 3),
     Field("switches"), Field("nice"), Field("tickets"),
-    Field("tgid"), Field("comm"), Field("cpu"), Field("policy"), Field("state"),
+    Field("tgid"), Field("comm", text=True), Field("cpu"), Field("policy"),
+    Field("state", text=True),
     Field("start_ns"), Field("runtime_delta_ns"), Field("switches_delta"),
     Field("voluntary_switches"), Field("involuntary_switches"),
     Field("wait_ns"), Field("wait_ms", 3), Field("wait_delta_ns"), Field("wait_max_ns"),
-    Field("runs"), Field("cpus_allowed"), Field("runs_delta"), Field("contention_group"),
+    Field("runs"), Field("cpus_allowed"), Field("runs_delta"), Field("contention_group", text=True),
     Field("ticket_share", 6), Field("expected_share", 6), Field("observed_share", 6),
     Field("share_error", 6), Field("ewma_runtime_delta_ns", 0), Field("lottery_wins"),
     Field("lottery_win_rate", 6), Field("period_ms", 3), Field("utilisation", 6),
     Field("response_ms", 3), Field("lateness_ms", 3),
-    Field("group"), Field("dropped"), Field("exits_missed"),
+    Field("group", text=True), Field("dropped"), Field("exits_missed"),
 )
 NAMES = tuple(f.name for f in FIELDS)
 _DIGITS = tuple(f.digits for f in FIELDS)
 
 Record = tuple[object, ...]  # values in FIELDS order
+
+
+def read(path: Path) -> list[dict[str, object]]:
+    """The records of a dump's CSV or NDJSON file, as dicts with typed values;
+    raises when the file is neither, or holds other fields."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            first = handle.readline()
+            handle.seek(0)
+            if first.lstrip().startswith("{"):
+                rows = [json.loads(line) for line in handle if line.strip()]
+                if rows and tuple(rows[0]) != NAMES:
+                    raise ValueError("other fields")
+                return rows
+            reader = csv.reader(handle)
+            if tuple(next(reader, ())) != NAMES:
+                raise ValueError("other fields")
+            return [{f.name: f.parse(cell) for f, cell in zip(FIELDS, row, strict=True)}
+                    for row in reader]
+    except OSError as err:
+        raise LotteryError(f"cannot read {path} ({err.strerror})",
+                           "pass a file written by lottery dump", code=EXIT_USAGE) from None
+    except (ValueError, TypeError, UnicodeDecodeError) as err:
+        raise LotteryError(f"{path} is not a CSV or NDJSON file of this lottery's dump "
+                           f"({err})", "write one with lottery dump -o FILE or "
+                           "--json-output FILE", code=EXIT_USAGE) from None
 
 
 def _ms(ns: float | None) -> float | None:
@@ -92,4 +133,23 @@ def records(sample: Sample, analysis: Analysis | None = None,
                           path(row.task.group) or None, lost)) for row in sample.tasks]
     if with_idle:
         out += [_rounded(_idle(row, ts, lost)) for row in sample.idle]
+    return out
+
+
+def conservation(rows: list[dict[str, object]]) -> list[tuple[float, float]]:
+    """(timestamp_s, error) per sample of a dump's records, from the records
+    alone: (task runtime + idle) / (CPUs x interval) - 1, the interval being
+    the time since the sample before, so the first sample has none."""
+    samples: dict[float, list[dict[str, object]]] = {}
+    for row in rows:
+        samples.setdefault(row["timestamp_s"], []).append(row)
+    times = sorted(samples)
+    out = []
+    for before, now in zip(times, times[1:], strict=False):
+        here = samples[now]
+        cpus = sum(1 for r in here if r["state"] == "idle")
+        used = sum(r["runtime_delta_ns"] or 0 for r in here)
+        span_ns = (now - before) * 1e9
+        if cpus and span_ns > 0:
+            out.append((now, used / (cpus * span_ns) - 1))
     return out

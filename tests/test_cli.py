@@ -40,6 +40,8 @@ def _one_line_error(result, code, *words):
     (["dump", "1", "5", "-n", "3"], ["count is given twice"]),
     (["dump", "-p", "12,x"], ["--pid", "list of PIDs"]),
     (["dump", "--columns", "pid,bogus"], ["--columns", "'bogus'", "pick from"]),
+    (["plot", "/nonexistent/run.csv"], ["cannot read", "lottery dump"]),
+    (["plot", "tests/data/proc_stat.txt"], ["not a CSV or NDJSON", "lottery dump"]),
     (["workload", "--nice", "30"], ["--nice", "-20 to 19"]),
     (["workload", "--cpu", "4096"], ["--cpu"]),
     (["load", "--max-tasks", "0", "--obj", "/nonexistent.o"], ["--max-tasks"]),
@@ -60,7 +62,7 @@ def test_help_lists_the_choices_of_sort_and_by():
 
 def test_every_command_has_help_with_examples():
     for command in ("build", "load", "dump", "unload", "workload", "status", "doctor",
-                    "simulate", "experiment"):
+                    "simulate", "experiment", "plot"):
         result = run_lottery(command, "--help")
         assert result.returncode == 0 and "Examples:" in result.stdout, command
 

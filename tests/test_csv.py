@@ -119,3 +119,20 @@ def test_ndjson_refuses_a_file_with_other_fields_or_half_a_row(tmp_path):
 def test_every_field_has_a_value_in_every_record():
     for values in _sample():
         assert len(values) == len(record.FIELDS)
+
+
+def test_both_files_read_back_as_the_same_typed_records(tmp_path):
+    csv_path, json_path = tmp_path / "s.csv", tmp_path / "s.ndjson"
+    for sink in (CsvSink(csv_path), NdjsonSink(json_path)):
+        sink.write(_sample())
+        sink.close()
+    assert record.read(csv_path) == record.read(json_path)
+    first = record.read(csv_path)[0]
+    assert first["pid"] == 42 and first["comm"] == 'worker, "odd"' and first["runtime_ms"] == 2.5
+
+
+def test_a_file_of_something_else_is_refused_in_one_line(tmp_path):
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(LotteryError, match="not a CSV or NDJSON file"):
+        record.read(other)

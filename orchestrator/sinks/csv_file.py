@@ -22,23 +22,8 @@ def _cells(values: record.Record) -> list[object]:
 
 
 def conservation(path: Path) -> list[float]:
-    """Per-sample (task runtime + idle) / (CPUs x interval) - 1 of a dump CSV,
-    from the CSV alone: the interval is the time between two samples'
-    timestamps, so the first sample in the file has none."""
-    samples: dict[str, list[dict[str, str]]] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            samples.setdefault(row["timestamp_s"], []).append(row)
-    times = sorted(samples, key=float)
-    errors = []
-    for before, now in zip(times, times[1:], strict=False):
-        rows = samples[now]
-        cpus = sum(1 for r in rows if r["state"] == "idle")
-        used = sum(int(r["runtime_delta_ns"] or 0) for r in rows)
-        span_ns = (float(now) - float(before)) * 1e9
-        if cpus and span_ns > 0:
-            errors.append(used / (cpus * span_ns) - 1)
-    return errors
+    """Per-sample conservation error of a dump CSV, from the CSV alone."""
+    return [error for _, error in record.conservation(record.read(path))]
 
 
 class CsvSink:

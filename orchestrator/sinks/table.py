@@ -195,7 +195,7 @@ COLUMNS: dict[str, tuple[str, Callable[[_Group, _View], object]]] = {
 DEFAULT_COLUMNS = ("pid", "comm", "group", "nice", "tickets", "set", "cpu", "wait", "share",
                    "expected", "observed", "error")
 _DRAWS = ("won", "winrate")
-GROUP_WIDTH = 16
+GROUP_WIDTH = 20
 WIDTH = 120
 # tabulate widens every column by 2 beyond its header; the two spaces between
 # columns are gap enough, and they are what lets the default fit WIDTH.

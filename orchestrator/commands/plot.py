@@ -1,0 +1,26 @@
+"""lottery plot: a dump's CSV or NDJSON as a PNG (shares over time, wait,
+conservation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator import record
+from orchestrator.constants import EXIT_OK, EXIT_USAGE
+from orchestrator.errors import LotteryError
+from orchestrator.sinks import plot as plots
+
+
+def plot(path: Path, output: Path | None, top: int) -> int:
+    if top < 1:
+        raise LotteryError(f"--top {top} must be at least 1", "pass --top 6", code=EXIT_USAGE)
+    rows = record.read(path)
+    out = output or path.with_suffix(".png")
+    if out.resolve() == path.resolve():
+        raise LotteryError(f"--output {out} is the input file", "pass another PNG path",
+                           code=EXIT_USAGE)
+    times = {r["timestamp_s"] for r in rows}
+    drawn = plots.dump_plot(rows, out, top, f"{path.name}: {len(times)} samples; the {top} "
+                            "busiest tasks")
+    print(f"wrote {out} ({drawn} tasks, {len(times)} samples)")
+    return EXIT_OK
