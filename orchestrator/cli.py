@@ -21,6 +21,7 @@ from orchestrator.commands import load as load_cmd
 from orchestrator.commands import plot as plot_cmd
 from orchestrator.commands import simulate as simulate_cmd
 from orchestrator.commands import status as status_cmd
+from orchestrator.commands import top as top_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.constants import (
@@ -328,6 +329,33 @@ def experiment(
     """
     return experiment_cmd.experiment(paths.pins(pin_dir), ratios, duration, cpu, quantum,
                                      replays, seed, csv_path, png)
+
+
+@app.command()
+def top(
+    interval: Annotated[float, typer.Option(
+        "--interval", "-i", help="Seconds between samples, 0.01 to 86400.")] = 1.0,
+    by: Annotated[str, typer.Option(
+        "--by", metavar="|".join(GROUPINGS), help="Rows per thread, process, command "
+        "name or task group (g cycles).")] = "thread",
+    tickets: TicketsOption = "weight",
+    pin_dir: PinDir = None,
+) -> int:
+    """A live dashboard of a loaded instance: each task's (or group's) observed
+    share against its expected share, as a bar and a sparkline of its history;
+    Jain's index per contention set; sparklines of conservation and fairness.
+    Fits 80x24, shows more columns from 110 wide.
+
+    Keys: q quit, s sort (cpu, error, wait, pid), g group by, p pause,
+    / filter by name or regular expression.
+
+    Examples:
+
+      sudo lottery load; lottery top
+
+      lottery top -i 0.5 --by group
+    """
+    return top_cmd.top(paths.pins(pin_dir), interval, tickets, by)
 
 
 @app.command()

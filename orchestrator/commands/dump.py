@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -185,22 +184,9 @@ def _long_line(tick: Tick) -> str:
             f"sampling took longer than the interval{skipped}")
 
 
-def _own_tgids(sample: metrics.Sample) -> set[int]:
-    """This process and what it started (sudo, then bpftool or cat below it)."""
-    own = {os.getpid()}
-    for _ in range(3):  # lottery -> sudo -> bpftool: parents before children
-        own |= {r.task.tgid for r in sample.tasks if r.task.ppid in own}
-    return own
-
-
 def _shown(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
     """What the table shows: without lottery's own processes unless asked."""
-    if opts.include_self:
-        return sample
-    own = _own_tgids(sample)
-    keep = [r for r in sample.tasks if r.task.tgid not in own]
-    return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
-                          sample.exits_missed)
+    return sample if opts.include_self else table.without_self(sample)
 
 
 def _open_files(opts: DumpOptions) -> dict[Path, CsvSink | NdjsonSink]:

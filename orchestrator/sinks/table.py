@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -100,6 +101,22 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
         if len(g.tickets_held) > 1:
             g.tickets = None
     return list(groups.values())
+
+
+def _own_tgids(sample: Sample) -> set[int]:
+    """This process and what it started (sudo, then bpftool or cat below it)."""
+    own = {os.getpid()}
+    for _ in range(3):  # lottery -> sudo -> bpftool: parents before children
+        own |= {r.task.tgid for r in sample.tasks if r.task.ppid in own}
+    return own
+
+
+def without_self(sample: Sample) -> Sample:
+    """The sample less lottery's own processes: a view should show the
+    machine, not the tool watching it (files keep every task)."""
+    own = _own_tgids(sample)
+    return Sample(sample.snapshot, [r for r in sample.tasks if r.task.tgid not in own],
+                  sample.idle, sample.conservation, sample.exits_missed)
 
 
 def _sort_key(name: str):
