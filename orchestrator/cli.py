@@ -156,6 +156,10 @@ def dump(
     json_output: Annotated[Path | None, typer.Option(
         "--json-output", metavar="PATH", help="NDJSON file to append to: one object per "
         "CSV row, the same fields under the same names.")] = None,
+    replay: Annotated[Path | None, typer.Option(
+        "--replay", metavar="FILE", help="Show a dump's CSV or NDJSON recording instead of "
+        "sampling a loaded instance (no root needed); its recorded shares are shown.")] =
+        None,
     trace_output: Annotated[Path | None, typer.Option(
         "--trace-output", metavar="PATH", help="Chrome trace-event JSON (replaced): counter "
         "tracks of runtime, wait and shares per task, idle per CPU, deadline warnings. Open "
@@ -229,6 +233,8 @@ def dump(
 
       lottery dump 0.5 20 -q --trace-output run.json --deadline-warn 20
 
+      lottery dump --replay run.ndjson --by group
+
       lottery dump --by process --sort runtime --top 20
 
       lottery dump 0.5 -p 1234,1240 --comm '^postgres'
@@ -244,7 +250,7 @@ def dump(
     interval_s, count = dump_cmd.timing(interval_arg, count_arg, interval, iterations)
     opts = dump_cmd.DumpOptions(
         interval_s=interval_s, iterations=count, output=output, json_output=json_output,
-        trace_output=trace_output,
+        trace_output=trace_output, replay=replay,
         top=top, pids=dump_cmd.parse_pids(pid or ()), comm=tuple(comm or ()), sort=sort, by=by,
         ticket_model=tickets, quiet=quiet, include_self=include_self, columns=columns,
         wide=wide,
@@ -340,6 +346,9 @@ def top(
         "name or task group (g cycles).")] = "thread",
     tickets: TicketsOption = "weight",
     pin_dir: PinDir = None,
+    replay: Annotated[Path | None, typer.Option(
+        "--replay", metavar="FILE", help="Show a dump's CSV or NDJSON recording instead of "
+        "a loaded instance, one sample per --interval.")] = None,
 ) -> int:
     """A live dashboard of a loaded instance: each task's (or group's) observed
     share against its expected share, as a bar and a sparkline of its history;
@@ -354,8 +363,10 @@ def top(
       sudo lottery load; lottery top
 
       lottery top -i 0.5 --by group
+
+      lottery top --replay run.ndjson
     """
-    return top_cmd.top(paths.pins(pin_dir), interval, tickets, by)
+    return top_cmd.top(paths.pins(pin_dir), interval, tickets, by, replay)
 
 
 @app.command()

@@ -1,5 +1,5 @@
-"""One sampling loop for every reader of an instance (dump, simulate --live):
-a silent baseline, then one sample per interval on a deadline clock.
+"""One sampling loop for every reader of an instance (dump, top, simulate
+--live): a silent baseline, then one sample per interval on a deadline clock.
 
 Ticks fall at the baseline's moment plus whole intervals.  A sample that
 overruns its interval is followed at once by the next, and the clock starts
@@ -13,9 +13,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from orchestrator import snapshot
+from orchestrator.analysis import Analyser, Analysis, AnalysisOptions
 from orchestrator.metrics import Reader, Sample
 from orchestrator.paths import Pins
 from orchestrator.records import Snapshot
+from orchestrator.tickets import TicketModel
 
 NS_PER_S = 1e9
 
@@ -38,6 +40,36 @@ class Tick:
     def ran_long(self) -> bool:
         """Did it cover noticeably more than the interval asked for?"""
         return self.interval_s > self.asked_s * 1.1 + 0.02
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One sample as every view takes it, from any source (a loaded
+    instance, or the replay of a recording): its rows, their analysis, and
+    how its timing went."""
+
+    sample: Sample
+    analysis: Analysis
+    interval_s: float  # the time it covers
+    asked_s: float     # the interval asked for
+    skipped: int = 0   # ticks skipped because the sample before overran
+
+    @property
+    def ran_long(self) -> bool:
+        """Did it cover noticeably more than the interval asked for?"""
+        return self.interval_s > self.asked_s * 1.1 + 0.02
+
+
+def live_frames(pins: Pins, model: TicketModel, interval_s: float, count: int | None = None,
+                options: AnalysisOptions | None = None,
+                sleep: Callable[[float], None] = time.sleep) -> Iterator[Frame]:
+    """Frames of a loaded instance: sampled, then analysed (shares need every
+    task, so before any view filters them)."""
+    analyser = Analyser(options or AnalysisOptions(), hierarchical=model.hierarchical)
+    sampler = Sampler(bpftool_source(pins), Reader(model), interval_s, sleep=sleep)
+    for tick in sampler.ticks(count):
+        yield Frame(tick.sample, analyser.analyse(tick.sample), tick.interval_s, tick.asked_s,
+                    tick.skipped)
 
 
 def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:

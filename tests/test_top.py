@@ -15,7 +15,8 @@ from conftest import REPO
 
 from orchestrator import analysis, metrics, tickets, workload
 from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sinks.live import Frame, TopApp, bar, spark
+from orchestrator.sampler import Frame
+from orchestrator.sinks.live import TopApp, bar, spark
 
 
 def _snap(n: int, runtimes: dict[int, int]) -> Snapshot:
@@ -31,7 +32,7 @@ def _frames(stop: threading.Event):
     reader.advance(_snap(0, {101: 0, 202: 0}))
     for n in range(1, 1000):
         sample = reader.advance(_snap(n, {101: n * 750_000_000, 202: n * 250_000_000}))
-        yield Frame(sample, analyser.analyse(sample), 1.0)
+        yield Frame(sample, analyser.analyse(sample), 1.0, 1.0)
         if stop.wait(0.02):
             return
 

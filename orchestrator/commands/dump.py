@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator import analysis, metrics, names, parse, record, snapshot, tickets, tools
-from orchestrator.analysis import Analyser, AnalysisOptions
+from orchestrator.analysis import AnalysisOptions
 from orchestrator.constants import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -23,7 +23,8 @@ from orchestrator.constants import (
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
 from orchestrator.records import SnapshotInfo
-from orchestrator.sampler import Sampler, Tick, bpftool_source
+from orchestrator.replay import replay_frames
+from orchestrator.sampler import Frame, live_frames
 from orchestrator.sinks import table
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
@@ -37,6 +38,7 @@ class DumpOptions:
     output: Path | None = None
     json_output: Path | None = None
     trace_output: Path | None = None
+    replay: Path | None = None  # a recording to show instead of a loaded instance
     top: int = 10
     pids: tuple[int, ...] = ()
     comm: tuple[str, ...] = ()  # names or regular expressions: a task matching any is kept
@@ -178,10 +180,10 @@ def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
                           sample.exits_missed)
 
 
-def _long_line(tick: Tick) -> str:
-    skipped = f"; {tick.skipped} ticks skipped" if tick.skipped else ""
-    return (f"lottery: note: this sample covers {tick.interval_s:.3f} s, not {tick.asked_s:g} s: "
-            f"sampling took longer than the interval{skipped}")
+def _long_line(frame: Frame) -> str:
+    skipped = f"; {frame.skipped} ticks skipped" if frame.skipped else ""
+    return (f"lottery: note: this sample covers {frame.interval_s:.3f} s, not "
+            f"{frame.asked_s:g} s: sampling took longer than the interval{skipped}")
 
 
 def _shown(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
@@ -207,12 +209,23 @@ def _open_files(opts: DumpOptions) -> dict[Path, CsvSink | NdjsonSink]:
     return files
 
 
-def dump(pins: Pins, opts: DumpOptions) -> int:
-    """Sample until the iterations are done or Ctrl-C; return the exit code."""
-    validate(opts)
+def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
+    """The frames to show, from the instance or the replayed recording, and
+    the task map's row limit."""
+    if opts.replay:
+        return replay_frames(opts.replay, count=opts.iterations), TASKS_CAPACITY
     model = tickets.model(opts.ticket_model)
     snapshot.require_loaded(pins)
     limit = capacity(pins)
+    return live_frames(pins, model, opts.interval_s, opts.iterations, opts.analysis), limit
+
+
+def dump(pins: Pins, opts: DumpOptions) -> int:
+    """Sample until the iterations are done or Ctrl-C; return the exit code."""
+    validate(opts)
+    if opts.replay:
+        record.read(opts.replay)  # a bad recording fails here, before any file is touched
+    frames, limit = _frames(pins, opts)
     files = _open_files(opts)
     trace = None
     if opts.trace_output:
@@ -222,17 +235,14 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
             for sink in files.values():
                 sink.close()
             raise
-    analyser = Analyser(opts.analysis, hierarchical=model.hierarchical)
-    sampler = Sampler(bpftool_source(pins), metrics.Reader(model), opts.interval_s)
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
     warn = _Capacity(limit)
     done = 0
     try:
-        for tick in sampler.ticks(opts.iterations):
-            whole = tick.sample
-            found = analyser.analyse(whole)  # shares need every task, not the filtered few
+        for frame in frames:
+            whole, found = frame.sample, frame.analysis
             sample = _filter(whole, opts)
-            warn.check(whole.snapshot.info, whole.exits_missed, tick.interval_s)
+            warn.check(whole.snapshot.info, whole.exits_missed, frame.interval_s)
             if files:
                 rows = record.records(sample, found, with_idle=not (opts.pids or opts.comm))
                 for sink in files.values():
@@ -244,8 +254,8 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
                 if opts.edf:
                     out += "\n\n" + table.render_edf(shown, found, opts.top)
                 print(out, end="\n\n", flush=True)
-            if tick.ran_long:
-                print(_long_line(tick), file=sys.stderr)
+            if frame.ran_long and not opts.replay:
+                print(_long_line(frame), file=sys.stderr)
             pids = {r.task.pid for r in shown.tasks}
             late = [item for item in found.late if item[1] in pids]
             if late:

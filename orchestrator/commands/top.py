@@ -5,32 +5,41 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
-from orchestrator import metrics, snapshot, tickets
-from orchestrator.analysis import Analyser
+from orchestrator import record, snapshot, tickets
 from orchestrator.commands.dump import check_interval
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.paths import Pins
-from orchestrator.sampler import Sampler, bpftool_source
-from orchestrator.sinks.live import GROUPINGS, Frame, Frames, TopApp
+from orchestrator.replay import replay_frames
+from orchestrator.sampler import Frame, live_frames
+from orchestrator.sinks.live import GROUPINGS, Frames, TopApp
 
 
 def frames(pins: Pins, model: tickets.TicketModel, interval_s: float) -> Frames:
     """Frames of the instance, one per interval, until the stop event is set
     (which also cuts the wait between samples short)."""
     def run(stop: threading.Event) -> Iterator[Frame]:
-        sampler = Sampler(bpftool_source(pins), metrics.Reader(model), interval_s,
-                          sleep=stop.wait)
-        analyser = Analyser(hierarchical=model.hierarchical)
-        for tick in sampler.ticks(None):
+        for frame in live_frames(pins, model, interval_s, sleep=stop.wait):
             if stop.is_set():
                 return
-            yield Frame(tick.sample, analyser.analyse(tick.sample), tick.interval_s)
+            yield frame
     return run
 
 
-def top(pins: Pins, interval_s: float, ticket_model: str, by: str) -> int:
+def replayed(path: Path, pace_s: float) -> Frames:
+    """Frames of a recording, `pace_s` apart, until the stop event is set."""
+    def run(stop: threading.Event) -> Iterator[Frame]:
+        for frame in replay_frames(path, pace_s, sleep=stop.wait):
+            if stop.is_set():
+                return
+            yield frame
+    return run
+
+
+def top(pins: Pins, interval_s: float, ticket_model: str, by: str,
+        replay: Path | None = None) -> int:
     check_interval(interval_s)
     if by not in GROUPINGS:
         raise LotteryError(f"--by {by!r} is not known", f"pass one of {', '.join(GROUPINGS)}",
@@ -40,8 +49,13 @@ def top(pins: Pins, interval_s: float, ticket_model: str, by: str) -> int:
         raise LotteryError("lottery top needs a terminal",
                            "run it in one, or use lottery dump for output to a file or pipe",
                            code=EXIT_USAGE)
-    snapshot.take(pins)  # fails here, in one line, if the instance cannot be read
-    app = TopApp(frames(pins, model, interval_s), by=by)
+    if replay:
+        record.read(replay)  # fails here, in one line, if it is no recording
+        source = replayed(replay, interval_s)
+    else:
+        snapshot.take(pins)  # fails here, in one line, if the instance cannot be read
+        source = frames(pins, model, interval_s)
+    app = TopApp(source, by=by)
     app.run()
     if app.failure:
         raise app.failure

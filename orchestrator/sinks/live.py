@@ -12,7 +12,6 @@ import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime
 
 from textual.app import App, ComposeResult
@@ -21,20 +20,9 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
 from orchestrator import currencies
-from orchestrator.analysis import Analysis
 from orchestrator.errors import LotteryError
-from orchestrator.metrics import Sample
+from orchestrator.sampler import Frame
 from orchestrator.sinks import table
-
-
-@dataclass(frozen=True)
-class Frame:
-    """What one sample brings the screen."""
-
-    sample: Sample
-    analysis: Analysis
-    interval_s: float
-
 
 # A frame source: given an event that says stop, yield frames until it is set.
 Frames = Callable[[threading.Event], Iterator[Frame]]
@@ -184,9 +172,10 @@ class TopApp(App[None]):
         tasks = self.query_one("#tasks", DataTable)
         tasks.clear(columns=True)
         first = "THREADS" if self.by in ("comm", "group") else "PID"
-        labels = [first, "COMM", "SET", "CPU %", "EXP %", "OBS %", "OBSERVED│EXPECTED",
-                  "HISTORY"]
-        if wide:
+        # rows that are groups are named by their path
+        labels = [first, "GROUP" if self.by == "group" else "COMM", "SET", "CPU %", "EXP %",
+                  "OBS %", "OBSERVED│EXPECTED", "HISTORY"]
+        if wide and self.by != "group":
             labels[2:2] = ["GROUP", "NICE"]
             labels[-2:-2] = ["ERR pp", "WAIT ms"]
         tasks.add_columns(*labels)
@@ -200,12 +189,13 @@ class TopApp(App[None]):
             cpu = _pct(g.runtime_delta_ns / interval) if interval and g.runtime_delta_ns \
                 is not None else ""
             cells = [g.threads if self.by in ("comm", "group") else g.pid,
-                     g.comm if self.by != "group" else "", next(iter(g.contention), "")
+                     g.group if self.by == "group" else g.comm, next(iter(g.contention), "")
                      if len(g.contention) == 1 else "", cpu, _pct(g.expected),
                      _pct(g.observed), bar(g.observed, g.expected), spark(list(history))]
             if wide:
                 error = None if g.expected is None else g.observed - g.expected
-                cells[2:2] = [g.group, "" if g.nice is None else g.nice]
+                if self.by != "group":
+                    cells[2:2] = [g.group, "" if g.nice is None else g.nice]
                 cells[-2:-2] = [_pct(error), "" if g.wait_delta_ns is None
                                 else f"{g.wait_delta_ns / 1e6:.1f}"]
             tasks.add_row(*cells)
