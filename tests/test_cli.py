@@ -40,6 +40,8 @@ def _one_line_error(result, code, *words):
     (["dump", "1", "5", "-n", "3"], ["count is given twice"]),
     (["dump", "-p", "12,x"], ["--pid", "list of PIDs"]),
     (["dump", "--columns", "pid,bogus"], ["--columns", "'bogus'", "pick from"]),
+    (["dump", "--replay", "tests/data/recording.csv", "-o", "/tmp/lt-same.out",
+      "--trace-output", "/tmp/lt-same.out"], ["same file"]),
     (["plot", "/nonexistent/run.csv"], ["cannot read", "lottery dump"]),
     (["plot", "tests/data/proc_stat.txt"], ["not a CSV or NDJSON", "lottery dump"]),
     (["workload", "--nice", "30"], ["--nice", "-20 to 19"]),

@@ -7,9 +7,11 @@ import json
 import pytest
 
 from orchestrator import metrics, record, tickets
+from orchestrator.analysis import Analysis
 from orchestrator.constants import SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
 from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sinks import Output
 from orchestrator.sinks.csv_file import HEADER, CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
 
@@ -19,7 +21,8 @@ def _sample(runtime_ns=2_500_000):
     idle = (CpuIdle(0, 9), CpuIdle(1, 8))
     info = SnapshotInfo(1, 1_000, 1_100, 1, 0, 0, 0, 0, 1, 0)
     snap = Snapshot(info, 1700000000.5, (t,), (), idle, {})
-    return record.records(metrics.compare(None, snap, tickets.WEIGHT))
+    sample = metrics.compare(None, snap, tickets.WEIGHT)
+    return Output(sample, Analysis({}, [], {}, [], 0), record.records(sample), [])
 
 
 def test_header_starts_with_the_seed_columns(tmp_path):
@@ -117,7 +120,7 @@ def test_ndjson_refuses_a_file_with_other_fields_or_half_a_row(tmp_path):
 
 
 def test_every_field_has_a_value_in_every_record():
-    for values in _sample():
+    for values in _sample().records:
         assert len(values) == len(record.FIELDS)
 
 

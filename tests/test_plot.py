@@ -7,6 +7,7 @@ from __future__ import annotations
 from conftest import DATA, run_lottery
 
 from orchestrator import record
+from orchestrator.sinks import Output
 from orchestrator.sinks.ndjson import NdjsonSink
 
 
@@ -20,7 +21,8 @@ def test_plot_draws_a_csv_and_the_same_records_as_ndjson(tmp_path):
     rows = record.read(DATA / "recording.csv")
     ndjson = tmp_path / "recording.ndjson"
     sink = NdjsonSink(ndjson)
-    sink.write([tuple(r[name] for name in record.NAMES) for r in rows])
+    records = [tuple(r[name] for name in record.NAMES) for r in rows]
+    sink.write(Output(None, None, records, []))  # NDJSON needs only the records
     sink.close()
     for source in (DATA / "recording.csv", ndjson):
         png = tmp_path / f"{source.suffix[1:]}.png"

@@ -15,6 +15,7 @@ from conftest import REPO
 
 from orchestrator import metrics, tickets
 from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sinks import Output
 from orchestrator.sinks.trace import TraceSink
 
 
@@ -42,8 +43,8 @@ def test_the_trace_is_whole_after_every_sample(tmp_path):
     reader = metrics.Reader(tickets.WEIGHT)
     reader.advance(_snap(1, 1_000_000_000, 0, 0))
     for n in (2, 3):
-        sink.write(reader.advance(_snap(n, n * 1_000_000_000, n * 400_000_000,
-                                        n * 600_000_000)))
+        sample = reader.advance(_snap(n, n * 1_000_000_000, n * 400_000_000, n * 600_000_000))
+        sink.write(Output(sample, None, [], []))
         events = json.loads(path.read_text())
         check_trace(events)
     sink.close()

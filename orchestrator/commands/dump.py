@@ -25,7 +25,7 @@ from orchestrator.paths import Pins
 from orchestrator.records import SnapshotInfo
 from orchestrator.replay import replay_frames
 from orchestrator.sampler import Frame, live_frames
-from orchestrator.sinks import table
+from orchestrator.sinks import Output, Sink, table
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
 from orchestrator.sinks.trace import TraceSink
@@ -191,22 +191,25 @@ def _shown(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
     return sample if opts.include_self else table.without_self(sample)
 
 
-def _open_files(opts: DumpOptions) -> dict[Path, CsvSink | NdjsonSink]:
-    """The file sinks asked for, opened (and checked) before any sampling."""
-    files: dict[Path, CsvSink | NdjsonSink] = {}
+def _open_sinks(opts: DumpOptions) -> dict[Path, Sink]:
+    """The files asked for, opened (and checked) before any sampling."""
+    asked = [(opts.output, CsvSink), (opts.json_output, NdjsonSink),
+             (opts.trace_output, TraceSink)]
+    paths = [path.resolve() for path, _ in asked if path]
+    if len(set(paths)) < len(paths):
+        raise LotteryError("two outputs name the same file",
+                           "pass a different file to each of -o, --json-output and "
+                           "--trace-output", code=EXIT_USAGE)
+    sinks: dict[Path, Sink] = {}
     try:
-        if opts.output:
-            files[opts.output] = CsvSink(opts.output)
-        if opts.json_output:
-            if opts.output and opts.json_output.resolve() == opts.output.resolve():
-                raise LotteryError(f"--output and --json-output are both {opts.output}",
-                                   "pass two different files", code=EXIT_USAGE)
-            files[opts.json_output] = NdjsonSink(opts.json_output)
+        for path, kind in asked:
+            if path:
+                sinks[path] = kind(path)
     except LotteryError:
-        for sink in files.values():
+        for sink in sinks.values():
             sink.close()
         raise
-    return files
+    return sinks
 
 
 def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
@@ -226,15 +229,7 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     if opts.replay:
         record.read(opts.replay)  # a bad recording fails here, before any file is touched
     frames, limit = _frames(pins, opts)
-    files = _open_files(opts)
-    trace = None
-    if opts.trace_output:
-        try:
-            trace = TraceSink(opts.trace_output)
-        except LotteryError:
-            for sink in files.values():
-                sink.close()
-            raise
+    sinks = _open_sinks(opts)
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
     warn = _Capacity(limit)
     done = 0
@@ -243,10 +238,6 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
             whole, found = frame.sample, frame.analysis
             sample = _filter(whole, opts)
             warn.check(whole.snapshot.info, whole.exits_missed, frame.interval_s)
-            if files:
-                rows = record.records(sample, found, with_idle=not (opts.pids or opts.comm))
-                for sink in files.values():
-                    sink.write(rows)
             shown = _shown(sample, opts)
             if not opts.quiet:
                 out = table.render(shown, opts.top, opts.sort, opts.by, found, shown_columns,
@@ -260,18 +251,19 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
             late = [item for item in found.late if item[1] in pids]
             if late:
                 print(_late_line(late, opts.analysis.deadline_warn_ms), file=sys.stderr)
-            if trace:
-                trace.write(sample, found, late)
+            if sinks:
+                rows = record.records(sample, found, with_idle=not (opts.pids or opts.comm))
+                out = Output(sample, found, rows, late)
+                for sink in sinks.values():
+                    sink.write(out)
             done += 1
     except KeyboardInterrupt:
         # A sample is either in a file whole or not at all (sinks.append).
         print(f"lottery: interrupted after {done} samples", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        for sink in files.values():
+        for sink in sinks.values():
             sink.close()
-        if trace:
-            trace.close()
-    for path in [*files, *([opts.trace_output] if trace else [])]:
+    for path in sinks:
         print(f"wrote {done} samples to {path}")
     return EXIT_OK

@@ -1,1 +1,30 @@
-"""Output sinks: each turns metrics.Sample objects into one format."""
+"""Output sinks.  Each file format is one module with one class that takes
+a sample's Output and can be closed; the table and the live view draw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from orchestrator.analysis import Analysis
+from orchestrator.metrics import Sample
+from orchestrator.record import Record
+
+
+@dataclass(frozen=True)
+class Output:
+    """What one sample gives the files: its rows (as the filters left them),
+    their analysis, their records (built once, for every file), and the
+    deadline warnings it raised."""
+
+    sample: Sample
+    analysis: Analysis
+    records: list[Record]
+    late: list[tuple[str, int, float]]
+
+
+class Sink(Protocol):
+    def write(self, out: Output) -> int:
+        """Put one sample in whole; return how many rows or events."""
+
+    def close(self) -> None: ...

@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from orchestrator import record
+from orchestrator.sinks import Output
 from orchestrator.sinks.append import AppendFile
 
 COLUMNS = record.NAMES
@@ -33,12 +34,12 @@ class CsvSink:
         self.path = path
         self._file = AppendFile(path, "CSV", "--output", lambda first: first == HEADER, HEADER)
 
-    def write(self, records: list[record.Record]) -> int:
+    def write(self, out: Output) -> int:
         """Append one sample's records whole; return how many."""
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(_cells(r) for r in records)
+        csv.writer(buf, lineterminator="\n").writerows(_cells(r) for r in out.records)
         self._file.append(buf.getvalue())
-        return len(records)
+        return len(out.records)
 
     def close(self) -> None:
         self._file.close()

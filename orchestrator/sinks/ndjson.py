@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from orchestrator import record
+from orchestrator.sinks import Output
 from orchestrator.sinks.append import AppendFile
 
 
@@ -25,12 +26,12 @@ class NdjsonSink:
         self.path = path
         self._file = AppendFile(path, "NDJSON", "--json-output", _same_fields)
 
-    def write(self, records: list[record.Record]) -> int:
+    def write(self, out: Output) -> int:
         """Append one sample's records whole; return how many."""
         self._file.append("".join(
             json.dumps(dict(zip(record.NAMES, r, strict=True)), ensure_ascii=False,
-                       separators=(",", ":")) + "\n" for r in records))
-        return len(records)
+                       separators=(",", ":")) + "\n" for r in out.records))
+        return len(out.records)
 
     def close(self) -> None:
         self._file.close()

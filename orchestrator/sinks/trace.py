@@ -21,6 +21,7 @@ from orchestrator.analysis import Analysis
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.metrics import Sample
+from orchestrator.sinks import Output
 
 _END = b"\n]\n"
 _CPUS_PID = 0  # the idle task's pid: no real process has it
@@ -97,10 +98,9 @@ class TraceSink:
                               s="t", args={"comm": comm, "response_ms": response_ms}))
         return out
 
-    def write(self, sample: Sample, analysis: Analysis | None = None,
-              late: list[tuple[str, int, float]] = ()) -> int:
+    def write(self, out: Output) -> int:
         """Put one sample's events in whole; return how many."""
-        events = self._events(sample, analysis, list(late))
+        events = self._events(out.sample, out.analysis, out.late)
         if not events:
             return 0
         body = ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"))
