@@ -15,10 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator import parse, paths, snapshot, tools
+from orchestrator import paths
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
+from orchestrator.kernel import parse, snapshot, tools
 
 HERE = Path(__file__).parent
 CPU = max(os.sched_getaffinity(0))
@@ -113,7 +114,7 @@ def _time_dump(pins, repeats: int = 3) -> tuple[float, float, float, int]:
 def _sample_hwm_mb(pins) -> float:
     """Peak RSS of a fresh process that takes one sample.  VmHWM, not
     ru_maxrss: the latter keeps the high-water mark of the forking parent."""
-    code = ("from orchestrator import snapshot, paths;"
+    code = ("from orchestrator import paths; from orchestrator.kernel import snapshot;"
             f"snapshot.take(paths.pins('{pins.dir}'));"
             "print(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

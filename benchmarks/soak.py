@@ -17,10 +17,11 @@ import time
 import uuid
 from pathlib import Path
 
-from orchestrator import bpffs, paths
+from orchestrator import paths
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
+from orchestrator.kernel import bpffs
 from orchestrator.sinks.csv_file import conservation
 
 STRESS = ["stress-ng", "--cpu", "2", "--switch", "2", "--fork", "2", "--pthread", "1",

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from orchestrator import paths
-from orchestrator.analysis import AnalysisOptions
+from orchestrator.analysis.analyser import AnalysisOptions
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import doctor as doctor_cmd
 from orchestrator.commands import dump as dump_cmd

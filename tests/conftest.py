@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import bpffs, paths, tools
+from orchestrator import paths
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
+from orchestrator.kernel import bpffs, tools
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent

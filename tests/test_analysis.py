@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import edf, schedulers, shares, tickets
+from orchestrator.analysis import edf, schedulers, shares, tickets
 from orchestrator.errors import LotteryError
-from orchestrator.metrics import TaskRow
-from orchestrator.records import TaskSample
+from orchestrator.kernel.records import TaskSample
+from orchestrator.sampling.deltas import TaskRow
 
 TICKETS = st.lists(st.integers(1, 100_000), min_size=1, max_size=12)
 

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from orchestrator import metrics, record, tickets
-from orchestrator.analysis import Analysis
+from orchestrator.analysis import tickets
+from orchestrator.analysis.analyser import Analysis
 from orchestrator.constants import SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
-from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sinks import Output
+from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sampling import deltas
+from orchestrator.sinks import Output, record
 from orchestrator.sinks.csv_file import HEADER, CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
 
@@ -21,7 +22,7 @@ def _sample(runtime_ns=2_500_000):
     idle = (CpuIdle(0, 9), CpuIdle(1, 8))
     info = SnapshotInfo(1, 1_000, 1_100, 1, 0, 0, 0, 0, 1, 0)
     snap = Snapshot(info, 1700000000.5, (t,), (), idle, {})
-    sample = metrics.compare(None, snap, tickets.WEIGHT)
+    sample = deltas.compare(None, snap, tickets.WEIGHT)
     return Output(sample, Analysis({}, [], {}, [], 0), record.records(sample), [])
 
 

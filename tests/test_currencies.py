@@ -11,9 +11,10 @@ from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import analysis, currencies, parse, shares, simulate, tickets
-from orchestrator.metrics import Sample, TaskRow
-from orchestrator.records import Group, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.analysis import analyser, currencies, shares, simulate, tickets
+from orchestrator.kernel import parse
+from orchestrator.kernel.records import Group, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sampling.deltas import Sample, TaskRow
 
 GROUPS = parse.group_rows(r["formatted"] for r in json.loads((DATA / "groups.json").read_text()))
 SESSIONS = sorted(g.id for g in GROUPS.values() if g.kind == "autogroup")
@@ -110,7 +111,7 @@ def test_draws_and_replays_hold_the_funded_tickets_not_the_raw_ones():
     """Two sessions at nice 0 and nice 5: their tickets are worth the same in
     the base currency, so simulated lotteries split 50/50, not 1024:335."""
     rows = [_row(1, SESSIONS[0], nice=0), _row(2, SESSIONS[1], nice=5)]
-    found = analysis.Analyser(analysis.AnalysisOptions(draws=20_000, seed=1)).analyse(
+    found = analyser.Analyser(analyser.AnalysisOptions(draws=20_000, seed=1)).analyse(
         _sample(rows))
     wins = [found.rows[r.task.key].wins for r in rows]
     assert wins[0] / sum(wins) == pytest.approx(0.5, abs=0.02)

@@ -11,7 +11,10 @@ import time
 
 import pytest
 
-from orchestrator import analysis, metrics, snapshot, tickets, workload
+from orchestrator import workload
+from orchestrator.analysis import analyser, tickets
+from orchestrator.kernel import snapshot
+from orchestrator.sampling import deltas
 
 CPU = max(os.sched_getaffinity(0))
 
@@ -30,14 +33,14 @@ def _normalised(values: dict[int, float]) -> dict[int, float]:
 
 
 def _expected_and_kernel(instance, pids, span_s=2.0):
-    reader = metrics.Reader(tickets.WEIGHT)
+    reader = deltas.Reader(tickets.WEIGHT)
     time.sleep(0.5)  # let the scheduler settle the group weights
     reader.advance(snapshot.take(instance))
     before = _schedstat(pids)
     time.sleep(span_s)
     sample = reader.advance(snapshot.take(instance))
     after = _schedstat(pids)
-    found = analysis.Analyser().analyse(sample)
+    found = analyser.Analyser().analyse(sample)
     rows = {r.task.pid: r for r in sample.tasks if r.task.pid in pids}
     expected = {pid: found.rows[rows[pid].task.key].share.expected for pid in pids}
     kernel = {pid: after[pid] - before[pid] for pid in pids}
@@ -83,7 +86,7 @@ def test_the_flat_model_still_expects_nice_alone(instance):
     pids = (workload.start(0, 3.0, CPU, new_session=True)
             + workload.start(5, 3.0, CPU, new_session=True))
     try:
-        reader = metrics.Reader(tickets.FLAT)
+        reader = deltas.Reader(tickets.FLAT)
         time.sleep(0.3)
         reader.advance(snapshot.take(instance))
         time.sleep(1.0)
@@ -91,7 +94,7 @@ def test_the_flat_model_still_expects_nice_alone(instance):
     finally:
         workload.stop(pids)
         workload.wait(pids)
-    found = analysis.Analyser(hierarchical=False).analyse(sample)
+    found = analyser.Analyser(hierarchical=False).analyse(sample)
     share = {r.task.pid: found.rows[r.task.key].share.expected
              for r in sample.tasks if r.task.pid in pids}
     assert _normalised(share)[pids[0]] == pytest.approx(1024 / (1024 + 335), abs=0.02)

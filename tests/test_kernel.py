@@ -13,7 +13,10 @@ import time
 import pytest
 from conftest import run_lottery
 
-from orchestrator import metrics, snapshot, tickets, workload
+from orchestrator import workload
+from orchestrator.analysis import tickets
+from orchestrator.kernel import snapshot
+from orchestrator.sampling import deltas
 
 CPU = max(os.sched_getaffinity(0))
 
@@ -94,7 +97,7 @@ def _two_samples(instance, pids, warmup_s: float, span_s: float = 2.0):
 def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
     pids = workload.start(0, 3.0, CPU) + workload.start(5, 3.0, CPU)
     first, second = _two_samples(instance, pids, 0.3)
-    check = metrics.compare(first, second, tickets.WEIGHT).conservation
+    check = deltas.compare(first, second, tickets.WEIGHT).conservation
     assert check.cpus == os.cpu_count()
     assert abs(check.error) < 0.01, check
 
@@ -102,7 +105,7 @@ def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
 def test_two_tasks_on_one_cpu_wait_while_the_other_runs(instance):
     a, b = workload.start(0, 3.0, CPU) + workload.start(0, 3.0, CPU)
     first, second = _two_samples(instance, [a, b], 0.5)
-    rows = {r.task.pid: r for r in metrics.compare(first, second, tickets.WEIGHT).tasks}
+    rows = {r.task.pid: r for r in deltas.compare(first, second, tickets.WEIGHT).tasks}
     assert rows[a].wait_delta_ns == pytest.approx(rows[b].runtime_delta_ns, rel=0.05)
     assert rows[b].wait_delta_ns == pytest.approx(rows[a].runtime_delta_ns, rel=0.05)
     for pid in (a, b):  # a single wait is at most a few slices, never the whole run
@@ -110,7 +113,7 @@ def test_two_tasks_on_one_cpu_wait_while_the_other_runs(instance):
 
 
 def test_an_exit_is_shown_once_by_each_reader(instance):
-    readers = [metrics.Reader(tickets.WEIGHT) for _ in range(2)]
+    readers = [deltas.Reader(tickets.WEIGHT) for _ in range(2)]
     for reader in readers:
         reader.advance(snapshot.take(instance))
     (pid,) = workload.start(0, 0.2, CPU)

@@ -4,8 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from orchestrator import metrics, tickets
-from orchestrator.records import CpuIdle, Group, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.analysis import tickets
+from orchestrator.kernel.records import CpuIdle, Group, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sampling import deltas
 
 
 def task(pid=10, start=100, runtime=0, wait=0, vol=0, invol=0, exited=False, nice=0, policy=0,
@@ -26,24 +27,24 @@ def snap(n, at_ns, tasks, idle=(0, 0), exits_before=0, exit_rows=()):
 def test_deltas_are_against_the_same_task_in_the_previous_snapshot():
     a = snap(1, 1_000, [task(runtime=5, wait=1, vol=2)])
     b = snap(2, 2_000, [task(runtime=25, wait=4, vol=3, invol=1)])
-    row = metrics.compare(a, b, tickets.WEIGHT).tasks[0]
+    row = deltas.compare(a, b, tickets.WEIGHT).tasks[0]
     assert (row.runtime_delta_ns, row.wait_delta_ns, row.switches_delta) == (20, 3, 2)
 
 
 def test_first_sample_has_no_deltas():
-    row = metrics.compare(None, snap(1, 1_000, [task(runtime=5)]), tickets.WEIGHT).tasks[0]
+    row = deltas.compare(None, snap(1, 1_000, [task(runtime=5)]), tickets.WEIGHT).tasks[0]
     assert row.runtime_delta_ns is None and row.switches_delta is None
 
 
 def test_reused_pid_counts_from_zero_not_from_the_old_task():
     old = snap(1, 1_000, [task(pid=10, start=100, runtime=900)])
     new = snap(2, 2_000, [task(pid=10, start=1_500, runtime=30)])
-    assert metrics.compare(old, new, tickets.WEIGHT).tasks[0].runtime_delta_ns == 30
+    assert deltas.compare(old, new, tickets.WEIGHT).tasks[0].runtime_delta_ns == 30
 
 
 def test_an_exit_counts_once_in_the_interval_it_was_numbered_in():
     dead = task(runtime=8, exited=True, exit_seq=0)
-    reader = metrics.Reader(tickets.WEIGHT)
+    reader = deltas.Reader(tickets.WEIGHT)
     reader.advance(snap(1, 1_000, [task(runtime=5)]))
     second = reader.advance(snap(2, 2_000, [], exits_before=1, exit_rows=[dead]))
     third = reader.advance(snap(3, 3_000, [], exits_before=1, exit_rows=[dead]))
@@ -55,7 +56,7 @@ def test_every_reader_sees_every_exit_whatever_the_others_read():
     """Two readers whose snapshots interleave: reading changes nothing in
     the kernel's rows, so each finds the exit against its own baseline."""
     dead = task(runtime=50, exited=True, exit_seq=7)
-    fast, slow = metrics.Reader(tickets.WEIGHT), metrics.Reader(tickets.WEIGHT)
+    fast, slow = deltas.Reader(tickets.WEIGHT), deltas.Reader(tickets.WEIGHT)
     fast.advance(snap(1, 1_000, [task(runtime=10)], exits_before=7))
     slow.advance(snap(2, 1_500, [task(runtime=20)], exits_before=7))
     fast.advance(snap(3, 2_000, [task(runtime=30)], exits_before=7))
@@ -69,7 +70,7 @@ def test_a_task_that_dies_while_the_walk_passes_keeps_its_baseline():
     """Off the task list but its exit numbered after the walk began: the
     next sample counts it, from the numbers the reader last saw."""
     dead = task(runtime=25, exited=True, exit_seq=0)
-    reader = metrics.Reader(tickets.WEIGHT)
+    reader = deltas.Reader(tickets.WEIGHT)
     reader.advance(snap(1, 1_000, [task(runtime=10)]))
     between = reader.advance(snap(2, 2_000, [], exits_before=0, exit_rows=[dead]))
     later = reader.advance(snap(3, 3_000, [], exits_before=1, exit_rows=[dead]))
@@ -78,7 +79,7 @@ def test_a_task_that_dies_while_the_walk_passes_keeps_its_baseline():
 
 
 def test_exits_that_left_the_map_are_counted_as_missed():
-    reader = metrics.Reader(tickets.WEIGHT)
+    reader = deltas.Reader(tickets.WEIGHT)
     reader.advance(snap(1, 1_000, [], exits_before=10))
     kept = task(pid=11, start=1_200, runtime=4, exited=True, exit_seq=14)
     sample = reader.advance(snap(2, 2_000, [], exits_before=15, exit_rows=[kept]))
@@ -98,7 +99,7 @@ def test_exits_that_left_the_map_are_accounted_from_their_group_totals():
     first = replace(snap(1, 1_000, [a], idle=(0, 0)), groups=group(0, 0))
     second = replace(snap(2, 2_000, [], idle=(1_000, 920), exits_before=2, exit_rows=[b]),
                      groups=group(2, 180))
-    reader = metrics.Reader(tickets.WEIGHT)
+    reader = deltas.Reader(tickets.WEIGHT)
     reader.advance(first)
     sample = reader.advance(second)
     assert sample.exits_missed == 1
@@ -110,10 +111,10 @@ def test_exits_that_left_the_map_are_accounted_from_their_group_totals():
 def test_conservation_adds_task_and_idle_time_against_the_interval():
     a = snap(1, 0, [task(runtime=0)], idle=(0, 0))
     b = snap(2, 1_000, [task(runtime=600)], idle=(400, 1_000))
-    check = metrics.compare(a, b, tickets.WEIGHT).conservation
+    check = deltas.compare(a, b, tickets.WEIGHT).conservation
     assert (check.cpus, check.capacity_ns, check.busy_ns, check.idle_ns) == (2, 2_000, 600, 1_400)
     assert check.error == 0.0
-    short = metrics.compare(a, replace(b, idle=(CpuIdle(0, 300), CpuIdle(1, 1_000))),
+    short = deltas.compare(a, replace(b, idle=(CpuIdle(0, 300), CpuIdle(1, 1_000))),
                             tickets.WEIGHT).conservation
     assert short.error == pytest.approx(-0.05)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from orchestrator import names
+from orchestrator.kernel import names
 
 
 @pytest.mark.parametrize("value,text", [

@@ -6,8 +6,8 @@ import os
 import pytest
 from conftest import DATA, need_bpf
 
-from orchestrator import parse, procstat, tools
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import parse, procstat, tools
 
 
 def _text() -> str:

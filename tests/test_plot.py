@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from conftest import DATA, run_lottery
 
-from orchestrator import record
-from orchestrator.sinks import Output
+from orchestrator.sinks import Output, record
 from orchestrator.sinks.ndjson import NdjsonSink
 
 

@@ -15,8 +15,9 @@ import time
 import pytest
 from conftest import loaded, run_lottery, start_lottery
 
-from orchestrator import snapshot, workload
+from orchestrator import workload
 from orchestrator.constants import EXIT_RING
+from orchestrator.kernel import snapshot
 from orchestrator.sinks.csv_file import conservation
 
 CPU = max(os.sched_getaffinity(0))

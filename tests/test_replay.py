@@ -9,8 +9,8 @@ import threading
 import pytest
 from conftest import DATA, run_lottery
 
-from orchestrator import record
-from orchestrator.replay import replay_frames
+from orchestrator.sampling.replay import replay_frames
+from orchestrator.sinks import record
 from orchestrator.sinks.live import TopApp
 
 RECORDING = DATA / "recording.csv"

@@ -3,9 +3,10 @@ overrun followed at once by the next sample, the ticks it passed skipped."""
 
 import pytest
 
-from orchestrator import metrics, tickets
-from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo
-from orchestrator.sampler import Sampler
+from orchestrator.analysis import tickets
+from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo
+from orchestrator.sampling import deltas
+from orchestrator.sampling.sampler import Sampler
 
 
 class FakeTime:
@@ -30,7 +31,7 @@ class FakeTime:
 
 def test_an_overrun_is_followed_at_once_and_the_ticks_it_passed_are_skipped():
     fake = FakeTime([0.1, 0.1, 2.5, 0.1, 0.1])
-    sampler = Sampler(fake.take, metrics.Reader(tickets.WEIGHT), 1.0, lambda: fake.now,
+    sampler = Sampler(fake.take, deltas.Reader(tickets.WEIGHT), 1.0, lambda: fake.now,
                       fake.sleep)
     ticks = list(sampler.ticks(4))
     assert fake.walks == pytest.approx([0.0, 1.0, 2.0, 4.5, 5.5])
@@ -41,7 +42,7 @@ def test_an_overrun_is_followed_at_once_and_the_ticks_it_passed_are_skipped():
 
 def test_no_count_samples_until_stopped():
     fake = FakeTime([0.01] * 50)
-    ticks = Sampler(fake.take, metrics.Reader(tickets.WEIGHT), 0.5, lambda: fake.now,
+    ticks = Sampler(fake.take, deltas.Reader(tickets.WEIGHT), 0.5, lambda: fake.now,
                     fake.sleep).ticks(None)
     first = [next(ticks) for _ in range(10)]
     assert all(t.interval_s == pytest.approx(0.5) and not t.ran_long for t in first)

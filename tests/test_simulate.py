@@ -9,8 +9,8 @@ import shutil
 import pytest
 from conftest import DATA, run_lottery
 
-from orchestrator import simulate as sim
-from orchestrator import tickets
+from orchestrator.analysis import simulate as sim
+from orchestrator.analysis import tickets
 from orchestrator.errors import LotteryError
 
 QUANTUM = 4_000_000

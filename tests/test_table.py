@@ -1,10 +1,10 @@
 """The table sink's grouped rows: sums only where they mean something."""
 
-from orchestrator import currencies
-from orchestrator.analysis import Analysis, RowAnalysis
-from orchestrator.metrics import TaskRow
-from orchestrator.records import Group, TaskSample
-from orchestrator.shares import Share
+from orchestrator.analysis import currencies
+from orchestrator.analysis.analyser import Analysis, RowAnalysis
+from orchestrator.analysis.shares import Share
+from orchestrator.kernel.records import Group, TaskSample
+from orchestrator.sampling.deltas import TaskRow
 from orchestrator.sinks import table
 
 GROUPS = {1: Group(1, 0, "root", 0, "", 1024 << 10, False),

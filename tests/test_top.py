@@ -13,9 +13,11 @@ import uuid
 import pytest
 from conftest import REPO
 
-from orchestrator import analysis, metrics, tickets, workload
-from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sampler import Frame
+from orchestrator import workload
+from orchestrator.analysis import analyser, tickets
+from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sampling import deltas
+from orchestrator.sampling.sampler import Frame
 from orchestrator.sinks.live import TopApp, bar, spark
 
 
@@ -28,11 +30,12 @@ def _snap(n: int, runtimes: dict[int, int]) -> Snapshot:
 
 
 def _frames(stop: threading.Event):
-    reader, analyser = metrics.Reader(tickets.FLAT), analysis.Analyser(hierarchical=False)
+    reader = deltas.Reader(tickets.FLAT)
+    analysing = analyser.Analyser(hierarchical=False)
     reader.advance(_snap(0, {101: 0, 202: 0}))
     for n in range(1, 1000):
         sample = reader.advance(_snap(n, {101: n * 750_000_000, 202: n * 250_000_000}))
-        yield Frame(sample, analyser.analyse(sample), 1.0, 1.0)
+        yield Frame(sample, analysing.analyse(sample), 1.0, 1.0)
         if stop.wait(0.02):
             return
 

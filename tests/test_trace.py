@@ -13,8 +13,9 @@ import time
 
 from conftest import REPO
 
-from orchestrator import metrics, tickets
-from orchestrator.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.analysis import tickets
+from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sampling import deltas
 from orchestrator.sinks import Output
 from orchestrator.sinks.trace import TraceSink
 
@@ -40,7 +41,7 @@ def test_the_trace_is_whole_after_every_sample(tmp_path):
     path = tmp_path / "t.json"
     sink = TraceSink(path)
     assert json.loads(path.read_text()) == []
-    reader = metrics.Reader(tickets.WEIGHT)
+    reader = deltas.Reader(tickets.WEIGHT)
     reader.advance(_snap(1, 1_000_000_000, 0, 0))
     for n in (2, 3):
         sample = reader.advance(_snap(n, n * 1_000_000_000, n * 400_000_000, n * 600_000_000))

@@ -6,9 +6,10 @@ import os
 import platform
 from pathlib import Path
 
-from orchestrator import paths, tools
+from orchestrator import paths
 from orchestrator.constants import BPF_HEADER, BPF_OBJECT, BPF_SOURCE, EXIT_OK
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import tools
 
 # uname -m -> the __TARGET_ARCH_* name libbpf's bpf_tracing.h expects
 _ARCH = {"x86_64": "x86", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "powerpc",

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import bpffs, paths, tools
+from orchestrator import paths
 from orchestrator.constants import EXIT_ERROR, EXIT_OK
+from orchestrator.kernel import bpffs, tools
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import analysis, metrics, names, parse, record, snapshot, tickets, tools
-from orchestrator.analysis import AnalysisOptions
+from orchestrator.analysis import analyser, tickets
+from orchestrator.analysis.analyser import AnalysisOptions
 from orchestrator.constants import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -21,11 +21,13 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import names, parse, snapshot, tools
+from orchestrator.kernel.records import SnapshotInfo
 from orchestrator.paths import Pins
-from orchestrator.records import SnapshotInfo
-from orchestrator.replay import replay_frames
-from orchestrator.sampler import Frame, live_frames
-from orchestrator.sinks import Output, Sink, table
+from orchestrator.sampling import deltas
+from orchestrator.sampling.replay import replay_frames
+from orchestrator.sampling.sampler import Frame, live_frames
+from orchestrator.sinks import Output, Sink, record, table
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
 from orchestrator.sinks.trace import TraceSink
@@ -151,7 +153,7 @@ def validate(opts: DumpOptions) -> None:
     if opts.top < 1:
         raise LotteryError(f"--top {opts.top} must be at least 1", "pass --top 10",
                            code=EXIT_USAGE)
-    analysis.validate(opts.analysis)
+    analyser.validate(opts.analysis)
     table.columns(opts.columns, opts.wide, opts.analysis.draws)
 
 
@@ -169,14 +171,14 @@ def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
             f"--deadline-warn {limit_ms:g} ms per activation: {shown}{more}")
 
 
-def _filter(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
+def _filter(sample: deltas.Sample, opts: DumpOptions) -> deltas.Sample:
     if not opts.pids and not opts.comm:
         return sample
     named = comm_filter(opts.comm)
     keep = [r for r in sample.tasks
             if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
             and (named is None or named(r.task.comm))]
-    return metrics.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
+    return deltas.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
                           sample.exits_missed)
 
 
@@ -186,7 +188,7 @@ def _long_line(frame: Frame) -> str:
             f"{frame.asked_s:g} s: sampling took longer than the interval{skipped}")
 
 
-def _shown(sample: metrics.Sample, opts: DumpOptions) -> metrics.Sample:
+def _shown(sample: deltas.Sample, opts: DumpOptions) -> deltas.Sample:
     """What the table shows: without lottery's own processes unless asked."""
     return sample if opts.include_self else table.without_self(sample)
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import experiment as exp
-from orchestrator import files, snapshot
+from orchestrator import files
+from orchestrator.analysis import experiment as exp
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.commands.simulate import validate_replays
 from orchestrator.constants import EXIT_OK
+from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
 from orchestrator.sinks import plot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from orchestrator import bpffs, paths, tools
+from orchestrator import paths
 from orchestrator.commands.unload import remove
 from orchestrator.constants import (
     EXIT_OK,
@@ -14,6 +14,7 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import bpffs, tools
 from orchestrator.paths import Pins
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import record
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.sinks import plot as plots
+from orchestrator.sinks import record
 
 
 def plot(path: Path, output: Path | None, top: int) -> int:

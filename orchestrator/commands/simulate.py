@@ -6,13 +6,16 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import files, metrics, snapshot, tickets
-from orchestrator import simulate as sim
+from orchestrator import files
+from orchestrator.analysis import simulate as sim
+from orchestrator.analysis import tickets
 from orchestrator.commands.dump import check_interval
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
-from orchestrator.sampler import Sampler, bpftool_source
+from orchestrator.sampling import deltas
+from orchestrator.sampling.sampler import Sampler, bpftool_source
 
 
 def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None):
@@ -20,7 +23,7 @@ def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None)
     check_interval(interval_s)
     snapshot.require_loaded(pins)
     model = tickets.model(model_name or "weight")
-    sampler = Sampler(bpftool_source(pins), metrics.Reader(model), interval_s)
+    sampler = Sampler(bpftool_source(pins), deltas.Reader(model), interval_s)
     samples = [tick.sample for tick in sampler.ticks(intervals)]
     return sim.from_samples(samples, model.hierarchical)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator import parse, tools
 from orchestrator.constants import (
     EXIT_ERROR,
     EXIT_OK,
@@ -15,6 +14,7 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import parse, tools
 from orchestrator.paths import Pins
 
 

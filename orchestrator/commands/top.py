@@ -7,13 +7,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from orchestrator import record, snapshot, tickets
+from orchestrator.analysis import tickets
 from orchestrator.commands.dump import check_interval
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
-from orchestrator.replay import replay_frames
-from orchestrator.sampler import Frame, live_frames
+from orchestrator.sampling.replay import replay_frames
+from orchestrator.sampling.sampler import Frame, live_frames
+from orchestrator.sinks import record
 from orchestrator.sinks.live import GROUPINGS, Frames, TopApp
 
 

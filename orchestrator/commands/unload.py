@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from orchestrator import bpffs, tools
 from orchestrator.constants import EXIT_OK
+from orchestrator.kernel import bpffs, tools
 from orchestrator.paths import Pins
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from orchestrator.analysis import Analysis
-from orchestrator.metrics import Sample
-from orchestrator.record import Record
+from orchestrator.analysis.analyser import Analysis
+from orchestrator.sampling.deltas import Sample
+from orchestrator.sinks.record import Record
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ import csv
 import io
 from pathlib import Path
 
-from orchestrator import record
-from orchestrator.sinks import Output
+from orchestrator.sinks import Output, record
 from orchestrator.sinks.append import AppendFile
 
 COLUMNS = record.NAMES

@@ -19,9 +19,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
-from orchestrator import currencies
+from orchestrator.analysis import currencies
 from orchestrator.errors import LotteryError
-from orchestrator.sampler import Frame
+from orchestrator.sampling.sampler import Frame
 from orchestrator.sinks import table
 
 # A frame source: given an event that says stop, yield frames until it is set.

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestrator import record
-from orchestrator.sinks import Output
+from orchestrator.sinks import Output, record
 from orchestrator.sinks.append import AppendFile
 
 

@@ -8,10 +8,11 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import files, record
+from orchestrator import files
+from orchestrator.analysis.experiment import RatioResult
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.experiment import RatioResult
+from orchestrator.sinks import record
 
 
 def _pyplot():

@@ -12,11 +12,11 @@ from typing import TypeVar
 import tabulate as _tabulate
 from tabulate import tabulate
 
-from orchestrator import currencies
-from orchestrator.analysis import Analysis, RowAnalysis
+from orchestrator.analysis import currencies
+from orchestrator.analysis.analyser import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.metrics import Conservation, Sample, TaskRow
+from orchestrator.sampling.deltas import Conservation, Sample, TaskRow
 
 SORT_KEYS = ("delta", "runtime", "wait", "switches", "pid")
 GROUPINGS = ("thread", "process", "comm", "group")

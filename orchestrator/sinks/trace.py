@@ -17,10 +17,10 @@ import os
 import signal
 from pathlib import Path
 
-from orchestrator.analysis import Analysis
+from orchestrator.analysis.analyser import Analysis
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.metrics import Sample
+from orchestrator.sampling.deltas import Sample
 from orchestrator.sinks import Output
 
 _END = b"\n]\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestrator.metrics import TaskRow
+from orchestrator.sampling.deltas import TaskRow
 
 
 @dataclass(frozen=True, slots=True)

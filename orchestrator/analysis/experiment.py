@@ -9,11 +9,13 @@ import statistics
 import time
 from dataclasses import dataclass
 
-from orchestrator import schedulers, snapshot, workload
+from orchestrator import workload
+from orchestrator.analysis import schedulers
+from orchestrator.analysis.tickets import NICE_TO_WEIGHT, weight_tickets
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
-from orchestrator.tickets import NICE_TO_WEIGHT, weight_tickets
 
 WARMUP_S = 0.3
 

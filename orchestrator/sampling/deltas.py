@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.records import CpuIdle, Snapshot, TaskSample
-from orchestrator.tickets import TicketModel
+from orchestrator.analysis.tickets import TicketModel
+from orchestrator.kernel.records import CpuIdle, Snapshot, TaskSample
 
 
 @dataclass(frozen=True, slots=True)

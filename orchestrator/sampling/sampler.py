@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from orchestrator import snapshot
-from orchestrator.analysis import Analyser, Analysis, AnalysisOptions
-from orchestrator.metrics import Reader, Sample
+from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions
+from orchestrator.analysis.tickets import TicketModel
+from orchestrator.kernel import snapshot
+from orchestrator.kernel.records import Snapshot
 from orchestrator.paths import Pins
-from orchestrator.records import Snapshot
-from orchestrator.tickets import TicketModel
+from orchestrator.sampling.deltas import Reader, Sample
 
 NS_PER_S = 1e9
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import tools
 from orchestrator.constants import BPFFS_ROOT, EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import tools
 
 
 def mounts() -> list[Path]:

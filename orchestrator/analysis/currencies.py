@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orchestrator.records import Group
+from orchestrator.kernel.records import Group
 
 NICE_0_WEIGHT = 1024
 WEIGHT_IDLEPRIO = 3  # kernel/sched/sched.h: what an idle task or cpu.idle group weighs

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from orchestrator import currencies
-from orchestrator.metrics import TaskRow
-from orchestrator.records import Group, TaskSample
+from orchestrator.analysis import currencies
+from orchestrator.kernel.records import Group, TaskSample
+from orchestrator.sampling.deltas import TaskRow
 
 SYSTEM = "all"  # the group of tasks free to run on more than one CPU
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from orchestrator.constants import GROUP_KINDS
 from orchestrator.errors import LotteryError
-from orchestrator.names import decode
-from orchestrator.records import Group, SnapshotInfo, TaskSample
+from orchestrator.kernel.names import decode
+from orchestrator.kernel.records import Group, SnapshotInfo, TaskSample
 
 _DECODER = json.JSONDecoder()
 _MARK = '"formatted":'

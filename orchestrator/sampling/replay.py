@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from orchestrator import record, shares
-from orchestrator.analysis import Analysis, RowAnalysis
-from orchestrator.edf import EdfEstimate
-from orchestrator.metrics import Conservation, IdleRow, Sample, TaskRow
-from orchestrator.records import CpuIdle, Group, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sampler import Frame
+from orchestrator.analysis import shares
+from orchestrator.analysis.analyser import Analysis, RowAnalysis
+from orchestrator.analysis.edf import EdfEstimate
+from orchestrator.kernel.records import CpuIdle, Group, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.sampling.deltas import Conservation, IdleRow, Sample, TaskRow
+from orchestrator.sampling.sampler import Frame
+from orchestrator.sinks import record
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000

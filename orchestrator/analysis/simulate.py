@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import schedulers, shares
+from orchestrator.analysis import schedulers, shares
+from orchestrator.analysis.tickets import TicketModel
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.tickets import TicketModel
 
 # Funded shares become whole tickets on this scale (stride needs integers).
 FUNDED_TICKETS = 1_000_000

@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import currencies
-from orchestrator.analysis import Analysis, RowAnalysis
+from orchestrator.analysis import currencies
+from orchestrator.analysis.analyser import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.metrics import IdleRow, Sample, TaskRow
+from orchestrator.sampling.deltas import IdleRow, Sample, TaskRow
 
 NS_PER_MS = 1e6
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from orchestrator import edf, schedulers, shares
+from orchestrator.analysis import edf, schedulers, shares
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.metrics import Sample
+from orchestrator.sampling.deltas import Sample
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from orchestrator import parse, procstat, tools
 from orchestrator.constants import LOCK_WAIT_S, SAMPLE_TRIES
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import parse, procstat, tools
+from orchestrator.kernel.records import Snapshot, SnapshotInfo, TaskSample
 from orchestrator.paths import Pins
-from orchestrator.records import Snapshot, SnapshotInfo, TaskSample
 
 
 def require_loaded(pins: Pins) -> None:

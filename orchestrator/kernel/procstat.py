@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from orchestrator.records import CpuIdle
+from orchestrator.kernel.records import CpuIdle
 
 _NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
