@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from orchestrator import units
 from orchestrator.analysis import edf, schedulers, shares
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
@@ -81,8 +82,8 @@ class Analyser:
                 group = shares.contention_group(row.task)
                 utilisation[group] = utilisation.get(group, 0.0) + estimate.utilisation
                 limit = self.opts.deadline_warn_ms
-                if limit is not None and estimate.response_ns > limit * 1e6:
-                    late.append((row.task.comm, row.task.pid, estimate.response_ns / 1e6))
+                if limit is not None and estimate.response_ns > units.ns_from_ms(limit):
+                    late.append((row.task.comm, row.task.pid, units.ms(estimate.response_ns)))
             won = wins.get(key)
             rows[key] = RowAnalysis(share, won, None if won is None else won / self.opts.draws,
                                     ewma.get(key), estimate)

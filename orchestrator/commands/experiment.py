@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import files
+from orchestrator import files, units
 from orchestrator.analysis import experiment as exp
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.commands.simulate import validate_replays
@@ -33,7 +33,7 @@ def experiment(pins: Pins, ratios_text: str, duration_s: float, cpu: int | None,
     rng = random.Random(seed)
     results = []
     for ratio in ratios:
-        result = exp.run_ratio(pins, ratio, duration_s, cpu, round(quantum_ms * 1e6), replays,
+        result = exp.run_ratio(pins, ratio, duration_s, cpu, units.ns_from_ms(quantum_ms), replays,
                                rng)
         results.append(result)
         print(f"{ratio:g}:1 done: nice {result.nice[0]} vs {result.nice[1]}, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from orchestrator import paths
+from orchestrator import paths, units
 from orchestrator.commands.unload import remove
 from orchestrator.constants import (
     EXIT_OK,
@@ -84,8 +84,8 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
     try:
         tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.settings),
                    "key", "0", "0", "0", "0", "value", *_u64_bytes(max_tasks or 0),
-                   *_u64_bytes(round(exit_retain_s * 1e9)),
-                   *_u64_bytes(round(group_idle_s * 1e9))],
+                   *_u64_bytes(units.ns_from_s(exit_retain_s)),
+                   *_u64_bytes(units.ns_from_s(group_idle_s))],
                   what="setting --max-tasks and --exit-retention")
         _apply_overrides(pins)
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import files
+from orchestrator import files, units
 from orchestrator.analysis import simulate as sim
 from orchestrator.analysis import tickets
 from orchestrator.commands.dump import check_interval
@@ -55,10 +55,10 @@ def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | Non
         model = tickets.model(ticket_model) if ticket_model else None
         intervals, tasks = sim.read_csv(path, model)
         source = str(path)
-    results = sim.replay(intervals, tasks, round(quantum_ms * 1e6), replays, seed)
-    body = [[r.pid, r.comm, r.nice, r.tickets, f"{r.observed_ns / 1e6:.1f}",
-             f"{r.lottery_mean_ns / 1e6:.1f} ± {r.lottery_sd_ns / 1e6:.1f}",
-             f"{r.stride_ns / 1e6:.1f}"] for r in results[:top]]
+    results = sim.replay(intervals, tasks, units.ns_from_ms(quantum_ms), replays, seed)
+    body = [[r.pid, r.comm, r.nice, r.tickets, f"{units.ms(r.observed_ns):.1f}",
+             f"{units.ms(r.lottery_mean_ns):.1f} ± {units.ms(r.lottery_sd_ns):.1f}",
+             f"{units.ms(r.stride_ns):.1f}"] for r in results[:top]]
     print(f"{len(intervals)} intervals ({source}), quantum {quantum_ms:g} ms, "
           f"{replays} lottery replays")
     print(tabulate(body, headers=["PID", "COMM", "NICE", "TICKETS", "LINUX ms",

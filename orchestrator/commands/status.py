@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from orchestrator import units
 from orchestrator.constants import (
     EXIT_ERROR,
     EXIT_OK,
@@ -62,7 +63,7 @@ def read_status(pins: Pins) -> Status:
         loaded_at=_when(prog.get("loaded_at")),
         run_count=prog.get("run_cnt"),
         max_tasks=settings["max_tasks"] or TASKS_CAPACITY,
-        exit_retain_s=(settings["exit_retain_ns"] or EXIT_RETAIN_S_DEFAULT * 1e9) / 1e9,
+        exit_retain_s=units.s(settings["exit_retain_ns"]) or EXIT_RETAIN_S_DEFAULT,
         snapshots=counters["snapshots"],
         exits=counters["exits"],
         exits_lost=counters["exits_lost"],

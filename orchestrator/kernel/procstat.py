@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 
+from orchestrator import units
 from orchestrator.kernel.records import CpuIdle
 
-_NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+_NS_PER_TICK = units.NS_PER_S // os.sysconf("SC_CLK_TCK")
 
 
 def parse_idle(text: str) -> list[CpuIdle]:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from orchestrator import units
 from orchestrator.constants import LOCK_WAIT_S, SAMPLE_TRIES
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
@@ -120,7 +121,7 @@ def take(pins: Pins, exits_from: int = 0, tries: int = SAMPLE_TRIES) -> Snapshot
                 text = _walk(pins, handle)
                 idle = procstat.read_idle()  # right after the walk: one moment for both
                 info = parse.snapshot_info(text)
-                timestamp_s = time.time() - (time.monotonic_ns() - info.snapshot_ns) / 1e9
+                timestamp_s = time.time() - units.s(time.monotonic_ns() - info.snapshot_ns)
                 # Groups before tasks: every exit in the groups' totals then has
                 # its row in the task dump (metrics.retired_totals takes them out).
                 groups = parse.group_rows(_dump(pins.groups))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from orchestrator import units
 from orchestrator.analysis import shares
 from orchestrator.analysis.analyser import Analysis, RowAnalysis
 from orchestrator.analysis.edf import EdfEstimate
@@ -22,8 +23,6 @@ from orchestrator.sampling.deltas import Conservation, IdleRow, Sample, TaskRow
 from orchestrator.sampling.sampler import Frame
 from orchestrator.sinks import record
 
-NS_PER_S = 1_000_000_000
-NS_PER_MS = 1_000_000
 _UNKNOWN_GROUP = (1 << 62) - 1  # a path of "?": no group the recording knew
 _UNSEEN = re.compile(r"\((\d+) exits not seen\)")
 
@@ -81,16 +80,16 @@ def _analysis(r: Row) -> RowAnalysis:
                              r["expected_share"] or 0.0, r["observed_share"] or 0.0)
     estimate = None
     if r["period_ms"] is not None and r["runs_delta"]:
-        estimate = EdfEstimate(r["runs_delta"], r["period_ms"] * NS_PER_MS,
+        estimate = EdfEstimate(r["runs_delta"], units.ns_from_ms(r["period_ms"]),
                                (r["runtime_delta_ns"] or 0) / r["runs_delta"],
-                               r["utilisation"] or 0.0, r["response_ms"] * NS_PER_MS)
+                               r["utilisation"] or 0.0, units.ns_from_ms(r["response_ms"]))
     return RowAnalysis(share, r["lottery_wins"], r["lottery_win_rate"],
                        r["ewma_runtime_delta_ns"], estimate)
 
 
 def _frame(n: int, ts: float, here: list[Row], before: float | None, groups: _Groups,
            asked_s: float) -> Frame:
-    ts_ns = round(ts * NS_PER_S)
+    ts_ns = units.ns_from_s(ts)
     tasks, idle, found = [], [], {}
     for r in here:
         if r["state"] == "idle":
@@ -100,7 +99,7 @@ def _frame(n: int, ts: float, here: list[Row], before: float | None, groups: _Gr
         tasks.append(TaskRow(task, r["tickets"], r["runtime_delta_ns"], r["wait_delta_ns"],
                              r["switches_delta"], r["runs_delta"], _unseen(r)))
         found[task.key] = _analysis(r)
-    interval_ns = round((ts - before) * NS_PER_S) if before is not None else 0
+    interval_ns = units.ns_from_s(ts - before) if before is not None else 0
     check = None
     if interval_ns > 0 and idle:
         check = Conservation(len(idle), interval_ns,
@@ -114,7 +113,7 @@ def _frame(n: int, ts: float, here: list[Row], before: float | None, groups: _Gr
     sample = Sample(snap, tasks, idle, check, _zero(first["exits_missed"]))
     by_task = {k: a.share for k, a in found.items() if a.share}
     analysis = Analysis(found, shares.fairness(by_task), {}, [], 0)
-    interval_s = interval_ns / NS_PER_S if interval_ns else asked_s
+    interval_s = units.s(interval_ns) if interval_ns else asked_s
     return Frame(sample, analysis, interval_s, asked_s or interval_s)
 
 

@@ -12,14 +12,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from orchestrator import units
 from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.kernel import snapshot
 from orchestrator.kernel.records import Snapshot
 from orchestrator.paths import Pins
 from orchestrator.sampling.deltas import Reader, Sample
-
-NS_PER_S = 1e9
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class Tick:
     def interval_s(self) -> float:
         """The time this sample covers (its walk against the previous one's)."""
         check = self.sample.conservation
-        return check.interval_ns / NS_PER_S if check else self.asked_s
+        return units.s(check.interval_ns) if check else self.asked_s
 
     @property
     def ran_long(self) -> bool:
@@ -91,7 +90,7 @@ class Sampler:
         self._reader.advance(baseline)
         # CLOCK_MONOTONIC, as time.monotonic(): the first interval counts
         # from the moment the baseline's walk began
-        deadline = baseline.info.snapshot_ns / NS_PER_S
+        deadline = units.s(baseline.info.snapshot_ns)
         done = 0
         skipped = 0
         while count is None or done < count:

@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
+from orchestrator import units
 from orchestrator.analysis import currencies
 from orchestrator.errors import LotteryError
 from orchestrator.sampling.sampler import Frame
@@ -197,7 +198,7 @@ class TopApp(App[None]):
                 if self.by != "group":
                     cells[2:2] = [g.group, "" if g.nice is None else g.nice]
                 cells[-2:-2] = [_pct(error), "" if g.wait_delta_ns is None
-                                else f"{g.wait_delta_ns / 1e6:.1f}"]
+                                else f"{units.ms(g.wait_delta_ns):.1f}"]
             tasks.add_row(*cells)
 
     # keys

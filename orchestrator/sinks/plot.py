@@ -8,7 +8,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator import files
+from orchestrator import files, units
 from orchestrator.analysis.experiment import RatioResult
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
@@ -81,7 +81,7 @@ def dump_plot(rows: list[dict[str, object]], path: Path, top: int, title: str) -
                     label=label)
         shares.plot(when, [100 * (r["expected_share"] or 0) for r in series], color=color,
                     linestyle="--")
-        waits.plot(when, [(r["wait_delta_ns"] or 0) / 1e6 for r in series], color=color)
+        waits.plot(when, [units.ms(r["wait_delta_ns"] or 0) for r in series], color=color)
     errors = record.conservation(rows)
     check.axhline(0, color="grey", linewidth=0.8)
     check.plot([t - start for t, _ in errors], [100 * e for _, e in errors], "o-",

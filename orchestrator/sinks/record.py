@@ -13,13 +13,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import units
 from orchestrator.analysis import currencies
 from orchestrator.analysis.analyser import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.sampling.deltas import IdleRow, Sample, TaskRow
-
-NS_PER_MS = 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +84,7 @@ def read(path: Path) -> list[dict[str, object]]:
 
 
 def _ms(ns: float | None) -> float | None:
-    return None if ns is None else ns / NS_PER_MS
+    return None if ns is None else units.ms(ns)
 
 
 def _state(row: TaskRow) -> str:
@@ -149,7 +148,7 @@ def conservation(rows: list[dict[str, object]]) -> list[tuple[float, float]]:
         here = samples[now]
         cpus = sum(1 for r in here if r["state"] == "idle")
         used = sum(r["runtime_delta_ns"] or 0 for r in here)
-        span_ns = (now - before) * 1e9
+        span_ns = (now - before) * units.NS_PER_S
         if cpus and span_ns > 0:
             out.append((now, used / (cpus * span_ns) - 1))
     return out

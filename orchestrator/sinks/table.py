@@ -12,6 +12,7 @@ from typing import TypeVar
 import tabulate as _tabulate
 from tabulate import tabulate
 
+from orchestrator import units
 from orchestrator.analysis import currencies
 from orchestrator.analysis.analyser import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE
@@ -131,14 +132,15 @@ def _sort_key(name: str):
 
 
 def _ms(ns: int | None) -> str:
-    return "" if ns is None else f"{ns / 1e6:.1f}"
+    return "" if ns is None else f"{units.ms(ns):.1f}"
 
 
 def conservation_line(check: Conservation | None) -> str:
     if check is None:
         return "conservation: needs two samples"
-    return (f"conservation: tasks {check.busy_ns / 1e9:.3f} s + idle {check.idle_ns / 1e9:.3f} s"
-            f" over {check.cpus} CPUs x {check.interval_ns / 1e9:.3f} s"
+    return (f"conservation: tasks {units.s(check.busy_ns):.3f} s"
+            f" + idle {units.s(check.idle_ns):.3f} s"
+            f" over {check.cpus} CPUs x {units.s(check.interval_ns):.3f} s"
             f" = {100 * (1 + check.error):.2f}% (error {100 * check.error:+.2f}%)")
 
 
@@ -203,7 +205,7 @@ COLUMNS: dict[str, tuple[str, Callable[[_Group, _View], object]]] = {
     "observed": ("OBS %", lambda g, v: _pct(g.observed)),
     "error": ("ERR pp", lambda g, v: _pct(None if g.expected is None
                                            else g.observed - g.expected)),
-    "ewma": ("EWMA ms", lambda g, v: "" if g.ewma_ns is None else f"{g.ewma_ns / 1e6:.1f}"),
+    "ewma": ("EWMA ms", lambda g, v: "" if g.ewma_ns is None else f"{units.ms(g.ewma_ns):.1f}"),
     "won": ("WON", lambda g, v: _blank(g.wins)),
     "winrate": ("WIN %", lambda g, v: _pct(None if g.wins is None or not v.draws
                                            else g.wins / v.draws)),
@@ -249,7 +251,7 @@ def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
     body = [[COLUMNS[c][1](g, view) for c in shown] for g in groups[:top]]
     info = sample.snapshot.info
     when = datetime.fromtimestamp(sample.snapshot.timestamp_s).strftime("%H:%M:%S.%f")[:-3]
-    span = f", {interval / 1e9:.3f} s" if interval else ""
+    span = f", {units.s(interval):.3f} s" if interval else ""
     title = (f"{when}{span}: {len(sample.tasks)} tasks,"
              f" map {info.live_rows} live + {info.exit_rows} exited rows")
     if info.dropped or sample.exits_missed:
@@ -266,9 +268,10 @@ def render_edf(sample: Sample, analysis: Analysis, top: int) -> str:
     rows = [(r, analysis.rows[r.task.key].edf) for r in sample.tasks
             if r.task.key in analysis.rows and analysis.rows[r.task.key].edf]
     rows.sort(key=lambda pair: pair[1].utilisation, reverse=True)
-    body = [[r.task.pid, r.task.comm, e.activations, f"{e.period_ns / 1e6:.2f}",
-             f"{e.budget_ns / 1e6:.2f}", f"{100 * e.utilisation:.1f}",
-             f"{e.response_ns / 1e6:.2f}", f"{e.lateness_ns / 1e6:+.2f}"] for r, e in rows[:top]]
+    body = [[r.task.pid, r.task.comm, e.activations, f"{units.ms(e.period_ns):.2f}",
+             f"{units.ms(e.budget_ns):.2f}", f"{100 * e.utilisation:.1f}",
+             f"{units.ms(e.response_ns):.2f}", f"{units.ms(e.lateness_ns):+.2f}"]
+            for r, e in rows[:top]]
     headers = ["PID", "COMM", "RUNS", "PERIOD ms", "BUDGET ms", "UTIL %", "RESPONSE ms",
                "LATENESS ms"]
     util = "; ".join(f"{g} {u:.3f}" for g, u in sorted(analysis.utilisation.items()))

@@ -17,6 +17,7 @@ import os
 import signal
 from pathlib import Path
 
+from orchestrator import units
 from orchestrator.analysis.analyser import Analysis
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
@@ -25,8 +26,6 @@ from orchestrator.sinks import Output
 
 _END = b"\n]\n"
 _CPUS_PID = 0  # the idle task's pid: no real process has it
-NS_PER_US = 1000
-NS_PER_MS = 1e6
 
 
 def _event(ph: str, name: str, pid: int, ts: float, **extra: object) -> dict:
@@ -74,7 +73,7 @@ class TraceSink:
                 late: list[tuple[str, int, float]]) -> list[dict]:
         check = sample.conservation
         now_ns = sample.snapshot.info.snapshot_ns
-        start = (now_ns - (check.interval_ns if check else 0)) / NS_PER_US
+        start = units.us(now_ns - (check.interval_ns if check else 0))
         out = self._names(sample)
         tgid = {}
         for row in sample.tasks:
@@ -83,8 +82,8 @@ class TraceSink:
             if t.pid == 0 or not (row.runtime_delta_ns or row.wait_delta_ns):
                 continue
             out.append(_event("C", f"cpu {t.pid}", t.tgid, start, tid=t.pid, args={
-                "runtime_ms": (row.runtime_delta_ns or 0) / NS_PER_MS,
-                "wait_ms": (row.wait_delta_ns or 0) / NS_PER_MS}))
+                "runtime_ms": units.ms(row.runtime_delta_ns or 0),
+                "wait_ms": units.ms(row.wait_delta_ns or 0)}))
             share = analysis.rows[t.key].share if analysis and t.key in analysis.rows else None
             if share:
                 out.append(_event("C", f"share {t.pid}", t.tgid, start, tid=t.pid, args={
@@ -92,9 +91,9 @@ class TraceSink:
         for row in sample.idle:
             if row.idle_delta_ns is not None:
                 out.append(_event("C", f"cpu{row.idle.cpu} idle", _CPUS_PID, start,
-                                  args={"idle_ms": row.idle_delta_ns / NS_PER_MS}))
+                                  args={"idle_ms": units.ms(row.idle_delta_ns)}))
         for comm, pid, response_ms in late:
-            out.append(_event("i", "deadline", tgid.get(pid, pid), now_ns / NS_PER_US, tid=pid,
+            out.append(_event("i", "deadline", tgid.get(pid, pid), units.us(now_ns), tid=pid,
                               s="t", args={"comm": comm, "response_ms": response_ms}))
         return out
 
