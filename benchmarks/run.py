@@ -16,10 +16,14 @@ import time
 from pathlib import Path
 
 from orchestrator import paths
+from orchestrator.analysis import analyser, tickets
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.kernel import parse, snapshot, tools
+from orchestrator.sampling import deltas
+from orchestrator.sinks import Output, record
+from orchestrator.sinks.csv_file import CsvSink
 
 HERE = Path(__file__).parent
 CPU = max(os.sched_getaffinity(0))
@@ -111,6 +115,27 @@ def _time_dump(pins, repeats: int = 3) -> tuple[float, float, float, int]:
     return alone, parsed, sample, rows
 
 
+def _time_pipeline(pins, out_dir: Path, repeats: int = 3) -> float:
+    """Best-of seconds for one whole sample as dump takes it with a CSV: the
+    snapshot, the deltas against the previous one, the analysis, the records
+    and the CSV rows written."""
+    reader = deltas.Reader(tickets.WEIGHT)
+    reader.advance(snapshot.take(pins, reader.exits_from))
+    analysing = analyser.Analyser()
+    sink = CsvSink(out_dir / f"bench-{os.getpid()}.csv")
+    times = []
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            sample = reader.advance(snapshot.take(pins, reader.exits_from))
+            found = analysing.analyse(sample)
+            sink.write(Output(sample, found, record.records(sample, found), []))
+            times.append(time.perf_counter() - start)
+    finally:
+        sink.close()
+    return min(times)
+
+
 def _sample_hwm_mb(pins) -> float:
     """Peak RSS of a fresh process that takes one sample.  VmHWM, not
     ru_maxrss: the latter keeps the high-water mark of the forking parent."""
@@ -161,18 +186,28 @@ def main() -> int:
             pipe["lottery"].append(_pipe_usecs())
             unload_cmd.remove(pins)
         usecs = {name: statistics.median(runs) for name, runs in pipe.items()}
-        # All three attached at once: the kernel times each on the same events.
-        ids = {name: _prog_id(_load_reference(build, name, ref)) for name, ref in refs.items()}
-        load_cmd.load(pins, obj=obj)
-        ids["lottery"] = _prog_id(pins.switch_link)
+        # Each program alone, timed by the kernel (kernel.bpf_stats_enabled=1):
+        # attached together, the later ones would find the task's cache lines
+        # warm from the earlier ones.
+        ns = {}
         subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=1"], check=True)
-        before = {name: _prog_stats(pid) for name, pid in ids.items()}
-        together = _median_pipe(args.pipe_runs)
-        after = {name: _prog_stats(pid) for name, pid in ids.items()}
-        subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"], check=True)
-        drop_refs()
-        ns = {name: (after[name][1] - before[name][1]) / max(1, after[name][0] - before[name][0])
-              for name in ids}
+        try:
+            for name in (*refs, "lottery"):
+                if name == "lottery":
+                    load_cmd.load(pins, obj=obj)
+                    prog = _prog_id(pins.switch_link)
+                else:
+                    prog = _prog_id(_load_reference(build, name, refs[name]))
+                before = _prog_stats(prog)
+                _median_pipe(args.pipe_runs)
+                after = _prog_stats(prog)
+                ns[name] = (after[1] - before[1]) / max(1, after[0] - before[0])
+                if name == "lottery":
+                    unload_cmd.remove(pins)
+                else:
+                    drop_refs()
+        finally:
+            subprocess.run(["sysctl", "-q", "kernel.bpf_stats_enabled=0"], check=True)
         base = usecs["none"]
         lines += [
             "## Cost on the scheduler",
@@ -189,9 +224,9 @@ def main() -> int:
             f"{usecs['seed_style'] / base:.3f} |",
             f"| lottery | {usecs['lottery']:.3f} | {usecs['lottery'] / base:.3f} |",
             "",
-            "Per event: the three programs attached together and timed by the kernel "
-            "(`kernel.bpf_stats_enabled=1`) over the same pipe benchmark "
-            f"({together:.3f} usecs/op with all three):",
+            "Per event: each program attached alone and timed by the kernel "
+            "(`kernel.bpf_stats_enabled=1`) over the same pipe benchmark (together, the "
+            "later ones would find the task's cache lines warm):",
             "",
             "| program | ns/event | vs empty |",
             "|---|---|---|",
@@ -204,15 +239,18 @@ def main() -> int:
             "",
             "Seconds to read the task map, best of 3 each: bpftool printing it alone "
             "(to /dev/null), lottery's dump and parse of it (bpftool into a pipe, "
-            "streaming parse into records), and lottery's whole sample (also running "
-            "the snapshot iterator and reading /proc/stat). The rows are real tasks: "
+            "streaming parse into records), lottery's whole sample (also running "
+            "the snapshot iterator, dumping the groups and reading /proc/stat), and the "
+            "whole pipeline of `dump -o FILE` for one sample (also the deltas, the "
+            "analysis, the records and the CSV rows written). The rows are real tasks: "
             "sleeping threads parked in child processes. Peak RSS (VmHWM) of a fresh "
             "Python process taking one sample.",
             "",
             "| rows | bpftool alone s | dump+parse s | ratio | whole sample s | ratio "
-            "| peak RSS MB |",
-            "|---|---|---|---|---|---|---|",
+            "| with deltas, analysis, CSV s | ratio | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
+        load_cmd.load(pins, obj=obj)  # the instance whose map the dump path reads
         old_pid_max = _pid_max()
         try:
             for count in (int(n) for n in args.tasks.split(",")):
@@ -221,11 +259,13 @@ def main() -> int:
                 procs = _park_threads(count)
                 try:
                     alone, parsed, sample, rows = _time_dump(pins)
+                    whole = _time_pipeline(pins, build)
                     rss = _sample_hwm_mb(pins)
                 finally:
                     _release(procs)
                 lines.append(f"| {rows} | {alone:.3f} | {parsed:.3f} | {parsed / alone:.2f} | "
-                             f"{sample:.3f} | {sample / alone:.2f} | {rss:.0f} |")
+                             f"{sample:.3f} | {sample / alone:.2f} | {whole:.3f} | "
+                             f"{whole / alone:.2f} | {rss:.0f} |")
         finally:
             Path("/proc/sys/kernel/pid_max").write_text(str(old_pid_max))
     finally:

@@ -12,13 +12,17 @@ from orchestrator.sinks.append import AppendFile
 
 COLUMNS = record.NAMES
 HEADER = ",".join(COLUMNS)
-_DIGITS = tuple(f.digits for f in record.FIELDS)
+_FLOATS = tuple((i, f"{{:.{f.digits}f}}") for i, f in enumerate(record.FIELDS)
+                if f.digits is not None)
 
 
 def _cells(values: record.Record) -> list[object]:
     """Blank for unknown; floats with their field's decimals."""
-    return ["" if v is None else f"{v:.{d}f}" if d is not None else v
-            for v, d in zip(values, _DIGITS, strict=True)]
+    cells = ["" if v is None else v for v in values]
+    for i, form in _FLOATS:
+        if values[i] is not None:
+            cells[i] = form.format(values[i])
+    return cells
 
 
 def conservation(path: Path) -> list[float]:
