@@ -122,13 +122,16 @@ def test_verifier_rejection_shows_the_log_tail(tmp_path, pin_dir, bpf_object):
 
 
 def test_dump_prints_tables_and_writes_csv(instance, tmp_path):
+    # it outlives the dump however busy the machine is; Ctrl-C stops it after
     work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--nice", "3",
-                             "--duration", "2", "--cpu", str(max(os.sched_getaffinity(0)))],
+                             "--duration", "60", "--cpu", str(max(os.sched_getaffinity(0)))],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE)
+    work.stdout.readline()  # it has started
     out = tmp_path / "stats.csv"
     result = run_lottery("dump", "--pin-dir", str(instance.dir), "-i", "0.5", "-n", "3",
                          "-o", str(out))
-    work.wait()
+    work.send_signal(signal.SIGINT)
+    work.wait(timeout=30)
     assert result.returncode == 0, result.stderr
     # a silent baseline first: every sample printed covers one interval
     assert result.stdout.count("conservation: tasks") == 3
@@ -156,7 +159,8 @@ def test_dump_writes_ndjson_beside_the_csv_with_the_same_rows(instance, tmp_path
 
 
 def test_dump_interval_and_count_positional_with_pid_lists_and_patterns(instance, tmp_path):
-    work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--duration", "3",
+    # long enough for three dumps on a busy machine; stopped with Ctrl-C after them
+    work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--duration", "60",
                              "--procs", "2", "--cpu", str(max(os.sched_getaffinity(0)))],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                             text=True)
@@ -167,7 +171,8 @@ def test_dump_interval_and_count_positional_with_pid_lists_and_patterns(instance
     by_sub = run_lottery(*base, "--comm", "ottery-wor", "-o", str(out["sub"]))
     by_regex = run_lottery(*base, "--comm", "^nothing$", "--comm", "^lottery-w.rk$", "-o",
                            str(out["regex"]))
-    work.wait()
+    work.send_signal(signal.SIGINT)
+    work.wait(timeout=30)
     for done in (by_pid, by_sub, by_regex):
         assert done.returncode == 0, done.stderr
     for path in out.values():

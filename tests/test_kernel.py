@@ -226,11 +226,12 @@ def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instanc
 
 
 def test_simulate_live_replays_what_the_program_saw(instance):
-    pids = workload.start(0, 2.0, CPU) + workload.start(5, 2.0, CPU)
+    pids = workload.start(0, 60.0, CPU) + workload.start(5, 60.0, CPU)  # outlive it, busy or not
     try:
         done = run_lottery("simulate", "--live", "2", "--interval", "0.5", "--seed", "1",
                            "--pin-dir", str(instance.dir))
     finally:
+        workload.stop(pids)
         workload.wait(pids)
     assert done.returncode == 0, done.stderr
     shown = {int(line.split()[0]) for line in done.stdout.splitlines()

@@ -156,7 +156,7 @@ def _named_spinners(seconds: float) -> list[subprocess.Popen]:
 
 
 def test_odd_task_names_end_to_end(instance, tmp_path):
-    procs = _named_spinners(4.0)
+    procs = _named_spinners(60.0)  # killed below; outlives three dumps on a busy machine
     out = tmp_path / "odd.csv"
     try:
         time.sleep(0.3)
