@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,22 +116,6 @@ def parse_pids(values: Iterable[str]) -> tuple[int, ...]:
     return tuple(pids)
 
 
-def comm_filter(patterns: Iterable[str]) -> Callable[[str], bool] | None:
-    """A test of a task's shown name: true when it contains any pattern (as
-    names.shown reads it: raw bytes, or as shown with a backslash) or any
-    pattern, read as a regular expression, matches it."""
-    patterns = tuple(patterns)
-    parts = [names.shown(p) for p in patterns]
-    expressions = []
-    for pattern in patterns:
-        with contextlib.suppress(re.error):  # not a regular expression: a name only
-            expressions.append(re.compile(pattern))
-    if not parts:
-        return None
-    return lambda comm: (any(p in comm for p in parts)
-                         or any(e.search(comm) for e in expressions))
-
-
 def check_interval(interval_s: float) -> None:
     """Sampling intervals from MIN_INTERVAL_S to MAX_INTERVAL_S: shorter ones
     only measure the sampling itself, longer ones cannot be slept."""
@@ -174,12 +156,11 @@ def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
 def _filter(sample: deltas.Sample, opts: DumpOptions) -> deltas.Sample:
     if not opts.pids and not opts.comm:
         return sample
-    named = comm_filter(opts.comm)
+    named = names.matcher(opts.comm)
     keep = [r for r in sample.tasks
             if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
             and (named is None or named(r.task.comm))]
-    return deltas.Sample(sample.snapshot, keep, sample.idle, sample.conservation,
-                          sample.exits_missed)
+    return sample.with_tasks(keep)
 
 
 def _long_line(frame: Frame) -> str:

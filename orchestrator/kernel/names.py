@@ -6,6 +6,10 @@ printable ASCII; otherwise as a list of numbers (signed: 0xc3 is -61)."""
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Callable, Iterable
+
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -57,3 +61,19 @@ def shown(typed: str) -> str:
     if "\\" in typed:
         return typed
     return escape(typed.encode("utf-8", "surrogateescape"))
+
+
+def matcher(patterns: Iterable[str]) -> Callable[[str], bool] | None:
+    """A test of a shown name: true when it contains any pattern (read by
+    `shown`: raw bytes, or as shown when it has a backslash) or any pattern,
+    read as a regular expression, matches it.  None when there are none."""
+    patterns = tuple(patterns)
+    if not patterns:
+        return None
+    parts = [shown(p) for p in patterns]
+    expressions = []
+    for pattern in patterns:
+        with contextlib.suppress(re.error):  # not a regular expression: a name only
+            expressions.append(re.compile(pattern))
+    return lambda name: (any(p in name for p in parts)
+                         or any(e.search(name) for e in expressions))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.kernel.records import CpuIdle, Snapshot, TaskSample
@@ -55,6 +55,10 @@ class Sample:
     idle: list[IdleRow]
     conservation: Conservation | None
     exits_missed: int = 0          # exits in the interval whose rows were gone
+
+    def with_tasks(self, tasks: list[TaskRow]) -> Sample:
+        """The same sample showing only `tasks` (a view's filter)."""
+        return replace(self, tasks=tasks)
 
 
 def _delta(now: int, before: int | None) -> int | None:

@@ -8,7 +8,6 @@ g group by, p pause, / filter."""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 from orchestrator import units
 from orchestrator.analysis import currencies
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import names
 from orchestrator.sampling.sampler import Frame
 from orchestrator.sinks import table
 
@@ -148,7 +148,7 @@ class TopApp(App[None]):
         shown = table.without_self(frame.sample)
         groups = table.group(shown.tasks, self.by, frame.analysis, path)
         if self.pattern:
-            named = _matcher(self.pattern)
+            named = names.matcher([self.pattern])
             groups = [g for g in groups if named(g.comm) or named(g.group)]
         return sorted(groups, key=_sort_key(self.sort), reverse=True)
 
@@ -229,12 +229,3 @@ class TopApp(App[None]):
 
     def on_resize(self) -> None:
         self._draw()
-
-
-def _matcher(pattern: str) -> Callable[[str], bool]:
-    """A name that contains the pattern, or matches it as a regular expression."""
-    try:
-        expression = re.compile(pattern)
-    except re.error:
-        expression = None
-    return lambda name: pattern in name or bool(expression and expression.search(name))

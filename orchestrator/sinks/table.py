@@ -116,8 +116,7 @@ def without_self(sample: Sample) -> Sample:
     """The sample less lottery's own processes: a view should show the
     machine, not the tool watching it (files keep every task)."""
     own = _own_tgids(sample)
-    return Sample(sample.snapshot, [r for r in sample.tasks if r.task.tgid not in own],
-                  sample.idle, sample.conservation, sample.exits_missed)
+    return sample.with_tasks([r for r in sample.tasks if r.task.tgid not in own])
 
 
 def _sort_key(name: str):
