@@ -40,6 +40,10 @@ struct walk {
 	__u64 exits;   /* exits recorded before it started */
 	__u64 rows;    /* live rows it wrote */
 	__u64 dropped; /* live tasks it could not write */
+	/* the task group of the task before, and its id: threads of a process
+	 * come one after another, and share it */
+	__u64 last_tg;
+	__u64 last_group;
 };
 
 struct {
@@ -431,14 +435,25 @@ int snapshot(struct bpf_iter__task *ctx)
 	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
 	key.pid = task->pid;
 	key.start_ns = task->start_time;
-	row = walk->rows < limit ? insert(&tasks, &key, &zeroed) : NULL;
+	row = NULL;
+	if (walk->rows < limit) {
+		/* most tasks have their row from the walk before: find it first,
+		 * which takes no bucket lock */
+		row = bpf_map_lookup_elem(&tasks, &key);
+		if (!row)
+			row = insert(&tasks, &key, &zeroed);
+	}
 	if (!row) {
 		__sync_fetch_and_add(&walk->dropped, 1);
 		return 0;
 	}
 	fill_row(row, task);
 	row->snapshot = walk->snapshot;
-	row->group = file_groups(task->sched_task_group, walk->snapshot);
+	if ((__u64)task->sched_task_group != walk->last_tg || !walk->last_group) {
+		walk->last_tg = (__u64)task->sched_task_group;
+		walk->last_group = file_groups(task->sched_task_group, walk->snapshot);
+	}
+	row->group = walk->last_group;
 	__sync_fetch_and_add(&walk->rows, 1);
 	return 0;
 }

@@ -33,8 +33,6 @@ struct task_stats {
 	__u64 runs;                /* sched_info.pcount: times switched in */
 	__u64 voluntary_switches;  /* nvcsw */
 	__u64 involuntary_switches;/* nivcsw */
-	__u64 sampled_ns;          /* CLOCK_MONOTONIC when these numbers were read */
-	__u64 snapshot;            /* live row: the snapshot that wrote it */
 	__u64 exit_seq;            /* exit row: its place in the order of exits */
 	__u64 group;               /* id of its task group (see struct group) */
 	__u32 tgid;
@@ -44,6 +42,10 @@ struct task_stats {
 	__u32 cpu;                 /* CPU it last ran on */
 	__u32 cpus_allowed;        /* nr_cpus_allowed: 1 means pinned to `cpu` */
 	char comm[TASK_COMM_LEN];
+	/* Stamped by every walk, so last: a row's text before them is unchanged
+	 * while its task sleeps, and the reader reuses what it made of it. */
+	__u64 sampled_ns;          /* CLOCK_MONOTONIC when these numbers were read */
+	__u64 snapshot;            /* live row: the snapshot that wrote it */
 };
 
 /* group.kind */

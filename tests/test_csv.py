@@ -7,7 +7,7 @@ import json
 import pytest
 
 from orchestrator.analysis import tickets
-from orchestrator.analysis.analyser import Analysis
+from orchestrator.analysis.analyser import Analyser, Analysis
 from orchestrator.constants import SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
 from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
@@ -140,3 +140,36 @@ def test_a_file_of_something_else_is_refused_in_one_line(tmp_path):
     other.write_text("a,b\n1,2\n")
     with pytest.raises(LotteryError, match="not a CSV or NDJSON file"):
         record.read(other)
+
+
+def _walk(n: int, busy_runtime: int, sleeper: TaskSample) -> Snapshot:
+    """Snapshot n of a busy task and a task that sleeps throughout (the same
+    object every time, as parse.RowMemo hands it over)."""
+    busy = TaskSample(7, 3, 7, "busy", 0, 0, 0, busy_runtime, 5 * n, 0, 2 * n, n, n, False)
+    info = SnapshotInfo(n, n * 1_000_000, n * 1_000_000 + 10, 2, 0, 0, 0, 0, 2, 0)
+    return Snapshot(info, 1700000000.25 + n, (busy, sleeper), (),
+                    (CpuIdle(0, n * 400_000),), {})
+
+
+def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_sinks_write(tmp_path):
+    sleeper = TaskSample(9, 4, 9, "sleeper", 0, 0, 0, 700, 20, 0, 3, 3, 0, False)
+    reader, analysing = deltas.Reader(tickets.WEIGHT), Analyser()
+    series = record.Records()
+    kept, fresh = CsvSink(tmp_path / "kept.csv"), tmp_path / "fresh.csv"
+    flags = []
+    for n in range(1, 6):
+        sample = reader.advance(_walk(n, 1_000 * n * n, sleeper))
+        found = analysing.analyse(sample)
+        rows, repeats = series(sample, found)
+        assert rows == record.records(sample, found)  # reuse changes no value
+        flags.append(repeats)
+        kept.write(Output(sample, found, rows, [], repeats))
+        one = CsvSink(fresh)  # a new sink each time: nothing to reuse
+        one.write(Output(sample, found, record.records(sample, found), []))
+        one.close()
+    kept.close()
+    assert (tmp_path / "kept.csv").read_text() == fresh.read_text()
+    # the sleeper repeats once its row and its average stop changing; the
+    # busy task and the idle row never do
+    assert [f[0] for f in flags] == [-1] * 5 and [f[2] for f in flags] == [-1] * 5
+    assert flags[-1][1] == 1 and flags[0][1] == -1

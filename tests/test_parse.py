@@ -68,6 +68,43 @@ def test_exit_rows_a_reader_counted_are_passed_over_undecoded(chunk):
     assert len(kept) < len(everything)
 
 
+def _stable(row: dict) -> dict:
+    """A task-map row less what every walk stamps on it."""
+    value = row["formatted"]["value"]
+    return {k: v for k, v in value.items() if k not in ("sampled_ns", "snapshot")}
+
+
+def _read_with(memo: parse.RowMemo, rows: list, chunk: int) -> list:
+    text = json.dumps(rows, separators=(",", ":"))
+    pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
+    tasks = parse.task_rows(parse.iter_formatted(pieces, decode=memo.decode))
+    memo.done()
+    return tasks
+
+
+@pytest.mark.parametrize("chunk", [1, 97, 1 << 20])
+def test_a_row_unchanged_since_the_last_walk_is_the_same_sample_restamped(chunk):
+    # two dumps of one instance 0.3 s apart, each after its own walk
+    first, second = json.loads((DATA / "task_map_two_walks.json").read_text())
+    memo = parse.RowMemo()
+    before = _read_with(memo, first, chunk)
+    after = _read_with(memo, second, chunk)
+    assert after == parse.task_rows([r["formatted"] for r in second])
+    reused = [b is a for a, b in zip(before, after, strict=True)]
+    unchanged = [_stable(a) == _stable(b) for a, b in zip(first, second, strict=True)]
+    assert reused == unchanged and any(reused) and not all(reused)
+    assert {t.snapshot for t in after} == {second[0]["formatted"]["value"]["snapshot"]}
+
+
+def test_rows_whose_stamps_are_not_last_are_decoded_every_time():
+    rows = json.loads(_text())  # an older layout: fields after the stamps
+    memo = parse.RowMemo()
+    before = _read_with(memo, rows, 4096)
+    after = _read_with(memo, rows, 4096)
+    assert after == before == parse.task_rows(_formatted(_text()))
+    assert not any(a is b for a, b in zip(before, after, strict=True))
+
+
 def test_hostile_comm_cannot_fake_a_row():
     rows = json.loads(_text())[:2]
     rows[0]["formatted"]["value"]["comm"] = '"formatted":{"key":{}}}]'

@@ -43,6 +43,10 @@ class RowAnalysis:
     edf: edf.EdfEstimate | None = None
 
 
+_STILL = RowAnalysis(ewma_delta_ns=0.0)  # a task that has not run for a while
+_NEGLIGIBLE_NS = 0.5  # an average below this prints as 0 ns: it is 0
+
+
 @dataclass(frozen=True)
 class Analysis:
     rows: dict[tuple[int, int], RowAnalysis]
@@ -73,6 +77,15 @@ class Analyser:
         ewma: dict[tuple[int, int], float] = {}
         for row in sample.tasks:
             key = row.task.key
+            if row.runtime_delta_ns == 0 and not row.runs_delta and key not in by_task:
+                # Did not run: only its average moves, down to zero; the one
+                # zero object lets a record of it be reused (record.Records).
+                fading = schedulers.ewma(self._ewma.get(key), 0, self.opts.alpha)
+                if fading < _NEGLIGIBLE_NS:
+                    fading = 0.0
+                ewma[key] = fading
+                rows[key] = _STILL if fading == 0.0 else RowAnalysis(ewma_delta_ns=fading)
+                continue
             if row.runtime_delta_ns is not None:
                 ewma[key] = schedulers.ewma(self._ewma.get(key), row.runtime_delta_ns,
                                             self.opts.alpha)

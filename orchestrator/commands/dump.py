@@ -215,6 +215,7 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     sinks = _open_sinks(opts)
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
     warn = _Capacity(limit)
+    make_records = record.Records()
     done = 0
     try:
         for frame in frames:
@@ -235,8 +236,9 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
             if late:
                 print(_late_line(late, opts.analysis.deadline_warn_ms), file=sys.stderr)
             if sinks:
-                rows = record.records(sample, found, with_idle=not (opts.pids or opts.comm))
-                out = Output(sample, found, rows, late)
+                rows, repeats = make_records(sample, found,
+                                             with_idle=not (opts.pids or opts.comm))
+                out = Output(sample, found, rows, late, repeats)
                 for sink in sinks.values():
                     sink.write(out)
             done += 1

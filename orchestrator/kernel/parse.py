@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from orchestrator.constants import GROUP_KINDS
@@ -34,10 +34,16 @@ def _no_btf() -> LotteryError:
     )
 
 
-def iter_formatted(chunks: Iterable[str], exits_from: int = 0) -> Iterator[dict[str, Any]]:
+Decode = Callable[[str, int], tuple[Any, int]]
+
+
+def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
+                   decode: Decode = _DECODER.raw_decode) -> Iterator[Any]:
     """Yield the "formatted" object ({"key": …, "value": …}) of every row of
     `bpftool map dump -j` as the text arrives, less the exit rows numbered
-    below `exits_from` (a reader has counted those already).
+    below `exits_from` (a reader has counted those already).  `decode` turns
+    the object's text at an offset into (item, end), as JSONDecoder.raw_decode
+    does (RowMemo.decode makes TaskSamples).
 
     Each row also carries its key and value as arrays of hex strings, three
     quarters of the text; only the formatted part is decoded, the rest is
@@ -71,7 +77,7 @@ def iter_formatted(chunks: Iterable[str], exits_from: int = 0) -> Iterator[dict[
                 continue
         if mark >= 0:
             try:
-                item, end = _DECODER.raw_decode(buf, mark + len(_MARK))
+                item, end = decode(buf, mark + len(_MARK))
             except json.JSONDecodeError:
                 if done or len(buf) - mark > _MAX_ROW_CHARS:
                     raise LotteryError("bpftool output ended in the middle of a row",
@@ -114,24 +120,62 @@ def _stale_map(err: KeyError) -> LotteryError:
     )
 
 
-def task_rows(entries: Iterable[dict[str, Any]]) -> list[TaskSample]:
-    """Return the task samples of task-map entries (the formatted objects),
-    live rows and exit rows alike."""
-    tasks: list[TaskSample] = []
-    for entry in entries:
-        try:
-            key, value = entry["key"], entry["value"]
-            tasks.append(TaskSample(
-                key["pid"], key["start_ns"], value["tgid"], decode(value["comm"]), value["nice"],
-                value["policy"], value["cpu"], value["runtime_ns"], value["wait_ns"],
-                value["wait_max_ns"], value["runs"], value["voluntary_switches"],
-                value["involuntary_switches"], bool(key["exited"]), value["cpus_allowed"],
-                value["group"], value["sampled_ns"], value["snapshot"], value["exit_seq"],
-                value["ppid"],
-            ))
-        except KeyError as err:
-            raise _stale_map(err) from None
-    return tasks
+def task_sample(entry: dict[str, Any]) -> TaskSample:
+    """The task sample of one task-map entry (its formatted object)."""
+    try:
+        key, value = entry["key"], entry["value"]
+        return TaskSample(
+            key["pid"], key["start_ns"], value["tgid"], decode(value["comm"]), value["nice"],
+            value["policy"], value["cpu"], value["runtime_ns"], value["wait_ns"],
+            value["wait_max_ns"], value["runs"], value["voluntary_switches"],
+            value["involuntary_switches"], bool(key["exited"]), value["cpus_allowed"],
+            value["group"], value["sampled_ns"], value["snapshot"], value["exit_seq"],
+            value["ppid"],
+        )
+    except KeyError as err:
+        raise _stale_map(err) from None
+
+
+def task_rows(entries: Iterable[dict[str, Any] | TaskSample]) -> list[TaskSample]:
+    """Return the task samples of task-map entries (the formatted objects, or
+    samples RowMemo.decode made already), live rows and exit rows alike."""
+    return [e if type(e) is TaskSample else task_sample(e) for e in entries]
+
+
+# The per-walk stamps, last in struct task_stats, then the ends of the value
+# and of the formatted object.
+_STAMPS = '"sampled_ns"'
+_TAIL = re.compile(r'"sampled_ns"\s*:\s*(\d+)\s*,\s*"snapshot"\s*:\s*(\d+)\s*\}\s*\}')
+
+
+class RowMemo:
+    """One reader's task rows of its last dump, by their text less the stamps
+    every walk writes.  A task that has not run since is then the same
+    TaskSample, restamped, and not decoded again: on a host of mostly sleeping
+    tasks, most of the map.  Rows laid out otherwise are simply decoded."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, TaskSample] = {}
+        self._next: dict[str, TaskSample] = {}
+
+    def decode(self, buf: str, start: int) -> tuple[TaskSample, int]:
+        stamp = buf.find(_STAMPS, start)
+        tail = _TAIL.match(buf, stamp) if stamp >= 0 else None
+        text = buf[start:stamp] if tail else ""
+        if not tail or _MARK in text:  # not arrived yet, or not this layout
+            entry, end = _DECODER.raw_decode(buf, start)
+            return task_sample(entry), end
+        task = self._last.get(text)
+        if task is None:
+            task = task_sample(_DECODER.raw_decode(buf, start)[0])
+        else:
+            task.sampled_ns, task.snapshot = int(tail.group(1)), int(tail.group(2))
+        self._next[text] = task
+        return task, tail.end()
+
+    def done(self) -> None:
+        """The dump is read whole: its rows are the ones to match next time."""
+        self._last, self._next = self._next, {}
 
 
 def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)  # not frozen: that doubles the cost of building 100k of them
@@ -29,10 +29,11 @@ class TaskSample:
     snapshot: int = 0      # live row: the snapshot that wrote it
     exit_seq: int = 0      # exit row: its number in the order of exits
     ppid: int = 0          # its parent's tgid
+    # (pid, start_ns): which task it is; kept, as every stage looks it up
+    key: tuple[int, int] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.pid, self.start_ns)
+    def __post_init__(self) -> None:
+        self.key = (self.pid, self.start_ns)
 
     @property
     def switches(self) -> int:

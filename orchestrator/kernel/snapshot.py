@@ -89,10 +89,27 @@ def _walk(pins: Pins, handle: TextIO | None) -> str:
                      what="reading the snapshot")
 
 
-def _dump(pin, exits_from: int = 0) -> Iterator[dict]:
-    chunks = tools.stream([tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)],
-                          elevate=True, what="bpftool map dump")
-    return parse.iter_formatted(chunks, exits_from)
+_WRITE_BYTES = 1 << 20
+
+
+def _dump(pin, exits_from: int = 0, memo: parse.RowMemo | None = None) -> Iterator:
+    argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
+    if tools.is_root() and (stdbuf := tools.which("stdbuf")):
+        # Into a pipe, bpftool's stdio writes 4 KiB at a time: thousands of
+        # writes and wake-ups for a big map, a fifth of its time at 10k rows.
+        argv = [stdbuf, f"-o{_WRITE_BYTES}", *argv]
+    chunks = tools.stream(argv, elevate=True, what="bpftool map dump")
+    if memo is None:
+        return parse.iter_formatted(chunks, exits_from)
+    return parse.iter_formatted(chunks, exits_from, memo.decode)
+
+
+def _task_rows(pins: Pins, exits_from: int, memo: parse.RowMemo | None) -> list[TaskSample]:
+    try:
+        return parse.task_rows(_dump(pins.tasks, exits_from, memo))
+    finally:
+        if memo is not None:
+            memo.done()
 
 
 def _split(info: SnapshotInfo, rows: list[TaskSample]
@@ -111,9 +128,13 @@ def _split(info: SnapshotInfo, rows: list[TaskSample]
     return list(live.values()), sorted(exits.values(), key=lambda r: r.exit_seq)
 
 
-def take(pins: Pins, exits_from: int = 0, tries: int = SAMPLE_TRIES) -> Snapshot:
+def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
+         tries: int = SAMPLE_TRIES) -> Snapshot:
     """Return one consistent snapshot, taking it again after a collision.
-    Exit rows numbered below `exits_from` (counted already) are left out."""
+    Exit rows numbered below `exits_from` (counted already) are left out.
+    With a reader's `memo`, rows unchanged since its last snapshot are the
+    same objects (restamped): they need not be decoded, nor their deltas
+    worked out again."""
     require_loaded(pins)
     try:
         for attempt in range(tries):
@@ -127,8 +148,7 @@ def take(pins: Pins, exits_from: int = 0, tries: int = SAMPLE_TRIES) -> Snapshot
                 groups = parse.group_rows(_dump(pins.groups))
                 # exits numbered after the walk began are needed whatever the
                 # reader counted (metrics.retired_totals), even by a baseline
-                split = _split(info, parse.task_rows(_dump(pins.tasks,
-                                                           min(exits_from, info.exits))))
+                split = _split(info, _task_rows(pins, min(exits_from, info.exits), memo))
             if split is not None:
                 live, exits = split
                 return Snapshot(info, timestamp_s, tuple(live), tuple(exits), tuple(idle),

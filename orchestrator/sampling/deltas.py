@@ -76,6 +76,11 @@ def _row(task: TaskSample, old: TaskSample | None, tickets: TicketModel) -> Task
     )
 
 
+def _is_quiet(row: TaskRow) -> bool:
+    return (row.runtime_delta_ns == 0 and row.wait_delta_ns == 0 and row.switches_delta == 0
+            and row.runs_delta == 0)
+
+
 def _zero(task: TaskSample) -> TaskSample:
     return TaskSample(task.pid, task.start_ns, task.tgid, task.comm, task.nice, task.policy,
                       task.cpu, 0, 0, 0, 0, 0, 0, False, task.cpus_allowed, task.group)
@@ -98,6 +103,7 @@ class Reader:
         self._known: dict[tuple[int, int], TaskSample] = {}  # last numbers seen per task
         self._age: dict[tuple[int, int], int] = {}  # samples since a known task was live
         self._retired: dict[int, list[int]] = {}
+        self._quiet: dict[tuple[int, int], TaskRow] = {}  # live rows with nothing new
 
     @property
     def exits_from(self) -> int:
@@ -121,7 +127,15 @@ class Reader:
                 old = _zero(task)  # started in the interval: counts from zero
             return old
 
-        rows = [_row(t, baseline(t), self._tickets) for t in cur.tasks]
+        # A task whose row is the very object of the last snapshot (RowMemo)
+        # and was quiet then too has the same row again.
+        quiet = self._quiet
+        rows = []
+        for t in cur.tasks:
+            row = quiet.get(t.key)
+            rows.append(row if row is not None and row.task is t
+                        else _row(t, baseline(t), self._tickets))
+        self._quiet = {r.task.key: r for r in rows if _is_quiet(r)}
         mine: list[TaskSample] = []
         missed = 0
         if prev is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from orchestrator import units
 from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions
 from orchestrator.analysis.tickets import TicketModel
-from orchestrator.kernel import snapshot
+from orchestrator.kernel import parse, snapshot
 from orchestrator.kernel.records import Snapshot
 from orchestrator.paths import Pins
 from orchestrator.sampling.deltas import Reader, Sample
@@ -74,7 +74,8 @@ def live_frames(pins: Pins, model: TicketModel, interval_s: float, count: int | 
 def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:
     """Snapshots of a loaded instance; the argument is the first exit the
     reader has not counted (older exit rows need not be read)."""
-    return lambda exits_from: snapshot.take(pins, exits_from)
+    memo = parse.RowMemo()
+    return lambda exits_from: snapshot.take(pins, exits_from, memo)
 
 
 class Sampler:

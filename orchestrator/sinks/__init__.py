@@ -4,6 +4,7 @@ a sample's Output and can be closed; the table and the live view draw."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
 from orchestrator.analysis.analyser import Analysis
@@ -21,6 +22,10 @@ class Output:
     analysis: Analysis
     records: list[Record]
     late: list[tuple[str, int, float]]
+    # repeats[i] >= 0: records[i] is, but for its timestamp, record repeats[i]
+    # of the Output before (the same task), so a sink may reuse what it made
+    # of that one (record.Records).  -1, or empty: new.
+    repeats: Sequence[int] = ()
 
 
 class Sink(Protocol):

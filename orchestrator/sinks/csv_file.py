@@ -15,6 +15,8 @@ HEADER = ",".join(COLUMNS)
 _FLOATS = tuple((i, f"{{:.{f.digits}f}}") for i, f in enumerate(record.FIELDS)
                 if f.digits is not None)
 
+_STAMP = f"{{:.{record.FIELDS[0].digits}f}}"  # the first field, timestamp_s
+
 
 def _cells(values: record.Record) -> list[object]:
     """Blank for unknown; floats with their field's decimals."""
@@ -36,12 +38,33 @@ class CsvSink:
     def __init__(self, path: Path):
         self.path = path
         self._file = AppendFile(path, "CSV", "--output", lambda first: first == HEADER, HEADER)
+        # The last sample's lines, less their timestamps: most tasks of a
+        # host sleep, and their records repeat (Output.repeats).
+        self._last: list[str] = []
 
     def write(self, out: Output) -> int:
         """Append one sample's records whole; return how many."""
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(_cells(r) for r in out.records)
-        self._file.append(buf.getvalue())
+        last = self._last
+        if out.repeats and len(last) > max(out.repeats):
+            texts = [last[i] if i >= 0 else None for i in out.repeats]
+        else:
+            texts = [None] * len(out.records)
+        new = [values for values, text in zip(out.records, texts, strict=True) if text is None]
+        if new:
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(_cells(values)[1:] for values in new)
+            # one line per record: names carry no newline (names.escape)
+            made = iter(buf.getvalue().splitlines(keepends=True))
+            texts = [next(made) if text is None else text for text in texts]
+        stamps: dict[object, str] = {}
+        lines = []
+        for values, text in zip(out.records, texts, strict=True):
+            stamp = stamps.get(values[0])
+            if stamp is None:
+                stamp = stamps[values[0]] = _STAMP.format(values[0]) + ","
+            lines.append(stamp + text)
+        self._file.append("".join(lines))
+        self._last = texts
         return len(out.records)
 
     def close(self) -> None:

@@ -113,6 +113,7 @@ def _idle(row: IdleRow, ts: float, lost: tuple[int, int]) -> list:
     return head + [None] * (len(FIELDS) - len(head) - len(lost)) + list(lost)
 
 
+_TS_DIGITS = FIELDS[0].digits
 # Only the floats need rounding: touching just them keeps 100k records cheap.
 _FLOATS = tuple((i, f.digits) for i, f in enumerate(FIELDS) if f.digits is not None)
 
@@ -124,20 +125,66 @@ def _rounded(values: list) -> Record:
     return tuple(values)
 
 
+_UNKNOWN = RowAnalysis()
+
+
+class Records:
+    """Makes the records of one reader's successive samples.  A task whose
+    row and analysis are the very objects of the sample before (a task that
+    has not run: deltas.Reader, analyser.Analyser) keeps its values; only its
+    timestamp is new, and the sinks are told (Output.repeats)."""
+
+    def __init__(self) -> None:
+        # per task: its row, analysis, group path, losses, values less the
+        # timestamp, and where its record was in the last sample
+        self._last: dict[tuple[int, int], list] = {}
+
+    def __call__(self, sample: Sample, analysis: Analysis | None = None,
+                 with_idle: bool = True) -> tuple[list[Record], list[int]]:
+        """The records of one sample (each task, then each CPU's idle time, a
+        record with pid 0 and state idle, unless `with_idle` is off), and for
+        each, the index of the record it repeats in the sample before, or -1
+        (Output.repeats)."""
+        ts = round(sample.snapshot.timestamp_s, _TS_DIGITS)
+        path = currencies.Paths(sample.snapshot.groups)
+        paths: dict[int, str | None] = {}  # group id -> path, for this sample
+        # what the sample could not see, on every record so that a filtered file keeps it
+        lost = (sample.snapshot.info.dropped, sample.exits_missed)
+        found = analysis.rows if analysis else {}
+        last: dict[tuple[int, int], list] = self._last
+        made: dict[tuple[int, int], list] = {}
+        out: list[Record] = []
+        repeats: list[int] = []
+        for index, row in enumerate(sample.tasks):
+            task = row.task
+            key = task.key
+            found_here = found.get(key, _UNKNOWN)
+            group = paths.get(task.group, 0)
+            if group == 0:
+                group = paths[task.group] = path(task.group) or None
+            kept = last.get(key)
+            if (kept is not None and kept[0] is row and kept[1] is found_here
+                    and kept[2] == group and kept[3] == lost):
+                out.append((ts, *kept[4]))
+                repeats.append(kept[5])
+                kept[5] = index  # in place: no new object per sleeping task
+                made[key] = kept
+                continue
+            values = _rounded(_task(row, found_here, ts, group, lost))
+            made[key] = [row, found_here, group, lost, values[1:], index]
+            out.append(values)
+            repeats.append(-1)
+        self._last = made
+        if with_idle:
+            out += [_rounded(_idle(row, ts, lost)) for row in sample.idle]
+            repeats += [-1] * len(sample.idle)
+        return out, repeats
+
+
 def records(sample: Sample, analysis: Analysis | None = None,
             with_idle: bool = True) -> list[Record]:
-    """The records of one sample: each task, then each CPU's idle time (a
-    record with pid 0 and state idle) unless `with_idle` is off."""
-    ts = sample.snapshot.timestamp_s
-    path = currencies.Paths(sample.snapshot.groups)
-    # what the sample could not see, on every record so that a filtered file keeps it
-    lost = (sample.snapshot.info.dropped, sample.exits_missed)
-    found = analysis.rows if analysis else {}
-    out = [_rounded(_task(row, found.get(row.task.key, RowAnalysis()), ts,
-                          path(row.task.group) or None, lost)) for row in sample.tasks]
-    if with_idle:
-        out += [_rounded(_idle(row, ts, lost)) for row in sample.idle]
-    return out
+    """The records of one sample on its own (Records, for a series of them)."""
+    return Records()(sample, analysis, with_idle)[0]
 
 
 def conservation(rows: list[dict[str, object]]) -> list[tuple[float, float]]:
