@@ -8,6 +8,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,13 +22,14 @@ from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.kernel import parse, snapshot, tools
-from orchestrator.sampling import deltas
+from orchestrator.sampling import deltas, sampler
 from orchestrator.sinks import Output, record
 from orchestrator.sinks.csv_file import CsvSink
 
 HERE = Path(__file__).parent
 CPU = max(os.sched_getaffinity(0))
 PIPE_LOOPS = 200_000
+REPEATS = 5  # best of, for the dump path
 
 
 def _pipe_usecs() -> float:
@@ -93,47 +95,62 @@ def _release(procs: list[subprocess.Popen]) -> None:
         proc.wait()
 
 
-def _best(fn, repeats: int) -> float:
-    times = []
+def _cpu_s() -> float:
+    """CPU seconds of this process and of its children that have ended."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
+        resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _best(fn, repeats: int) -> tuple[float, float]:
+    """Best-of wall seconds and best-of CPU seconds (this process and the
+    programs it ran) of fn."""
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _cpu_s()
         fn()
         times.append(time.perf_counter() - start)
-    return min(times)
+        cpu.append(_cpu_s() - start_cpu)
+    return min(times), min(cpu)
 
 
-def _time_dump(pins, repeats: int = 3) -> tuple[float, float, float, int]:
-    """Best-of seconds for bpftool alone printing the map, for lottery's dump
-    and parse of the same map, and for a whole sample (snapshot iterator,
-    /proc/stat, dump, parse); and the row count."""
+def _time_dump(pins, repeats: int) -> tuple[tuple[float, float], float, float, int]:
+    """Best-of seconds for bpftool alone printing the map (wall and CPU), for
+    lottery's dump and parse of the same map, and for a whole sample
+    (snapshot iterator, /proc/stat, dump, parse); and the row count."""
     for _ in range(3):  # the parked threads are in; rows of the last size's threads freed
         rows = len(snapshot.take(pins).tasks)
     argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pins.tasks)]
     alone = _best(lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True), repeats)
     parsed = _best(lambda: parse.task_rows(parse.iter_formatted(tools.stream(argv))), repeats)
     sample = _best(lambda: snapshot.take(pins), repeats)
-    return alone, parsed, sample, rows
+    return alone, parsed[0], sample[0], rows
 
 
-def _time_pipeline(pins, out_dir: Path, repeats: int = 3) -> float:
-    """Best-of seconds for one whole sample as dump takes it with a CSV: the
-    snapshot, the deltas against the previous one, the analysis, the records
-    and the CSV rows written."""
+def _time_pipeline(pins, out_dir: Path, repeats: int) -> tuple[float, float]:
+    """Best-of seconds (wall and CPU) for one whole sample as dump takes it
+    with a CSV, in a series as dump takes them: the snapshot, the deltas
+    against the previous one, the analysis, the records and the CSV rows
+    written.  The series starts two samples before the ones timed, as the
+    first samples of a dump find nothing to reuse."""
     reader = deltas.Reader(tickets.WEIGHT)
-    reader.advance(snapshot.take(pins, reader.exits_from))
+    take = sampler.bpftool_source(pins)
+    reader.advance(take(reader.exits_from))
     analysing = analyser.Analyser()
+    make_records = record.Records()
     sink = CsvSink(out_dir / f"bench-{os.getpid()}.csv")
-    times = []
+
+    def one() -> None:
+        sample = reader.advance(take(reader.exits_from))
+        found = analysing.analyse(sample)
+        rows, repeats = make_records(sample, found)
+        sink.write(Output(sample, found, rows, [], repeats))
+
     try:
-        for _ in range(repeats):
-            start = time.perf_counter()
-            sample = reader.advance(snapshot.take(pins, reader.exits_from))
-            found = analysing.analyse(sample)
-            sink.write(Output(sample, found, record.records(sample, found), []))
-            times.append(time.perf_counter() - start)
+        _best(one, 2)
+        return _best(one, repeats)
     finally:
         sink.close()
-    return min(times)
 
 
 def _sample_hwm_mb(pins) -> float:
@@ -237,18 +254,22 @@ def main() -> int:
             "",
             "## Dump path",
             "",
-            "Seconds to read the task map, best of 3 each: bpftool printing it alone "
-            "(to /dev/null), lottery's dump and parse of it (bpftool into a pipe, "
+            f"Seconds to read the task map, best of {REPEATS} each: bpftool printing it "
+            "alone (to /dev/null), lottery's dump and parse of it (bpftool into a pipe, "
             "streaming parse into records), lottery's whole sample (also running "
             "the snapshot iterator, dumping the groups and reading /proc/stat), and the "
-            "whole pipeline of `dump -o FILE` for one sample (also the deltas, the "
-            "analysis, the records and the CSV rows written). The rows are real tasks: "
-            "sleeping threads parked in child processes. Peak RSS (VmHWM) of a fresh "
-            "Python process taking one sample.",
+            "whole pipeline of `dump -o FILE` for one sample of a series (also the deltas, "
+            "the analysis, the records and the CSV rows written). Wall-clock seconds, and "
+            "CPU seconds of the pipeline (Python and the programs it ran) against "
+            "bpftool's own CPU seconds. The rows are real tasks: sleeping threads parked "
+            "in child processes, so most rows are unchanged from one sample to the next, "
+            "as on most hosts. Peak RSS (VmHWM) of a fresh Python process taking one "
+            "sample.",
             "",
             "| rows | bpftool alone s | dump+parse s | ratio | whole sample s | ratio "
-            "| with deltas, analysis, CSV s | ratio | peak RSS MB |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| `dump -o` sample s | ratio | its CPU s | bpftool CPU s | CPU ratio "
+            "| peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         load_cmd.load(pins, obj=obj)  # the instance whose map the dump path reads
         old_pid_max = _pid_max()
@@ -258,14 +279,15 @@ def main() -> int:
                     Path("/proc/sys/kernel/pid_max").write_text(str(4 * count))
                 procs = _park_threads(count)
                 try:
-                    alone, parsed, sample, rows = _time_dump(pins)
-                    whole = _time_pipeline(pins, build)
+                    (alone, alone_cpu), parsed, sample, rows = _time_dump(pins, REPEATS)
+                    whole, whole_cpu = _time_pipeline(pins, build, REPEATS)
                     rss = _sample_hwm_mb(pins)
                 finally:
                     _release(procs)
                 lines.append(f"| {rows} | {alone:.3f} | {parsed:.3f} | {parsed / alone:.2f} | "
                              f"{sample:.3f} | {sample / alone:.2f} | {whole:.3f} | "
-                             f"{whole / alone:.2f} | {rss:.0f} |")
+                             f"{whole / alone:.2f} | {whole_cpu:.3f} | {alone_cpu:.3f} | "
+                             f"{whole_cpu / alone_cpu:.2f} | {rss:.0f} |")
         finally:
             Path("/proc/sys/kernel/pid_max").write_text(str(old_pid_max))
     finally:
