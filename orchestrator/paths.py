@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orchestrator import constants as c
 from orchestrator.errors import LotteryError
+from orchestrator.kernel import bpffs
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,15 @@ class Pins:
     counters: Path
     settings: Path
     prog: Path | None  # the seed's PROG_PIN: an extra pin of the program itself
+
+    def checked(self) -> Pins:
+        """These pins, when root may follow them: the directory and every
+        override pass bpffs.check_dir / check_pin.  Raises otherwise."""
+        bpffs.check_dir(self.dir)
+        for pin in (self.switch_link, self.tasks, self.prog):
+            if pin is not None and pin.parent != self.dir:
+                bpffs.check_pin(pin)
+        return self
 
     def all(self) -> list[Path]:
         """Return every pin this instance may own, overrides included."""

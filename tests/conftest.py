@@ -56,9 +56,13 @@ def bpf_object(tmp_path_factory) -> Path:
 
 
 def _links() -> set[int]:
-    shown = subprocess.run([tools.require("bpftool"), "-j", "link", "show"],
-                           capture_output=True, text=True).stdout
-    return {link["id"] for link in json.loads(shown or "[]")}
+    """Links of lottery's programs: those of other users' tools are not ours
+    to count."""
+    def shown(kind: str) -> list:
+        return json.loads(subprocess.run([tools.require("bpftool"), "-j", kind, "show"],
+                                         capture_output=True, text=True).stdout or "[]")
+    ours = {p["id"] for p in shown("prog") if p.get("name") in ("on_switch", "snapshot")}
+    return {link["id"] for link in shown("link") if link.get("prog_id") in ours}
 
 
 @pytest.fixture

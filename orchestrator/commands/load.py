@@ -18,6 +18,13 @@ from orchestrator.kernel import bpffs, tools
 from orchestrator.paths import Pins
 
 
+def _remove_all(pins: Pins) -> None:
+    """Remove an instance before loading in its place; raise if any of it stays."""
+    _, left = remove(pins)
+    if left:
+        raise LotteryError(f"could not remove the instance at {pins.dir}: {left[0]}")
+
+
 def _u64_bytes(value: int) -> list[str]:
     """A map value as bpftool's hex bytes (little-endian, like every target we build for)."""
     return [f"0x{b:02x}" for b in value.to_bytes(8, "little")]
@@ -29,7 +36,7 @@ def _loadall(obj: str, pins: Pins) -> None:
         tools.run([bpftool, "prog", "loadall", obj, str(pins.dir), "pinmaps", str(pins.dir),
                    "autoattach"], what="bpftool prog loadall")
     except LotteryError as err:
-        remove(pins)  # a failed load may have pinned maps already
+        _remove_all(pins)  # a failed load may have pinned maps already
         if "permission denied" in err.detail.lower() or "processed" in err.detail:
             err.problem = "the kernel's verifier rejected the program"
             err.fix = "its log ends with the lines below; rebuild with lottery build --force"
@@ -41,7 +48,10 @@ def _apply_overrides(pins: Pins) -> None:
     for default, wanted in ((pins.dir / "tasks", pins.tasks),
                             (pins.dir / "on_switch", pins.switch_link)):
         if wanted != default:
-            wanted.parent.mkdir(parents=True, exist_ok=True)
+            if os.path.lexists(wanted):
+                raise LotteryError(f"{wanted} exists already",
+                                   "unload the instance pinned there, or choose another path")
+            bpffs.make_dir(wanted.parent)
             os.rename(default, wanted)  # bpffs supports rename within the mount
     if pins.prog:
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
@@ -72,14 +82,13 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
                            "run lottery build in this directory first, or pass --obj")
     if bpffs.ensure_mounted():
         print("mounted bpffs at /sys/fs/bpf")
-    bpffs.check_pin_dir(pins.dir)
+    pins.checked()
     if pins.switch_link.exists() or pins.tasks.exists():
         if not force:
             raise LotteryError(f"already loaded at {pins.dir}",
                                "run lottery unload first, or load --force to replace it")
-        remove(pins)
-    pins.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(pins.dir, 0o700)  # root-only: the maps show every task on the host
+        _remove_all(pins)
+    bpffs.make_dir(pins.dir)
     _loadall(str(obj_path), pins)
     try:
         tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.settings),
@@ -90,7 +99,7 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
         _apply_overrides(pins)
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
     except BaseException:
-        remove(pins)  # a half-made instance would stay attached to the scheduler
+        _remove_all(pins)  # a half-made instance would stay attached to the scheduler
         raise
     print(f"loaded {obj_path.name}: prog {link['prog_id']} attached to "
           f"{link.get('tp_name', 'sched_switch')} (link {link['id']}), pinned under {pins.dir}")

@@ -74,6 +74,7 @@ def read_status(pins: Pins) -> Status:
 
 def status(pins: Pins) -> int:
     """Print the instance's state; exit 1 when it is not loaded."""
+    pins.checked()
     st = read_status(pins)
     print(f"pin directory:  {pins.dir}")
     print(f"task map:       {pins.tasks}")

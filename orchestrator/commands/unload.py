@@ -1,38 +1,112 @@
-"""lottery unload: detach the program and remove every pin of an instance."""
+"""lottery unload: detach the program and remove every pin of an instance.
+
+Only objects verified as this instance's are removed: the pins named as
+lottery names them in its directory, and wherever else bpffs holds a pin of
+the same maps, programs or links (MAP_PIN, LINK_PIN, PROG_PIN, given now or
+not).  Each path passes bpffs.check_pin first; what fails is left and named."""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
-from orchestrator.constants import EXIT_OK
+from orchestrator.constants import EXIT_ERROR, EXIT_OK, PIN_NAMES, SNAPSHOT_LINK_NAME, \
+    SWITCH_LINK_NAME
+from orchestrator.errors import LotteryError
 from orchestrator.kernel import bpffs, tools
 from orchestrator.paths import Pins
 
-
-def present(pins: Pins) -> list[str]:
-    """Return the pins of this instance that exist (root-only dir: ask as root)."""
-    candidates = [str(p) for p in pins.all() if p.parent != pins.dir] + [str(pins.dir)]
-    out = tools.run(["sh", "-c", 'for p; do [ -e "$p" ] && echo "$p"; done; true', "sh",
-                     *candidates], elevate=True, what="listing pins")
-    return out.split()
+_LINKS = (SWITCH_LINK_NAME, SNAPSHOT_LINK_NAME)
 
 
-def remove(pins: Pins) -> list[str]:
-    """Remove the pin directory and every override pin; return what was there.
+def _show(kind: str, pin: Path) -> dict | None:
+    try:
+        return tools.bpftool([kind, "show", "pinned", str(pin)], elevate=False)
+    except LotteryError:
+        return None
 
-    Removing the link pins detaches the programs: nothing else holds them."""
-    found = present(pins)
-    if found:
-        bpffs.check_pin_dir(pins.dir)
-        tools.run(["rm", "-rf", "--", *found], elevate=True, what="removing pins")
-    return found
+
+def _objects(pins: Pins) -> tuple[set[int], set[int], set[int]]:
+    """Ids of the instance's maps, programs and links, from its own pins."""
+    maps: set[int] = set()
+    progs: set[int] = set()
+    links: set[int] = set()
+    named = [(pins.dir / name, "link" if name in _LINKS else "map") for name in PIN_NAMES]
+    named += [(pins.switch_link, "link"), (pins.tasks, "map")]
+    if pins.prog:
+        named.append((pins.prog, "prog"))
+    for pin, kind in named:
+        info = _show(kind, pin) if bpffs.is_pin(pin) else None
+        if not info:
+            continue
+        if kind == "link":
+            links.add(info["id"])
+            progs.add(info["prog_id"])
+        elif kind == "prog":
+            progs.add(info["id"])
+        else:
+            maps.add(info["id"])
+    if maps or progs:
+        for prog in tools.bpftool(["prog", "show"], elevate=False):
+            if prog["id"] in progs or maps & set(prog.get("map_ids", ())):
+                progs.add(prog["id"])
+                maps.update(prog.get("map_ids", ()))
+        for link in tools.bpftool(["link", "show"], elevate=False):
+            if link.get("prog_id") in progs:
+                links.add(link["id"])
+    return maps, progs, links
+
+
+def _pinned(pins: Pins) -> list[Path]:
+    """Every pin of the instance: those in its directory and any elsewhere."""
+    maps, progs, links = _objects(pins)
+    found = [pins.dir / name for name in PIN_NAMES if bpffs.is_pin(pins.dir / name)]
+    for kind, ids in (("map", maps), ("prog", progs), ("link", links)):
+        if ids:  # -f: bpftool names the bpffs paths of each object
+            found += [Path(p) for row in tools.bpftool(["-f", kind, "show"], elevate=False)
+                      if row.get("id") in ids for p in row.get("pinned", ())]
+    return list(dict.fromkeys(found))
+
+
+def remove(pins: Pins) -> tuple[list[Path], list[str]]:
+    """Remove the instance's pins and its directory; return what was removed
+    and what was left, with why.  Removing the links detaches the programs."""
+    if not tools.is_root():
+        raise LotteryError("unload needs root", "run sudo lottery unload")
+    pins.checked()
+    removed: list[Path] = []
+    left: list[str] = []
+    for pin in _pinned(pins):
+        try:
+            bpffs.check_pin(pin)
+            os.unlink(pin)
+            removed.append(pin)
+        except LotteryError as err:
+            left.append(err.problem)
+        except OSError as err:
+            left.append(f"{pin}: {err.strerror}")
+    try:
+        others = sorted(os.listdir(pins.dir))
+    except FileNotFoundError:
+        others = []
+    if others:
+        left.append(f"{pins.dir} holds {', '.join(others)}, not pins of lottery")
+    elif pins.dir.exists():
+        os.rmdir(pins.dir)
+        removed.append(pins.dir)
+    return removed, left
 
 
 def unload(pins: Pins) -> int:
     """Detach and unpin; idempotent, so unloading twice is not an error."""
-    found = remove(pins)
-    if not found:
-        print(f"lottery: not loaded (nothing pinned at {pins.dir}); nothing to do", file=sys.stderr)
+    removed, left = remove(pins)
+    for why in left:
+        print(f"lottery: left {why}", file=sys.stderr)
+    if not removed and not left:
+        print(f"lottery: not loaded (nothing pinned at {pins.dir}); nothing to do",
+              file=sys.stderr)
         return EXIT_OK
-    print(f"unloaded: removed {', '.join(found)}")
-    return EXIT_OK
+    if removed:
+        print(f"unloaded: removed {', '.join(str(p) for p in removed)}")
+    return EXIT_ERROR if left else EXIT_OK

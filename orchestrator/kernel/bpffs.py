@@ -1,12 +1,25 @@
-"""The BPF filesystem: is it mounted, and is a path inside it."""
+"""The BPF filesystem: is it mounted, and may root pin in, or remove from, a
+path there.
+
+Root follows these paths, so each is checked as a hostile user could have
+prepared it: no `..`, no symbolic link at any component, inside a bpffs
+mount, and every directory of it inside bpffs owned by root and writable by
+no one else.  The checks look at each component with lstat and compare its
+device with the mount's, so a path that names bpffs but leads elsewhere is
+refused."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from orchestrator.constants import BPFFS_ROOT, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import tools
+
+# What lottery mounts: no one but root may create anything at the top.
+MOUNT_MODE = "0755"
 
 
 def mounts() -> list[Path]:
@@ -23,16 +36,103 @@ def ensure_mounted(root: str | Path = BPFFS_ROOT) -> bool:
     """Mount bpffs at root unless it is there; return True when it mounted it."""
     if is_mounted(root):
         return False
-    tools.run(["mount", "-t", "bpf", "bpf", str(root)], elevate=True, what="mounting bpffs")
+    tools.run(["mount", "-t", "bpf", "-o", f"mode={MOUNT_MODE}", "bpf", str(root)],
+              elevate=True, what="mounting bpffs")
     return True
 
 
-def check_pin_dir(pin_dir: Path) -> None:
-    """Refuse pin directories outside bpffs, or bpffs's own root: unload removes
-    the whole directory, so it must be one that lottery owns."""
-    resolved = Path(pin_dir).absolute()
-    inside = [m for m in mounts() if m in resolved.parents]
-    if resolved in mounts() or (not inside and not str(resolved).startswith(BPFFS_ROOT + "/")):
-        raise LotteryError(
-            f"pin directory {pin_dir} is not a directory inside bpffs",
-            f"pass --pin-dir {BPFFS_ROOT}/NAME", code=EXIT_USAGE)
+def _refuse(path: Path, why: str, fix: str = "") -> LotteryError:
+    return LotteryError(f"pin path {path} {why}",
+                        fix or f"pass --pin-dir {BPFFS_ROOT}/NAME (a directory lottery makes)",
+                        code=EXIT_USAGE)
+
+
+def _mount_of(path: Path) -> Path:
+    """The bpffs mount strictly above `path` (lexically: checked for links)."""
+    found = mounts()
+    if path in found:
+        raise _refuse(path, "is the root of bpffs itself")
+    above = [m for m in found if m in path.parents]
+    if not above:
+        raise _refuse(path, "is not inside a bpffs mount")
+    return max(above, key=lambda m: len(m.parts))
+
+
+def check_dir(pin_dir: str | Path) -> Path:
+    """Return the pin directory as an absolute path when root may pin there
+    and remove from there; raise the reason otherwise.  It need not exist
+    yet (load makes it)."""
+    path = Path(pin_dir)
+    if ".." in path.parts:
+        raise _refuse(path, "climbs out with ..")
+    path = path.absolute()
+    for up in [*reversed(path.parents), path]:
+        try:
+            info = os.lstat(up)
+        except FileNotFoundError:
+            break
+        except OSError as err:
+            raise _refuse(path, f"cannot be checked ({err.strerror})") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise _refuse(path, f"goes through a symbolic link ({up})")
+        if not stat.S_ISDIR(info.st_mode):
+            raise _refuse(path, f"goes through {up}, which is not a directory")
+    mount = _mount_of(path)
+    device = os.lstat(mount).st_dev
+    below = [p for p in [*reversed(path.parents), path] if mount in p.parents]
+    for up in below:
+        try:
+            info = os.lstat(up)
+        except FileNotFoundError:
+            break
+        if info.st_dev != device:
+            raise _refuse(path, f"leaves bpffs at {up}")
+        if info.st_uid != 0:
+            raise _refuse(path, f"is in {up}, owned by uid {info.st_uid}, not root",
+                          f"remove {up} or pass another --pin-dir")
+        if info.st_mode & 0o022:
+            raise _refuse(path, f"is in {up}, which group or others may write",
+                          f"remove {up} or pass another --pin-dir")
+    return path
+
+
+def make_dir(pin_dir: Path) -> None:
+    """Make the pin directory (and the ones above it inside bpffs), root's
+    alone, checking each step: nothing can be swapped in between."""
+    path = check_dir(pin_dir)
+    mount = _mount_of(path)
+    for up in [p for p in [*reversed(path.parents), path] if mount in p.parents]:
+        try:
+            os.mkdir(up, 0o700)
+        except FileExistsError:
+            pass
+        check_dir(up)
+    os.chmod(path, 0o700, follow_symlinks=False)  # the maps show every task on the host
+
+
+def is_pin(path: Path) -> bool:
+    """Is `path` itself an object pinned in bpffs (not a link, not a
+    directory)?  On bpffs only pins are regular files."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISREG(info.st_mode) and any(
+        info.st_dev == os.lstat(m).st_dev for m in mounts() if m in path.parents))
+
+
+def check_pin(pin: str | Path) -> Path:
+    """Return a pin's path when root may pin or remove it there (its directory
+    passes check_dir, and it is no link or directory); raise otherwise."""
+    path = Path(pin)
+    check_dir(path.parent)
+    path = path.absolute()
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except PermissionError:
+        return path  # inside root's own directory: as good as checked
+    if not stat.S_ISREG(info.st_mode):
+        raise _refuse(path, "is not a pinned BPF object (a link or a directory)")
+    return path

@@ -27,7 +27,9 @@ from orchestrator.paths import Pins
 
 
 def require_loaded(pins: Pins) -> None:
-    """Raise the user's next step when the instance is not loaded."""
+    """Raise the user's next step when the instance is not loaded, or the
+    reason when its pins are not ones root may follow."""
+    pins.checked()
     if not tools.is_root():
         return  # pins are root-only; the elevated calls below tell for themselves
     missing = [p for p in (pins.snapshot_link, pins.tasks) if not p.exists()]
