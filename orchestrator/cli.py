@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator import paths
+from orchestrator import paths, signals
 from orchestrator.analysis.analyser import AnalysisOptions
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import doctor as doctor_cmd
@@ -26,7 +26,6 @@ from orchestrator.commands import unload as unload_cmd
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.constants import (
     EXIT_ERROR,
-    EXIT_INTERRUPTED,
     EXIT_RETAIN_S_DEFAULT,
     EXIT_RING,
     EXIT_USAGE,
@@ -438,13 +437,26 @@ def status(pin_dir: PinDir = None) -> int:
 
 
 @app.command()
-def doctor() -> int:
+def doctor(
+    sudoers: Annotated[str | None, typer.Option(
+        "--sudoers", metavar="USER", help="Print the sudoers rules that let USER read the "
+        "instance (dump, top) and run nothing else as root, instead of the checks.")] = None,
+    pin_dir: PinDir = None,
+) -> int:
     """Check every prerequisite and print the fix for each that fails.
+
+    With --sudoers USER, print the exact sudoers lines for a user who is not
+    root to read one instance: each names one command with its exact
+    arguments (see docs/USAGE.md, Without root).
 
     Examples:
 
       lottery doctor
+
+      lottery doctor --sudoers alice | sudo tee /etc/sudoers.d/lottery-alice
     """
+    if sudoers is not None:
+        return doctor_cmd.sudoers(sudoers, paths.pins(pin_dir))
     return doctor_cmd.doctor()
 
 
@@ -466,13 +478,14 @@ def _usage_line(err: Exception) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors and known failures are one line on stderr."""
     command = typer.main.get_command(app)
+    signals.install()
     try:
         code = command.main(args=argv, prog_name="lottery", standalone_mode=False)
     except LotteryError as err:
         code = _fail(err)
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort) as err:
         print("lottery: interrupted", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        code = signals.exit_code(err)
     except BrokenPipeError:
         code = EXIT_ERROR  # e.g. `lottery dump | head`
     except Exception as err:

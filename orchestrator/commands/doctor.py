@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import paths
-from orchestrator.constants import EXIT_ERROR, EXIT_OK
+from orchestrator.constants import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from orchestrator.errors import LotteryError
 from orchestrator.kernel import bpffs, tools
+from orchestrator.paths import Pins
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,33 @@ def doctor() -> int:
     failed = [r for r in results if not r.ok]
     print(f"{len(results) - len(failed)} of {len(results)} checks passed")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+# Characters a sudoers argument may hold without escaping, and a user name.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._/+-]+")
+_USER = re.compile(r"[a-z_][a-z0-9_-]*\$?")
+
+
+def sudoers_rules(user: str, pins: Pins) -> list[str]:
+    """The sudoers lines that let `user` read the instance at `pins` (dump,
+    top) and nothing else: each names one command with its exact arguments,
+    so sudo refuses any other file, map or bpftool subcommand."""
+    if not _USER.fullmatch(user):
+        raise LotteryError(f"{user!r} is not a user name", "pass a login name, e.g. alice",
+                           code=EXIT_USAGE)
+    pins.checked()
+    reads = [[tools.require("cat"), str(pins.snapshot_link)]]
+    reads += [[tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
+              for pin in (pins.tasks, pins.groups, pins.settings)]
+    for argv in reads:
+        if not all(_PLAIN_PATH.fullmatch(arg) for arg in argv):
+            raise LotteryError(f"{' '.join(argv)} has characters sudoers would read as syntax",
+                               "pass a --pin-dir of letters, digits and . _ - /",
+                               code=EXIT_USAGE)
+    return [f"# lottery: {user} may read the instance at {pins.dir} (dump, top), nothing else",
+            *(f"{user} ALL=(root) NOPASSWD: {' '.join(argv)}" for argv in reads)]
+
+
+def sudoers(user: str, pins: Pins) -> int:
+    print("\n".join(sudoers_rules(user, pins)))
+    return EXIT_OK

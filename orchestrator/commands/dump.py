@@ -7,10 +7,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import signals
 from orchestrator.analysis import analyser, tickets
 from orchestrator.analysis.analyser import AnalysisOptions
 from orchestrator.constants import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     FILL_WARN_FRACTION,
@@ -26,6 +26,7 @@ from orchestrator.sampling import deltas
 from orchestrator.sampling.replay import replay_frames
 from orchestrator.sampling.sampler import Frame, live_frames
 from orchestrator.sinks import Output, Sink, record, table
+from orchestrator.sinks.append import STDOUT
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
 from orchestrator.sinks.trace import TraceSink
@@ -242,13 +243,14 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
                 for sink in sinks.values():
                     sink.write(out)
             done += 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM, SIGHUP (signals.py)
         # A sample is either in a file whole or not at all (sinks.append).
         print(f"lottery: interrupted after {done} samples", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return signals.exit_code(err)
     finally:
         for sink in sinks.values():
             sink.close()
-    for path in sinks:
-        print(f"wrote {done} samples to {path}")
+    for path in sinks:  # a file on stdout must hold nothing else
+        print(f"wrote {done} samples to {path}",
+              file=sys.stderr if str(path) == STDOUT else sys.stdout)
     return EXIT_OK

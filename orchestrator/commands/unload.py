@@ -11,8 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from orchestrator.constants import EXIT_ERROR, EXIT_OK, PIN_NAMES, SNAPSHOT_LINK_NAME, \
-    SWITCH_LINK_NAME
+from orchestrator.constants import (
+    EXIT_ERROR,
+    EXIT_OK,
+    PIN_NAMES,
+    SNAPSHOT_LINK_NAME,
+    SWITCH_LINK_NAME,
+)
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import bpffs, tools
 from orchestrator.paths import Pins

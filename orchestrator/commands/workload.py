@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 
+from orchestrator import signals
 from orchestrator import workload as load_gen
-from orchestrator.constants import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from orchestrator.constants import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 
 
@@ -31,12 +32,12 @@ def workload(nice: int, duration_s: float, cpu: int | None = None, procs: int = 
     validate(nice, duration_s, cpu, procs)
     pids = load_gen.start(nice, duration_s, cpu, procs)
     where = f"CPU {cpu}" if cpu is not None else "any CPU"
-    for pid in pids:
-        print(f"pid {pid} nice {nice} on {where} for {duration_s:g} s", flush=True)
     try:
+        for pid in pids:
+            print(f"pid {pid} nice {nice} on {where} for {duration_s:g} s", flush=True)
         failed = load_gen.wait(pids)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM, SIGHUP: the children end too
         load_gen.stop(pids)
         load_gen.wait(pids)
-        return EXIT_INTERRUPTED
+        return signals.exit_code(err)
     return EXIT_ERROR if failed else EXIT_OK

@@ -3,8 +3,8 @@ a sample's Output and can be closed; the table and the live view draw."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from orchestrator.analysis.analyser import Analysis

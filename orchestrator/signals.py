@@ -1,0 +1,45 @@
+"""SIGTERM (what service managers send) and SIGHUP (a closed terminal) stop
+lottery as Ctrl-C does: the sample in hand is finished or dropped whole,
+files are flushed, children are ended, and the exit status is 128 + N."""
+
+from __future__ import annotations
+
+import signal
+
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM or SIGHUP; caught wherever
+    KeyboardInterrupt is."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+_received: list[int] = []  # what stopped lottery, for exit_code after click's Abort
+
+
+def _raise(signum: int, _frame: object) -> None:
+    _received.append(signum)
+    raise Stopped(signum)
+
+
+def install() -> None:
+    """Make SIGTERM and SIGHUP raise Stopped (SIGINT raises KeyboardInterrupt)."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup: stay ignored
+            signal.signal(signum, _raise)
+
+
+def default() -> None:
+    """In a forked child: the signals kill it, as they would any program."""
+    for signum in STOPPING:
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def exit_code(err: BaseException) -> int:
+    """128 + the signal that stopped lottery (SIGINT for Ctrl-C)."""
+    # click turns a KeyboardInterrupt it sees into Abort, which has no signum
+    return 128 + getattr(err, "signum", _received[-1] if _received else signal.SIGINT)

@@ -1,0 +1,166 @@
+"""Output files as a hostile user, a full disk or a service manager would
+have them: refused or reported in one line, never half a sample, never a
+write through someone else's link."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DATA, REPO, run_lottery, start_lottery
+
+from orchestrator.errors import LotteryError
+from orchestrator.sinks import Output
+from orchestrator.sinks.csv_file import HEADER, CsvSink
+
+RECORDING = DATA / "recording.csv"
+
+
+def _one_line_error(result, words: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """A directory like /tmp: anyone may add names (sticky)."""
+    path = tmp_path / "shared"
+    path.mkdir()
+    os.chmod(path, 0o1777)
+    return path
+
+
+def test_no_write_through_a_link_planted_in_a_shared_directory(shared, tmp_path):
+    target = tmp_path / "precious"
+    target.write_text("mine\n")
+    (shared / "out.csv").symlink_to(target)
+    result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", str(shared / "out.csv"))
+    _one_line_error(result, "symbolic link")
+    assert target.read_text() == "mine\n"
+
+
+def test_a_file_another_user_left_in_a_shared_directory_is_not_appended_to(shared):
+    planted = shared / "out.csv"
+    planted.write_text(HEADER + "\n")
+    os.chown(planted, 65534, 65534)
+    result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", str(planted))
+    _one_line_error(result, "belongs to another user")
+    assert planted.read_text() == HEADER + "\n"
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "/dev/null"])
+def test_only_regular_files_or_stdout(tmp_path, special):
+    if special == "fifo":
+        special = str(tmp_path / "pipe")
+        os.mkfifo(special)
+    result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", special, timeout=20)
+    _one_line_error(result, "not a regular file")
+
+
+def test_dash_writes_the_csv_to_standard_output():
+    result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", "-")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == HEADER and len(lines) == len(RECORDING.read_text().splitlines())
+
+
+def _output(n: int) -> Output:
+    """A sample's records as the CSV sink takes them (values only matter)."""
+    from orchestrator.sinks import record
+    row = tuple(0 if not f.text else "x" for f in record.FIELDS)
+    return Output(None, None, [(float(n), *row[1:])] * 50, [])
+
+
+def test_a_file_deleted_mid_run_is_an_error_not_silent_loss(tmp_path):
+    path = tmp_path / "s.csv"
+    sink = CsvSink(path)
+    sink.write(_output(1))
+    path.unlink()
+    with pytest.raises(LotteryError, match="removed or replaced"):
+        sink.write(_output(2))
+    sink.close()
+
+
+def test_a_full_disk_leaves_the_file_whole(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        path = small / "s.csv"
+        sink = CsvSink(path)
+        written = 0
+        with pytest.raises(LotteryError, match="No space left") as err:
+            for n in range(10_000):
+                sink.write(_output(n))
+                written += 1
+        sink.close()
+        assert "\n" not in str(err.value.problem)
+        text = path.read_text()
+        assert text.endswith("\n") and text.count("\n") == 1 + 50 * written
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_file_that_cannot_be_opened_for_writing_is_one_line(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("")
+    subprocess.run(["chattr", "+i", str(path)], check=True)
+    try:
+        result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", str(path))
+        _one_line_error(result, "cannot write CSV")
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_workload_stopped_by_a_service_manager_ends_its_children(signum):
+    work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--duration", "60",
+                             "--procs", "2"], env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, text=True)
+    pids = [int(work.stdout.readline().split()[1]) for _ in range(2)]
+    work.send_signal(signum)
+    assert work.wait(timeout=30) == 128 + signum
+    time.sleep(0.2)
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists()
+
+
+def test_workload_killed_outright_takes_its_children_along():
+    work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--duration", "60"],
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            text=True)
+    pid = int(work.stdout.readline().split()[1])
+    work.kill()
+    work.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").exists() and time.monotonic() < deadline:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+        if state == "Z":
+            break
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}/stat").exists() or state == "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_dump_stopped_by_a_signal_keeps_whole_samples(instance, tmp_path, signum):
+    path = tmp_path / "s.csv"
+    dump = start_lottery("dump", "--pin-dir", str(instance.dir), "-q", "-i", "0.1", "-o",
+                         str(path))
+    deadline = time.monotonic() + 30
+    while (not path.exists() or path.read_text().count("\n") < 3) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    dump.send_signal(signum)
+    _, err = dump.communicate(timeout=30)
+    assert dump.returncode == 128 + signum, err
+    assert "interrupted after" in err and "Traceback" not in err
+    text = path.read_text()
+    assert text.endswith("\n")
+    stamps = [line.split(",", 1)[0] for line in text.splitlines()[1:]]
+    assert all(stamps.count(s) == stamps.count(stamps[0]) for s in set(stamps))
