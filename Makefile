@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 LOTTERY := $(VENV)/bin/lottery
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BACKPORTS := /etc/apt/sources.list.d/lottery-bookworm-backports.sources
-DEMO_CSV := assets/stats.csv
+DEMO_CSV := build/demo.csv
 
 .PHONY: setup system-packages venv demo test lint bench soak clean
 
@@ -48,15 +48,19 @@ $(VENV)/.installed: pyproject.toml
 
 # The main job: build, load, two workloads pinned to one CPU at nice 0 and 5,
 # five samples into assets/stats.csv, unload (also when a step fails).
+# Its own instance (never one it did not load), its CSV under build/ (no
+# tracked file changes); unloaded however the demo ends.
 demo: setup
 	$(LOTTERY) build
-	$(SUDO) $(LOTTERY) load --force
-	@trap '$(SUDO) $(LOTTERY) unload' EXIT; \
+	@pin=/sys/fs/bpf/lottery-demo-$$$$; \
+	$(SUDO) $(LOTTERY) load --pin-dir $$pin || exit 1; \
+	trap "$(SUDO) $(LOTTERY) unload --pin-dir $$pin" EXIT; \
+	rm -f $(DEMO_CSV); \
 	cpu=$$(( $$(nproc) - 1 )); \
 	$(LOTTERY) workload --nice 0 --duration 7 --cpu $$cpu & \
 	$(LOTTERY) workload --nice 5 --duration 7 --cpu $$cpu & \
 	sleep 0.5; \
-	$(LOTTERY) dump --interval 1 --iterations 5 --top 8 --output $(DEMO_CSV) && wait
+	$(LOTTERY) dump --pin-dir $$pin --interval 1 --iterations 5 --top 8 --output $(DEMO_CSV) && wait
 
 test: setup lint
 	$(PY) -m pytest -q -rs tests

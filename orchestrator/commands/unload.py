@@ -113,5 +113,8 @@ def unload(pins: Pins) -> int:
               file=sys.stderr)
         return EXIT_OK
     if removed:
-        print(f"unloaded: removed {', '.join(str(p) for p in removed)}")
+        elsewhere = [str(p) for p in removed if p != pins.dir and p.parent != pins.dir]
+        print(f"unloaded: removed {sum(p.parent == pins.dir for p in removed)} pins"
+              + (f" in {pins.dir}" if pins.dir in removed or not elsewhere else "")
+              + (f" and {', '.join(elsewhere)}" if elsewhere else ""))
     return EXIT_ERROR if left else EXIT_OK
