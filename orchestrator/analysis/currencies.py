@@ -64,15 +64,16 @@ def path(groups: Mapping[int, Group], gid: int) -> str:
     return "/" + "/".join(label(g) for g in levels if g.kind != "root")
 
 
-class Paths:
-    """Group paths of one snapshot, each built once."""
+class Paths(dict):
+    """Group paths of one snapshot, each built once: paths[gid] or paths(gid).
+    A dict, so that the lookups of a sample's every task cost what a dict's do."""
 
     def __init__(self, groups: Mapping[int, Group]):
+        super().__init__()
         self._groups = groups
-        self._cache: dict[int, str] = {}
 
-    def __call__(self, gid: int) -> str:
-        found = self._cache.get(gid)
-        if found is None:
-            found = self._cache[gid] = path(self._groups, gid)
+    def __missing__(self, gid: int) -> str:
+        found = self[gid] = path(self._groups, gid)
         return found
+
+    __call__ = dict.__getitem__

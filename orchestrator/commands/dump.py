@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,10 +154,11 @@ def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
             f"--deadline-warn {limit_ms:g} ms per activation: {shown}{more}")
 
 
-def _filter(sample: deltas.Sample, opts: DumpOptions) -> deltas.Sample:
-    if not opts.pids and not opts.comm:
+def _filter(sample: deltas.Sample, opts: DumpOptions,
+            named: Callable[[str], bool] | None) -> deltas.Sample:
+    """The sample less the tasks -p and --comm (`named`, made once) leave out."""
+    if not opts.pids and named is None:
         return sample
-    named = names.matcher(opts.comm)
     keep = [r for r in sample.tasks
             if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
             and (named is None or named(r.task.comm))]
@@ -217,11 +218,12 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
     warn = _Capacity(limit)
     make_records = record.Records()
+    named = names.matcher(opts.comm)  # its regexes compiled once, not per sample
     done = 0
     try:
         for frame in frames:
             whole, found = frame.sample, frame.analysis
-            sample = _filter(whole, opts)
+            sample = _filter(whole, opts, named)
             warn.check(whole.snapshot.info, whole.exits_missed, frame.interval_s)
             shown = _shown(sample, opts)
             if not opts.quiet:

@@ -55,6 +55,7 @@ def top(pins: Pins, interval_s: float, ticket_model: str, by: str,
         record.read(replay)  # fails here, in one line, if it is no recording
         source = replayed(replay, interval_s)
     else:
+        snapshot.require_loaded(pins)
         snapshot.take(pins)  # fails here, in one line, if the instance cannot be read
         source = frames(pins, model, interval_s)
     app = TopApp(source, by=by)

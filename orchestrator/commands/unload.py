@@ -32,45 +32,33 @@ def _show(kind: str, pin: Path) -> dict | None:
         return None
 
 
-def _objects(pins: Pins) -> tuple[set[int], set[int], set[int]]:
-    """Ids of the instance's maps, programs and links, from its own pins."""
-    maps: set[int] = set()
-    progs: set[int] = set()
-    links: set[int] = set()
+def _pinned(pins: Pins) -> list[Path]:
+    """Every pin of the instance: its own in its directory, then every bpffs
+    path of the maps, programs and links behind them (bpftool -f names them)."""
     named = [(pins.dir / name, "link" if name in _LINKS else "map") for name in PIN_NAMES]
     named += [(pins.switch_link, "link"), (pins.tasks, "map")]
     if pins.prog:
         named.append((pins.prog, "prog"))
+    found = [pin for pin, _ in named if bpffs.is_pin(pin)]
+    ids: dict[str, set[int]] = {"map": set(), "prog": set(), "link": set()}
     for pin, kind in named:
-        info = _show(kind, pin) if bpffs.is_pin(pin) else None
-        if not info:
-            continue
-        if kind == "link":
-            links.add(info["id"])
-            progs.add(info["prog_id"])
-        elif kind == "prog":
-            progs.add(info["id"])
-        else:
-            maps.add(info["id"])
-    if maps or progs:
-        for prog in tools.bpftool(["prog", "show"], elevate=False):
-            if prog["id"] in progs or maps & set(prog.get("map_ids", ())):
-                progs.add(prog["id"])
-                maps.update(prog.get("map_ids", ()))
-        for link in tools.bpftool(["link", "show"], elevate=False):
-            if link.get("prog_id") in progs:
-                links.add(link["id"])
-    return maps, progs, links
-
-
-def _pinned(pins: Pins) -> list[Path]:
-    """Every pin of the instance: those in its directory and any elsewhere."""
-    maps, progs, links = _objects(pins)
-    found = [pins.dir / name for name in PIN_NAMES if bpffs.is_pin(pins.dir / name)]
-    for kind, ids in (("map", maps), ("prog", progs), ("link", links)):
-        if ids:  # -f: bpftool names the bpffs paths of each object
-            found += [Path(p) for row in tools.bpftool(["-f", kind, "show"], elevate=False)
-                      if row.get("id") in ids for p in row.get("pinned", ())]
+        info = _show(kind, pin) if pin in found else None
+        if info:
+            ids[kind].add(info["id"])
+            if kind == "link":
+                ids["prog"].add(info["prog_id"])
+    if not any(ids.values()):
+        return list(dict.fromkeys(found))
+    shown = {kind: tools.bpftool(["-f", kind, "show"], elevate=False) for kind in ids}
+    # the programs that use the instance's maps, and the links of those programs
+    for prog in shown["prog"]:
+        if prog["id"] in ids["prog"] or ids["map"] & set(prog.get("map_ids", ())):
+            ids["prog"].add(prog["id"])
+            ids["map"].update(prog.get("map_ids", ()))
+    ids["link"].update(link["id"] for link in shown["link"]
+                       if link.get("prog_id") in ids["prog"])
+    found += [Path(p) for kind, rows in shown.items() for row in rows
+              if row.get("id") in ids[kind] for p in row.get("pinned", ())]
     return list(dict.fromkeys(found))
 
 

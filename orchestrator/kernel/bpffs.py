@@ -47,9 +47,8 @@ def _refuse(path: Path, why: str, fix: str = "") -> LotteryError:
                         code=EXIT_USAGE)
 
 
-def _mount_of(path: Path) -> Path:
+def _mount_of(path: Path, found: list[Path]) -> Path:
     """The bpffs mount strictly above `path` (lexically: checked for links)."""
-    found = mounts()
     if path in found:
         raise _refuse(path, "is the root of bpffs itself")
     above = [m for m in found if m in path.parents]
@@ -66,7 +65,9 @@ def check_dir(pin_dir: str | Path) -> Path:
     if ".." in path.parts:
         raise _refuse(path, "climbs out with ..")
     path = path.absolute()
-    for up in [*reversed(path.parents), path]:
+    mount = _mount_of(path, mounts())
+    device = None
+    for up in [*reversed(path.parents), path]:  # one lstat per component
         try:
             info = os.lstat(up)
         except FileNotFoundError:
@@ -77,22 +78,17 @@ def check_dir(pin_dir: str | Path) -> Path:
             raise _refuse(path, f"goes through a symbolic link ({up})")
         if not stat.S_ISDIR(info.st_mode):
             raise _refuse(path, f"goes through {up}, which is not a directory")
-    mount = _mount_of(path)
-    device = os.lstat(mount).st_dev
-    below = [p for p in [*reversed(path.parents), path] if mount in p.parents]
-    for up in below:
-        try:
-            info = os.lstat(up)
-        except FileNotFoundError:
-            break
-        if info.st_dev != device:
-            raise _refuse(path, f"leaves bpffs at {up}")
-        if info.st_uid != 0:
-            raise _refuse(path, f"is in {up}, owned by uid {info.st_uid}, not root",
-                          f"remove {up} or pass another --pin-dir")
-        if info.st_mode & 0o022:
-            raise _refuse(path, f"is in {up}, which group or others may write",
-                          f"remove {up} or pass another --pin-dir")
+        if up == mount:
+            device = info.st_dev
+        elif device is not None:  # a directory inside bpffs
+            if info.st_dev != device:
+                raise _refuse(path, f"leaves bpffs at {up}")
+            if info.st_uid != 0:
+                raise _refuse(path, f"is in {up}, owned by uid {info.st_uid}, not root",
+                              f"remove {up} or pass another --pin-dir")
+            if info.st_mode & 0o022:
+                raise _refuse(path, f"is in {up}, which group or others may write",
+                              f"remove {up} or pass another --pin-dir")
     return path
 
 
@@ -100,7 +96,7 @@ def make_dir(pin_dir: Path) -> None:
     """Make the pin directory (and the ones above it inside bpffs), root's
     alone, checking each step: nothing can be swapped in between."""
     path = check_dir(pin_dir)
-    mount = _mount_of(path)
+    mount = _mount_of(path, mounts())
     for up in [p for p in [*reversed(path.parents), path] if mount in p.parents]:
         try:
             os.mkdir(up, 0o700)
@@ -110,23 +106,12 @@ def make_dir(pin_dir: Path) -> None:
     os.chmod(path, 0o700, follow_symlinks=False)  # the maps show every task on the host
 
 
-def is_pin(path: Path) -> bool:
-    """Is `path` itself an object pinned in bpffs (not a link, not a
-    directory)?  On bpffs only pins are regular files."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return (stat.S_ISREG(info.st_mode) and any(
-        info.st_dev == os.lstat(m).st_dev for m in mounts() if m in path.parents))
-
-
 def check_pin(pin: str | Path) -> Path:
     """Return a pin's path when root may pin or remove it there (its directory
-    passes check_dir, and it is no link or directory); raise otherwise."""
-    path = Path(pin)
-    check_dir(path.parent)
-    path = path.absolute()
+    passes check_dir, and it is no link or directory); raise otherwise.
+    check_dir has seen that the directory is on bpffs, where only pins are
+    regular files."""
+    path = check_dir(Path(pin).parent) / Path(pin).name
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -136,3 +121,11 @@ def check_pin(pin: str | Path) -> Path:
     if not stat.S_ISREG(info.st_mode):
         raise _refuse(path, "is not a pinned BPF object (a link or a directory)")
     return path
+
+
+def is_pin(path: Path) -> bool:
+    """Is `path` an object pinned where root may remove it?"""
+    try:
+        return os.path.lexists(check_pin(path))
+    except LotteryError:
+        return False

@@ -86,10 +86,6 @@ class SnapshotInfo:
     live_rows: int      # rows in the map after it
     exit_rows: int
 
-    @property
-    def entries(self) -> int:
-        return self.live_rows + self.exit_rows
-
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -28,7 +28,8 @@ from orchestrator.paths import Pins
 
 def require_loaded(pins: Pins) -> None:
     """Raise the user's next step when the instance is not loaded, or the
-    reason when its pins are not ones root may follow."""
+    reason when its pins are not ones root may follow.  Once, before a
+    reader's first sample: take() does not check again."""
     pins.checked()
     if not tools.is_root():
         return  # pins are root-only; the elevated calls below tell for themselves
@@ -137,7 +138,6 @@ def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
     With a reader's `memo`, rows unchanged since its last snapshot are the
     same objects (restamped): they need not be decoded, nor their deltas
     worked out again."""
-    require_loaded(pins)
     try:
         for attempt in range(tries):
             with _turn(pins) as handle:

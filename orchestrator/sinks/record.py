@@ -147,7 +147,6 @@ class Records:
         (Output.repeats)."""
         ts = round(sample.snapshot.timestamp_s, _TS_DIGITS)
         path = currencies.Paths(sample.snapshot.groups)
-        paths: dict[int, str | None] = {}  # group id -> path, for this sample
         # what the sample could not see, on every record so that a filtered file keeps it
         lost = (sample.snapshot.info.dropped, sample.exits_missed)
         found = analysis.rows if analysis else {}
@@ -159,9 +158,7 @@ class Records:
             task = row.task
             key = task.key
             found_here = found.get(key, _UNKNOWN)
-            group = paths.get(task.group, 0)
-            if group == 0:
-                group = paths[task.group] = path(task.group) or None
+            group = path[task.group] or None
             kept = last.get(key)
             if (kept is not None and kept[0] is row and kept[1] is found_here
                     and kept[2] == group and kept[3] == lost):

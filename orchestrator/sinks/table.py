@@ -63,7 +63,7 @@ def _add(a: N | None, b: N | None) -> N | None:
 def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
           path: currencies.Paths | None = None) -> list[_Group]:
     """Sum task rows per thread, process (tgid), command name or task group."""
-    path = path or currencies.Paths({})
+    path = currencies.Paths({}) if path is None else path  # an empty Paths is falsy
     groups: dict[object, _Group] = {}
     for row in rows:
         t = row.task

@@ -7,22 +7,19 @@ share, %); per CPU an idle track under a process named "CPUs"; process and
 thread names as metadata; deadline warnings as instant events.  A counter
 value is stamped at the start of the interval it describes, so each step
 covers its interval.  The file is a JSON array that is whole after every
-sample: each sample's events go in before the closing bracket, in one write
-while SIGINT is held back."""
+sample: each sample's events go in over the closing bracket, in one write
+(append.OutputFile), and bring it back."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 
 from orchestrator import units
 from orchestrator.analysis.analyser import Analysis
-from orchestrator.constants import EXIT_USAGE
-from orchestrator.errors import LotteryError
 from orchestrator.sampling.deltas import Sample
 from orchestrator.sinks import Output
+from orchestrator.sinks.append import OutputFile
 
 _END = b"\n]\n"
 _CPUS_PID = 0  # the idle task's pid: no real process has it
@@ -37,17 +34,12 @@ class TraceSink:
 
     def __init__(self, path: Path):
         self.path = path
-        if path.is_dir():
-            raise LotteryError(f"trace path {path} is a directory",
-                               "pass a file to --trace-output", code=EXIT_USAGE)
+        self._file = OutputFile(path, "trace", "--trace-output", stdout=False)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(path, "wb")  # noqa: SIM115  (bytes: seeks are exact)
-            self._file.write(b"[" + _END)  # a valid, empty trace from the start
-            self._file.flush()
-        except OSError as err:
-            raise LotteryError(f"cannot write trace {path} ({err.strerror})",
-                               "choose a writable --trace-output path", code=EXIT_USAGE) from None
+            self._file.put(b"[" + _END, truncate=True)  # a valid, empty trace from the start
+        except BaseException:
+            self._file.close()
+            raise
         self._empty = True
         self._named: set[tuple[int, int]] = set()  # (pid, tid) already named
 
@@ -58,7 +50,7 @@ class TraceSink:
             out.append(_event("M", "process_name", _CPUS_PID, 0, args={"name": "CPUs"}))
         for row in sample.tasks:
             t = row.task
-            if t.pid == 0:
+            if row.unseen_exits:
                 continue  # the row of exits nobody saw is no thread
             if (t.tgid, -1) not in self._named:
                 self._named.add((t.tgid, -1))
@@ -79,7 +71,7 @@ class TraceSink:
         for row in sample.tasks:
             t = row.task
             tgid[t.pid] = t.tgid
-            if t.pid == 0 or not (row.runtime_delta_ns or row.wait_delta_ns):
+            if row.unseen_exits or not (row.runtime_delta_ns or row.wait_delta_ns):
                 continue
             out.append(_event("C", f"cpu {t.pid}", t.tgid, start, tid=t.pid, args={
                 "runtime_ms": units.ms(row.runtime_delta_ns or 0),
@@ -104,13 +96,7 @@ class TraceSink:
             return 0
         body = ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"))
                           for e in events).encode("utf-8")
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            self._file.seek(-len(_END), os.SEEK_END)
-            self._file.write((b"\n" if self._empty else b",\n") + body + _END)
-            self._file.flush()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        self._file.put((b"\n" if self._empty else b",\n") + body + _END, back=len(_END))
         self._empty = False
         return len(events)
 
