@@ -164,3 +164,17 @@ def test_dump_stopped_by_a_signal_keeps_whole_samples(instance, tmp_path, signum
     assert text.endswith("\n")
     stamps = [line.split(",", 1)[0] for line in text.splitlines()[1:]]
     assert all(stamps.count(s) == stamps.count(stamps[0]) for s in set(stamps))
+
+
+def test_result_files_never_write_through_a_planted_link(shared, tmp_path):
+    """experiment, simulate and plot write through files.write_atomically."""
+    from orchestrator import files
+    target = tmp_path / "precious"
+    target.write_text("mine\n")
+    (shared / "out.png").symlink_to(target)
+    (shared / "out.png.tmp").symlink_to(target)  # the name the old code wrote first
+    files.write_atomically(shared / "out.png", b"picture")
+    assert target.read_text() == "mine\n"
+    assert not (shared / "out.png").is_symlink() and (shared / "out.png").read_bytes() == \
+        b"picture"
+    assert sorted(p.name for p in shared.iterdir()) == ["out.png", "out.png.tmp"]
