@@ -191,7 +191,8 @@ def test_the_default_table_fits_120_columns_and_wide_shows_all(instance, cgroups
     deep = cgroups.make("a-cgroup-name-long-enough-to-be-cut-in-the-table", 1024)
     work = subprocess.Popen([sys.executable, "-c", "import os, time\n"
                              "open('/proc/self/comm', 'w').write('x' * 15)\n"
-                             "end = time.monotonic() + 3\nwhile time.monotonic() < end: pass"])
+                             # until killed: on a busy machine the two dumps take a while
+                             "end = time.monotonic() + 60\nwhile time.monotonic() < end: pass"])
     (deep / "cgroup.procs").write_text(str(work.pid))
     try:
         time.sleep(0.3)
