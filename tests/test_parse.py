@@ -77,7 +77,7 @@ def _stable(row: dict) -> dict:
 def _read_with(memo: parse.RowMemo, rows: list, chunk: int) -> list:
     text = json.dumps(rows, separators=(",", ":"))
     pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
-    tasks = parse.task_rows(parse.iter_formatted(pieces, decode=memo.decode))
+    tasks = parse.task_rows(parse.iter_formatted(pieces, memo=memo))
     memo.done()
     return tasks
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from orchestrator.constants import GROUP_KINDS
@@ -34,16 +34,13 @@ def _no_btf() -> LotteryError:
     )
 
 
-Decode = Callable[[str, int], tuple[Any, int]]
-
-
 def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
-                   decode: Decode = _DECODER.raw_decode) -> Iterator[Any]:
+                   memo: RowMemo | None = None) -> Iterator[Any]:
     """Yield the "formatted" object ({"key": …, "value": …}) of every row of
     `bpftool map dump -j` as the text arrives, less the exit rows numbered
-    below `exits_from` (a reader has counted those already).  `decode` turns
-    the object's text at an offset into (item, end), as JSONDecoder.raw_decode
-    does (RowMemo.decode makes TaskSamples).
+    below `exits_from` (a reader has counted those already).  With a reader's
+    `memo`, rows come as TaskSamples, and one unchanged since its last dump
+    is not decoded again (RowMemo).
 
     Each row also carries its key and value as arrays of hex strings, three
     quarters of the text; only the formatted part is decoded, the rest is
@@ -64,30 +61,41 @@ def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
             pass
         raise LotteryError("bpftool output is not a JSON array", "check `bpftool version`")
     empty = head[1:].lstrip(_SPACE).startswith("]")
+    known = memo.known if memo is not None else None
     found = 0
     pos = 0
     done = False
     while True:
         mark = buf.find(_MARK, pos)
-        if mark >= 0 and exits_from:
-            old_exit = _EXIT_ROW.match(buf, mark + len(_MARK))
-            if old_exit and int(old_exit.group(1)) < exits_from:
-                found += 1
-                pos = old_exit.end()
-                continue
         if mark >= 0:
-            try:
-                item, end = decode(buf, mark + len(_MARK))
-            except json.JSONDecodeError:
-                if done or len(buf) - mark > _MAX_ROW_CHARS:
+            start = mark + len(_MARK)
+            if known is not None and (hit := known(buf, start)) is not None:
+                task, pos = hit
+                found += 1
+                if not task.exited or task.exit_seq >= exits_from:
+                    yield task
+                continue
+            if exits_from:
+                old_exit = _EXIT_ROW.match(buf, start)
+                if old_exit and int(old_exit.group(1)) < exits_from:
+                    found += 1
+                    pos = old_exit.end()
+                    continue
+            # Decode a row once the next one (or the end) has arrived: a
+            # failed decode costs a count of the whole buffer's lines.
+            if done or buf.find(_MARK, start) >= 0:
+                try:
+                    item, pos = _DECODER.raw_decode(buf, start)
+                except json.JSONDecodeError:
                     raise LotteryError("bpftool output ended in the middle of a row",
                                        "run the dump again") from None
-                pos = mark  # incomplete: keep the row's start and read on
-            else:
                 found += 1
-                yield item
-                pos = end
+                yield item if memo is None else memo.decoded(item, buf, start)
                 continue
+            if len(buf) - mark > _MAX_ROW_CHARS:
+                raise LotteryError("bpftool output ended in the middle of a row",
+                                   "run the dump again")
+            pos = mark  # keep the row's start and read on
         elif done:
             break
         else:
@@ -143,9 +151,9 @@ def task_rows(entries: Iterable[dict[str, Any] | TaskSample]) -> list[TaskSample
 
 
 # The per-walk stamps, last in struct task_stats, then the ends of the value
-# and of the formatted object.
-_STAMPS = '"sampled_ns"'
-_TAIL = re.compile(r'"sampled_ns"\s*:\s*(\d+)\s*,\s*"snapshot"\s*:\s*(\d+)\s*\}\s*\}')
+# and of the formatted object, as bpftool -j prints them.
+_STAMPS = '"sampled_ns":'
+_TAIL = re.compile(r'"sampled_ns":(\d+),"snapshot":(\d+)\}\}')
 
 
 class RowMemo:
@@ -158,20 +166,30 @@ class RowMemo:
         self._last: dict[str, TaskSample] = {}
         self._next: dict[str, TaskSample] = {}
 
-    def decode(self, buf: str, start: int) -> tuple[TaskSample, int]:
+    def known(self, buf: str, start: int) -> tuple[TaskSample, int] | None:
+        """The sample of the row at `start` restamped, and where the row
+        ends, if the last dump had the row."""
         stamp = buf.find(_STAMPS, start)
         tail = _TAIL.match(buf, stamp) if stamp >= 0 else None
-        text = buf[start:stamp] if tail else ""
-        if not tail or _MARK in text:  # not arrived yet, or not this layout
-            entry, end = _DECODER.raw_decode(buf, start)
-            return task_sample(entry), end
+        if tail is None:
+            return None  # not this layout, or not arrived yet
+        text = buf[start:stamp]
+        # a text holding a marker spans rows: never kept (decoded), so never found
         task = self._last.get(text)
         if task is None:
-            task = task_sample(_DECODER.raw_decode(buf, start)[0])
-        else:
-            task.sampled_ns, task.snapshot = int(tail.group(1)), int(tail.group(2))
+            return None
+        task.sampled_ns, task.snapshot = int(tail.group(1)), int(tail.group(2))
         self._next[text] = task
         return task, tail.end()
+
+    def decoded(self, entry: dict[str, Any], buf: str, start: int) -> TaskSample:
+        """The sample of the row at `start`, decoded in full as `entry`; kept
+        for the next dump when its stamps are last."""
+        task = task_sample(entry)
+        stamp = buf.find(_STAMPS, start)
+        if stamp >= 0 and _TAIL.match(buf, stamp) and _MARK not in (text := buf[start:stamp]):
+            self._next[text] = task
+        return task
 
     def done(self) -> None:
         """The dump is read whole: its rows are the ones to match next time."""

@@ -102,9 +102,7 @@ def _dump(pin, exits_from: int = 0, memo: parse.RowMemo | None = None) -> Iterat
         # writes and wake-ups for a big map, a fifth of its time at 10k rows.
         argv = [stdbuf, f"-o{_WRITE_BYTES}", *argv]
     chunks = tools.stream(argv, elevate=True, what="bpftool map dump")
-    if memo is None:
-        return parse.iter_formatted(chunks, exits_from)
-    return parse.iter_formatted(chunks, exits_from, memo.decode)
+    return parse.iter_formatted(chunks, exits_from, memo)
 
 
 def _task_rows(pins: Pins, exits_from: int, memo: parse.RowMemo | None) -> list[TaskSample]:
