@@ -58,9 +58,8 @@ SAMPLE_TRIES = 8
 # the iterator pin) before it goes on unlocked.
 LOCK_WAIT_S = 10.0
 
-# Sampling intervals (dump, simulate --live), seconds.
-MIN_INTERVAL_S = 0.01
-MAX_INTERVAL_S = 86400.0
-
 # Warn when the task map is this full.
 FILL_WARN_FRACTION = 0.9
+
+# Tickets a mapping file may give one nice value (and a recording may hold).
+MAX_TICKETS = 10**9

@@ -127,7 +127,7 @@ def test_draws_are_reproducible_with_a_seed():
     assert a == b and sum(a) == 1000
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25)
 @given(st.lists(st.integers(1, 1000), min_size=2, max_size=6), st.integers(0, 2**32))
 def test_lottery_win_rate_converges_to_ticket_share(ticket_list, seed):
     draws = 40_000
@@ -169,3 +169,8 @@ def test_edf_estimate_of_a_periodic_task():
     assert e.lateness_ns == pytest.approx(-7e6)
     assert edf.estimate(_row(2, runs=0), 1_000_000_000) is None
     assert edf.total_utilisation([e, e]) == pytest.approx(0.4)
+
+
+def test_no_hypothesis_example_has_a_deadline():
+    # conftest's profile: an example that waits for a CPU on a busy machine is no failure
+    assert settings().deadline is None

@@ -33,7 +33,7 @@ def _one_line_error(result, code, *words):
     (["simulate", "--live", "1", "--interval", "inf"], ["--interval", "out of range"]),
     (["load", "--exit-retention", "nan"], ["--exit-retention", "out of range"]),
     (["dump", "--interval", "-1"], ["--interval"]),
-    (["dump", "--iterations", "0"], ["--iterations", "at least 1"]),
+    (["dump", "--iterations", "0"], ["--iterations", "out of range"]),
     (["dump", "--sort", "bogus"], ["--sort", "pass one of"]),
     (["dump", "--tickets", "bogus"], ["--tickets"]),
     (["dump", "--interval", "soon"], ["--interval", "lottery dump --help"]),

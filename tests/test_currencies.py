@@ -87,7 +87,7 @@ def test_paths_name_sessions_cgroups_and_the_root():
     assert currencies.path(GROUPS, 999_999) == "?"  # a group the map had no room for
 
 
-@settings(deadline=None, max_examples=60)
+@settings(max_examples=60)
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(-20, 19), st.integers(1, 1000),
                           st.integers(0, 1000)), min_size=1, max_size=10))
 def test_hierarchical_shares_sum_to_one_and_never_exceed_demand(tasks):

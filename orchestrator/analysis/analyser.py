@@ -7,10 +7,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from orchestrator import units
+from orchestrator import bounds, units
 from orchestrator.analysis import edf, schedulers, shares
-from orchestrator.constants import EXIT_USAGE
-from orchestrator.errors import LotteryError
 from orchestrator.sampling.deltas import Sample
 
 
@@ -23,15 +21,9 @@ class AnalysisOptions:
 
 
 def validate(opts: AnalysisOptions) -> None:
-    if opts.draws < 0:
-        raise LotteryError(f"--simulate-draws {opts.draws} is negative",
-                           "pass 0 (off) or a number of draws, e.g. 10000", code=EXIT_USAGE)
-    if not 0 < opts.alpha <= 1:
-        raise LotteryError(f"--alpha {opts.alpha} is outside (0, 1]",
-                           "pass a weight such as 0.3", code=EXIT_USAGE)
-    if opts.deadline_warn_ms is not None and not opts.deadline_warn_ms > 0:
-        raise LotteryError(f"--deadline-warn {opts.deadline_warn_ms} must be above 0",
-                           "pass milliseconds, e.g. --deadline-warn 20", code=EXIT_USAGE)
+    bounds.check("--simulate-draws", opts.draws)
+    bounds.check("--alpha", opts.alpha)
+    bounds.check("--deadline-warn", opts.deadline_warn_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
 
 WARMUP_S = 0.3
+# The largest ratio nice values give two tasks that may run at nice 0.
+MAX_RATIO = weight_tickets(0) / weight_tickets(19)
 
 
 def parse_ratios(text: str) -> list[float]:
@@ -32,7 +34,13 @@ def parse_ratios(text: str) -> list[float]:
         if not (a > 0 and b > 0):
             raise LotteryError(f"--ratios part {part!r} must have both sides above 0",
                                "pass e.g. --ratios 1:1,2:1,3:1", code=EXIT_USAGE)
-        ratios.append(max(a, b) / min(a, b))
+        ratio = max(a, b) / min(a, b)
+        if not ratio <= MAX_RATIO * 1.01:  # also inf, and nan from inf:inf
+            raise LotteryError(
+                f"--ratios part {part!r} is beyond what nice values reach: the nearest is "
+                f"{MAX_RATIO:.1f}:1 (nice 0 against 19)",
+                f"pass ratios up to {int(MAX_RATIO)}:1", code=EXIT_USAGE)
+        ratios.append(ratio)
     return ratios
 
 

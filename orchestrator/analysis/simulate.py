@@ -8,24 +8,21 @@ not ask for."""
 
 from __future__ import annotations
 
-import csv
 import random
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator import bounds
 from orchestrator.analysis import schedulers, shares
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.sinks import record
 
 # Funded shares become whole tickets on this scale (stride needs integers).
 FUNDED_TICKETS = 1_000_000
-
-NEEDED = ("timestamp_s", "pid", "start_ns", "comm", "nice", "policy", "tickets",
-          "contention_group", "runtime_delta_ns", "wait_delta_ns")
-
 
 @dataclass(frozen=True, slots=True)
 class Member:
@@ -73,43 +70,30 @@ def _collect(entries: Iterable[Entry]) -> tuple[list[Interval], dict[tuple[int, 
     return list(by_interval.values()), tasks
 
 
-def _csv_entries(reader: csv.DictReader, model: TicketModel | None) -> Iterator[Entry]:
-    for row in reader:
-        if row["pid"] == "0" or not row["contention_group"] or not row["runtime_delta_ns"]:
+def _recorded_entries(rows: Iterable[dict], model: TicketModel | None) -> Iterator[Entry]:
+    for row in rows:
+        if row["pid"] == 0 or not row["contention_group"] or row["runtime_delta_ns"] is None:
             continue  # idle rows, and tasks outside the interval's lottery
-        nice = int(row["nice"])
-        own = model(nice, int(row["policy"])) if model else int(row["tickets"])
+        nice, policy = row["nice"], row["policy"]
+        if nice is None or policy is None:
+            continue
+        own = model(nice, policy) if model else row["tickets"]
         if own is None:
             continue
-        # the CSV's share is funded through the task groups; a model given here is flat
-        tickets = funded(float(row["ticket_share"])) if not model and row.get("ticket_share") \
-            else own
-        member = Member((int(row["pid"]), int(row["start_ns"])), tickets,
-                        int(row["runtime_delta_ns"]), int(row["wait_delta_ns"] or 0))
-        yield row["timestamp_s"], row["contention_group"], member, row["comm"], nice, own
+        # the recording's share is funded through the task groups; a model given here is flat
+        share = row["ticket_share"]
+        tickets = funded(share) if not model and share is not None else own
+        # a counter never goes back for one task: a negative delta is no time at all
+        member = Member((row["pid"], row["start_ns"] or 0), tickets,
+                        max(0, row["runtime_delta_ns"]), max(0, row["wait_delta_ns"] or 0))
+        yield row["timestamp_s"], row["contention_group"], member, row["comm"] or "", nice, own
 
 
-def read_csv(path: Path, model: TicketModel | None = None,
-             ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
-    """Read a dump CSV into intervals; tickets from the CSV unless `model`."""
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as err:
-        raise LotteryError(f"cannot read {path} ({err.strerror})",
-                           "pass a CSV written by lottery dump --output", code=EXIT_USAGE) from None
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in NEEDED if c not in (reader.fieldnames or ())]
-        if missing:
-            raise LotteryError(f"{path} has no column {missing[0]} (not a lottery dump CSV, "
-                               "or from an older version)",
-                               "capture one with lottery dump --output FILE", code=EXIT_USAGE)
-        try:
-            intervals, tasks = _collect(_csv_entries(reader, model))
-        except (ValueError, TypeError) as err:
-            raise LotteryError(f"{path} line {reader.line_num}: {err}",
-                               "pass a CSV written by lottery dump --output",
-                               code=EXIT_USAGE) from None
+def read_recording(path: Path, model: TicketModel | None = None,
+                   ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
+    """Read a dump's CSV or NDJSON recording into intervals; tickets from the
+    recording unless `model`."""
+    intervals, tasks = _collect(_recorded_entries(record.read(path), model))
     if not intervals:
         raise LotteryError(f"{path} holds no interval to replay",
                            "dump at least two samples (--iterations 2 or more)", code=EXIT_USAGE)
@@ -124,7 +108,7 @@ def funded(ticket_share: float) -> int:
 
 def from_samples(samples: Iterable, hierarchical: bool = True,
                  ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
-    """Intervals from live samples (metrics.Sample), as read_csv gives them,
+    """Intervals from live samples (metrics.Sample), as read_recording gives them,
     tickets funded through the task groups when `hierarchical`."""
     def entries():
         for n, sample in enumerate(samples):
@@ -145,6 +129,10 @@ def replay(intervals: Iterable[Interval], tasks: dict[tuple[int, int], TaskResul
            quantum_ns: int, replays: int, seed: int | None) -> list[TaskResult]:
     """Fill every task's lottery totals (one per replay) and stride total."""
     intervals = list(intervals)
+    quanta = sum(round(sum(m.runtime_ns for m in members) / quantum_ns)
+                 for interval in intervals for members in interval.values())
+    # the lottery's draws and stride's, each about as costly
+    bounds.check_draws(quanta, replays + 1, "pass a larger --quantum or fewer --replays")
     rng = random.Random(seed)
     for result in tasks.values():
         result.lottery_ns = [0.0] * replays

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.constants import EXIT_USAGE
+from orchestrator import files
+from orchestrator.constants import EXIT_USAGE, MAX_TICKETS
 from orchestrator.errors import LotteryError
 
 # kernel/sched/core.c, sched_prio_to_weight[]: nice -20 .. 19.  Each step is
@@ -66,26 +67,32 @@ def linear_tickets(nice: int, policy: int = SCHED_NORMAL) -> int | None:
     return max(10, 100 - 10 * nice)
 
 
+# 40 nice values need a few lines; a mapping file is never big.
+MAX_MAPPING_BYTES = 64 << 10
+
+
 def parse_mapping(text: str, source: str = "mapping") -> dict[int, int]:
     """Read a nice -> tickets mapping: one `NICE TICKETS` or `LOW..HIGH TICKETS`
     per line, `#` comments.  Every nice value -20..19 must be covered, so that
     no task silently gets tickets nobody chose."""
     table: dict[int, int] = {}
-    line_re = re.compile(r"^(-?\d+)(?:\s*\.\.\s*(-?\d+))?\s*[\s,=:]\s*(\d+)$")
+    line_re = re.compile(r"^(-?\d{1,3})(?:\s*\.\.\s*(-?\d{1,3}))?\s*[\s,=:]\s*(\d+)$")
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         found = line_re.match(line)
         if not found:
-            raise LotteryError(f"{source} line {number}: {line!r} is not `NICE TICKETS`",
+            raise LotteryError(f"{source} line {number}: {line[:60]!r} is not `NICE TICKETS`",
                                "write lines like `0 100` or `1..19 50`", code=EXIT_USAGE)
         low = int(found.group(1))
         high = int(found.group(2) or low)
-        count = int(found.group(3))
-        if not -20 <= low <= high <= 19 or count < 1:
-            raise LotteryError(f"{source} line {number}: nice {low}..{high} with {count} tickets",
-                               "nice values are -20..19 and tickets at least 1",
+        digits = found.group(3)
+        count = int(digits) if len(digits) <= 12 else MAX_TICKETS + 1  # no int() of 400 digits
+        if not -20 <= low <= high <= 19 or not 1 <= count <= MAX_TICKETS:
+            shown = count if len(digits) <= 12 else f"a {len(digits)}-digit number of"
+            raise LotteryError(f"{source} line {number}: nice {low}..{high} with {shown} tickets",
+                               f"nice values are -20..19 and tickets 1 to {MAX_TICKETS:,}",
                                code=EXIT_USAGE)
         for nice in range(low, high + 1):
             table[nice] = count
@@ -127,12 +134,13 @@ def model(name: str) -> TicketModel:
     if name in MODELS:
         return {"weight": WEIGHT, "flat": FLAT, "linear": LINEAR}[name]
     path = Path(name)
+    fix = "pass weight, flat, linear or a file of `NICE TICKETS` lines"
     try:
-        text = path.read_text()
+        with files.open_input(path, "--tickets mapping", MAX_MAPPING_BYTES, fix,
+                              "a mapping needs a line per nice value at most") as handle:
+            text = handle.read()
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or "not text"
         raise LotteryError(f"--tickets {name!r} is neither weight, flat, linear nor a "
-                           f"readable mapping file ({reason})",
-                           "pass weight, flat, linear or a file of `NICE TICKETS` lines",
-                           code=EXIT_USAGE) from None
+                           f"readable mapping file ({reason})", fix, code=EXIT_USAGE) from None
     return TicketModel(str(path), mapping_tickets(parse_mapping(text, str(path))))

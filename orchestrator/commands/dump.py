@@ -7,15 +7,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import signals
+from orchestrator import bounds, signals
 from orchestrator.analysis import analyser, tickets
 from orchestrator.analysis.analyser import AnalysisOptions
 from orchestrator.constants import (
     EXIT_OK,
     EXIT_USAGE,
     FILL_WARN_FRACTION,
-    MAX_INTERVAL_S,
-    MIN_INTERVAL_S,
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
@@ -117,25 +115,11 @@ def parse_pids(values: Iterable[str]) -> tuple[int, ...]:
     return tuple(pids)
 
 
-def check_interval(interval_s: float) -> None:
-    """Sampling intervals from MIN_INTERVAL_S to MAX_INTERVAL_S: shorter ones
-    only measure the sampling itself, longer ones cannot be slept."""
-    if not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:
-        raise LotteryError(f"--interval {interval_s!r} is out of range",
-                           f"pass seconds from {MIN_INTERVAL_S:g} to {MAX_INTERVAL_S:g}, "
-                           "e.g. --interval 0.5", code=EXIT_USAGE)
-
-
 def validate(opts: DumpOptions) -> None:
     """Refuse options that cannot work, before anything is read or written."""
-    check_interval(opts.interval_s)
-    if opts.iterations is not None and opts.iterations < 1:
-        raise LotteryError(f"--iterations {opts.iterations} must be at least 1",
-                           "pass --iterations 1 or more, or leave it out to run until Ctrl-C",
-                           code=EXIT_USAGE)
-    if opts.top < 1:
-        raise LotteryError(f"--top {opts.top} must be at least 1", "pass --top 10",
-                           code=EXIT_USAGE)
+    bounds.check("--interval", opts.interval_s)
+    bounds.check("--iterations", opts.iterations)
+    bounds.check("--top", opts.top)
     analyser.validate(opts.analysis)
     table.columns(opts.columns, opts.wide, opts.analysis.draws)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import files, units
+from orchestrator import bounds, files, units
 from orchestrator.analysis import experiment as exp
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.commands.simulate import validate_replays
@@ -26,9 +26,13 @@ def experiment(pins: Pins, ratios_text: str, duration_s: float, cpu: int | None,
                png_path: Path | None) -> int:
     ratios = exp.parse_ratios(ratios_text)
     cpu = max(os.sched_getaffinity(0)) if cpu is None else cpu
+    bounds.check("--experiment-duration", duration_s, "--duration")
     # the tasks it starts are workloads at nice 0 and above: the same checks apply
     workload_cmd.validate(0, duration_s, cpu, 1)
     validate_replays(quantum_ms, replays)
+    # each ratio's tasks share one CPU for the duration: that many quanta
+    bounds.check_draws(round(duration_s * 1000 / quantum_ms), replays,
+                       "pass a larger --quantum, fewer --replays or a shorter --duration")
     snapshot.require_loaded(pins)
     rng = random.Random(seed)
     results = []

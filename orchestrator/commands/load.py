@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 
-from orchestrator import paths, units
+from orchestrator import bounds, paths, units
 from orchestrator.commands.unload import remove
 from orchestrator.constants import (
     EXIT_OK,
     EXIT_RETAIN_S_DEFAULT,
-    EXIT_USAGE,
     GROUP_IDLE_S_DEFAULT,
-    TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import bpffs, tools
@@ -59,23 +57,14 @@ def _apply_overrides(pins: Pins) -> None:
                    str(pins.prog)], what="bpftool prog pin")
 
 
-# An hour: a reader that samples less often than this sees exits only in
-# its groups' totals.
-MAX_EXIT_RETAIN_S = 3600.0
-
-
 def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
          force: bool = False, exit_retain_s: float = EXIT_RETAIN_S_DEFAULT,
          group_idle_s: float = GROUP_IDLE_S_DEFAULT) -> int:
     """Load and attach; refuse a second load of the same instance unless force."""
     if not tools.is_root():
         raise LotteryError("load needs root", "run sudo lottery load")
-    if max_tasks is not None and not 1 <= max_tasks <= TASKS_CAPACITY:
-        raise LotteryError(f"--max-tasks {max_tasks} is out of range",
-                           f"pass a number from 1 to {TASKS_CAPACITY}", code=EXIT_USAGE)
-    if not 0.1 <= exit_retain_s <= MAX_EXIT_RETAIN_S:
-        raise LotteryError(f"--exit-retention {exit_retain_s!r} is out of range",
-                           f"pass seconds from 0.1 to {MAX_EXIT_RETAIN_S:g}", code=EXIT_USAGE)
+    bounds.check("--max-tasks", max_tasks)
+    bounds.check("--exit-retention", exit_retain_s)
     obj_path = paths.bpf_object(obj)
     if not obj_path.is_file():
         raise LotteryError(f"no BPF object at {obj_path}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator import bounds
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.sinks import plot as plots
@@ -12,8 +13,7 @@ from orchestrator.sinks import record
 
 
 def plot(path: Path, output: Path | None, top: int) -> int:
-    if top < 1:
-        raise LotteryError(f"--top {top} must be at least 1", "pass --top 6", code=EXIT_USAGE)
+    bounds.check("--plot-top", top, "--top")
     rows = record.read(path)
     out = output or path.with_suffix(".png")
     if out.resolve() == path.resolve():

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import files, units
+from orchestrator import bounds, files, units
 from orchestrator.analysis import simulate as sim
 from orchestrator.analysis import tickets
-from orchestrator.commands.dump import check_interval
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
@@ -20,7 +19,7 @@ from orchestrator.sampling.sampler import Sampler, bpftool_source
 
 def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None):
     """Sample the loaded program `intervals` times after a first sample."""
-    check_interval(interval_s)
+    bounds.check("--interval", interval_s)
     snapshot.require_loaded(pins)
     model = tickets.model(model_name or "weight")
     sampler = Sampler(bpftool_source(pins), deltas.Reader(model), interval_s)
@@ -30,30 +29,25 @@ def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None)
 
 def validate_replays(quantum_ms: float, replays: int) -> None:
     """The options of a simulated scheduler, shared with `experiment`."""
-    if not quantum_ms > 0:
-        raise LotteryError(f"--quantum {quantum_ms} must be above 0",
-                           "pass milliseconds, e.g. --quantum 4", code=EXIT_USAGE)
-    if replays < 2:
-        raise LotteryError(f"--replays {replays} must be at least 2 (for a spread)",
-                           "pass e.g. --replays 20", code=EXIT_USAGE)
+    bounds.check("--quantum", quantum_ms)
+    bounds.check("--replays", replays)
 
 
 def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | None,
              ticket_model: str | None, top: int, output: Path | None,
              live: int | None = None, interval_s: float = 1.0, pins: Pins | None = None) -> int:
     validate_replays(quantum_ms, replays)
+    bounds.check("--top", top)
     if (path is None) == (live is None):
         raise LotteryError("give either a CSV or --live N", "see lottery simulate --help",
                            code=EXIT_USAGE)
     if live is not None:
-        if live < 1:
-            raise LotteryError(f"--live {live} must be at least 1", "pass intervals, e.g. 5",
-                               code=EXIT_USAGE)
+        bounds.check("--live", live)
         intervals, tasks = _live(pins, live, interval_s, ticket_model)
         source = f"{live} live intervals"
     else:
         model = tickets.model(ticket_model) if ticket_model else None
-        intervals, tasks = sim.read_csv(path, model)
+        intervals, tasks = sim.read_recording(path, model)
         source = str(path)
     results = sim.replay(intervals, tasks, units.ns_from_ms(quantum_ms), replays, seed)
     body = [[r.pid, r.comm, r.nice, r.tickets, f"{units.ms(r.observed_ns):.1f}",

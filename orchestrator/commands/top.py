@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from orchestrator import bounds
 from orchestrator.analysis import tickets
-from orchestrator.commands.dump import check_interval
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
@@ -42,17 +42,18 @@ def replayed(path: Path, pace_s: float) -> Frames:
 
 def top(pins: Pins, interval_s: float, ticket_model: str, by: str,
         replay: Path | None = None) -> int:
-    check_interval(interval_s)
+    bounds.check("--interval", interval_s)
     if by not in GROUPINGS:
         raise LotteryError(f"--by {by!r} is not known", f"pass one of {', '.join(GROUPINGS)}",
                            code=EXIT_USAGE)
     model = tickets.model(ticket_model)
+    if replay:
+        record.read(replay)  # fails here, in one line, if it is no recording
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise LotteryError("lottery top needs a terminal",
                            "run it in one, or use lottery dump for output to a file or pipe",
                            code=EXIT_USAGE)
     if replay:
-        record.read(replay)  # fails here, in one line, if it is no recording
         source = replayed(replay, interval_s)
     else:
         snapshot.require_loaded(pins)

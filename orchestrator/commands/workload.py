@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import os
 
-from orchestrator import signals
+from orchestrator import bounds, signals
 from orchestrator import workload as load_gen
 from orchestrator.constants import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 
 
 def validate(nice: int, duration_s: float, cpu: int | None, procs: int) -> None:
-    if not -20 <= nice <= 19:
-        raise LotteryError(f"--nice {nice} is out of range", "pass -20 to 19", code=EXIT_USAGE)
-    if not duration_s > 0:
-        raise LotteryError(f"--duration {duration_s} must be above 0", "pass seconds",
-                           code=EXIT_USAGE)
-    if procs < 1:
-        raise LotteryError(f"--procs {procs} must be at least 1", "pass --procs 1",
-                           code=EXIT_USAGE)
+    bounds.check("--nice", nice)
+    bounds.check("--duration", duration_s)
+    bounds.check("--procs", procs)
     if cpu is not None and cpu not in os.sched_getaffinity(0):
         allowed = ",".join(map(str, sorted(os.sched_getaffinity(0))))
         raise LotteryError(f"--cpu {cpu} is not available here", f"pick one of {allowed}",

@@ -13,12 +13,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import units
+from orchestrator import files, units
 from orchestrator.analysis import currencies
 from orchestrator.analysis.analyser import Analysis, RowAnalysis
-from orchestrator.constants import EXIT_USAGE
+from orchestrator.constants import EXIT_USAGE, MAX_TICKETS
 from orchestrator.errors import LotteryError
 from orchestrator.sampling.deltas import IdleRow, Sample, TaskRow
+
+# What a recording may hold, so that a hostile or broken file is refused in
+# one line instead of reaching arithmetic that cannot take it: counters are
+# 64-bit, floats finite, names as long as a task-group path can be.
+U64_MAX = 2**64 - 1
+FLOAT_LIMIT = 1e18
+TEXT_LIMIT = 4096
+# Recordings are read whole: beyond this, memory runs short.
+MAX_RECORDING_BYTES = 512 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,29 +35,55 @@ class Field:
     name: str
     digits: int | None = None  # a float rounded to this many decimals; None: int or text
     text: bool = False         # a string (names, states); otherwise a number
+    low: float = 0             # a number's range (floats within ±FLOAT_LIMIT too)
+    high: float = U64_MAX
 
     def parse(self, cell: str) -> object:
         """The value of a CSV cell: blank is None, as in NDJSON."""
-        if cell == "":
+        if cell == "" or self.text:
+            return self.check(cell or None)
+        if len(cell) > 40:  # no 64-bit number or float needs more
+            raise ValueError(f"{self.name} {cell[:20]}… is too long for a number")
+        return self.check(float(cell) if self.digits is not None else int(cell))
+
+    def check(self, value: object) -> object:
+        """`value` if this field may hold it (a value read back from a file)."""
+        if value is None:
             return None
         if self.text:
-            return cell
-        return float(cell) if self.digits is not None else int(cell)
+            if not isinstance(value, str) or len(value) > TEXT_LIMIT:
+                raise ValueError(f"{self.name} is not text of at most {TEXT_LIMIT} characters")
+            return value
+        if self.digits is None:
+            if type(value) is not int:
+                raise ValueError(f"{self.name} {value!r} is not an integer")
+            low, high = self.low, self.high
+        else:
+            if type(value) not in (int, float):
+                raise ValueError(f"{self.name} {value!r} is not a number")
+            low, high = max(self.low, -FLOAT_LIMIT), min(self.high, FLOAT_LIMIT)
+        if not low <= value <= high:  # nan fails too
+            raise ValueError(f"{self.name} {value!r} is outside {low:g}..{high:g}")
+        return value
 
+
+# A delta is what a counter moved by, and the kernel's idle time can step back.
+_DELTA = {"low": -(2**63)}
 
 FIELDS = (
     Field("timestamp_s", 6), Field("pid"), Field("runtime_ns"), Field("runtime_ms", 3),
-    Field("switches"), Field("nice"), Field("tickets"),
+    Field("switches"), Field("nice", low=-20, high=19), Field("tickets", low=1, high=MAX_TICKETS),
     Field("tgid"), Field("comm", text=True), Field("cpu"), Field("policy"),
     Field("state", text=True),
-    Field("start_ns"), Field("runtime_delta_ns"), Field("switches_delta"),
+    Field("start_ns"), Field("runtime_delta_ns", **_DELTA), Field("switches_delta", **_DELTA),
     Field("voluntary_switches"), Field("involuntary_switches"),
-    Field("wait_ns"), Field("wait_ms", 3), Field("wait_delta_ns"), Field("wait_max_ns"),
-    Field("runs"), Field("cpus_allowed"), Field("runs_delta"), Field("contention_group", text=True),
+    Field("wait_ns"), Field("wait_ms", 3), Field("wait_delta_ns", **_DELTA), Field("wait_max_ns"),
+    Field("runs"), Field("cpus_allowed"), Field("runs_delta", **_DELTA),
+    Field("contention_group", text=True),
     Field("ticket_share", 6), Field("expected_share", 6), Field("observed_share", 6),
-    Field("share_error", 6), Field("ewma_runtime_delta_ns", 0), Field("lottery_wins"),
+    Field("share_error", 6, low=-1), Field("ewma_runtime_delta_ns", 0), Field("lottery_wins"),
     Field("lottery_win_rate", 6), Field("period_ms", 3), Field("utilisation", 6),
-    Field("response_ms", 3), Field("lateness_ms", 3),
+    Field("response_ms", 3), Field("lateness_ms", 3, low=-FLOAT_LIMIT),
     Field("group", text=True), Field("dropped"), Field("exits_missed"),
 )
 NAMES = tuple(f.name for f in FIELDS)
@@ -56,30 +91,66 @@ NAMES = tuple(f.name for f in FIELDS)
 Record = tuple[object, ...]  # values in FIELDS order
 
 
+# The seed's columns: the least a recording holds.  Later fields only ever
+# append, so an older recording's fields are the first of FIELDS, and the
+# rest read as None ("not known here").
+_LEAST = 7
+
+
+def _known_fields(names: tuple) -> int:
+    """How many of FIELDS a recording whose fields are `names` holds."""
+    if len(names) < _LEAST or names != NAMES[:len(names)]:
+        raise ValueError("other fields")
+    return len(names)
+
+
+def _json_record(line: str) -> dict[str, object]:
+    row = json.loads(line)
+    if not isinstance(row, dict):
+        raise ValueError("a line is no JSON object")
+    held = _known_fields(tuple(row))
+    for f in FIELDS[:held]:
+        f.check(row[f.name])
+    for f in FIELDS[held:]:
+        row[f.name] = None
+    return row
+
+
 def read(path: Path) -> list[dict[str, object]]:
     """The records of a dump's CSV or NDJSON file, as dicts with typed values;
-    raises when the file is neither, or holds other fields."""
+    raises when the file is neither, holds other fields, or values no dump
+    writes (Field.check)."""
+    where = 1
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            first = handle.readline()
+        with files.open_input(path, "recording", MAX_RECORDING_BYTES,
+                              "pass a CSV or NDJSON file written by lottery dump",
+                              "keep its last samples, e.g. (head -1 FILE; tail -n 200000 "
+                              "FILE) > part.csv") as handle:
+            first = handle.readline(TEXT_LIMIT * 4)
             handle.seek(0)
             if first.lstrip().startswith("{"):
-                rows = [json.loads(line) for line in handle if line.strip()]
-                if rows and tuple(rows[0]) != NAMES:
-                    raise ValueError("other fields")
+                rows = []
+                for where, line in enumerate(handle, 1):  # noqa: B007 (where: in the error)
+                    if line.strip():
+                        rows.append(_json_record(line))
                 return rows
             reader = csv.reader(handle)
-            if tuple(next(reader, ())) != NAMES:
-                raise ValueError("other fields")
-            return [{f.name: f.parse(cell) for f, cell in zip(FIELDS, row, strict=True)}
-                    for row in reader]
+            held = FIELDS[:_known_fields(tuple(next(reader, ())))]
+            rest = dict.fromkeys(NAMES[len(held):])
+            out = []
+            for row in reader:
+                where = reader.line_num
+                values = {f.name: f.parse(cell) for f, cell in zip(held, row, strict=True)}
+                values.update(rest)
+                out.append(values)
+            return out
     except OSError as err:
         raise LotteryError(f"cannot read {path} ({err.strerror})",
                            "pass a file written by lottery dump", code=EXIT_USAGE) from None
-    except (ValueError, TypeError, UnicodeDecodeError) as err:
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error, RecursionError) as err:
         raise LotteryError(f"{path} is not a CSV or NDJSON file of this lottery's dump "
-                           f"({err})", "write one with lottery dump -o FILE or "
-                           "--json-output FILE", code=EXIT_USAGE) from None
+                           f"(line {where}: {str(err)[:200]})", "write one with lottery dump "
+                           "-o FILE or --json-output FILE", code=EXIT_USAGE) from None
 
 
 def _ms(ns: float | None) -> float | None:

@@ -1,0 +1,210 @@
+"""Unbounded numbers, from options and from files: every one is refused in
+one line with exit 2 before anything runs, never a traceback, a hang or a
+machine run out of memory (issue 10)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import typer
+from conftest import DATA, run_lottery
+
+from orchestrator import bounds
+from orchestrator.cli import app
+from orchestrator.sinks import record
+
+# Options whose table entry has another name, and numeric options checked
+# otherwise: --cpu against this process's CPUs, --seed takes any integer.
+_KEY = {("plot", "--top"): "--plot-top", ("experiment", "--duration"): "--experiment-duration",
+        ("dump", "INTERVAL"): "--interval", ("dump", "COUNT"): "--iterations"}
+_OTHERWISE = {"--cpu", "--seed"}
+# What each command needs besides the option, so that the option is what fails.
+_BASE = {"simulate": ["tests/data/dump.csv"], "plot": ["tests/data/recording.csv"],
+         "experiment": ["--pin-dir", "/sys/fs/bpf/lottery-never-loaded"],
+         "load": ["--obj", "/nonexistent.o", "--pin-dir", "/sys/fs/bpf/lottery-never-loaded"]}
+_BASE_FOR = {("simulate", "--live"): [], ("simulate", "--interval"): ["--live", "1"]}
+
+
+def _numeric_params() -> list[tuple[str, object]]:
+    """(command, parameter) of every int or float the command line takes."""
+    group = typer.main.get_command(app)
+    return [(name, param) for name, command in group.commands.items()
+            for param in command.params if param.bare_type() in ("int", "float")]
+
+
+def _is_argument(param) -> bool:
+    return param.param_type_name == "argument"
+
+
+def _label(param) -> str:
+    return param.metavar if _is_argument(param) else param.opts[0]
+
+
+def test_every_numeric_option_has_a_bound():
+    unbounded = [(name, _label(p)) for name, p in _numeric_params()
+                 if _label(p) not in _OTHERWISE
+                 and _KEY.get((name, _label(p)), _label(p)) not in bounds.OPTIONS]
+    assert not unbounded, f"add these to bounds.OPTIONS: {unbounded}"
+
+
+def _cases() -> list[tuple[str, str, list[str]]]:
+    cases = []
+    for name, param in _numeric_params():
+        label = _label(param)
+        if label in _OTHERWISE:
+            continue
+        bound = bounds.OPTIONS[_KEY.get((name, label), label)]
+        if param.bare_type() == "int":
+            values = [str(int(bound.low) - 1), str(int(bound.high) + 1), "9" * 30]
+        else:
+            values = ["nan", "inf", "1e300", f"{bound.high * 1.5:.17g}",
+                      f"{bound.low:.17g}" if bound.low_open else f"{bound.low * 0.5 - 1:.17g}"]
+        for value in values:
+            if _is_argument(param):
+                if value.startswith("-"):
+                    continue  # would read as an option
+                args = ["1", value] if label == "COUNT" else [value]
+            else:
+                args = [label, value]
+            base = _BASE_FOR.get((name, label), _BASE.get(name, []))
+            cases.append((name, label, [name, *base, *args]))
+    return cases
+
+
+def _one_line_usage_error(done, *words: str) -> None:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, (done.args, done.stdout[-300:], done.stderr[-300:])
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-500:]
+    for word in words:
+        assert word in lines[0], (done.args, lines[0])
+
+
+def test_every_numeric_option_refuses_what_is_out_of_range():
+    cases = _cases()
+    assert len(cases) > 60  # every command's every number, several values each
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        done = list(pool.map(lambda case: run_lottery(*case[2], timeout=30), cases))
+    wrong = []
+    for (_, label, args), result in zip(cases, done, strict=True):
+        shown = "--interval" if label == "INTERVAL" else \
+            "--iterations" if label == "COUNT" else label
+        lines = result.stderr.strip().splitlines()
+        if not (result.returncode == 2 and len(lines) == 1 and shown in lines[0]
+                and "out of range" in lines[0]):
+            wrong.append((args, result.returncode, lines[-1:] if lines else result.stdout[:80]))
+    assert not wrong, "\n".join(map(str, wrong))
+
+
+@pytest.mark.parametrize("ratio", ["1000:1", "inf:1", "1:100", "inf:inf"])
+def test_a_ratio_nice_values_cannot_reach_is_refused_naming_the_nearest(ratio):
+    done = run_lottery("experiment", "--ratios", f"2:1,{ratio}",
+                       "--pin-dir", "/sys/fs/bpf/lottery-never-loaded")
+    _one_line_usage_error(done, "--ratios", "68.3:1", "up to 68:1")
+
+
+def test_a_simulation_beyond_the_draws_bound_names_the_option_that_brings_it_down():
+    done = run_lottery("simulate", "tests/data/dump.csv", "--quantum", "0.01",
+                       "--replays", "10000")
+    _one_line_usage_error(done, "draws", "--quantum")
+
+
+def _rows() -> tuple[list[str], list[list[str]]]:
+    with (DATA / "recording.csv").open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def _with(tmp_path: Path, name: str, column: str, value: str) -> Path:
+    header, body = _rows()
+    at = header.index(column)
+    for row in body:
+        if row[header.index("pid")] != "0":
+            row[at] = value
+    path = tmp_path / name
+    with path.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *body])
+    return path
+
+
+def _hostile_recordings(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "runtime 1e30": _with(tmp_path, "a.csv", "runtime_delta_ns", "1e30"),
+        "runtime nan": _with(tmp_path, "b.csv", "runtime_ns", "nan"),
+        "400 digits": _with(tmp_path, "c.csv", "runtime_ns", "9" * 400),
+        "zero tickets": _with(tmp_path, "d.csv", "tickets", "0"),
+        "negative switches": _with(tmp_path, "e.csv", "switches", "-5"),
+        "timestamp inf": _with(tmp_path, "f.csv", "timestamp_s", "inf"),
+        "nice 99": _with(tmp_path, "g.csv", "nice", "99"),
+        "share nan": _with(tmp_path, "h.csv", "ticket_share", "nan"),
+        "huge name": _with(tmp_path, "i.csv", "comm", "x" * 300_000),
+    }
+    rand = tmp_path / "random.csv"
+    rand.write_bytes(os.urandom(20_000))
+    files["random bytes"] = rand
+    rows = record.read(DATA / "recording.csv")
+    for name, change in (("ndjson bool", {"pid": True}), ("ndjson list", {"runtime_ns": [1]}),
+                         ("ndjson 1e400", {"wait_ns": 1e400}),
+                         ("ndjson float pid", {"pid": 1.5})):
+        path = tmp_path / f"{name.replace(' ', '-')}.ndjson"
+        with path.open("w") as handle:
+            for row in rows:
+                handle.write(json.dumps({**row, **change}) + "\n")
+        files[name] = path
+    nested = tmp_path / "nested.ndjson"
+    nested.write_text("[" * 100_000 + "\n")
+    files["nested json"] = nested
+    files["a directory"] = tmp_path
+    files["/dev/zero"] = Path("/dev/zero")
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    files["a FIFO nobody writes"] = fifo
+    return files
+
+
+@pytest.mark.parametrize("command", ["simulate", "plot", "dump --replay", "top --replay"])
+def test_hostile_recordings_are_refused_in_one_line(tmp_path, command):
+    for what, path in _hostile_recordings(tmp_path).items():
+        args = [*command.split(), str(path)]
+        if command == "plot":
+            args += ["-o", str(tmp_path / "out.png")]
+        done = run_lottery(*args, timeout=30)
+        _one_line_usage_error(done, str(path))
+        assert not (tmp_path / "out.png").exists(), what
+
+
+def test_a_recording_of_an_older_version_reads_its_fields_and_no_more(tmp_path):
+    older = tmp_path / "older.csv"
+    shutil.copy(DATA / "dump.csv", older)  # written before group, dropped, exits_missed
+    rows = record.read(older)
+    assert rows and all(r["group"] is None and r["exits_missed"] is None for r in rows)
+    assert run_lottery("simulate", str(older), "--seed", "1").returncode == 0
+
+
+@pytest.mark.parametrize("text,words", [
+    ("-20..19 " + "9" * 400 + "\n", ["400-digit", "1 to 1,000,000,000"]),
+    ("-20..19 1000000001\n", ["1000000001", "1 to 1,000,000,000"]),
+    ("-20..19 nan\n", ["is not `NICE TICKETS`"]),
+    ("9" * 5000 + " 5\n", ["is not `NICE TICKETS`"]),
+    ("# a comment\n" * 10_000, ["larger than 64 KiB"]),
+])
+def test_hostile_ticket_mappings_are_refused_in_one_line(tmp_path, text, words):
+    mapping = tmp_path / "tickets.txt"
+    mapping.write_text(text)
+    done = run_lottery("simulate", "tests/data/dump.csv", "--tickets", str(mapping))
+    _one_line_usage_error(done, *words)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_ticket_mapping_that_never_ends_is_refused(tmp_path, special):
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    done = run_lottery("simulate", "tests/data/dump.csv", "--tickets", str(path), timeout=30)
+    _one_line_usage_error(done, "not a regular file")
