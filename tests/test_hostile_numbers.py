@@ -208,3 +208,13 @@ def test_a_ticket_mapping_that_never_ends_is_refused(tmp_path, special):
         os.mkfifo(path)
     done = run_lottery("simulate", "tests/data/dump.csv", "--tickets", str(path), timeout=30)
     _one_line_usage_error(done, "not a regular file")
+
+
+def test_the_documented_limits_are_the_checked_ones():
+    usage = (Path(__file__).parent.parent / "docs" / "USAGE.md").read_text()
+    limits = usage.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in limits.splitlines() if line.startswith("| `")]
+    assert len(rows) == len(bounds.OPTIONS)
+    for bound in bounds.OPTIONS.values():
+        assert f"| {bound.what} | {bound.range_text()} |" in limits, bound
+    assert f"{bounds.MAX_DRAWS:,}" in limits
