@@ -18,7 +18,7 @@ setup: system-packages venv
 # Each step runs only when something is missing, so setup is cheap to repeat.
 system-packages:
 	@need=""; \
-	for tool in clang llc sudo taskset perf stress-ng runuser tmux; do command -v $$tool >/dev/null || need=1; done; \
+	for tool in clang llc sudo taskset perf stress-ng runuser tmux prometheus promtool; do command -v $$tool >/dev/null || need=1; done; \
 	$(SYSTEM_PYTHON) -c 'import venv, ensurepip' 2>/dev/null || need=1; \
 	[ -f /usr/include/bpf/bpf_helpers.h ] || need=1; \
 	{ PATH=$$PATH:/usr/sbin bpftool prog help 2>&1 | grep -q autoattach; } || need=1; \
@@ -27,10 +27,11 @@ system-packages:
 	  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
 	    | $(SUDO) tee $(BACKPORTS) >/dev/null; fi; \
 	if ! command -v apt-get >/dev/null; then \
-	  echo "setup: no apt-get here; install clang llvm libbpf-devel bpftool(>=7.3) sudo perf stress-ng tmux (see docs/USAGE.md)"; exit 1; fi; \
+	  echo "setup: no apt-get here; install clang llvm libbpf-devel bpftool(>=7.3) sudo perf stress-ng tmux prometheus (see docs/USAGE.md)"; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	$(SUDO) apt-get update -q && \
 	$(SUDO) apt-get install -y -q clang llvm sudo util-linux linux-perf stress-ng tmux python3 python3-venv && \
+	$(SUDO) apt-get install -y -q --no-install-recommends prometheus && \
 	if grep -q 'VERSION_CODENAME=bookworm' /etc/os-release; then \
 	  $(SUDO) apt-get install -y -q -t bookworm-backports bpftool libbpf-dev; \
 	else $(SUDO) apt-get install -y -q bpftool libbpf-dev; fi

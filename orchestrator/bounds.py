@@ -56,6 +56,7 @@ OPTIONS: dict[str, Bound] = {
     "--nice": Bound(-20, 19, "a nice value", "5"),
     "--max-tasks": Bound(1, TASKS_CAPACITY, "rows", "4096"),
     "--exit-retention": Bound(0.1, 3600, "seconds", "10"),
+    "--max-groups": Bound(1, 10_000, "groups", "100"),
 }
 
 

@@ -19,6 +19,7 @@ from orchestrator.commands import dump as dump_cmd
 from orchestrator.commands import experiment as experiment_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import plot as plot_cmd
+from orchestrator.commands import serve as serve_cmd
 from orchestrator.commands import simulate as simulate_cmd
 from orchestrator.commands import status as status_cmd
 from orchestrator.commands import top as top_cmd
@@ -32,6 +33,7 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
+from orchestrator.exporter.collector import GROUP_BY
 from orchestrator.sinks.table import COLUMNS, DEFAULT_COLUMNS, GROUPINGS, SORT_KEYS
 
 app = typer.Typer(
@@ -402,6 +404,45 @@ def unload(pin_dir: PinDir = None) -> int:
       lottery unload --pin-dir /sys/fs/bpf/lottery-test
     """
     return unload_cmd.unload(paths.pins(pin_dir))
+
+
+@app.command()
+def serve(
+    pin_dir: PinDir = None,
+    listen: Annotated[str, typer.Option(
+        "--listen", metavar="ADDR:PORT", help="Address to serve /metrics on; loopback by "
+        "default, [::1]:PORT for IPv6.")] = serve_cmd.DEFAULT_LISTEN,
+    group_by: Annotated[str, typer.Option(
+        "--group-by", metavar="|".join(GROUP_BY), help="What the `group` label names: the "
+        "command name, the process (name/tgid) or the task group (/autogroup-41, "
+        "/A/B).")] = "comm",
+    pid: Annotated[list[str] | None, typer.Option(
+        "--pid", "-p", metavar="PID[,PID...]", help="Also series per process for these "
+        "TGIDs (repeatable): lottery_pid_* with a `pid` label.")] = None,
+    max_groups: Annotated[int, typer.Option(
+        "--max-groups", help="Series of their own for at most this many groups; tasks of "
+        "later ones count under group=\"other\".")] = 100,
+) -> int:
+    """Serve the instance's numbers to Prometheus (/metrics).
+
+    Every scrape reads the instance once: per group, CPU and run-queue wait
+    seconds and context switches (counters that exited tasks never take
+    back), the tasks, the tickets of those that ran, and the CPU a lottery
+    would have given them; idle per CPU; the exporter's own health. Runs as
+    a user, never as root: the rules of `lottery doctor --sudoers USER` let
+    it read the instance. docs/FLEET.md has the service unit, the scrape
+    configuration, the recording rules and the dashboard.
+
+    Examples:
+
+      lottery serve
+
+      lottery serve --listen 0.0.0.0:19941 --group-by group
+
+      lottery serve --pid 1234,5678 --max-groups 50
+    """
+    return serve_cmd.serve(paths.pins(pin_dir), listen, group_by,
+                           dump_cmd.parse_pids(pid or ()), max_groups)
 
 
 @app.command()

@@ -195,3 +195,32 @@ def cgroups():
         made.made = [made.root]
         made.remove()
         assert not made.root.exists(), f"cgroup left at {made.root}"
+
+
+@pytest.fixture
+def throwaway_user():
+    """A fresh system user, and the sudoers file made for it; both removed
+    after, with every process the user still runs."""
+    name = f"lp{uuid.uuid4().hex[:8]}"
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name],
+                   check=True)
+    rules = Path(f"/etc/sudoers.d/lottery-test-{name}")
+    try:
+        yield name, rules
+    finally:
+        rules.unlink(missing_ok=True)
+        for _ in range(50):
+            if subprocess.run(["pkill", "-KILL", "-u", name]).returncode == 1:
+                break  # none left
+            time.sleep(0.1)
+        gone = subprocess.run(["userdel", name], capture_output=True, text=True)
+        assert gone.returncode == 0, f"user {name} left: {gone.stderr}"
+
+
+def write_sudoers(rules: Path, user: str, pins) -> None:
+    """Install the rules `lottery doctor --sudoers` prints for `user`."""
+    printed = run_lottery("doctor", "--sudoers", user, "--pin-dir", str(pins.dir))
+    assert printed.returncode == 0, printed.stderr
+    rules.write_text(printed.stdout)
+    os.chmod(rules, 0o440)
+    subprocess.run(["visudo", "-cf", str(rules)], check=True, capture_output=True)

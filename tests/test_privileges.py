@@ -4,31 +4,14 @@ and nothing else runs as root."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
-import pytest
-from conftest import run_lottery
+from conftest import run_lottery, write_sudoers
 
 from orchestrator.kernel import tools
-
-
-@pytest.fixture
-def throwaway_user():
-    """A fresh system user, and the sudoers file made for it; both removed after."""
-    name = f"lp{uuid.uuid4().hex[:8]}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/sh", name],
-                   check=True)
-    rules = Path(f"/etc/sudoers.d/lottery-test-{name}")
-    try:
-        yield name, rules
-    finally:
-        rules.unlink(missing_ok=True)
-        subprocess.run(["userdel", name], check=False)
 
 
 def _as(user: str, *argv: str) -> subprocess.CompletedProcess:
@@ -39,11 +22,7 @@ def _as(user: str, *argv: str) -> subprocess.CompletedProcess:
 def test_the_printed_rules_let_a_user_read_and_nothing_more(instance, throwaway_user,
                                                              request):
     user, rules = throwaway_user
-    printed = run_lottery("doctor", "--sudoers", user, "--pin-dir", str(instance.dir))
-    assert printed.returncode == 0, printed.stderr
-    rules.write_text(printed.stdout)
-    os.chmod(rules, 0o440)
-    subprocess.run(["visudo", "-cf", str(rules)], check=True, capture_output=True)
+    write_sudoers(rules, user, instance)
     out = Path(tempfile.mkdtemp(prefix="lottery-privileges-", dir="/tmp"))
     shutil.chown(out, user=user)
     request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))

@@ -105,12 +105,18 @@ def sudoers_rules(user: str, pins: Pins) -> list[str]:
     reads = [[tools.require("cat"), str(pins.snapshot_link)]]
     reads += [[tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
               for pin in (pins.tasks, pins.groups, pins.settings)]
+    # serve's run time and count of the programs (kernel.bpf_stats_enabled):
+    # which programs are the instance's, then every program's counters
+    reads += [[tools.require("bpftool"), "-j", "link", "show", "pinned", str(pin)]
+              for pin in (pins.switch_link, pins.snapshot_link)]
+    reads += [[tools.require("bpftool"), "-j", "prog", "show"]]
     for argv in reads:
         if not all(_PLAIN_PATH.fullmatch(arg) for arg in argv):
             raise LotteryError(f"{' '.join(argv)} has characters sudoers would read as syntax",
                                "pass a --pin-dir of letters, digits and . _ - /",
                                code=EXIT_USAGE)
-    return [f"# lottery: {user} may read the instance at {pins.dir} (dump, top), nothing else",
+    return [f"# lottery: {user} may read the instance at {pins.dir} (dump, top, serve), "
+            "nothing else",
             *(f"{user} ALL=(root) NOPASSWD: {' '.join(argv)}" for argv in reads)]
 
 

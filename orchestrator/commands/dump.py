@@ -17,7 +17,7 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
-from orchestrator.kernel import names, parse, snapshot, tools
+from orchestrator.kernel import names, snapshot
 from orchestrator.kernel.records import SnapshotInfo
 from orchestrator.paths import Pins
 from orchestrator.sampling import deltas
@@ -124,12 +124,6 @@ def validate(opts: DumpOptions) -> None:
     table.columns(opts.columns, opts.wide, opts.analysis.draws)
 
 
-def capacity(pins: Pins) -> int:
-    """Return the soft limit `load --max-tasks` set, or the map's capacity."""
-    rows = tools.bpftool(["map", "dump", "pinned", str(pins.settings)], what="bpftool map dump")
-    return parse.map_value(rows)["max_tasks"] or TASKS_CAPACITY
-
-
 def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
     worst = sorted(late, key=lambda item: item[2], reverse=True)
     shown = ", ".join(f"{comm} ({pid}) {ms:.1f} ms" for comm, pid, ms in worst[:5])
@@ -188,7 +182,7 @@ def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
         return replay_frames(opts.replay, count=opts.iterations), TASKS_CAPACITY
     model = tickets.model(opts.ticket_model)
     snapshot.require_loaded(pins)
-    limit = capacity(pins)
+    limit = snapshot.capacity(pins)
     return live_frames(pins, model, opts.interval_s, opts.iterations, opts.analysis), limit
 
 

@@ -15,7 +15,7 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
-from orchestrator.kernel import parse, tools
+from orchestrator.kernel import parse, snapshot, tools
 from orchestrator.paths import Pins
 
 
@@ -53,7 +53,7 @@ def read_status(pins: Pins) -> Status:
         raise
     prog = tools.bpftool(["prog", "show", "id", str(link["prog_id"])])
     counters = parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))
-    settings = parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.settings)]))
+    settings = snapshot.settings(pins)
     groups = tools.bpftool(["map", "dump", "pinned", str(pins.groups)])
     return Status(
         loaded=True,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from orchestrator import units
-from orchestrator.constants import LOCK_WAIT_S, SAMPLE_TRIES
+from orchestrator.constants import LOCK_WAIT_S, SAMPLE_TRIES, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
 from orchestrator.kernel.records import Snapshot, SnapshotInfo, TaskSample
@@ -36,6 +36,17 @@ def require_loaded(pins: Pins) -> None:
     missing = [p for p in (pins.snapshot_link, pins.tasks) if not p.exists()]
     if missing:
         raise LotteryError(f"not loaded ({missing[0]} is missing)", "run sudo lottery load")
+
+
+def settings(pins: Pins) -> dict:
+    """The settings `load` gave the instance (struct settings, by field name)."""
+    rows = tools.bpftool(["map", "dump", "pinned", str(pins.settings)], what="bpftool map dump")
+    return parse.map_value(rows)
+
+
+def capacity(pins: Pins) -> int:
+    """The soft limit `load --max-tasks` set, or the map's capacity."""
+    return settings(pins)["max_tasks"] or TASKS_CAPACITY
 
 
 def _not_loaded(err: LotteryError, pins: Pins) -> LotteryError:

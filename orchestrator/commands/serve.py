@@ -1,0 +1,63 @@
+"""lottery serve: a Prometheus exporter of a loaded instance."""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from orchestrator import bounds
+from orchestrator.constants import EXIT_OK, EXIT_USAGE
+from orchestrator.errors import LotteryError
+from orchestrator.exporter.collector import GROUP_BY, Collector
+from orchestrator.kernel import snapshot, tools
+from orchestrator.paths import Pins
+
+# Outside the wiki's exporter range (9100-9999, allocated in full since
+# 2023) and below Linux's ephemeral ports (32768-60999), so that no
+# outgoing connection holds it when the exporter starts.
+DEFAULT_LISTEN = "127.0.0.1:19941"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'ADDR:PORT' or '[ADDR6]:PORT' -> (addr, port)."""
+    host, sep, port = text.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise LotteryError(f"--listen {text!r} is not ADDR:PORT",
+                           f"pass an IP address and a port, e.g. --listen {DEFAULT_LISTEN} "
+                           "or --listen [::1]:19941", code=EXIT_USAGE) from None
+    return host, int(port)
+
+
+def serve(pins: Pins, listen: str, group_by: str, pids: tuple[int, ...], max_groups: int
+          ) -> int:
+    """Serve /metrics until a signal stops it."""
+    host, port = parse_listen(listen)
+    if group_by not in GROUP_BY:
+        raise LotteryError(f"--group-by {group_by!r} is not known",
+                           f"pass one of {', '.join(GROUP_BY)}", code=EXIT_USAGE)
+    bounds.check("--max-groups", max_groups)
+    if tools.is_root():
+        raise LotteryError(
+            "serve does not run as root: its HTTP side would run as root too",
+            "run it as a user that may read the instance through the rules "
+            "of `lottery doctor --sudoers USER` (docs/FLEET.md)")
+    snapshot.require_loaded(pins)
+    collector = Collector(pins, group_by, max_groups, pids)
+    collector.read_once()  # a baseline, and any failure now rather than at a scrape
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    try:
+        start_http_server(port, host, registry)
+    except OSError as err:
+        raise LotteryError(f"cannot listen on {listen} ({err.strerror})",
+                           "pass a free address and port with --listen") from None
+    print(f"serving /metrics of {pins.dir} on http://{listen}/metrics", flush=True)
+    threading.Event().wait()  # until a signal (Ctrl-C, SIGTERM) ends the process
+    return EXIT_OK

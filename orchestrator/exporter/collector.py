@@ -1,0 +1,166 @@
+"""A prometheus_client custom collector: every scrape reads the instance
+once and yields fresh metric families, so concurrent scrapes cannot race on
+shared metric objects and a group that vanished leaves no stale series.
+Scrapes take turns (one reader, one place in the order of exits)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from orchestrator import units
+from orchestrator.analysis import currencies, tickets
+from orchestrator.errors import LotteryError
+from orchestrator.exporter.totals import Series, Totals
+from orchestrator.kernel import snapshot, tools
+from orchestrator.paths import Pins
+from orchestrator.sampling import deltas, sampler
+
+GROUP_BY = ("comm", "process", "group")
+_STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
+def _seconds(ns: float) -> float:
+    return ns / units.NS_PER_S
+
+
+class Collector:
+    """Reads the instance at `pins` at every scrape; counters per group of
+    tasks (`group_by`), at most `max_groups` of them, and per PID for `pids`."""
+
+    def __init__(self, pins: Pins, group_by: str = "comm", max_groups: int = 100,
+                 pids: tuple[int, ...] = ()):
+        self._pins = pins
+        self._take = sampler.bpftool_source(pins)
+        self._reader = deltas.Reader(tickets.WEIGHT)
+        self._lock = threading.Lock()
+        self._leaders: dict[int, str] = {}
+        self._paths = currencies.Paths({})
+        label_of = {"comm": lambda t: t.comm,
+                    "process": lambda t: f"{self._leaders.get(t.tgid, t.comm)}/{t.tgid}",
+                    "group": lambda t: self._paths(t.group)}[group_by]
+        self._groups = Totals(label_of, max_groups)
+        wanted = set(pids)
+        self._pids = Totals(lambda t: str(t.tgid) if t.tgid in wanted else None,
+                            len(wanted)) if wanted else None
+        self._dropped = 0
+        self._missed = 0
+        self._capacity: int | None = None
+        self._programs: dict[str, int] | None = None
+        self._last_error = ""
+
+    def read_once(self) -> None:
+        """Read the instance now, raising what fails (before serving)."""
+        with self._lock:
+            self._read()
+
+    def describe(self) -> list[Metric]:
+        return []  # nothing is read when the collector is registered
+
+    def collect(self) -> Iterator[Metric]:
+        start = time.perf_counter()
+        with self._lock:
+            try:
+                families = self._read()
+                up = 1
+            except LotteryError as err:
+                families, up = [], 0
+                if err.line() != self._last_error:  # once per kind of failure, not per scrape
+                    print(err.line(), file=sys.stderr, flush=True)
+                    self._last_error = err.line()
+        yield from families
+        yield GaugeMetricFamily("lottery_up", "1 if the last scrape read the instance.", up)
+        info = GaugeMetricFamily("lottery_build_info", "lottery's version.",
+                                 labels=["version"])
+        info.add_metric([importlib.metadata.version("lottery")], 1)
+        yield info
+        yield GaugeMetricFamily("lottery_scrape_duration_seconds",
+                                "Seconds this scrape took to read the instance.",
+                                time.perf_counter() - start)
+
+    def _read(self) -> list[Metric]:
+        snap = self._take(self._reader.exits_from)
+        sample = self._reader.advance(snap)
+        self._leaders = {t.pid: t.comm for t in snap.tasks if t.pid == t.tgid}
+        self._paths = currencies.Paths(snap.groups)
+        self._dropped += snap.info.dropped
+        self._missed += sample.exits_missed
+        if self._capacity is None:
+            self._capacity = snapshot.capacity(self._pins)
+        out = _families("lottery", ["group"], self._groups.update(sample, snap.groups))
+        out.append(GaugeMetricFamily(
+            "lottery_groups_folded", "Groups of live tasks counted under group=\"other\" "
+            "(--max-groups).", self._groups.folded))
+        if self._pids is not None:
+            out += _families("lottery_pid", ["pid"], self._pids.update(sample, snap.groups))
+        idle = CounterMetricFamily("lottery_cpu_idle_seconds", "Idle time per CPU.",
+                                   labels=["cpu"])
+        for cpu in snap.idle:
+            idle.add_metric([str(cpu.cpu)], _seconds(cpu.idle_ns))
+        out.append(idle)
+        out.append(GaugeMetricFamily("lottery_map_entries", "Rows in the task map.",
+                                     snap.info.live_rows + snap.info.exit_rows))
+        out.append(GaugeMetricFamily("lottery_map_capacity", "Live rows the task map may "
+                                     "hold (load --max-tasks).", self._capacity))
+        out.append(CounterMetricFamily("lottery_tasks_dropped", "Tasks left out of this "
+                                       "exporter's readings: the task map was full.",
+                                       self._dropped))
+        out.append(CounterMetricFamily("lottery_exits_missed", "Exits whose rows left the "
+                                       "map before this exporter read them.", self._missed))
+        out += self._program_stats()
+        return out
+
+    def _program_stats(self) -> list[Metric]:
+        """Run time and count of the instance's programs, which the kernel
+        counts only while kernel.bpf_stats_enabled is 1."""
+        try:
+            if _STATS.read_text().strip() != "1":
+                return []
+        except OSError:
+            return []
+        if self._programs is None:
+            self._programs = {
+                name: tools.bpftool(["link", "show", "pinned", str(pin)])["prog_id"]
+                for name, pin in (("on_switch", self._pins.switch_link),
+                                  ("snapshot", self._pins.snapshot_link))}
+        shown = {p["id"]: p for p in tools.bpftool(["prog", "show"])}
+        seconds = CounterMetricFamily("lottery_bpf_run_seconds", "Time the kernel spent in "
+                                      "lottery's BPF programs.", labels=["program"])
+        runs = CounterMetricFamily("lottery_bpf_runs", "Runs of lottery's BPF programs.",
+                                   labels=["program"])
+        for name, prog_id in self._programs.items():
+            prog = shown.get(prog_id, {})
+            if "run_time_ns" in prog:
+                seconds.add_metric([name], _seconds(prog["run_time_ns"]))
+                runs.add_metric([name], prog.get("run_cnt", 0))
+        return [seconds, runs]
+
+
+def _families(prefix: str, labels: list[str], series: dict[str, Series]) -> list[Metric]:
+    cpu = CounterMetricFamily(f"{prefix}_cpu_seconds", "CPU time of the tasks, since they "
+                              "started (exited ones while the exporter read).", labels=labels)
+    wait = CounterMetricFamily(f"{prefix}_runqueue_wait_seconds", "Time the tasks waited "
+                               "to run while runnable.", labels=labels)
+    switches = CounterMetricFamily(f"{prefix}_context_switches", "Context switches out of "
+                                   "the CPU.", labels=[*labels, "kind"])
+    expected = CounterMetricFamily(f"{prefix}_expected_cpu_seconds", "CPU time a lottery "
+                                   "with the tasks' funded tickets would have given them, "
+                                   "since the exporter started.", labels=labels)
+    tasks = GaugeMetricFamily(f"{prefix}_tasks", "Live tasks (threads).", labels=labels)
+    held = GaugeMetricFamily(f"{prefix}_tickets", "Tickets (weights) of the tasks that ran "
+                             "or waited since the last reading.", labels=labels)
+    for label, s in sorted(series.items()):
+        cpu.add_metric([label], _seconds(s.numbers.cpu_ns))
+        wait.add_metric([label], _seconds(s.numbers.wait_ns))
+        switches.add_metric([label, "voluntary"], s.numbers.voluntary)
+        switches.add_metric([label, "involuntary"], s.numbers.involuntary)
+        expected.add_metric([label], _seconds(s.expected_ns))
+        tasks.add_metric([label], s.tasks)
+        held.add_metric([label], s.tickets)
+    return [cpu, wait, switches, expected, tasks, held]

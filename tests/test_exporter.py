@@ -1,0 +1,348 @@
+"""lottery serve against a real Prometheus (Debian's package, installed by
+make setup) scraping it every second on loopback, the exporter running as
+a throwaway user through the rules of `lottery doctor --sudoers` (issue 11).
+
+Rates are compared with /proc/PID/schedstat of the same tasks over the same
+window, so other load on the machine changes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import REPO, _argv_env, run_lottery, write_sudoers
+
+from orchestrator import workload
+from orchestrator.kernel import tools
+from orchestrator.sinks import csv_file
+
+FLEET = REPO / "assets" / "fleet"
+CPU = max(os.sched_getaffinity(0))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 10) -> str:
+    with urllib.request.urlopen(url, timeout=timeout) as reply:
+        return reply.read().decode()
+
+
+def _wait_for(check, what: str, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+            if found := check():
+                return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Exporter:
+    """`lottery serve` as `user` on a free loopback port."""
+
+    def __init__(self, pins, user: str, *args: str):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/metrics"
+        argv, env = _argv_env(("serve", "--pin-dir", str(pins.dir), "--listen",
+                               f"127.0.0.1:{self.port}", *args), None, user)
+        # its own process group: runuser forks, and a signal must reach serve itself
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            _wait_for(lambda: "lottery_up 1.0" in _get(self.url), "the exporter")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"serve did not come up: {self.proc.stderr.read()}") from None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+class Prometheus:
+    """A real Prometheus scraping `targets` every second, with lottery's rules."""
+
+    def __init__(self, tmp: Path, targets: list[str]):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = tmp / "prometheus.yml"
+        config.write_text(json.dumps({  # JSON is YAML
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(FLEET / "lottery.rules.yml")],
+            "scrape_configs": [{"job_name": "lottery",
+                                "static_configs": [{"targets": targets}]}]}))
+        self.proc = subprocess.Popen(
+            [tools.require("prometheus"), f"--config.file={config}",
+             f"--storage.tsdb.path={tmp / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        _wait_for(lambda: _get(f"{self.url}/-/ready"), "Prometheus")
+        _wait_for(lambda: all(t["health"] == "up" for t in json.loads(_get(
+            f"{self.url}/api/v1/targets"))["data"]["activeTargets"]), "the target up")
+
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        params = {"query": expr, **({"time": f"{at:.3f}"} if at else {})}
+        reply = json.loads(_get(f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"))
+        assert reply["status"] == "success", (expr, reply)
+        return reply["data"]["result"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def reader(instance, throwaway_user):
+    """A user that may read `instance`, and nothing else, through sudo."""
+    user, rules = throwaway_user
+    write_sudoers(rules, user, instance)
+    return user
+
+
+@pytest.fixture
+def fleet(instance, reader, tmp_path):
+    """An exporter of `instance` (groups per process) and a Prometheus scraping it."""
+    exporter = Exporter(instance, reader, "--group-by", "process")
+    prometheus = None
+    try:
+        prometheus = Prometheus(tmp_path, [f"127.0.0.1:{exporter.port}"])
+        yield exporter, prometheus
+    finally:
+        if prometheus:
+            prometheus.stop()
+        exporter.stop()
+
+
+def _schedstat_ns(pid: int) -> int:
+    with open(f"/proc/{pid}/schedstat") as handle:
+        return int(handle.read().split()[0])
+
+
+class Track:
+    """/proc/PID/schedstat of some tasks every 50 ms, with wall-clock times."""
+
+    def __init__(self, pids: list[int]):
+        self.pids, self.points = pids, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.points.append((time.time(), {p: _schedstat_ns(p) for p in self.pids}))
+
+    def at(self, when: float, pid: int) -> float:
+        """CPU ns of `pid` at `when`, interpolated between two readings."""
+        for (t0, a), (t1, b) in zip(self.points, self.points[1:], strict=False):
+            if t0 <= when <= t1:
+                return a[pid] + (b[pid] - a[pid]) * (when - t0) / (t1 - t0)
+        raise AssertionError(f"no schedstat reading around {when}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _label(pid: int) -> str:
+    return f"lottery-work/{pid}"
+
+
+def test_promql_rates_of_two_pinned_tasks_agree_with_schedstat(fleet):
+    exporter, prometheus = fleet
+    pids = workload.start(0, 40, CPU) + workload.start(5, 40, CPU)
+    track = Track(pids)
+    try:
+        _wait_for(lambda: len(prometheus.query(
+            f'lottery_cpu_seconds_total{{group="{_label(pids[1])}"}}[30s]')[0]["values"]) >= 20,
+            "20 s of scrapes", timeout=60)
+        at = time.time() - 1
+        for pid in pids:
+            found = prometheus.query(
+                f'rate(lottery_cpu_seconds_total{{group="{_label(pid)}"}}[15s])', at)
+            promql = float(found[0]["value"][1])
+            kernel = (track.at(at, pid) - track.at(at - 15, pid)) / 15e9
+            assert promql == pytest.approx(kernel, rel=0.05), (pid, promql, kernel)
+        # the two shared one CPU by their weights, more or less: the heavier ran more
+        shares = [float(prometheus.query(
+            f'lottery:cpu_share:rate1m{{group="{_label(p)}"}}')[0]["value"][1]) for p in pids]
+        assert shares[0] > shares[1] > 0
+    finally:
+        track.stop()
+        workload.stop(pids)
+        workload.wait(pids)
+
+
+def test_a_dump_of_the_same_instance_keeps_its_conservation(instance, fleet, tmp_path):
+    _, prometheus = fleet
+    pids = workload.start(0, 20, CPU) + workload.start(5, 20, CPU)
+    try:
+        out = tmp_path / "beside.csv"
+        done = run_lottery("dump", "--pin-dir", str(instance.dir), "-i", "0.5", "-n", "16",
+                           "-q", "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        errors = csv_file.conservation(out)
+        assert len(errors) >= 15
+        assert abs(statistics.median(errors)) < 0.03, errors
+        # and Prometheus scraped all along
+        up = prometheus.query("min_over_time(lottery_up[10s])")
+        assert up and float(up[0]["value"][1]) == 1
+    finally:
+        workload.stop(pids)
+        workload.wait(pids)
+
+
+def test_promtool_finds_nothing_wrong_in_a_scrape(fleet):
+    exporter, _ = fleet
+    text = _get(exporter.url)
+    checked = subprocess.run([tools.require("promtool"), "check", "metrics"], input=text,
+                             capture_output=True, text=True)
+    assert checked.returncode == 0 and not checked.stdout.strip() \
+        and not checked.stderr.strip(), checked
+    for name in ("lottery_cpu_seconds_total", "lottery_runqueue_wait_seconds_total",
+                 "lottery_context_switches_total", "lottery_tasks", "lottery_tickets",
+                 "lottery_cpu_idle_seconds_total", "lottery_up", "lottery_map_entries",
+                 "lottery_map_capacity", "lottery_tasks_dropped_total", "lottery_build_info",
+                 "lottery_scrape_duration_seconds", "lottery_expected_cpu_seconds_total"):
+        assert f"\n{name}" in text, name
+
+
+def test_concurrent_scrapes_for_30_s_all_succeed(fleet):
+    exporter, _ = fleet
+    times: list[float] = []
+    failures: list[str] = []
+    end = time.monotonic() + 30
+
+    def scrape() -> None:
+        while time.monotonic() < end:
+            start = time.perf_counter()
+            try:
+                text = _get(exporter.url)
+                if "\nlottery_up 1.0" not in text:
+                    failures.append("lottery_up is not 1")
+            except OSError as err:
+                failures.append(str(err))
+            times.append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=scrape) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[:5]
+    times.sort()
+    p99 = times[int(len(times) * 0.99) - 1]
+    print(f"\n{len(times)} scrapes by 4 clients in 30 s: median "
+          f"{statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    assert len(times) > 30
+
+
+def _value(text: str, name: str, label: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(f'{name}{{group="{label}"}} '):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} of {label} not in the scrape")
+
+
+def test_an_exporter_killed_mid_scrape_goes_on_from_the_kernels_totals(instance, reader):
+    pids = workload.start(0, 30, CPU)
+    exporter = Exporter(instance, reader, "--group-by", "process")
+    try:
+        before = _value(_get(exporter.url), "lottery_cpu_seconds_total", _label(pids[0]))
+        def scrape() -> None:
+            with contextlib.suppress(OSError):  # its exporter dies under it
+                _get(exporter.url)
+
+        threading.Thread(target=scrape, daemon=True).start()
+        time.sleep(0.01)
+        exporter.stop(signal.SIGKILL)
+        assert exporter.proc.returncode == -signal.SIGKILL
+        exporter = Exporter(instance, reader, "--group-by", "process")
+        after = _value(_get(exporter.url), "lottery_cpu_seconds_total", _label(pids[0]))
+        kernel = _schedstat_ns(pids[0]) / 1e9
+        assert before < after <= kernel * 1.001  # it went on, not from zero
+        assert after == pytest.approx(kernel, rel=0.05)
+    finally:
+        exporter.stop()
+        workload.stop(pids)
+        workload.wait(pids)
+
+
+def test_every_dashboard_panel_queries_the_real_prometheus(fleet):
+    _, prometheus = fleet
+    pids = workload.start(0, 20, CPU) + workload.start(5, 20, CPU)
+    try:
+        _wait_for(lambda: prometheus.query("lottery:jain_index:rate1m"), "the recording rules",
+                  timeout=60)
+        dashboard = json.loads((FLEET / "grafana-dashboard.json").read_text())
+        variables = {v["name"] for v in dashboard["templating"]["list"]}
+        assert {"datasource", "instance"} <= variables
+        for panel in dashboard["panels"]:
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+            for target in panel["targets"]:
+                expr = target["expr"]
+                assert "rate(" not in expr or "[$__rate_interval]" in expr, expr
+                concrete = expr.replace("$__rate_interval", "10s").replace("$instance", ".*")
+                assert prometheus.query(concrete), (panel["title"], concrete)
+    finally:
+        workload.stop(pids)
+        workload.wait(pids)
+
+
+def test_the_recording_rules_pass_promtools_unit_tests():
+    promtool = tools.which("promtool")
+    if promtool is None:
+        if os.environ.get("LOTTERY_REQUIRE_BPF") == "1":
+            pytest.fail("promtool is not installed (make setup)")
+        pytest.skip("promtool is not installed (make setup)")
+    done = subprocess.run([promtool, "test", "rules", "lottery.rules.test.yml"],
+                          cwd=FLEET, capture_output=True, text=True)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
+
+
+def test_serve_refuses_root_and_names_the_way():
+    done = run_lottery("serve", "--pin-dir", "/sys/fs/bpf/lottery-never-loaded")
+    if os.geteuid() != 0:
+        pytest.skip("only root is refused")
+    assert done.returncode == 1 and "doctor --sudoers" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_the_service_unit_runs_serve_as_a_user_and_verifies():
+    unit = (FLEET / "lottery-serve.service").read_text()
+    fields = dict(line.split("=", 1) for line in unit.splitlines()
+                  if "=" in line and not line.startswith("#"))
+    assert fields["User"] not in ("root", "0") and " serve " in fields["ExecStart"]
+    assert "127.0.0.1:19941" in fields["ExecStart"]
+    analyze = tools.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not here to verify the unit")
+    done = subprocess.run([analyze, "verify", str(FLEET / "lottery-serve.service")],
+                          capture_output=True, text=True)
+    problems = [line for line in (done.stdout + done.stderr).splitlines()
+                if "lottery-serve.service" in line]
+    assert not problems, problems
