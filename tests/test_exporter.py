@@ -186,6 +186,7 @@ def test_promql_rates_of_two_pinned_tasks_agree_with_schedstat(fleet):
                 f'rate(lottery_cpu_seconds_total{{group="{_label(pid)}"}}[15s])', at)
             promql = float(found[0]["value"][1])
             kernel = (track.at(at, pid) - track.at(at - 15, pid)) / 15e9
+            print(f"\npid {pid}: PromQL rate {promql:.4f} CPU s/s, schedstat {kernel:.4f}")
             assert promql == pytest.approx(kernel, rel=0.05), (pid, promql, kernel)
         # the two shared one CPU by their weights, more or less: the heavier ran more
         shares = [float(prometheus.query(
