@@ -61,14 +61,18 @@ def bpf_object(tmp_path_factory) -> Path:
     return out / "sched_lottery.bpf.o"
 
 
-def _links() -> set[int]:
-    """Links of lottery's programs: those of other users' tools are not ours
-    to count."""
+def _links(pin_dir: Path) -> set[int]:
+    """Links of lottery's programs that could be this test's: pinned under
+    its pin directory, or pinned nowhere (held by a process).  Other tools'
+    links, and other instances' (pinned in their own directories, perhaps
+    loaded by another user meanwhile), are not ours to count."""
     def shown(kind: str) -> list:
-        return json.loads(subprocess.run([tools.require("bpftool"), "-j", kind, "show"],
+        return json.loads(subprocess.run([tools.require("bpftool"), "-j", "-f", kind, "show"],
                                          capture_output=True, text=True).stdout or "[]")
     ours = {p["id"] for p in shown("prog") if p.get("name") in ("on_switch", "snapshot")}
-    return {link["id"] for link in shown("link") if link.get("prog_id") in ours}
+    return {link["id"] for link in shown("link") if link.get("prog_id") in ours
+            and (not link.get("pinned")
+                 or any(Path(pin).is_relative_to(pin_dir) for pin in link["pinned"]))}
 
 
 @pytest.fixture
@@ -77,13 +81,13 @@ def pin_dir() -> Path:
     need_bpf()
     bpffs.ensure_mounted()
     path = Path(f"/sys/fs/bpf/lottery-test-{uuid.uuid4().hex[:8]}")
-    links_before = _links()
+    links_before = _links(path)
     yield path
     subprocess.run(["rm", "-rf", str(path)], check=False)
     # The kernel frees a link whose last pin went in a work item: on a busy
     # machine that runs a moment later.
     deadline = time.monotonic() + 10
-    while (leaked := _links() - links_before) and time.monotonic() < deadline:
+    while (leaked := _links(path) - links_before) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not path.exists(), f"pins left at {path}"
     assert not leaked, f"BPF links left attached: {leaked}"
