@@ -52,6 +52,7 @@ OPTIONS: dict[str, Bound] = {
     "--live": Bound(1, 86400, "intervals", "5"),
     "--duration": Bound(0, 86400, "seconds", "10", low_open=True),
     "--experiment-duration": Bound(0.5, 3600, "seconds", "8"),
+    "--window": Bound(0.1, 600, "seconds", "8"),
     "--procs": Bound(1, 1024, "processes", "2"),
     "--nice": Bound(-20, 19, "a nice value", "5"),
     "--max-tasks": Bound(1, TASKS_CAPACITY, "rows", "4096"),

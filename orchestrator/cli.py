@@ -27,6 +27,7 @@ from orchestrator.commands import unload as unload_cmd
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.constants import (
     EXIT_ERROR,
+    EXIT_OK,
     EXIT_RETAIN_S_DEFAULT,
     EXIT_RING,
     EXIT_USAGE,
@@ -300,31 +301,49 @@ def simulate(
                                  live, interval, paths.pins(pin_dir))
 
 
-@app.command()
+experiment_app = typer.Typer(
+    no_args_is_help=False, rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]})
+app.add_typer(experiment_app, name="experiment")
+
+RatiosOption = Annotated[str, typer.Option(
+    "--ratios", help="Ticket ratios to try, A:B comma-separated.")]
+ExperimentCpu = Annotated[int | None, typer.Option(
+    "--cpu", show_default="the last CPU", help="CPU the tasks are pinned to.")]
+ViaOption = Annotated[str | None, typer.Option(
+    "--via", metavar="cgroup|nice", show_default="cgroup where a cpu controller is",
+    help="Allocate the ratios through cgroup weights (exact) or nice values (nearest).")]
+PairOption = Annotated[str, typer.Option(
+    "--ratio", metavar="A:B", help="The two tasks' tickets, as cgroup weights.")]
+
+CsvOut = Annotated[Path | None, typer.Option(
+    "--output", "-o", "--csv", help="CSV of the results (replaced).")]
+PngOut = Annotated[Path | None, typer.Option(
+    "--png", help="The figure (replaced); each subcommand's help says what it draws.")]
+
+
+@experiment_app.callback(invoke_without_command=True)
 def experiment(
-    ratios: Annotated[str, typer.Option(
-        "--ratios", help="Ticket ratios to try, A:B comma-separated.")] = "1:1,2:1,3:1,5:1,10:1",
+    ctx: typer.Context,
+    ratios: RatiosOption = "1:1,2:1,3:1,5:1,10:1",
     duration: Annotated[float, typer.Option(
         "--duration", help="Seconds each ratio runs.")] = 8.0,
-    cpu: Annotated[int | None, typer.Option(
-        "--cpu", show_default="the last CPU", help="CPU both tasks are pinned to.")] = None,
+    cpu: ExperimentCpu = None,
     quantum: QuantumOption = 4.0,
     replays: ReplaysOption = 50,
     seed: SeedOption = None,
-    csv_path: Annotated[Path | None, typer.Option(
-        "--output", "-o", "--csv", help="CSV of the results (replaced).")] =
-        Path("experiment.csv"),
-    png: Annotated[Path | None, typer.Option(
-        "--png", help="Plot of observed against allocated ratio (replaced).")] =
-        Path("experiment.png"),
+    csv_path: CsvOut = Path("experiment.csv"),
+    png: PngOut = Path("experiment.png"),
+    via: ViaOption = None,
     pin_dir: PinDir = None,
 ) -> int:
-    """Run the lottery paper's ratio experiment on this kernel (needs a loaded program).
+    """Run the lottery paper's experiments on this kernel; alone, the ratio one.
 
-    For each ratio, two CPU-bound tasks pinned to one CPU get the nice values
-    whose weight ratio is closest; prints allocated ratio, weight ratio, the
-    ratio Linux gave and a simulated lottery's, and writes a CSV and a PNG.
-    Defaults take about 45 s.
+    Subcommands: ratio (figure 4, the default), insulation (figure 9: load
+    insulation with currencies), fairness (figure 5: the ratio over time),
+    error (absolute error against quanta, beside lottery and stride). Each
+    writes a CSV and a PNG, and removes its tasks and cgroups when it ends,
+    also on Ctrl-C. docs/EXPERIMENTS.md has the paper's numbers beside ours.
 
     Examples:
 
@@ -332,10 +351,127 @@ def experiment(
 
       lottery experiment --ratios 1:1,3:1 --duration 3 --png assets/experiment.png
 
-      lottery experiment --cpu 0 --replays 200 --seed 1
+      lottery experiment insulation --duration 60
+
+      lottery experiment fairness --ratio 2:1 --duration 200 --window 8
     """
-    return experiment_cmd.experiment(paths.pins(pin_dir), ratios, duration, cpu, quantum,
-                                     replays, seed, csv_path, png)
+    if ctx.invoked_subcommand is None:
+        return experiment_cmd.ratio(paths.pins(pin_dir), ratios, duration, cpu, quantum,
+                                    replays, seed, csv_path, png, via)
+    return EXIT_OK
+
+
+@experiment_app.command("ratio")
+def experiment_ratio(
+    ratios: RatiosOption = "1:1,2:1,3:1,5:1,10:1",
+    duration: Annotated[float, typer.Option(
+        "--duration", help="Seconds each ratio runs.")] = 8.0,
+    cpu: ExperimentCpu = None,
+    quantum: QuantumOption = 4.0,
+    replays: ReplaysOption = 50,
+    seed: SeedOption = None,
+    csv_path: CsvOut = Path("experiment.csv"),
+    png: PngOut = Path("experiment.png"),
+    via: ViaOption = None,
+    pin_dir: PinDir = None,
+) -> int:
+    """The ratio experiment (the paper's figure 4): observed against allocated ratio.
+
+    For each ratio, two CPU-bound tasks pinned to one CPU, each in a cgroup
+    whose weight is its share of the ratio (or at the nice values whose
+    weights come closest, --via nice); prints the ratio Linux gave and a
+    simulated lottery's. Defaults take about 45 s.
+
+    Examples:
+
+      lottery experiment ratio --ratios 1:1,2:1,3:1,5:1,10:1,20:1
+
+      lottery experiment ratio --via nice --cpu 0 --replays 200 --seed 1
+    """
+    return experiment_cmd.ratio(paths.pins(pin_dir), ratios, duration, cpu, quantum, replays,
+                                seed, csv_path, png, via)
+
+
+@experiment_app.command("insulation")
+def experiment_insulation(
+    duration: Annotated[float, typer.Option(
+        "--duration", help="Seconds in all; B3 starts halfway.")] = 60.0,
+    cpu: ExperimentCpu = None,
+    csv_path: CsvOut = Path("insulation.csv"),
+    png: PngOut = Path("insulation.png"),
+    pin_dir: PinDir = None,
+) -> int:
+    """Load insulation with currencies (the paper's figure 9).
+
+    Currencies A and B are two cgroups of equal weight; A1 = 100.A,
+    A2 = 200.A, B1 = 100.B, B2 = 200.B each in a child cgroup weighted by
+    its tickets, all pinned to one CPU; halfway, B3 = 300.B starts and
+    inflates B. Prints each task's CPU share before and after, and A:B.
+
+    Examples:
+
+      lottery experiment insulation
+
+      lottery experiment insulation --duration 200 -o assets/insulation.csv
+    """
+    return experiment_cmd.insulation(paths.pins(pin_dir), duration, cpu, csv_path, png)
+
+
+@experiment_app.command("fairness")
+def experiment_fairness(
+    ratio: PairOption = "2:1",
+    duration: Annotated[float, typer.Option("--duration", help="Seconds in all.")] = 200.0,
+    window: Annotated[float, typer.Option(
+        "--window", help="Seconds per window.")] = 8.0,
+    cpu: ExperimentCpu = None,
+    quantum: QuantumOption = 4.0,
+    seed: SeedOption = None,
+    csv_path: CsvOut = Path("fairness.csv"),
+    png: PngOut = Path("fairness.png"),
+    pin_dir: PinDir = None,
+) -> int:
+    """Fairness over time (the paper's figure 5): the ratio in each window.
+
+    Two tasks pinned to one CPU in cgroups weighted A:B; per window, the
+    ratio Linux gave, and for the same quanta a simulated lottery's and a
+    simulated stride scheduler's.
+
+    Examples:
+
+      lottery experiment fairness
+
+      lottery experiment fairness --ratio 3:1 --duration 60 --window 2 --seed 1
+    """
+    return experiment_cmd.fairness(paths.pins(pin_dir), ratio, duration, window, cpu, quantum,
+                                   seed, csv_path, png)
+
+
+@experiment_app.command("error")
+def experiment_error(
+    ratio: PairOption = "2:1",
+    duration: Annotated[float, typer.Option("--duration", help="Seconds in all.")] = 30.0,
+    cpu: ExperimentCpu = None,
+    quantum: QuantumOption = 4.0,
+    replays: ReplaysOption = 50,
+    seed: SeedOption = None,
+    csv_path: CsvOut = Path("error.csv"),
+    png: PngOut = Path("error.png"),
+    pin_dir: PinDir = None,
+) -> int:
+    """Absolute allocation error against quanta handed out: Linux, lottery, stride.
+
+    Two tasks pinned to one CPU in cgroups weighted A:B; after n quanta of
+    their CPU time, the first's error is |its quanta - n A/(A+B)|. A lottery's
+    grows as sqrt(n); stride keeps it within one quantum.
+
+    Examples:
+
+      lottery experiment error
+
+      lottery experiment error --ratio 3:1 --duration 60 --quantum 1 --seed 1
+    """
+    return experiment_cmd.error(paths.pins(pin_dir), ratio, duration, cpu, quantum, replays,
+                                seed, csv_path, png)
 
 
 @app.command()
@@ -519,11 +655,25 @@ def _usage_line(err: Exception) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors and known failures are one line on stderr."""
     command = typer.main.get_command(app)
+    invoke = command.invoke
+
+    def invoke_stoppable(ctx):
+        # typer turns a KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) into a
+        # silent exit 130, whatever the signal; it lets this one through
+        try:
+            return invoke(ctx)
+        except KeyboardInterrupt as err:
+            raise signals.Interrupted(signals.exit_code(err)) from None
+
+    command.invoke = invoke_stoppable
     signals.install()
     try:
         code = command.main(args=argv, prog_name="lottery", standalone_mode=False)
     except LotteryError as err:
         code = _fail(err)
+    except signals.Interrupted as err:
+        print("lottery: interrupted", file=sys.stderr)
+        code = err.code
     except (KeyboardInterrupt, typer.Abort) as err:
         print("lottery: interrupted", file=sys.stderr)
         code = signals.exit_code(err)

@@ -18,6 +18,15 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+class Interrupted(Exception):
+    """What a stop becomes on its way out of the command line: typer would
+    turn a KeyboardInterrupt into a silent exit 130 (cli.main)."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
 _received: list[int] = []  # what stopped lottery, for exit_code after click's Abort
 
 

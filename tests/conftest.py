@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.kernel import bpffs, tools
+from orchestrator.kernel import cgroups as cgroups_mod
 
 # No per-example deadline anywhere: on a busy machine (CI shares its CPUs) an
 # example may wait for a CPU, and that is not a failure of the code.
@@ -138,65 +138,17 @@ def start_lottery(*args: str) -> subprocess.Popen:
                             env=full_env, stdin=subprocess.DEVNULL)
 
 
-def _cpu_controller() -> tuple[Path, str] | None:
-    """Where cgroups with a CPU weight are made here: v1 cpu, or v2 with cpu on."""
-    v1 = Path("/sys/fs/cgroup/cpu")
-    if (v1 / "cpu.shares").exists():
-        return v1, "cpu.shares"
-    v2 = Path("/sys/fs/cgroup")
-    controllers = v2 / "cgroup.subtree_control"
-    if controllers.exists() and "cpu" in controllers.read_text().split():
-        return v2, "cpu.weight"
-    return None
-
-
-class Cgroups:
-    """Cgroups this test makes, with weights on the cpu.shares scale."""
-
-    def __init__(self, root: Path, knob: str):
-        self.root, self.knob = root, knob
-        self.made: list[Path] = []
-
-    def make(self, name: str, shares: int) -> Path:
-        path = self.root / name
-        path.mkdir()
-        self.made.append(path)
-        # v2's cpu.weight is 100 where v1's cpu.shares is 1024
-        value = shares if self.knob == "cpu.shares" else max(1, round(shares * 100 / 1024))
-        (path / self.knob).write_text(str(value))
-        return path
-
-    def remove(self) -> None:
-        for path in reversed(self.made):
-            for _ in range(50):  # members must be gone before the group can be
-                pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
-                for pid in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                with contextlib.suppress(OSError):
-                    path.rmdir()
-                    break
-                time.sleep(0.1)
-
-
 @pytest.fixture
 def cgroups():
     """Cgroups under a cpu controller; every one is removed after the test."""
-    found = _cpu_controller()
-    if found is None:
+    if cgroups_mod.controller() is None:
         if os.environ.get("LOTTERY_REQUIRE_BPF") == "1":
             pytest.fail("LOTTERY_REQUIRE_BPF=1 but there is no cpu controller for cgroups")
         pytest.skip("no cpu controller for cgroups here")
-    root, knob = found
-    made = Cgroups(root / f"lottery-test-{uuid.uuid4().hex[:8]}", knob)
-    made.root.mkdir()
-    if knob == "cpu.weight":  # v2: children get the cpu controller only when asked
-        (made.root / "cgroup.subtree_control").write_text("+cpu")
+    made = cgroups_mod.Cgroups("test")
     try:
         yield made
     finally:
-        made.remove()
-        made.made = [made.root]
         made.remove()
         assert not made.root.exists(), f"cgroup left at {made.root}"
 

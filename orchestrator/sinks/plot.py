@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator import files, units
-from orchestrator.analysis.experiment import RatioResult
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.experiments.ratio import RatioResult
 from orchestrator.sinks import record
 
 
@@ -97,3 +97,78 @@ def dump_plot(rows: list[dict[str, object]], path: Path, top: int, title: str) -
     fig.tight_layout()
     _save(fig, path)
     return len(busiest)
+
+
+def insulation_plot(timeline, half_s: float, path: Path, title: str) -> None:
+    """Cumulative CPU seconds of each task over time, currency A above and B
+    below, as the lottery paper's figure 9 draws them."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(7, 6), dpi=120, sharex=True)
+    times = [t for t, _ in timeline]
+    for ax, currency in zip(axes, ("A", "B"), strict=True):
+        names = sorted({n for _, ran in timeline for n in ran if n.startswith(currency)})
+        for name in names:
+            points = [(t, units.s(ran[name] - timeline[0][1].get(name, 0)))
+                      for t, ran in timeline if name in ran]
+            ax.plot([p[0] for p in points], [p[1] for p in points], label=name)
+        ax.axvline(half_s, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylabel(f"currency {currency}: CPU s")
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(alpha=0.3)
+    axes[1].set_xlabel("seconds (B3 starts at the dotted line)")
+    axes[1].set_xlim(0, max(times))
+    axes[0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def fairness_plot(windows, path: Path, title: str) -> None:
+    """Observed ratio per window: Linux, a simulated lottery and stride, as the
+    lottery paper's figure 5 draws Linux's."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    starts = [w.start_s for w in windows]
+    ax.axhline(windows[0].expected_ratio, color="grey", linestyle="--", label="allocated")
+    ax.plot(starts, [w.lottery_ratio for w in windows], "^-", color="tab:orange",
+            markersize=3, linewidth=0.8, label="simulated lottery")
+    ax.plot(starts, [w.stride_ratio for w in windows], "s-", color="tab:green",
+            markersize=3, linewidth=0.8, label="simulated stride")
+    ax.plot(starts, [w.linux_ratio for w in windows], "o-", color="tab:blue", markersize=3,
+            label="observed on Linux")
+    ax.set_xlabel("window start, seconds")
+    ax.set_ylabel("ratio of CPU time in the window")
+    ax.set_ylim(0, max(3.0, max(w.lottery_ratio for w in windows
+                                if w.lottery_ratio == w.lottery_ratio) * 1.1))
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def error_plot(points, path: Path, title: str) -> None:
+    """Absolute allocation error against quanta handed out, log-log, with the
+    theory of each simulated scheduler."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    n = [p.quanta for p in points]
+    ax.plot(n, [p.lottery_theory for p in points], color="tab:orange", linestyle="--",
+            linewidth=1, label="lottery theory: sqrt(2np(1-p)/pi)")
+    ax.plot(n, [p.stride_bound for p in points], color="tab:green", linestyle="--",
+            linewidth=1, label="stride bound: one quantum")
+    ax.plot(n, [p.lottery_error for p in points], color="tab:orange",
+            label="simulated lottery (mean)")
+    ax.plot(n, [max(p.stride_error, 1e-3) for p in points], color="tab:green", linewidth=0.8,
+            label="simulated stride")
+    ax.plot(n, [max(p.linux_error, 1e-3) for p in points], color="tab:blue",
+            label="observed on Linux")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-2, max(p.lottery_theory for p in points) * 3)
+    ax.set_xlabel("quanta handed out to the pair")
+    ax.set_ylabel("absolute error of the first, quanta")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    _save(fig, path)

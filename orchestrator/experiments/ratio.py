@@ -4,26 +4,30 @@ of nice weights); how close does the observed runtime ratio come?"""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import statistics
-import time
 from dataclasses import dataclass
 
-from orchestrator import workload
 from orchestrator.analysis import schedulers
 from orchestrator.analysis.tickets import NICE_TO_WEIGHT, weight_tickets
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.kernel import snapshot
+from orchestrator.experiments import runner
+from orchestrator.kernel.cgroups import BASE_SHARES, Cgroups
 from orchestrator.paths import Pins
 
 WARMUP_S = 0.3
 # The largest ratio nice values give two tasks that may run at nice 0.
 MAX_RATIO = weight_tickets(0) / weight_tickets(19)
+# cgroup v2's cpu.weight is 1..10000 with 100 for a nice-0 task (v1 reaches 256).
+MAX_CGROUP_RATIO = 100.0
+VIA = ("cgroup", "nice")
 
 
-def parse_ratios(text: str) -> list[float]:
-    """'1:1,3:1' -> [1.0, 3.0]; each ratio at least 1 (the larger share first)."""
+def parse_ratios(text: str, via: str = "nice") -> list[float]:
+    """'1:1,3:1' -> [1.0, 3.0]; each ratio at least 1 (the larger share first),
+    and at most what `via` (nice values, or cgroup weights) reaches."""
     ratios = []
     for part in text.split(","):
         try:
@@ -35,11 +39,12 @@ def parse_ratios(text: str) -> list[float]:
             raise LotteryError(f"--ratios part {part!r} must have both sides above 0",
                                "pass e.g. --ratios 1:1,2:1,3:1", code=EXIT_USAGE)
         ratio = max(a, b) / min(a, b)
-        if not ratio <= MAX_RATIO * 1.01:  # also inf, and nan from inf:inf
-            raise LotteryError(
-                f"--ratios part {part!r} is beyond what nice values reach: the nearest is "
-                f"{MAX_RATIO:.1f}:1 (nice 0 against 19)",
-                f"pass ratios up to {int(MAX_RATIO)}:1", code=EXIT_USAGE)
+        reach = MAX_RATIO if via == "nice" else MAX_CGROUP_RATIO
+        if not ratio <= reach * 1.01:  # also inf, and nan from inf:inf
+            how = "nice values reach: the nearest is 68.3:1 (nice 0 against 19)" \
+                if via == "nice" else f"cgroup weights reach: the nearest is {reach:g}:1"
+            raise LotteryError(f"--ratios part {part!r} is beyond what {how}",
+                               f"pass ratios up to {int(reach)}:1", code=EXIT_USAGE)
         ratios.append(ratio)
     return ratios
 
@@ -61,6 +66,7 @@ class RatioResult:
     runtime_ns: tuple[int, int]
     lottery_mean: float     # simulated lottery over the same quanta
     lottery_sd: float
+    via: str = "nice"       # how the ratio was allocated: nice values or cgroup weights
 
 
 def simulate_ratio(tickets: tuple[int, int], quanta: int, replays: int,
@@ -74,21 +80,24 @@ def simulate_ratio(tickets: tuple[int, int], quanta: int, replays: int,
 
 
 def run_ratio(pins: Pins, ratio: float, duration_s: float, cpu: int, quantum_ns: int,
-              replays: int, rng: random.Random) -> RatioResult:
-    """Start the pair pinned to `cpu`, sample at the start and the end."""
-    nice = nice_pair(ratio)
-    pids = workload.start(nice[0], duration_s + 2 * WARMUP_S, cpu) + \
-        workload.start(nice[1], duration_s + 2 * WARMUP_S, cpu)
-    try:
-        time.sleep(WARMUP_S)
-        first = {t.pid: t.runtime_ns for t in snapshot.take(pins).tasks if t.pid in pids}
-        time.sleep(duration_s)
-        last = {t.pid: t.runtime_ns for t in snapshot.take(pins).tasks if t.pid in pids}
-    finally:
-        workload.stop(pids)
-        workload.wait(pids)
-    runtime = tuple(last[p] - first[p] for p in pids)
-    tickets = (weight_tickets(nice[0]), weight_tickets(nice[1]))
-    mean, sd = simulate_ratio(tickets, round(sum(runtime) / quantum_ns), replays, rng)
-    return RatioResult(ratio, nice, tickets[0] / tickets[1], runtime[0] / max(runtime[1], 1),
-                       runtime, mean, sd)
+              replays: int, rng: random.Random, via: str = "nice") -> RatioResult:
+    """Start the pair pinned to `cpu` (each in a cgroup weighted by its share
+    of the ratio, or at the nice values closest to it), read at the start and
+    the end."""
+    with contextlib.ExitStack() as stack:
+        if via == "cgroup":
+            groups = stack.enter_context(Cgroups("ratio"))
+            weights = (round(BASE_SHARES * ratio), BASE_SHARES)
+            nice = (0, 0)
+            tasks = [runner.Task(name, groups.make(name, w))
+                     for name, w in zip(("A", "B"), weights, strict=True)]
+        else:
+            nice = nice_pair(ratio)
+            weights = (weight_tickets(nice[0]), weight_tickets(nice[1]))
+            tasks = [runner.Task(name, nice=n) for name, n in zip(("A", "B"), nice, strict=True)]
+        timeline = runner.run(pins, tasks, cpu, duration_s + WARMUP_S, WARMUP_S)
+    _, ran = runner.between(timeline, WARMUP_S, duration_s + WARMUP_S)
+    runtime = (ran["A"], ran["B"])
+    mean, sd = simulate_ratio(weights, round(sum(runtime) / quantum_ns), replays, rng)
+    return RatioResult(ratio, nice, weights[0] / weights[1], runtime[0] / max(runtime[1], 1),
+                       runtime, mean, sd, via)

@@ -1,0 +1,148 @@
+"""The lottery paper's experiments on this kernel, in short real runs
+(issue 12): cgroups are currencies.  Shares are of what the experiment's
+own tasks had, so other load on the CPU changes nothing."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import _argv_env, run_lottery
+
+from orchestrator.kernel import cgroups
+
+CPU = max(os.sched_getaffinity(0))
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _left_behind() -> list[str]:
+    found = cgroups.controller()
+    return [] if found is None else [p.name for p in found[0].glob("lottery-*")
+                                     if not p.name.startswith("lottery-test-")]
+
+
+@pytest.fixture
+def cpu_controller():
+    if cgroups.controller() is None:
+        if os.environ.get("LOTTERY_REQUIRE_BPF") == "1":
+            pytest.fail("LOTTERY_REQUIRE_BPF=1 but there is no cpu controller for cgroups")
+        pytest.skip("no cpu controller for cgroups here")
+    before = _left_behind()
+    yield
+    assert _left_behind() == before, "an experiment left its cgroups"
+
+
+def test_insulation_keeps_a_unchanged_when_b3_inflates_b(instance, cpu_controller, tmp_path):
+    out, png = tmp_path / "ins.csv", tmp_path / "ins.png"
+    done = run_lottery("experiment", "insulation", "--duration", "12", "--cpu", str(CPU),
+                       "--pin-dir", str(instance.dir), "-o", str(out), "--png", str(png),
+                       timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(out)
+    ran = {(r["phase"], r["task"]): int(r["runtime_ns"]) for r in rows}
+    assert {r["task"] for r in rows if r["phase"] == "after"} == {"A1", "A2", "B1", "B2", "B3"}
+
+    def share(phase: str, names: str) -> float:
+        here = {t: v for (p, t), v in ran.items() if p == phase}
+        return sum(here[t] for t in here if t in names.split()) / sum(here.values())
+
+    for phase in ("before", "after"):
+        assert share(phase, "A1 A2") == pytest.approx(0.5, rel=0.05), phase  # A:B 1:1
+        assert ran[(phase, "A2")] / ran[(phase, "A1")] == pytest.approx(2, rel=0.05)
+    assert share("after", "A1 A2") == pytest.approx(share("before", "A1 A2"), rel=0.05)
+    assert share("after", "B1") == pytest.approx(share("before", "B1") / 2, rel=0.10)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fairness_linux_keeps_the_ratio_and_lottery_spreads_more_than_stride(
+        instance, cpu_controller, tmp_path):
+    out = tmp_path / "fair.csv"
+    done = run_lottery("experiment", "fairness", "--ratio", "2:1", "--duration", "10",
+                       "--window", "1", "--cpu", str(CPU), "--seed", "1",
+                       "--pin-dir", str(instance.dir), "-o", str(out),
+                       "--png", str(tmp_path / "fair.png"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(out)
+    assert len(rows) >= 9
+    linux = [float(r["linux_ratio"]) for r in rows]
+    assert statistics.fmean(linux) == pytest.approx(2.0, rel=0.03), linux
+    lottery = [float(r["lottery_ratio"]) for r in rows]
+    stride = [float(r["stride_ratio"]) for r in rows]
+    assert statistics.stdev(lottery) > statistics.stdev(stride), (lottery, stride)
+
+
+def test_ratio_through_cgroup_weights_is_exact(instance, cpu_controller, tmp_path):
+    out = tmp_path / "ratio.csv"
+    done = run_lottery("experiment", "ratio", "--ratios", "1:1,3:1", "--duration", "3",
+                       "--cpu", str(CPU), "--seed", "1", "--via", "cgroup",
+                       "--pin-dir", str(instance.dir), "-o", str(out),
+                       "--png", str(tmp_path / "ratio.png"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(out)
+    assert [r["via"] for r in rows] == ["cgroup", "cgroup"]
+    for row, allocated in zip(rows, (1.0, 3.0), strict=True):
+        assert float(row["weight_ratio"]) == allocated
+        assert float(row["observed_ratio"]) == pytest.approx(allocated, rel=0.02), row
+
+
+def test_error_linux_stays_within_a_few_quanta_while_lotterys_grows(
+        instance, cpu_controller, tmp_path):
+    out = tmp_path / "error.csv"
+    done = run_lottery("experiment", "error", "--duration", "6", "--cpu", str(CPU), "--seed",
+                       "1", "--pin-dir", str(instance.dir), "-o", str(out),
+                       "--png", str(tmp_path / "error.png"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(out)
+    late = rows[len(rows) // 2:]
+    lottery = statistics.fmean(float(r["lottery_error"]) for r in late)
+    theory = statistics.fmean(float(r["lottery_theory"]) for r in late)
+    assert lottery == pytest.approx(theory, rel=0.3)  # sqrt(n) growth, as simulated
+    assert max(float(r["stride_error"]) for r in rows) <= 1.0
+    linux = statistics.fmean(float(r["linux_error"]) for r in late)
+    assert linux < lottery, (linux, lottery)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_removes_the_tasks_and_the_cgroups(instance, cpu_controller, tmp_path, stop):
+    argv, env = _argv_env(("experiment", "insulation", "--duration", "30", "--cpu", str(CPU),
+                           "--pin-dir", str(instance.dir), "-o", str(tmp_path / "x.csv")),
+                          None, None)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not _left_behind() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # the tasks run
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                              text=True).stdout.split()
+    assert children, "no task was started"
+    proc.send_signal(stop)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + stop, err  # typer alone would say 130 for any
+    assert "interrupted" in err and "Traceback" not in err
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", pid
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_no_cpu_controller_is_said_in_one_line(monkeypatch):
+    from orchestrator.commands import experiment
+    from orchestrator.errors import LotteryError
+    from orchestrator.paths import pins
+
+    monkeypatch.setattr(cgroups, "controller", lambda: None)
+    with pytest.raises(LotteryError, match="no cpu controller for cgroups") as err:
+        experiment.insulation(pins("/sys/fs/bpf/lottery-never-loaded"), 10, None, None, None)
+    assert "--via nice" in err.value.line() or "cpu" in err.value.fix
+    assert experiment.via_default(None) == "nice"
