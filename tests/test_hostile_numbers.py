@@ -21,21 +21,31 @@ from orchestrator.sinks import record
 
 # Options whose table entry has another name, and numeric options checked
 # otherwise: --cpu against this process's CPUs, --seed takes any integer.
-_KEY = {("plot", "--top"): "--plot-top", ("experiment", "--duration"): "--experiment-duration",
-        ("dump", "INTERVAL"): "--interval", ("dump", "COUNT"): "--iterations"}
+_KEY = {("plot", "--top"): "--plot-top", ("dump", "INTERVAL"): "--interval",
+        ("dump", "COUNT"): "--iterations",
+        **{(f"experiment{sub}", "--duration"): "--experiment-duration"
+           for sub in ("", " ratio", " insulation", " fairness", " error")}}
 _OTHERWISE = {"--cpu", "--seed"}
 # What each command needs besides the option, so that the option is what fails.
+_NOT_LOADED = ["--pin-dir", "/sys/fs/bpf/lottery-never-loaded"]
 _BASE = {"simulate": ["tests/data/dump.csv"], "plot": ["tests/data/recording.csv"],
-         "experiment": ["--pin-dir", "/sys/fs/bpf/lottery-never-loaded"],
+         **{f"experiment{sub}": _NOT_LOADED
+            for sub in ("", " ratio", " insulation", " fairness", " error")},
          "load": ["--obj", "/nonexistent.o", "--pin-dir", "/sys/fs/bpf/lottery-never-loaded"]}
 _BASE_FOR = {("simulate", "--live"): [], ("simulate", "--interval"): ["--live", "1"]}
 
 
-def _numeric_params() -> list[tuple[str, object]]:
-    """(command, parameter) of every int or float the command line takes."""
-    group = typer.main.get_command(app)
-    return [(name, param) for name, command in group.commands.items()
-            for param in command.params if param.bare_type() in ("int", "float")]
+def _numeric_params(group=None, prefix: str = "") -> list[tuple[str, object]]:
+    """(command, parameter) of every int or float the command line takes,
+    subcommands ("experiment insulation") included."""
+    group = group or typer.main.get_command(app)
+    found = []
+    for name, command in group.commands.items():
+        found += [(f"{prefix}{name}", param) for param in command.params
+                  if param.bare_type() in ("int", "float")]
+        if hasattr(command, "commands"):
+            found += _numeric_params(command, f"{prefix}{name} ")
+    return found
 
 
 def _is_argument(param) -> bool:
@@ -73,7 +83,7 @@ def _cases() -> list[tuple[str, str, list[str]]]:
             else:
                 args = [label, value]
             base = _BASE_FOR.get((name, label), _BASE.get(name, []))
-            cases.append((name, label, [name, *base, *args]))
+            cases.append((name, label, [*name.split(), *base, *args]))
     return cases
 
 

@@ -51,6 +51,7 @@ def via_default(via: str | None) -> str:
 def ratio(pins: Pins, ratios_text: str, duration_s: float, cpu: int | None,
           quantum_ms: float, replays: int, seed: int | None, csv_path: Path | None,
           png_path: Path | None, via: str | None = None) -> int:
+    bounds.check("--experiment-duration", duration_s, "--duration")  # before any arithmetic
     via = via_default(via)
     ratios = exp.parse_ratios(ratios_text, via)
     validate_replays(quantum_ms, replays)
@@ -132,6 +133,7 @@ def parse_ratio(text: str) -> tuple[int, int]:
 def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
              cpu: int | None, quantum_ms: float, seed: int | None, csv_path: Path | None,
              png_path: Path | None) -> int:
+    bounds.check("--experiment-duration", duration_s, "--duration")
     pair = parse_ratio(ratio_text)
     bounds.check("--window", window_s)
     bounds.check("--quantum", quantum_ms)
@@ -169,6 +171,7 @@ def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
 
 def error(pins: Pins, ratio_text: str, duration_s: float, cpu: int | None, quantum_ms: float,
           replays: int, seed: int | None, csv_path: Path | None, png_path: Path | None) -> int:
+    bounds.check("--experiment-duration", duration_s, "--duration")
     pair = parse_ratio(ratio_text)
     validate_replays(quantum_ms, replays)
     bounds.check_draws(round(duration_s * 1000 / quantum_ms), replays + 1,
