@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, run_lottery
+from conftest import REPO, run_lottery, start_lottery
 
 from orchestrator.sinks import record
 
@@ -210,15 +210,24 @@ def test_the_default_table_fits_120_columns_and_wide_shows_all(instance, cgroups
     assert "MAX WAIT ms" in header and "EWMA ms" in header
 
 
+def _table_pids(text: str) -> set[int]:
+    return {int(line.split()[0]) for line in text.splitlines()
+            if line.split() and line.split()[0].isdigit()}
+
+
 def test_the_table_leaves_lottery_itself_out_unless_asked(instance, tmp_path):
     out = tmp_path / "all.csv"
     args = ("dump", "--pin-dir", str(instance.dir), "-i", "0.3", "-n", "2", "--top", "500")
-    quiet = run_lottery(*args, "-o", str(out))
-    loud = run_lottery(*args, "--include-self")
-    assert quiet.returncode == loud.returncode == 0, quiet.stderr + loud.stderr
-    assert "bpftool" not in quiet.stdout and "bpftool (exited)" in loud.stdout
-    comms = {r["comm"] for r in csv.DictReader(out.open(newline=""))}
-    assert "bpftool" in comms  # files hold every task: conservation needs them
+    # by its own pid: other users' lottery and bpftool may run meanwhile, and show
+    quiet, loud = start_lottery(*args, "-o", str(out)), start_lottery(*args, "--include-self")
+    (quiet_out, quiet_err), (loud_out, loud_err) = (quiet.communicate(timeout=60),
+                                                  loud.communicate(timeout=60))
+    assert quiet.returncode == loud.returncode == 0, quiet_err + loud_err
+    assert quiet.pid not in _table_pids(quiet_out) and loud.pid in _table_pids(loud_out)
+    assert "bpftool (exited)" in loud_out
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert "bpftool" in {r["comm"] for r in rows}  # files hold every task: conservation
+    assert str(quiet.pid) in {r["pid"] for r in rows}
 
 
 def test_ctrl_c_leaves_only_whole_rows_and_exits_130(instance, tmp_path):

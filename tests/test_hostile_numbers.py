@@ -111,11 +111,14 @@ def test_every_numeric_option_refuses_what_is_out_of_range():
     assert not wrong, "\n".join(map(str, wrong))
 
 
-@pytest.mark.parametrize("ratio", ["1000:1", "inf:1", "1:100", "inf:inf"])
-def test_a_ratio_nice_values_cannot_reach_is_refused_naming_the_nearest(ratio):
-    done = run_lottery("experiment", "--ratios", f"2:1,{ratio}",
+@pytest.mark.parametrize("via,ratio,nearest", [
+    ("nice", "1000:1", "68.3:1"), ("nice", "inf:1", "68.3:1"), ("nice", "1:100", "68.3:1"),
+    ("nice", "inf:inf", "68.3:1"), ("cgroup", "1000:1", "100:1"), ("cgroup", "1:101", "100:1"),
+    ("cgroup", "inf:1", "100:1")])
+def test_a_ratio_out_of_reach_is_refused_naming_the_nearest(via, ratio, nearest):
+    done = run_lottery("experiment", "--ratios", f"2:1,{ratio}", "--via", via,
                        "--pin-dir", "/sys/fs/bpf/lottery-never-loaded")
-    _one_line_usage_error(done, "--ratios", "68.3:1", "up to 68:1")
+    _one_line_usage_error(done, "--ratios", nearest, f"up to {nearest.split('.')[0]}")
 
 
 def test_a_simulation_beyond_the_draws_bound_names_the_option_that_brings_it_down():

@@ -39,8 +39,9 @@ def parse_ratios(text: str, via: str = "nice") -> list[float]:
             raise LotteryError(f"--ratios part {part!r} must have both sides above 0",
                                "pass e.g. --ratios 1:1,2:1,3:1", code=EXIT_USAGE)
         ratio = max(a, b) / min(a, b)
-        reach = MAX_RATIO if via == "nice" else MAX_CGROUP_RATIO
-        if not ratio <= reach * 1.01:  # also inf, and nan from inf:inf
+        # nice: 68.3:1, as the message shows it, is the reachable 68.27:1
+        reach = MAX_RATIO * 1.001 if via == "nice" else MAX_CGROUP_RATIO
+        if not ratio <= reach:  # also inf, and nan from inf:inf
             how = "nice values reach: the nearest is 68.3:1 (nice 0 against 19)" \
                 if via == "nice" else f"cgroup weights reach: the nearest is {reach:g}:1"
             raise LotteryError(f"--ratios part {part!r} is beyond what {how}",
