@@ -349,3 +349,40 @@ def test_the_service_unit_runs_serve_as_a_user_and_verifies():
     problems = [line for line in (done.stdout + done.stderr).splitlines()
                 if "lottery-serve.service" in line]
     assert not problems, problems
+
+
+def _counters(text: str) -> dict[str, float]:
+    out = {}
+    for line in text.splitlines():
+        name = line.split("{")[0].split(" ")[0]
+        if name.endswith("_total"):
+            out[line.rsplit(" ", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def test_counters_never_go_back_while_tasks_churn_and_the_instance_is_reloaded(
+        instance, reader, bpf_object):
+    from orchestrator.commands import load as load_cmd
+    from orchestrator.commands import unload as unload_cmd
+
+    exporter = Exporter(instance, reader)
+    churn = subprocess.Popen(["sh", "-c", "while :; do /bin/true; done"])
+    try:
+        seen: dict[str, float] = {}
+        for step in range(12):
+            if step == 5:
+                unload_cmd.unload(instance)
+                assert "\nlottery_up 0.0" in _get(exporter.url)
+                load_cmd.load(instance, obj=str(bpf_object))
+            text = _get(exporter.url)
+            assert "\nlottery_up 1.0" in text, step
+            for key, value in _counters(text).items():
+                assert value >= seen.get(key, 0.0), (step, key, seen.get(key), value)
+                seen[key] = value
+            time.sleep(0.3)
+        assert seen['lottery_exits_missed_total'] >= 0
+    finally:
+        churn.kill()
+        churn.wait()
+        exporter.stop()
+    assert "not loaded" in exporter.proc.stderr.read()  # said once, in one line

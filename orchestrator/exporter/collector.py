@@ -19,6 +19,7 @@ from orchestrator.analysis import currencies, tickets
 from orchestrator.errors import LotteryError
 from orchestrator.exporter.totals import Series, Totals
 from orchestrator.kernel import snapshot, tools
+from orchestrator.kernel.records import SnapshotInfo
 from orchestrator.paths import Pins
 from orchestrator.sampling import deltas, sampler
 
@@ -54,6 +55,7 @@ class Collector:
         self._capacity: int | None = None
         self._programs: dict[str, int] | None = None
         self._last_error = ""
+        self._last_info: SnapshotInfo | None = None
 
     def read_once(self) -> None:
         """Read the instance now, raising what fails (before serving)."""
@@ -86,11 +88,19 @@ class Collector:
 
     def _read(self) -> list[Metric]:
         snap = self._take(self._reader.exits_from)
+        last = self._last_info
+        if last is not None and (snap.info.snapshot <= last.snapshot
+                                 or snap.info.exits < last.exits):
+            # loaded again: its walks and exits are numbered from the start,
+            # so this reading is a new baseline (the counters keep their totals)
+            self._reader = deltas.Reader(tickets.WEIGHT)
+            self._capacity = self._programs = None
+        self._last_info = snap.info
         sample = self._reader.advance(snap)
         self._leaders = {t.pid: t.comm for t in snap.tasks if t.pid == t.tgid}
         self._paths = currencies.Paths(snap.groups)
         self._dropped += snap.info.dropped
-        self._missed += sample.exits_missed
+        self._missed += max(0, sample.exits_missed)
         if self._capacity is None:
             self._capacity = snapshot.capacity(self._pins)
         out = _families("lottery", ["group"], self._groups.update(sample, snap.groups))
