@@ -322,22 +322,7 @@ PngOut = Annotated[Path | None, typer.Option(
     "--png", help="The figure (replaced); each subcommand's help says what it draws.")]
 
 
-@experiment_app.callback(invoke_without_command=True)
-def experiment(
-    ctx: typer.Context,
-    ratios: RatiosOption = "1:1,2:1,3:1,5:1,10:1",
-    duration: Annotated[float, typer.Option(
-        "--duration", help="Seconds each ratio runs.")] = 8.0,
-    cpu: ExperimentCpu = None,
-    quantum: QuantumOption = 4.0,
-    replays: ReplaysOption = 50,
-    seed: SeedOption = None,
-    csv_path: CsvOut = Path("experiment.csv"),
-    png: PngOut = Path("experiment.png"),
-    via: ViaOption = None,
-    pin_dir: PinDir = None,
-) -> int:
-    """Run the lottery paper's experiments on this kernel; alone, the ratio one.
+_EXPERIMENT_HELP = """Run the lottery paper's experiments on this kernel; alone, the ratio one.
 
     Subcommands: ratio (figure 4, the default), insulation (figure 9: load
     insulation with currencies), fairness (figure 5: the ratio over time),
@@ -355,14 +340,14 @@ def experiment(
 
       lottery experiment fairness --ratio 2:1 --duration 200 --window 8
     """
-    if ctx.invoked_subcommand is None:
-        return experiment_cmd.ratio(paths.pins(pin_dir), ratios, duration, cpu, quantum,
-                                    replays, seed, csv_path, png, via)
-    return EXIT_OK
 
 
+# One function for `experiment` alone and `experiment ratio`: alone, it runs
+# when no subcommand is named; before a subcommand, it does nothing.
+@experiment_app.callback(invoke_without_command=True, help=_EXPERIMENT_HELP)
 @experiment_app.command("ratio")
 def experiment_ratio(
+    ctx: typer.Context,
     ratios: RatiosOption = "1:1,2:1,3:1,5:1,10:1",
     duration: Annotated[float, typer.Option(
         "--duration", help="Seconds each ratio runs.")] = 8.0,
@@ -388,6 +373,8 @@ def experiment_ratio(
 
       lottery experiment ratio --via nice --cpu 0 --replays 200 --seed 1
     """
+    if ctx.invoked_subcommand is not None:
+        return EXIT_OK
     return experiment_cmd.ratio(paths.pins(pin_dir), ratios, duration, cpu, quantum, replays,
                                 seed, csv_path, png, via)
 

@@ -138,13 +138,18 @@ def start_lottery(*args: str) -> subprocess.Popen:
                             env=full_env, stdin=subprocess.DEVNULL)
 
 
-@pytest.fixture
-def cgroups():
-    """Cgroups under a cpu controller; every one is removed after the test."""
+def need_cpu_controller() -> None:
+    """Skip without a cpu controller for cgroups (fail under LOTTERY_REQUIRE_BPF=1)."""
     if cgroups_mod.controller() is None:
         if os.environ.get("LOTTERY_REQUIRE_BPF") == "1":
             pytest.fail("LOTTERY_REQUIRE_BPF=1 but there is no cpu controller for cgroups")
         pytest.skip("no cpu controller for cgroups here")
+
+
+@pytest.fixture
+def cgroups():
+    """Cgroups under a cpu controller; every one is removed after the test."""
+    need_cpu_controller()
     made = cgroups_mod.Cgroups("test")
     try:
         yield made

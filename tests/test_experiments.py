@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _argv_env, run_lottery
+from conftest import _argv_env, need_cpu_controller, run_lottery
 
 from orchestrator.kernel import cgroups
 
@@ -33,10 +33,7 @@ def _left_behind() -> list[str]:
 
 @pytest.fixture
 def cpu_controller():
-    if cgroups.controller() is None:
-        if os.environ.get("LOTTERY_REQUIRE_BPF") == "1":
-            pytest.fail("LOTTERY_REQUIRE_BPF=1 but there is no cpu controller for cgroups")
-        pytest.skip("no cpu controller for cgroups here")
+    need_cpu_controller()
     before = _left_behind()
     yield
     assert _left_behind() == before, "an experiment left its cgroups"
