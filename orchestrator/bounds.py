@@ -58,6 +58,7 @@ OPTIONS: dict[str, Bound] = {
     "--max-tasks": Bound(1, TASKS_CAPACITY, "rows", "4096"),
     "--exit-retention": Bound(0.1, 3600, "seconds", "10"),
     "--max-groups": Bound(1, 10_000, "groups", "100"),
+    "--pid": Bound(1, 4_194_304, "a PID (at most the kernel's PID_MAX_LIMIT)", "1234"),
 }
 
 

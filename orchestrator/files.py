@@ -65,4 +65,5 @@ def open_input(path: Path, what: str, limit: int, fix: str, big_fix: str) -> Tex
         os.close(fd)
         raise LotteryError(problem, fix, code=EXIT_USAGE)
     os.set_blocking(fd, True)
-    return open(fd, encoding="utf-8", newline="")  # noqa: SIM115 (the caller closes it)
+    # utf-8-sig: a byte-order mark some editors write is not part of the text
+    return open(fd, encoding="utf-8-sig", newline="")  # noqa: SIM115 (the caller closes it)

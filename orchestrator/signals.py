@@ -10,8 +10,8 @@ STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Stopped(KeyboardInterrupt):
-    """Raised in the main thread by SIGTERM or SIGHUP; caught wherever
-    KeyboardInterrupt is."""
+    """Raised in the main thread by SIGINT, SIGTERM or SIGHUP; caught
+    wherever KeyboardInterrupt is."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -31,13 +31,16 @@ _received: list[int] = []  # what stopped lottery, for exit_code after click's A
 
 
 def _raise(signum: int, _frame: object) -> None:
+    first = not _received
     _received.append(signum)
-    raise Stopped(signum)
+    if first:  # a second stop (two Ctrl-C, or a service manager and timeout) waits
+        raise Stopped(signum)  # for the first's cleanup instead of breaking into it
 
 
 def install() -> None:
-    """Make SIGTERM and SIGHUP raise Stopped (SIGINT raises KeyboardInterrupt)."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    """Make SIGINT, SIGTERM and SIGHUP raise Stopped, once: lottery stops on
+    the first and finishes its cleanup through any that follow."""
+    for signum in STOPPING:
         if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup: stay ignored
             signal.signal(signum, _raise)
 

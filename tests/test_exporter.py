@@ -386,3 +386,61 @@ def test_counters_never_go_back_while_tasks_churn_and_the_instance_is_reloaded(
         churn.wait()
         exporter.stop()
     assert "not loaded" in exporter.proc.stderr.read()  # said once, in one line
+
+
+def test_slow_and_idle_clients_cannot_starve_a_scrape(instance, reader):
+    exporter = Exporter(instance, reader)
+    idle = []
+    try:
+        for _ in range(300):  # far more than the exporter serves at once
+            sock = socket.create_connection(("127.0.0.1", exporter.port))
+            sock.sendall(b"GET /metr")  # and never the rest
+            idle.append(sock)
+        time.sleep(0.5)
+        threads = int(next(line.split()[1] for line in
+                           Path(f"/proc/{_serve_pid(exporter)}/status").read_text().splitlines()
+                           if line.startswith("Threads:")))
+        assert threads < 64, threads
+        for sock in idle:
+            sock.close()
+        _wait_for(lambda: "\nlottery_up 1.0" in _get(exporter.url), "a scrape after them")
+        head = urllib.request.urlopen(urllib.request.Request(exporter.url, method="HEAD"))
+        assert head.status == 200 and head.read() == b""
+        only = _get(exporter.url + "?name[]=lottery_up")
+        assert "lottery_up 1.0" in only and "lottery_cpu_seconds_total" not in only
+    finally:
+        for sock in idle:
+            sock.close()
+        exporter.stop()
+    err = exporter.proc.stderr.read()
+    assert "Traceback" not in err, err
+
+
+def _serve_pid(exporter: Exporter) -> int:
+    """The serve process itself (runuser forks it)."""
+    found = subprocess.run(["pgrep", "-f", "-P", str(exporter.proc.pid), "orchestrator serve"],
+                           capture_output=True, text=True).stdout.split()
+    return int(found[0]) if found else exporter.proc.pid
+
+
+def test_two_stops_at_once_end_serve_in_one_line(instance, reader):
+    exporter = Exporter(instance, reader)
+    serve = _serve_pid(exporter)
+    os.kill(serve, signal.SIGINT)
+    os.kill(serve, signal.SIGTERM)
+    exporter.proc.wait(timeout=20)
+    err = exporter.proc.stderr.read()
+    assert err.strip() == "lottery: interrupted", err
+    exporter.stop()
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:\uff11\uff19\uff19\uff19", "::1:19941",
+                                    "[127.0.0.1]:19941", "[fe80::1%lo]:19941", "127.0.0.1:0",
+                                    "localhost:19941", "127.0.0.1:65536"])
+def test_a_listen_address_that_is_not_addr_port_is_refused(listen):
+    from orchestrator.commands.serve import parse_listen
+    from orchestrator.errors import LotteryError
+
+    with pytest.raises(LotteryError, match="is not ADDR:PORT"):
+        parse_listen(listen)
+    assert parse_listen("[::1]:19941") == ("::1", 19941)

@@ -231,3 +231,20 @@ def test_the_documented_limits_are_the_checked_ones():
     for bound in bounds.OPTIONS.values():
         assert f"| {bound.what} | {bound.range_text()} |" in limits, bound
     assert f"{bounds.MAX_DRAWS:,}" in limits
+
+
+@pytest.mark.parametrize("pids,words", [("\u0661\u0662", "not a list of PIDs"),
+                                        ("99999999", "not a list of PIDs"),
+                                        ("4194305", "out of range"), ("0", "out of range")])
+def test_pids_are_ascii_numbers_the_kernel_can_have(pids, words):
+    for command in (["dump", "--replay", "tests/data/recording.csv"],
+                    ["serve", "--pin-dir", "/sys/fs/bpf/lottery-never-loaded"]):
+        _one_line_usage_error(run_lottery(*command, "-p", pids), "--pid", words)
+
+
+def test_a_byte_order_mark_is_not_part_of_a_recording_or_a_mapping(tmp_path):
+    recording, mapping = tmp_path / "bom.csv", tmp_path / "tickets.txt"
+    recording.write_bytes(b"\xef\xbb\xbf" + (DATA / "dump.csv").read_bytes())
+    mapping.write_bytes(b"\xef\xbb\xbf-20..19 100\n")
+    done = run_lottery("simulate", str(recording), "--tickets", str(mapping), "--seed", "1")
+    assert done.returncode == 0, done.stderr

@@ -108,10 +108,12 @@ def parse_pids(values: Iterable[str]) -> tuple[int, ...]:
     pids = []
     for value in values:
         for part in value.split(","):
-            if not part.strip().isdigit() or int(part) < 1:
+            digits = part.strip()
+            if not (digits.isascii() and digits.isdigit()) or len(digits) > 7:
                 raise LotteryError(f"--pid {value!r} is not a list of PIDs",
                                    "pass numbers, e.g. -p 1234,1240", code=EXIT_USAGE)
-            pids.append(int(part))
+            bounds.check("--pid", int(digits))
+            pids.append(int(digits))
     return tuple(pids)
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-import threading
+import signal
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from orchestrator import bounds
-from orchestrator.constants import EXIT_OK, EXIT_USAGE
+from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.exporter import http
 from orchestrator.exporter.collector import GROUP_BY, Collector
 from orchestrator.kernel import snapshot, tools
 from orchestrator.paths import Pins
@@ -21,13 +22,16 @@ DEFAULT_LISTEN = "127.0.0.1:19941"
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """'ADDR:PORT' or '[ADDR6]:PORT' -> (addr, port)."""
+    """'ADDR4:PORT' or '[ADDR6]:PORT' -> (addr, port)."""
     host, sep, port = text.rpartition(":")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    bracketed = host.startswith("[") and host.endswith("]")
+    host = host[1:-1] if bracketed else host
     try:
-        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        if not sep or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
             raise ValueError
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
+        if (address.version == 6) != bracketed or "%" in host:
+            raise ValueError  # IPv6 in brackets, IPv4 without; no scope ids
     except ValueError:
         raise LotteryError(f"--listen {text!r} is not ADDR:PORT",
                            f"pass an IP address and a port, e.g. --listen {DEFAULT_LISTEN} "
@@ -51,13 +55,14 @@ def serve(pins: Pins, listen: str, group_by: str, pids: tuple[int, ...], max_gro
     snapshot.require_loaded(pins)
     collector = Collector(pins, group_by, max_groups, pids)
     collector.read_once()  # a baseline, and any failure now rather than at a scrape
-    registry = CollectorRegistry(auto_describe=False)
+    registry = CollectorRegistry()
     registry.register(collector)
     try:
-        start_http_server(port, host, registry)
+        http.serve_in_background(host, port, registry)
     except OSError as err:
         raise LotteryError(f"cannot listen on {listen} ({err.strerror})",
-                           "pass a free address and port with --listen") from None
+                           "pass an address of this host and a free port with --listen"
+                           ) from None
     print(f"serving /metrics of {pins.dir} on http://{listen}/metrics", flush=True)
-    threading.Event().wait()  # until a signal (Ctrl-C, SIGTERM) ends the process
-    return EXIT_OK
+    while True:
+        signal.pause()  # until a signal (Ctrl-C, SIGTERM) ends the process

@@ -63,7 +63,16 @@ class Collector:
             self._read()
 
     def describe(self) -> list[Metric]:
-        return []  # nothing is read when the collector is registered
+        """Every family's name, with no sample: the registry learns the names
+        (for ?name[]= filters) without reading the instance."""
+        names = [*_families("lottery", ["group"], {}), *_families("lottery_pid", ["pid"], {})]
+        names += [CounterMetricFamily(name, "") for name in (
+            "lottery_cpu_idle_seconds", "lottery_tasks_dropped", "lottery_exits_missed",
+            "lottery_bpf_run_seconds", "lottery_bpf_runs")]
+        names += [GaugeMetricFamily(name, "") for name in (
+            "lottery_groups_folded", "lottery_map_entries", "lottery_map_capacity",
+            "lottery_up", "lottery_build_info", "lottery_scrape_duration_seconds")]
+        return names
 
     def collect(self) -> Iterator[Metric]:
         start = time.perf_counter()
@@ -71,11 +80,13 @@ class Collector:
             try:
                 families = self._read()
                 up = 1
-            except LotteryError as err:
+            except (LotteryError, OSError) as err:
                 families, up = [], 0
-                if err.line() != self._last_error:  # once per kind of failure, not per scrape
-                    print(err.line(), file=sys.stderr, flush=True)
-                    self._last_error = err.line()
+                line = err.line() if isinstance(err, LotteryError) else \
+                    f"lottery: reading the instance failed: {err.strerror or err}"
+                if line != self._last_error:  # once per kind of failure, not per scrape
+                    print(line, file=sys.stderr, flush=True)
+                    self._last_error = line
         yield from families
         yield GaugeMetricFamily("lottery_up", "1 if the last scrape read the instance.", up)
         info = GaugeMetricFamily("lottery_build_info", "lottery's version.",

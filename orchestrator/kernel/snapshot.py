@@ -168,4 +168,5 @@ def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
     except LotteryError as err:
         raise _not_loaded(err, pins) from None
     raise LotteryError(f"{tries} samples in a row were overwritten by other readers of "
-                       f"{pins.dir}", "read less often (--interval), or stop another reader")
+                       f"{pins.dir}", "read less often (dump --interval, a longer scrape "
+                       "interval), or stop another reader")

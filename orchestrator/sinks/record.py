@@ -44,7 +44,12 @@ class Field:
             return self.check(cell or None)
         if len(cell) > 40:  # no 64-bit number or float needs more
             raise ValueError(f"{self.name} {cell[:20]}… is too long for a number")
-        return self.check(float(cell) if self.digits is not None else int(cell))
+        try:
+            value = float(cell) if self.digits is not None else int(cell)
+        except ValueError:
+            kind = "a number" if self.digits is not None else "an integer"
+            raise ValueError(f"{self.name} {cell!r} is not {kind}") from None
+        return self.check(value)
 
     def check(self, value: object) -> object:
         """`value` if this field may hold it (a value read back from a file)."""
@@ -63,8 +68,20 @@ class Field:
                 raise ValueError(f"{self.name} {value!r} is not a number")
             low, high = max(self.low, -FLOAT_LIMIT), min(self.high, FLOAT_LIMIT)
         if not low <= value <= high:  # nan fails too
-            raise ValueError(f"{self.name} {value!r} is outside {low:g}..{high:g}")
+            raise ValueError(f"{self.name} {value!r} is outside {_shown(low)}..{_shown(high)}")
         return value
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, csv.Error) and "field limit" in str(err):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    if isinstance(err, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {err.start})"
+    return str(err)[:200]
+
+
+def _shown(bound: float) -> str:
+    return "2^64-1" if bound == U64_MAX else "-2^63" if bound == -(2**63) else f"{bound:g}"
 
 
 # A delta is what a counter moved by, and the kernel's idle time can step back.
@@ -140,6 +157,8 @@ def read(path: Path) -> list[dict[str, object]]:
             out = []
             for row in reader:
                 where = reader.line_num
+                if len(row) != len(held):
+                    raise ValueError(f"a row has {len(row)} fields, the header {len(held)}")
                 values = {f.name: f.parse(cell) for f, cell in zip(held, row, strict=True)}
                 values.update(rest)
                 out.append(values)
@@ -147,9 +166,9 @@ def read(path: Path) -> list[dict[str, object]]:
     except OSError as err:
         raise LotteryError(f"cannot read {path} ({err.strerror})",
                            "pass a file written by lottery dump", code=EXIT_USAGE) from None
-    except (ValueError, TypeError, UnicodeDecodeError, csv.Error, RecursionError) as err:
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, csv.Error) as err:
         raise LotteryError(f"{path} is not a CSV or NDJSON file of this lottery's dump "
-                           f"(line {where}: {str(err)[:200]})", "write one with lottery dump "
+                           f"(line {where}: {_reason(err)})", "write one with lottery dump "
                            "-o FILE or --json-output FILE", code=EXIT_USAGE) from None
 
 
