@@ -48,7 +48,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The main job: build, load, two workloads pinned to one CPU at nice 0 and 5,
-# five samples into assets/stats.csv, unload (also when a step fails).
+# five samples into build/demo.csv, unload (also when a step fails).
 # Its own instance (never one it did not load), its CSV under build/ (no
 # tracked file changes); unloaded however the demo ends.
 demo: setup
