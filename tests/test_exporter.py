@@ -430,7 +430,10 @@ def test_two_stops_at_once_end_serve_in_one_line(instance, reader):
     os.kill(serve, signal.SIGTERM)
     exporter.proc.wait(timeout=20)
     err = exporter.proc.stderr.read()
-    assert err.strip() == "lottery: interrupted", err
+    # lottery's one line; a second signal that finds it already exiting may
+    # end it with that signal, which runuser then reports ("Terminated")
+    assert err.splitlines()[0] == "lottery: interrupted" and "Traceback" not in err, err
+    assert set(err.splitlines()[1:]) <= {"Terminated"}, err
     exporter.stop()
 
 
