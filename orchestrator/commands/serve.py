@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import signal
+import time
 
 from prometheus_client import CollectorRegistry
 
@@ -64,5 +64,5 @@ def serve(pins: Pins, listen: str, group_by: str, pids: tuple[int, ...], max_gro
                            "pass an address of this host and a free port with --listen"
                            ) from None
     print(f"serving /metrics of {pins.dir} on http://{listen}/metrics", flush=True)
-    while True:
-        signal.pause()  # until a signal (Ctrl-C, SIGTERM) ends the process
+    while True:  # until a stop (Ctrl-C, SIGTERM) ends the process: its handler raises
+        time.sleep(1.0)  # here, at the latest a second after it came

@@ -5,12 +5,15 @@ once), and HEAD is answered as GET without the body."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from orchestrator import signals
 
 MAX_CLIENTS = 32
 TIMEOUT_S = 10.0
@@ -65,5 +68,13 @@ def serve_in_background(host: str, port: int, registry: CollectorRegistry) -> _S
         "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET})
     httpd = make_server(host, port, _with_head(make_wsgi_app(registry)), server_class,
                         handler_class=_Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=_serve_without_stops, args=(httpd,), daemon=True).start()
     return httpd
+
+
+def _serve_without_stops(httpd: _Server) -> None:
+    # Stops (SIGINT, SIGTERM, SIGHUP) go to the main thread, which waits for
+    # them: one delivered to this thread, or to a request's (they inherit
+    # the mask), would not wake it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals.STOPPING)
+    httpd.serve_forever()
