@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from orchestrator.analysis import schedulers
 from orchestrator.experiments import runner
-from orchestrator.kernel.cgroups import BASE_SHARES, Cgroups
 from orchestrator.paths import Pins
 
 
@@ -54,12 +53,8 @@ def _stride_sequence(a: int, b: int, quanta: int) -> list[int]:
 def run(pins: Pins, ratio: tuple[int, int], duration_s: float, cpu: int, quantum_ns: int,
         replays: int, seed: int | None, step_s: float = 0.2) -> list[Point]:
     a, b = ratio
-    low = min(a, b)
     p = a / (a + b)
-    with Cgroups("error") as groups:
-        tasks = [runner.Task(name, groups.make(name, round(BASE_SHARES * n / low)))
-                 for name, n in (("A", a), ("B", b))]
-        timeline = runner.run(pins, tasks, cpu, duration_s, step_s)
+    timeline = runner.weighted_pair(pins, "error", ratio, cpu, duration_s, step_s)
     start = timeline[0][1]
     linux = []  # (quanta so far, error of A in quanta)
     for _, ran in timeline[1:]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from orchestrator.analysis import schedulers
 from orchestrator.experiments import runner
-from orchestrator.kernel.cgroups import BASE_SHARES, Cgroups
 from orchestrator.paths import Pins
 
 
@@ -36,11 +35,7 @@ def run(pins: Pins, ratio: tuple[int, int], duration_s: float, window_s: float, 
         quantum_ns: int, seed: int | None) -> list[Window]:
     """One row per window."""
     a, b = ratio
-    low = min(a, b)
-    with Cgroups("fairness") as groups:
-        tasks = [runner.Task(name, groups.make(name, round(BASE_SHARES * n / low)))
-                 for name, n in (("A", a), ("B", b))]
-        timeline = runner.run(pins, tasks, cpu, duration_s, window_s)
+    timeline = runner.weighted_pair(pins, "fairness", ratio, cpu, duration_s, window_s)
     rng = random.Random(seed)
     stride = schedulers.Stride()
     out = []

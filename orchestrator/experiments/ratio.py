@@ -4,7 +4,6 @@ of nice weights); how close does the observed runtime ratio come?"""
 
 from __future__ import annotations
 
-import contextlib
 import random
 import statistics
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from orchestrator.analysis.tickets import NICE_TO_WEIGHT, weight_tickets
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.experiments import runner
-from orchestrator.kernel.cgroups import BASE_SHARES, Cgroups
+from orchestrator.kernel.cgroups import BASE_SHARES
 from orchestrator.paths import Pins
 
 WARMUP_S = 0.3
@@ -85,18 +84,16 @@ def run_ratio(pins: Pins, ratio: float, duration_s: float, cpu: int, quantum_ns:
     """Start the pair pinned to `cpu` (each in a cgroup weighted by its share
     of the ratio, or at the nice values closest to it), read at the start and
     the end."""
-    with contextlib.ExitStack() as stack:
-        if via == "cgroup":
-            groups = stack.enter_context(Cgroups("ratio"))
-            weights = (round(BASE_SHARES * ratio), BASE_SHARES)
-            nice = (0, 0)
-            tasks = [runner.Task(name, groups.make(name, w))
-                     for name, w in zip(("A", "B"), weights, strict=True)]
-        else:
-            nice = nice_pair(ratio)
-            weights = (weight_tickets(nice[0]), weight_tickets(nice[1]))
-            tasks = [runner.Task(name, nice=n) for name, n in zip(("A", "B"), nice, strict=True)]
-        timeline = runner.run(pins, tasks, cpu, duration_s + WARMUP_S, WARMUP_S)
+    span_s = duration_s + WARMUP_S
+    if via == "cgroup":
+        nice = (0, 0)
+        weights = (round(BASE_SHARES * ratio), BASE_SHARES)
+        timeline = runner.weighted_pair(pins, "ratio", weights, cpu, span_s, WARMUP_S)
+    else:
+        nice = nice_pair(ratio)
+        weights = (weight_tickets(nice[0]), weight_tickets(nice[1]))
+        tasks = [runner.Task(name, nice=n) for name, n in zip(("A", "B"), nice, strict=True)]
+        timeline = runner.run(pins, tasks, cpu, span_s, WARMUP_S)
     _, ran = runner.between(timeline, WARMUP_S, duration_s + WARMUP_S)
     runtime = (ran["A"], ran["B"])
     mean, sd = simulate_ratio(weights, round(sum(runtime) / quantum_ns), replays, rng)

@@ -12,6 +12,7 @@ from pathlib import Path
 from orchestrator import workload
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
+from orchestrator.kernel.cgroups import BASE_SHARES, Cgroups
 from orchestrator.paths import Pins
 
 
@@ -64,3 +65,15 @@ def between(timeline: Timeline, start_s: float, end_s: float) -> tuple[float, di
     t0, first = next((t, r) for t, r in timeline if t >= start_s)
     t1, last = next((t, r) for t, r in reversed(timeline) if t <= end_s)
     return t1 - t0, {name: last[name] - first.get(name, 0) for name in last}
+
+
+def weighted_pair(pins: Pins, purpose: str, ratio: tuple[float, float], cpu: int,
+                  duration_s: float, step_s: float) -> Timeline:
+    """Tasks A and B, each in a cgroup whose weight is its side of `ratio`
+    (the smaller side a nice-0 task's weight), run as `run` runs them; the
+    groups are gone after."""
+    low = min(ratio)
+    with Cgroups(purpose) as groups:
+        tasks = [Task(name, groups.make(name, round(BASE_SHARES * side / low)))
+                 for name, side in zip(("A", "B"), ratio, strict=True)]
+        return run(pins, tasks, cpu, duration_s, step_s)

@@ -41,6 +41,8 @@ class Collector:
         self._take = sampler.bpftool_source(pins)
         self._reader = deltas.Reader(tickets.WEIGHT)
         self._lock = threading.Lock()
+        self._group_by = group_by
+        # what the labels of the reading at hand are made from (process, group)
         self._leaders: dict[int, str] = {}
         self._paths = currencies.Paths({})
         label_of = {"comm": lambda t: t.comm,
@@ -108,7 +110,8 @@ class Collector:
             self._capacity = self._programs = None
         self._last_info = snap.info
         sample = self._reader.advance(snap)
-        self._leaders = {t.pid: t.comm for t in snap.tasks if t.pid == t.tgid}
+        if self._group_by == "process":  # a pass over every task: only when needed
+            self._leaders = {t.pid: t.comm for t in snap.tasks if t.pid == t.tgid}
         self._paths = currencies.Paths(snap.groups)
         self._dropped += snap.info.dropped
         self._missed += max(0, sample.exits_missed)
