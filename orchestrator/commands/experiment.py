@@ -27,10 +27,20 @@ COLUMNS = ("allocated_ratio", "via", "nice_a", "nice_b", "weight_ratio", "observ
            "runtime_a_ns", "runtime_b_ns", "lottery_mean_ratio", "lottery_sd_ratio")
 
 
-def _prepare(pins: Pins, duration_s: float, cpu: int | None, cgroup: bool) -> int:
-    """Checks every experiment makes before it starts a task; the CPU."""
-    cpu = max(os.sched_getaffinity(0)) if cpu is None else cpu
+def _check_duration(duration_s: float) -> None:
+    """Before any arithmetic on it: nan and inf must not reach round()."""
     bounds.check("--experiment-duration", duration_s, "--duration")
+
+
+def _quanta(duration_s: float, quantum_ms: float) -> int:
+    """Quanta of two tasks sharing one CPU for the duration."""
+    return round(duration_s * 1000 / quantum_ms)
+
+
+def _prepare(pins: Pins, duration_s: float, cpu: int | None, cgroup: bool) -> int:
+    """Checks every experiment makes before it starts a task, after its own
+    (the duration first of all); the CPU."""
+    cpu = max(os.sched_getaffinity(0)) if cpu is None else cpu
     # the tasks it starts are workloads at nice 0 and above: the same checks apply
     workload_cmd.validate(0, duration_s, cpu, 1)
     if cgroup and cgroups.controller() is None:
@@ -51,12 +61,12 @@ def via_default(via: str | None) -> str:
 def ratio(pins: Pins, ratios_text: str, duration_s: float, cpu: int | None,
           quantum_ms: float, replays: int, seed: int | None, csv_path: Path | None,
           png_path: Path | None, via: str | None = None) -> int:
-    bounds.check("--experiment-duration", duration_s, "--duration")  # before any arithmetic
+    _check_duration(duration_s)
     via = via_default(via)
     ratios = exp.parse_ratios(ratios_text, via)
     validate_replays(quantum_ms, replays)
     # each ratio's tasks share one CPU for the duration: that many quanta
-    bounds.check_draws(round(duration_s * 1000 / quantum_ms), replays,
+    bounds.check_draws(_quanta(duration_s, quantum_ms), replays,
                        "pass a larger --quantum, fewer --replays or a shorter --duration")
     cpu = _prepare(pins, duration_s, cpu, via == "cgroup")
     rng = random.Random(seed)
@@ -93,6 +103,7 @@ def _how(r: exp.RatioResult) -> str:
 
 def insulation(pins: Pins, duration_s: float, cpu: int | None, csv_path: Path | None,
                png_path: Path | None) -> int:
+    _check_duration(duration_s)
     cpu = _prepare(pins, duration_s, cpu, True)
     rows, timeline = insulation_exp.run(pins, duration_s, cpu)
     body = [[r.phase, r.currency, r.task, r.tickets, f"{100 * r.cpu_share:.1f}",
@@ -133,7 +144,7 @@ def parse_ratio(text: str) -> tuple[int, int]:
 def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
              cpu: int | None, quantum_ms: float, seed: int | None, csv_path: Path | None,
              png_path: Path | None) -> int:
-    bounds.check("--experiment-duration", duration_s, "--duration")
+    _check_duration(duration_s)
     pair = parse_ratio(ratio_text)
     bounds.check("--window", window_s)
     bounds.check("--quantum", quantum_ms)
@@ -141,7 +152,7 @@ def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
         raise LotteryError(f"--window {window_s:g} leaves fewer than two windows in "
                            f"--duration {duration_s:g}", "pass a longer --duration",
                            code=EXIT_USAGE)
-    bounds.check_draws(round(duration_s * 1000 / quantum_ms), 2, "pass a larger --quantum")
+    bounds.check_draws(_quanta(duration_s, quantum_ms), 2, "pass a larger --quantum")
     cpu = _prepare(pins, duration_s, cpu, True)
     windows = fairness_exp.run(pins, pair, duration_s, window_s, cpu,
                                units.ns_from_ms(quantum_ms), seed)
@@ -171,10 +182,10 @@ def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
 
 def error(pins: Pins, ratio_text: str, duration_s: float, cpu: int | None, quantum_ms: float,
           replays: int, seed: int | None, csv_path: Path | None, png_path: Path | None) -> int:
-    bounds.check("--experiment-duration", duration_s, "--duration")
+    _check_duration(duration_s)
     pair = parse_ratio(ratio_text)
     validate_replays(quantum_ms, replays)
-    bounds.check_draws(round(duration_s * 1000 / quantum_ms), replays + 1,
+    bounds.check_draws(_quanta(duration_s, quantum_ms), replays + 1,
                        "pass a larger --quantum, fewer --replays or a shorter --duration")
     cpu = _prepare(pins, duration_s, cpu, True)
     points = error_exp.run(pins, pair, duration_s, cpu, units.ns_from_ms(quantum_ms), replays,
