@@ -16,7 +16,7 @@ from pathlib import Path
 from orchestrator import files, units
 from orchestrator.analysis import currencies
 from orchestrator.analysis.analyser import Analysis, RowAnalysis
-from orchestrator.constants import EXIT_USAGE, MAX_TICKETS
+from orchestrator.constants import EXIT_USAGE, MAX_TICKETS, SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
 from orchestrator.sampling.deltas import IdleRow, Sample, TaskRow
 
@@ -108,15 +108,11 @@ NAMES = tuple(f.name for f in FIELDS)
 Record = tuple[object, ...]  # values in FIELDS order
 
 
-# The seed's columns: the least a recording holds.  Later fields only ever
-# append, so an older recording's fields are the first of FIELDS, and the
-# rest read as None ("not known here").
-_LEAST = 7
-
-
 def _known_fields(names: tuple) -> int:
-    """How many of FIELDS a recording whose fields are `names` holds."""
-    if len(names) < _LEAST or names != NAMES[:len(names)]:
+    """How many of FIELDS a recording whose fields are `names` holds.  The
+    seed's columns are the least; later fields only ever append, so an older
+    recording's are the first of FIELDS, and the rest read as None."""
+    if len(names) < len(SEED_CSV_COLUMNS) or names != NAMES[:len(names)]:
         raise ValueError("other fields")
     return len(names)
 
