@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 from conftest import DATA, need_bpf
@@ -74,12 +75,21 @@ def _stable(row: dict) -> dict:
     return {k: v for k, v in value.items() if k not in ("sampled_ns", "snapshot")}
 
 
-def _read_with(memo: parse.RowMemo, rows: list, chunk: int) -> list:
+def _read_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int = 0) -> list:
     text = json.dumps(rows, separators=(",", ":"))
     pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
-    tasks = parse.task_rows(parse.iter_formatted(pieces, memo=memo))
+    others = parse.task_rows(parse.iter_formatted(pieces, memo=memo, snapshot=snapshot))
+    taken = memo.taken()
     memo.done()
-    return tasks
+    # in the dump's order (the memo takes this snapshot's rows, the rest are yielded)
+    order = {(r["formatted"]["key"]["pid"], r["formatted"]["key"]["start_ns"]): i
+             for i, r in enumerate(rows)}
+    return sorted(taken + others, key=lambda t: order[t.key])
+
+
+def _snapshot_of(rows: list) -> int:
+    return next(r["formatted"]["value"]["snapshot"] for r in rows
+                if not r["formatted"]["key"]["exited"])
 
 
 @pytest.mark.parametrize("chunk", [1, 97, 1 << 20])
@@ -87,20 +97,36 @@ def test_a_row_unchanged_since_the_last_walk_is_the_same_sample_restamped(chunk)
     # two dumps of one instance 0.3 s apart, each after its own walk
     first, second = json.loads((DATA / "task_map_two_walks.json").read_text())
     memo = parse.RowMemo()
-    before = _read_with(memo, first, chunk)
-    after = _read_with(memo, second, chunk)
-    assert after == parse.task_rows([r["formatted"] for r in second])
+    before = _read_with(memo, first, chunk, _snapshot_of(first))
+    stamped = {id(t): t.sampled_ns for t in before}
+    after = _read_with(memo, second, chunk, _snapshot_of(second))
     reused = [b is a for a, b in zip(before, after, strict=True)]
     unchanged = [_stable(a) == _stable(b) for a, b in zip(first, second, strict=True)]
     assert reused == unchanged and any(reused) and not all(reused)
-    assert {t.snapshot for t in after} == {second[0]["formatted"]["value"]["snapshot"]}
+    # equal to a fresh decode, but that a reused row keeps when it was first read
+    decoded = parse.task_rows([r["formatted"] for r in second])
+    for task, fresh, again in zip(after, decoded, reused, strict=True):
+        if again:
+            assert task.sampled_ns == stamped[id(task)] < fresh.sampled_ns
+            task = replace(task, sampled_ns=fresh.sampled_ns)
+        assert task == fresh
+    assert {t.snapshot for t in after} == {_snapshot_of(second)}
+
+
+def test_rows_of_another_snapshot_are_decoded_not_taken_from_the_memo():
+    first, second = json.loads((DATA / "task_map_two_walks.json").read_text())
+    memo = parse.RowMemo()
+    _read_with(memo, first, 4096, _snapshot_of(first))
+    # as if another reader's walk had written them: their stamps are not ours
+    after = _read_with(memo, second, 4096, _snapshot_of(second) + 1)
+    assert after == parse.task_rows([r["formatted"] for r in second])
 
 
 def test_rows_whose_stamps_are_not_last_are_decoded_every_time():
     rows = json.loads(_text())  # an older layout: fields after the stamps
     memo = parse.RowMemo()
-    before = _read_with(memo, rows, 4096)
-    after = _read_with(memo, rows, 4096)
+    before = _read_with(memo, rows, 4096, _snapshot_of(rows))
+    after = _read_with(memo, rows, 4096, _snapshot_of(rows))
     assert after == before == parse.task_rows(_formatted(_text()))
     assert not any(a is b for a, b in zip(before, after, strict=True))
 

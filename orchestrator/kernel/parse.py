@@ -35,12 +35,13 @@ def _no_btf() -> LotteryError:
 
 
 def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
-                   memo: RowMemo | None = None) -> Iterator[Any]:
+                   memo: RowMemo | None = None, snapshot: int = 0) -> Iterator[Any]:
     """Yield the "formatted" object ({"key": …, "value": …}) of every row of
     `bpftool map dump -j` as the text arrives, less the exit rows numbered
     below `exits_from` (a reader has counted those already).  With a reader's
-    `memo`, rows come as TaskSamples, and one unchanged since its last dump
-    is not decoded again (RowMemo).
+    `memo` and the `snapshot` the dump follows, rows come as TaskSamples, and
+    the rows that snapshot wrote go to the memo instead (RowMemo.taken): one
+    unchanged since the reader's last dump is not decoded again.
 
     Each row also carries its key and value as arrays of hex strings, three
     quarters of the text; only the formatted part is decoded, the rest is
@@ -61,20 +62,18 @@ def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
             pass
         raise LotteryError("bpftool output is not a JSON array", "check `bpftool version`")
     empty = head[1:].lstrip(_SPACE).startswith("]")
-    known = memo.known if memo is not None else None
+    own = memo.tail(snapshot) if memo is not None else ""
     found = 0
     pos = 0
     done = False
     while True:
+        if own:
+            # this snapshot's rows, in a tight loop, into the memo (RowMemo.taken)
+            pos, taken = memo.take(buf, pos, own)
+            found += taken
         mark = buf.find(_MARK, pos)
         if mark >= 0:
             start = mark + len(_MARK)
-            if known is not None and (hit := known(buf, start)) is not None:
-                task, pos = hit
-                found += 1
-                if not task.exited or task.exit_seq >= exits_from:
-                    yield task
-                continue
             if exits_from:
                 old_exit = _EXIT_ROW.match(buf, start)
                 if old_exit and int(old_exit.group(1)) < exits_from:
@@ -90,7 +89,7 @@ def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
                     raise LotteryError("bpftool output ended in the middle of a row",
                                        "run the dump again") from None
                 found += 1
-                yield item if memo is None else memo.decoded(item, buf, start)
+                yield item if memo is None else task_sample(item)
                 continue
             if len(buf) - mark > _MAX_ROW_CHARS:
                 raise LotteryError("bpftool output ended in the middle of a row",
@@ -150,50 +149,100 @@ def task_rows(entries: Iterable[dict[str, Any] | TaskSample]) -> list[TaskSample
     return [e if type(e) is TaskSample else task_sample(e) for e in entries]
 
 
-# The per-walk stamps, last in struct task_stats, then the ends of the value
-# and of the formatted object, as bpftool -j prints them.
+# The per-walk stamps, last in struct task_stats, as bpftool -j prints them.
 _STAMPS = '"sampled_ns":'
-_TAIL = re.compile(r'"sampled_ns":(\d+),"snapshot":(\d+)\}\}')
+# From the stamps to the end of the formatted object, at most: the name, a
+# 64-bit number, and the tail (RowMemo.tail).
+_TAIL_CHARS = len(_STAMPS) + 20 + len(',"snapshot":}}') + 20
 
 
 class RowMemo:
-    """One reader's task rows of its last dump, by their text less the stamps
-    every walk writes.  A task that has not run since is then the same
-    TaskSample, restamped, and not decoded again: on a host of mostly sleeping
-    tasks, most of the map.  Rows laid out otherwise are simply decoded."""
+    """One reader's task rows, by their text less the stamps every walk
+    writes.  A task that has not run since the reader's last dump is then
+    the same TaskSample, and is not decoded again: on a host of mostly
+    sleeping tasks, most of the map.  Only live rows whose stamps end the
+    formatted object are kept (the layout this build prints); any other row
+    is decoded.
+
+    A row found here keeps the sampled_ns of the dump that decoded it (when
+    the kernel's numbers were first read as they are); its snapshot is the
+    new one."""
 
     def __init__(self) -> None:
-        self._last: dict[str, TaskSample] = {}
-        self._next: dict[str, TaskSample] = {}
+        self._rows: dict[str, TaskSample] = {}
+        self._gap = 0        # from the end of a formatted object to the next marker
+        self._taken: list[TaskSample] = []  # the rows of the dump being read
+        self._snapshot = 0   # and the snapshot they belong to
 
-    def known(self, buf: str, start: int) -> tuple[TaskSample, int] | None:
-        """The sample of the row at `start` restamped, and where the row
-        ends, if the last dump had the row."""
-        stamp = buf.find(_STAMPS, start)
-        tail = _TAIL.match(buf, stamp) if stamp >= 0 else None
-        if tail is None:
-            return None  # not this layout, or not arrived yet
-        text = buf[start:stamp]
-        # a text holding a marker spans rows: never kept (decoded), so never found
-        task = self._last.get(text)
-        if task is None:
-            return None
-        task.sampled_ns, task.snapshot = int(tail.group(1)), int(tail.group(2))
-        self._next[text] = task
-        return task, tail.end()
+    @staticmethod
+    def tail(snapshot: int) -> str:
+        """How the formatted object of a live row `snapshot` wrote ends; ""
+        when there is no snapshot to match (0 numbers none)."""
+        return f',"snapshot":{snapshot}}}}}' if snapshot > 0 else ""
 
-    def decoded(self, entry: dict[str, Any], buf: str, start: int) -> TaskSample:
-        """The sample of the row at `start`, decoded in full as `entry`; kept
-        for the next dump when its stamps are last."""
-        task = task_sample(entry)
-        stamp = buf.find(_STAMPS, start)
-        if stamp >= 0 and _TAIL.match(buf, stamp) and _MARK not in (text := buf[start:stamp]):
-            self._next[text] = task
-        return task
+    def take(self, buf: str, pos: int, own: str) -> tuple[int, int]:
+        """Take the rows from `pos` on that end in `own` (this snapshot's), as
+        long as they follow one another whole; return where the first other
+        row (or the unread rest) begins, and how many rows were read.  A row
+        not seen before is decoded here; one seen is the same sample,
+        restamped; one this dump had already (bpftool can meet a key twice
+        when the map changes under its walk) is passed over.
+
+        From the end of one formatted object to the start of the next lie
+        the next row's key and value in hex: as long as the layout is the
+        same, as many characters each time, so the next marker is looked
+        for there first instead of searched for."""
+        find, startswith = buf.find, buf.startswith
+        rows, append = self._rows, self._taken.append
+        known = rows.get
+        snapshot = self._snapshot = int(own[len(',"snapshot":'):-2])
+        gap, marked, ends = self._gap, len(_MARK), len(own)
+        read = 0
+        mark = find(_MARK, pos)
+        while mark >= 0:
+            start = mark + marked
+            stamp = find(_STAMPS, start)
+            if stamp < 0:
+                break
+            end = find(own, stamp, stamp + _TAIL_CHARS)
+            if end < 0:
+                break  # another snapshot's row, an exit, or not arrived yet
+            end += ends
+            text = buf[start:stamp]
+            task = known(text)
+            if task is None:
+                try:
+                    item, stop = _DECODER.raw_decode(buf, start)
+                except json.JSONDecodeError:
+                    break
+                if stop != end:
+                    break  # the stamps found were not this row's
+                task = rows[text] = task_sample(item)
+                append(task)
+            elif task.snapshot != snapshot:
+                task.snapshot = snapshot
+                append(task)
+            read += 1
+            pos = end
+            mark = end + gap
+            if not startswith(_MARK, mark):
+                mark = find(_MARK, end)
+                if mark >= 0:
+                    self._gap = gap = mark - end
+        return pos, read
+
+    def taken(self) -> list[TaskSample]:
+        """The rows of this snapshot the dump being read gave the memo, each
+        task once."""
+        return self._taken
 
     def done(self) -> None:
-        """The dump is read whole: its rows are the ones to match next time."""
-        self._last, self._next = self._next, {}
+        """The dump is read whole.  Rows no longer in use (their tasks ran,
+        or left) are let go once they are as many as those in use."""
+        if len(self._rows) > 2 * len(self._taken) + 1024:
+            now = self._snapshot
+            self._rows = {text: t for text, t in self._rows.items() if t.snapshot == now}
+        self._taken = []
 
 
 def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:

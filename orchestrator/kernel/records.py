@@ -25,7 +25,9 @@ class TaskSample:
     exited: bool
     cpus_allowed: int = 0  # CPUs it may run on; 1 means pinned to `cpu`
     group: int = 0         # id of its task group (Group.id)
-    sampled_ns: int = 0    # CLOCK_MONOTONIC when read (for an exit: when it died)
+    # CLOCK_MONOTONIC when read (for an exit: when it died); a reader's
+    # parse.RowMemo keeps the first reading of numbers that have not changed
+    sampled_ns: int = 0
     snapshot: int = 0      # live row: the snapshot that wrote it
     exit_seq: int = 0      # exit row: its number in the order of exits
     ppid: int = 0          # its parent's tgid

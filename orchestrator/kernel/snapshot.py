@@ -106,38 +106,44 @@ def _walk(pins: Pins, handle: TextIO | None) -> str:
 _WRITE_BYTES = 1 << 20
 
 
-def _dump(pin, exits_from: int = 0, memo: parse.RowMemo | None = None) -> Iterator:
+def _dump(pin, exits_from: int = 0, memo: parse.RowMemo | None = None,
+          snapshot: int = 0) -> Iterator:
     argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
     if tools.is_root() and (stdbuf := tools.which("stdbuf")):
         # Into a pipe, bpftool's stdio writes 4 KiB at a time: thousands of
         # writes and wake-ups for a big map, a fifth of its time at 10k rows.
         argv = [stdbuf, f"-o{_WRITE_BYTES}", *argv]
     chunks = tools.stream(argv, elevate=True, what="bpftool map dump")
-    return parse.iter_formatted(chunks, exits_from, memo)
+    return parse.iter_formatted(chunks, exits_from, memo, snapshot)
 
 
-def _task_rows(pins: Pins, exits_from: int, memo: parse.RowMemo | None) -> list[TaskSample]:
+def _task_rows(pins: Pins, info: SnapshotInfo, exits_from: int, memo: parse.RowMemo | None
+               ) -> tuple[list[TaskSample], list[TaskSample]]:
+    """The rows of this snapshot the memo took, each task once, and the
+    others (every row, without a memo)."""
     try:
-        return parse.task_rows(_dump(pins.tasks, exits_from, memo))
+        others = parse.task_rows(_dump(pins.tasks, exits_from, memo, info.snapshot))
+        return (memo.taken() if memo is not None else []), others
     finally:
         if memo is not None:
             memo.done()
 
 
-def _split(info: SnapshotInfo, rows: list[TaskSample]
+def _split(info: SnapshotInfo, taken: list[TaskSample], others: list[TaskSample]
            ) -> tuple[list[TaskSample], list[TaskSample]] | None:
     """This snapshot's live rows and every exit row; None when any live row it
     wrote was overwritten (or deleted) by another reader's snapshot."""
-    live: dict[tuple[int, int], TaskSample] = {}
-    exits: dict[tuple[int, int], TaskSample] = {}
-    for row in rows:  # a key can repeat when the map changed under bpftool's walk
-        if row.exited:
-            exits[row.key] = row
-        elif row.snapshot == info.snapshot:
-            live[row.key] = row
+    ours = info.snapshot
+    live = [row for row in others if row.snapshot == ours and not row.exited]
+    if live:
+        # a key can repeat when the map changed under bpftool's walk: the last counts
+        live = list({row.key: row for row in taken + live}.values())
+    else:
+        live = taken  # each task once already (RowMemo.take)
     if len(live) != info.rows:
         return None
-    return list(live.values()), sorted(exits.values(), key=lambda r: r.exit_seq)
+    exits = {row.key: row for row in others if row.exited}
+    return live, sorted(exits.values(), key=lambda r: r.exit_seq)
 
 
 def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
@@ -159,7 +165,8 @@ def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
                 groups = parse.group_rows(_dump(pins.groups))
                 # exits numbered after the walk began are needed whatever the
                 # reader counted (metrics.retired_totals), even by a baseline
-                split = _split(info, _task_rows(pins, min(exits_from, info.exits), memo))
+                split = _split(info, *_task_rows(pins, info, min(exits_from, info.exits),
+                                                 memo))
             if split is not None:
                 live, exits = split
                 return Snapshot(info, timestamp_s, tuple(live), tuple(exits), tuple(idle),
