@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.kernel.records import CpuIdle, Snapshot, TaskSample
@@ -86,6 +87,9 @@ def _zero(task: TaskSample) -> TaskSample:
                       task.cpu, 0, 0, 0, 0, 0, 0, False, task.cpus_allowed, task.group)
 
 
+_KEY = attrgetter("key")
+_RUNTIME_DELTA = attrgetter("runtime_delta_ns")
+
 # A task that left the task list before its exit was numbered (it was dying
 # while the walk passed) keeps its last numbers this many samples, for its exit.
 _CARRY_SAMPLES = 4
@@ -103,7 +107,10 @@ class Reader:
         self._known: dict[tuple[int, int], TaskSample] = {}  # last numbers seen per task
         self._age: dict[tuple[int, int], int] = {}  # samples since a known task was live
         self._retired: dict[int, list[int]] = {}
-        self._quiet: dict[tuple[int, int], TaskRow] = {}  # live rows with nothing new
+        # by the id of their task sample: the live rows with nothing new, and
+        # the last snapshot's task samples
+        self._quiet: dict[int, TaskRow] = {}
+        self._by_id: dict[int, TaskSample] = {}
 
     @property
     def exits_from(self) -> int:
@@ -128,14 +135,21 @@ class Reader:
             return old
 
         # A task whose row is the very object of the last snapshot (RowMemo)
-        # and was quiet then too has the same row again.
-        quiet = self._quiet
-        rows = []
-        for t in cur.tasks:
-            row = quiet.get(t.key)
-            rows.append(row if row is not None and row.task is t
-                        else _row(t, baseline(t), self._tickets))
-        self._quiet = {r.task.key: r for r in rows if _is_quiet(r)}
+        # and was quiet then too has the same row again.  Looked up by the
+        # object's id, in bulk: the quiet rows hold their tasks, so no other
+        # object can have that id meanwhile.
+        tasks = cur.tasks
+        ids = list(map(id, tasks))
+        rows = list(map(self._quiet.get, ids))
+        fresh = [i for i, row in enumerate(rows) if row is None]
+        for i in fresh:
+            t = tasks[i]
+            rows[i] = _row(t, baseline(t), self._tickets)
+        quiet = dict(zip(ids, rows, strict=True))
+        for i in fresh:
+            if not _is_quiet(rows[i]):
+                del quiet[ids[i]]
+        self._quiet = quiet
         mine: list[TaskSample] = []
         missed = 0
         if prev is not None:
@@ -150,7 +164,7 @@ class Reader:
             for task in vanished:  # counted with the unseen exits: not carried
                 del self._known[task.key]
         self._retired = retired
-        self._remember(cur, {t.key for t in mine})
+        self._remember(cur, ids, [tasks[i] for i in fresh], {t.key for t in mine})
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
         self._prev = cur
@@ -164,17 +178,31 @@ class Reader:
         here |= {t.key for t in cur.exits if t.exit_seq >= cur.info.exits}
         return [t for key, t in self._known.items() if key not in here]
 
-    def _remember(self, cur: Snapshot, exited: set[tuple[int, int]]) -> None:
-        known = {t.key: t for t in cur.tasks}
-        age: dict[tuple[int, int], int] = {}
-        for key, task in self._known.items():
-            if key in known or key in exited:
-                continue
-            samples = self._age.get(key, 0) + 1
-            if samples <= _CARRY_SAMPLES:
-                known[key] = task
+    def _remember(self, cur: Snapshot, ids: list[int], fresh: list[TaskSample],
+                  exited: set[tuple[int, int]]) -> None:
+        """Keep each task's last numbers, those of a task no longer live for
+        a few samples (its exit may come later).  Only what changed is
+        visited: a task whose sample is the same object as before is known
+        already, and the objects that left are found by id, in bulk."""
+        known, age = self._known, self._age
+        by_id = dict(zip(ids, cur.tasks, strict=True))
+        live_again = {t.key for t in fresh}
+        for t in fresh:
+            known[t.key] = t
+        missing = set(age)
+        last = self._by_id
+        missing.update(last[i].key for i in last.keys() - by_id.keys())
+        for key in missing:
+            if key in live_again:
+                age.pop(key, None)
+            elif key in exited or key not in known:
+                known.pop(key, None)
+                age.pop(key, None)
+            elif (samples := age.get(key, 0) + 1) <= _CARRY_SAMPLES:
                 age[key] = samples
-        self._known, self._age = known, age
+            else:
+                del known[key], age[key]
+        self._by_id = by_id
 
 
 # Per group: runtime_ns, wait_ns, runs, switches, exits.
@@ -251,6 +279,6 @@ def _conservation(prev: Snapshot | None, cur: Snapshot, rows: list[TaskRow],
     return Conservation(
         cpus=len(idle),
         interval_ns=interval_ns,
-        busy_ns=sum(r.runtime_delta_ns or 0 for r in rows),
+        busy_ns=sum(filter(None, map(_RUNTIME_DELTA, rows))),
         idle_ns=sum(i.idle_delta_ns or 0 for i in idle),
     )
