@@ -5,11 +5,14 @@ random generator, the averages) is kept here, not in the sinks."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter, not_
 
 from orchestrator import bounds, units
 from orchestrator.analysis import edf, schedulers, shares
-from orchestrator.sampling.deltas import Sample
+from orchestrator.sampling.deltas import Sample, TaskRow
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class RowAnalysis:
 
 
 _STILL = RowAnalysis(ewma_delta_ns=0.0)  # a task that has not run for a while
+_KEY = attrgetter("task.key")
 _NEGLIGIBLE_NS = 0.5  # an average below this prints as 0 ns: it is 0
 
 
@@ -46,6 +50,10 @@ class Analysis:
     utilisation: dict[str, float]     # EDF total utilisation per contention group
     late: list[tuple[str, int, float]]  # (comm, pid, response ms) over --deadline-warn
     draws: int
+    # By id: the rows whose analysis is the one still object (did not run,
+    # average 0).  The same row the next sample is still again, so a view
+    # can pass over them in bulk (record.Records).
+    still: Mapping[int, TaskRow] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,30 +65,45 @@ class Analyser:
         validate(self.opts)
         self._rng = random.Random(self.opts.seed)
         self._ewma: dict[tuple[int, int], float] = {}
+        self._still: dict[int, TaskRow] = {}  # by id: rows whose average had faded to 0
 
     def analyse(self, sample: Sample) -> Analysis:
         interval = sample.conservation.interval_ns if sample.conservation else 0
         groups = sample.snapshot.groups if self.hierarchical else None
-        by_task = shares.shares(sample.tasks, interval, groups)
-        wins = self._draw(by_task, sample)
-        rows: dict[tuple[int, int], RowAnalysis] = {}
+        # A row that is the very object of the sample before (deltas.Reader
+        # keeps the rows of tasks that did not run) and was still then is
+        # still now.  Found in bulk, by id: the dict holds those rows, so no
+        # other object can have their ids meanwhile.  Only the others are
+        # visited one by one; on most hosts, a few.
+        tasks = sample.tasks
+        ids = list(map(id, tasks))
+        was_still = list(map(self._still.__contains__, ids))
+        still = list(compress(tasks, was_still))
+        moving = list(compress(tasks, map(not_, was_still)))
+        by_task = shares.shares(moving, interval, groups)
+        wins = self._draw(by_task)
+        rows: dict[tuple[int, int], RowAnalysis] = dict.fromkeys(map(_KEY, still), _STILL)
+        # each task's average, kept in place: a still task's stays 0
+        ewma = self._ewma
+        if len(ewma) > 2 * len(tasks) + 1024:  # the tasks that are gone are forgotten
+            ewma = self._ewma = {key: ewma[key] for key in map(_KEY, tasks) if key in ewma}
+        now_still = dict(zip(compress(ids, was_still), still, strict=True))
         utilisation: dict[str, float] = {}
         late = []
-        ewma: dict[tuple[int, int], float] = {}
-        for row in sample.tasks:
+        for row in moving:
             key = row.task.key
             if row.runtime_delta_ns == 0 and not row.runs_delta and key not in by_task:
                 # Did not run: only its average moves, down to zero; the one
                 # zero object lets a record of it be reused (record.Records).
-                fading = schedulers.ewma(self._ewma.get(key), 0, self.opts.alpha)
+                fading = schedulers.ewma(ewma.get(key), 0, self.opts.alpha)
                 if fading < _NEGLIGIBLE_NS:
                     fading = 0.0
+                    now_still[id(row)] = row
                 ewma[key] = fading
                 rows[key] = _STILL if fading == 0.0 else RowAnalysis(ewma_delta_ns=fading)
                 continue
             if row.runtime_delta_ns is not None:
-                ewma[key] = schedulers.ewma(self._ewma.get(key), row.runtime_delta_ns,
-                                            self.opts.alpha)
+                ewma[key] = schedulers.ewma(ewma.get(key), row.runtime_delta_ns, self.opts.alpha)
             estimate = edf.estimate(row, interval)
             share = by_task.get(key)
             if estimate:
@@ -92,11 +115,11 @@ class Analyser:
             won = wins.get(key)
             rows[key] = RowAnalysis(share, won, None if won is None else won / self.opts.draws,
                                     ewma.get(key), estimate)
-        self._ewma = ewma  # tasks that are gone are forgotten
-        return Analysis(rows, shares.fairness(by_task), utilisation, late, self.opts.draws)
+        self._still = now_still
+        return Analysis(rows, shares.fairness(by_task), utilisation, late, self.opts.draws,
+                        now_still)
 
-    def _draw(self, by_task: dict[tuple[int, int], shares.Share],
-              sample: Sample) -> dict[tuple[int, int], int]:
+    def _draw(self, by_task: dict[tuple[int, int], shares.Share]) -> dict[tuple[int, int], int]:
         """N draws per contention group, each ticket holder weighted by what
         its tickets are worth in the base currency (its funded ticket share)."""
         if not self.opts.draws:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
 from pathlib import Path
 
 from orchestrator import files, units
@@ -178,10 +180,11 @@ def _state(row: TaskRow) -> str:
     return "exited" if row.task.exited else "alive"
 
 
-def _task(row: TaskRow, a: RowAnalysis, ts: float, group: str, lost: tuple[int, int]) -> list:
+def _task(row: TaskRow, a: RowAnalysis, group: str | None, lost: tuple[int, int]) -> list:
+    """A task's record less its timestamp."""
     t, s, e = row.task, a.share, a.edf
     return [
-        ts, t.pid, t.runtime_ns, _ms(t.runtime_ns), t.switches, t.nice, row.tickets,
+        t.pid, t.runtime_ns, _ms(t.runtime_ns), t.switches, t.nice, row.tickets,
         t.tgid, t.comm, t.cpu, t.policy, _state(row), t.start_ns,
         row.runtime_delta_ns, row.switches_delta, t.voluntary_switches, t.involuntary_switches,
         t.wait_ns, _ms(t.wait_ns), row.wait_delta_ns, t.wait_max_ns, t.runs,
@@ -192,80 +195,114 @@ def _task(row: TaskRow, a: RowAnalysis, ts: float, group: str, lost: tuple[int, 
     ]
 
 
-def _idle(row: IdleRow, ts: float, lost: tuple[int, int]) -> list:
+def _idle(row: IdleRow, lost: tuple[int, int]) -> list:
+    """A CPU's idle record less its timestamp."""
     i = row.idle
-    head = [ts, 0, i.idle_ns, _ms(i.idle_ns), None, None, None, 0, "idle", i.cpu, None,
+    head = [0, i.idle_ns, _ms(i.idle_ns), None, None, None, 0, "idle", i.cpu, None,
             "idle", None, row.idle_delta_ns]
-    return head + [None] * (len(FIELDS) - len(head) - len(lost)) + list(lost)
+    return head + [None] * (len(FIELDS) - 1 - len(head) - len(lost)) + list(lost)
 
 
 _TS_DIGITS = FIELDS[0].digits
 # Only the floats need rounding: touching just them keeps 100k records cheap.
-_FLOATS = tuple((i, f.digits) for i, f in enumerate(FIELDS) if f.digits is not None)
+# (Positions in a record less its timestamp.)
+_FLOATS = tuple((i - 1, f.digits) for i, f in enumerate(FIELDS) if i and f.digits is not None)
 
 
-def _rounded(values: list) -> Record:
+def _rounded(values: list) -> tuple:
     for i, digits in _FLOATS:
         if values[i] is not None:
             values[i] = round(values[i], digits)
     return tuple(values)
 
 
+@dataclass(frozen=True)
+class SampleRecords(Sequence):
+    """The records of one sample.  They share its timestamp, so each is kept
+    without it (`rest`, FIELDS less the first) and made whole only when a
+    sink asks for it; a sink that writes text can write the stamp once."""
+
+    timestamp_s: float
+    rest: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.rest)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [(self.timestamp_s, *values) for values in self.rest[index]]
+        return (self.timestamp_s, *self.rest[index])
+
+    def __iter__(self) -> Iterator[Record]:
+        ts = self.timestamp_s
+        return ((ts, *values) for values in self.rest)
+
+
 _UNKNOWN = RowAnalysis()
 
 
+def _paths_signature(groups: dict) -> dict[int, tuple]:
+    """What the group paths of a snapshot are made of (currencies.path)."""
+    return {g.id: (g.parent, g.kind, g.number, g.name) for g in groups.values()}
+
+
 class Records:
-    """Makes the records of one reader's successive samples.  A task whose
-    row and analysis are the very objects of the sample before (a task that
-    has not run: deltas.Reader, analyser.Analyser) keeps its values; only its
-    timestamp is new, and the sinks are told (Output.repeats)."""
+    """Makes the records of one reader's successive samples.  A record
+    depends on the task's row, its analysis, its group's path and what the
+    sample lost.  A task that has not run has the very same row as before
+    (deltas.Reader), and once its average has faded, the still analysis
+    (Analysis.still): while the group paths and the losses stay as they
+    were, its record repeats, and the sinks are told (Output.repeats).
+    Found in bulk, by the row's id: the rows kept here are held, so their
+    ids stay theirs."""
 
     def __init__(self) -> None:
-        # per task: its row, analysis, group path, losses, values less the
-        # timestamp, and where its record was in the last sample
-        self._last: dict[tuple[int, int], list] = {}
+        # by the id of a still row of the last sample (whose rows are held):
+        # its record less the timestamp, and where that record was
+        self._held: list[TaskRow] = []
+        self._rest: dict[int, tuple] = {}
+        self._index: dict[int, int] = {}
+        self._made_of: tuple = ()
 
     def __call__(self, sample: Sample, analysis: Analysis | None = None,
-                 with_idle: bool = True) -> tuple[list[Record], list[int]]:
+                 with_idle: bool = True) -> tuple[SampleRecords, list[int]]:
         """The records of one sample (each task, then each CPU's idle time, a
         record with pid 0 and state idle, unless `with_idle` is off), and for
         each, the index of the record it repeats in the sample before, or -1
         (Output.repeats)."""
         ts = round(sample.snapshot.timestamp_s, _TS_DIGITS)
-        path = currencies.Paths(sample.snapshot.groups)
+        groups = sample.snapshot.groups
+        path = currencies.Paths(groups)
         # what the sample could not see, on every record so that a filtered file keeps it
         lost = (sample.snapshot.info.dropped, sample.exits_missed)
+        made_of = (lost, _paths_signature(groups))
+        if made_of != self._made_of:
+            self._rest, self._index = {}, {}
         found = analysis.rows if analysis else {}
-        last: dict[tuple[int, int], list] = self._last
-        made: dict[tuple[int, int], list] = {}
-        out: list[Record] = []
-        repeats: list[int] = []
-        for index, row in enumerate(sample.tasks):
-            task = row.task
-            key = task.key
-            found_here = found.get(key, _UNKNOWN)
-            group = path[task.group] or None
-            kept = last.get(key)
-            if (kept is not None and kept[0] is row and kept[1] is found_here
-                    and kept[2] == group and kept[3] == lost):
-                out.append((ts, *kept[4]))
-                repeats.append(kept[5])
-                kept[5] = index  # in place: no new object per sleeping task
-                made[key] = kept
-                continue
-            values = _rounded(_task(row, found_here, ts, group, lost))
-            made[key] = [row, found_here, group, lost, values[1:], index]
-            out.append(values)
-            repeats.append(-1)
-        self._last = made
+        still = analysis.still if analysis else {}
+        rows = sample.tasks
+        ids = list(map(id, rows))
+        is_still = list(map(still.__contains__, ids))
+        rest = list(map(self._rest.get, ids))
+        repeats = list(map(self._index.get, ids, repeat(-1)))
+        for i in [i for i, values in enumerate(rest) if values is None or not is_still[i]]:
+            row = rows[i]
+            rest[i] = _rounded(_task(row, found.get(row.task.key, _UNKNOWN),
+                                     path[row.task.group] or None, lost))
+            repeats[i] = -1
+        kept = list(compress(ids, is_still))
+        self._held = rows
+        self._rest = dict(zip(kept, compress(rest, is_still), strict=True))
+        self._index = dict(zip(kept, compress(range(len(rows)), is_still), strict=True))
+        self._made_of = made_of
         if with_idle:
-            out += [_rounded(_idle(row, ts, lost)) for row in sample.idle]
+            rest += [_rounded(_idle(row, lost)) for row in sample.idle]
             repeats += [-1] * len(sample.idle)
-        return out, repeats
+        return SampleRecords(ts, rest), repeats
 
 
 def records(sample: Sample, analysis: Analysis | None = None,
-            with_idle: bool = True) -> list[Record]:
+            with_idle: bool = True) -> SampleRecords:
     """The records of one sample on its own (Records, for a series of them)."""
     return Records()(sample, analysis, with_idle)[0]
 
