@@ -32,3 +32,23 @@ def test_shares_of_different_contention_groups_are_not_added():
 def test_one_contention_group_adds_up():
     (a,) = _grouped([_row(1, "x", 7, 0, "cpu1"), _row(2, "y", 7, 0, "cpu1")], "group")
     assert a.group == "/A" and a.expected == 1.0 and a.nice == 0 and a.tickets == 1024
+
+
+def test_choosing_threads_before_grouping_them_keeps_the_order_of_grouping_all():
+    # a recorded dump: every row a thread, many with equal keys (ties keep their order)
+    from conftest import DATA
+
+    from orchestrator.sampling.replay import replay_frames
+    from orchestrator.sinks import live
+    for frame in replay_frames(DATA / "recording.csv"):
+        path = currencies.Paths(frame.sample.snapshot.groups)
+        rows, found = frame.sample.tasks, frame.analysis
+        everything = table.group(rows, "thread", found, path)
+        keys = [(table._sort_key(s), table._row_key(s)) for s in table.SORT_KEYS]
+        keys += [(live._sort_key(s), live._row_key(s, found)) for s in ("cpu", "error", "wait",
+                                                                        "pid")]
+        for group_key, row_key in keys:
+            for top in (1, 3, len(rows) + 1):
+                chosen = table.top_groups(rows, "thread", found, path, top, group_key, row_key)
+                expected = sorted(everything, key=group_key, reverse=True)[:top]
+                assert chosen == expected

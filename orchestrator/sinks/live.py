@@ -8,6 +8,7 @@ g group by, p pause, / filter."""
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,8 +21,10 @@ from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
 from orchestrator import units
 from orchestrator.analysis import currencies
+from orchestrator.analysis.analyser import Analysis
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import names
+from orchestrator.sampling.deltas import TaskRow
 from orchestrator.sampling.sampler import Frame
 from orchestrator.sinks import table
 
@@ -62,6 +65,26 @@ def _sort_key(name: str):
         "wait": lambda g: g.wait_delta_ns or 0,
         "pid": lambda g: -g.pid,
     }[name]
+
+
+def _row_key(name: str, analysis: Analysis):
+    """_sort_key for a row, which by thread is a group of its own."""
+    if name == "error":
+        found = analysis.rows
+
+        def error(row: TaskRow) -> float:
+            a = found.get(row.task.key)
+            s = a.share if a else None
+            return abs(s.observed - s.expected) if s else -1
+        return error
+    return {
+        "cpu": lambda r: r.runtime_delta_ns or 0,
+        "wait": lambda r: r.wait_delta_ns or 0,
+        "pid": lambda r: -r.task.pid,
+    }[name]
+
+
+_SHOWN = 200  # rows the table holds: more than a screen, few enough to redraw
 
 
 class TopApp(App[None]):
@@ -145,12 +168,17 @@ class TopApp(App[None]):
 
     def _rows(self, frame: Frame) -> list:
         path = currencies.Paths(frame.sample.snapshot.groups)
-        shown = table.without_self(frame.sample)
-        groups = table.group(shown.tasks, self.by, frame.analysis, path)
-        if self.pattern:
+        rows = table.without_self(frame.sample).tasks
+        if self.pattern and self.by == "thread":  # a thread's group holds its name and path
             named = names.matcher([self.pattern])
-            groups = [g for g in groups if named(g.comm) or named(g.group)]
-        return sorted(groups, key=_sort_key(self.sort), reverse=True)
+            rows = [r for r in rows if named(r.task.comm) or named(path[r.task.group])]
+        elif self.pattern:
+            named = names.matcher([self.pattern])
+            groups = [g for g in table.group(rows, self.by, frame.analysis, path)
+                      if named(g.comm) or named(g.group)]
+            return heapq.nlargest(_SHOWN, groups, key=_sort_key(self.sort))
+        return table.top_groups(rows, self.by, frame.analysis, path, _SHOWN,
+                                _sort_key(self.sort), _row_key(self.sort, frame.analysis))
 
     def _draw(self) -> None:
         frame = self._last
@@ -181,7 +209,7 @@ class TopApp(App[None]):
             labels[-2:-2] = ["ERR pp", "WAIT ms"]
         tasks.add_columns(*labels)
         interval = check.interval_ns if check else 0
-        for g in self._rows(frame)[:200]:
+        for g in self._rows(frame):
             key = (self.by, g.pid if self.by in ("thread", "process") else g.comm
                    if self.by == "comm" else g.group)
             history = self._history.setdefault(key, deque(maxlen=HISTORY))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import os
 import textwrap
 from collections.abc import Callable, Iterable
@@ -17,6 +18,7 @@ from orchestrator.analysis import currencies
 from orchestrator.analysis.analyser import Analysis, RowAnalysis
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.kernel.records import TaskSample
 from orchestrator.sampling.deltas import Conservation, Sample, TaskRow
 
 SORT_KEYS = ("delta", "runtime", "wait", "switches", "pid")
@@ -60,15 +62,26 @@ def _add(a: N | None, b: N | None) -> N | None:
     return b if a is None else a if b is None else a + b
 
 
+_NO_ANALYSIS = RowAnalysis()
+_GROUP_KEYS: dict[str, Callable[[TaskSample, str], object]] = {
+    "thread": lambda t, where: t.key,
+    "process": lambda t, where: t.tgid,
+    "comm": lambda t, where: t.comm,
+    "group": lambda t, where: where,
+}
+
+
 def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
           path: currencies.Paths | None = None) -> list[_Group]:
     """Sum task rows per thread, process (tgid), command name or task group."""
     path = currencies.Paths({}) if path is None else path  # an empty Paths is falsy
+    key_of = _GROUP_KEYS[by]
+    found = analysis.rows if analysis else {}
     groups: dict[object, _Group] = {}
     for row in rows:
         t = row.task
-        where = path(t.group)
-        key = {"thread": t.key, "process": t.tgid, "comm": t.comm, "group": where}[by]
+        where = path[t.group]
+        key = key_of(t, where)
         g = groups.get(key)
         if g is None:
             pid = t.pid if by == "thread" else t.tgid if by == "process" else 0
@@ -84,7 +97,7 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
         g.switches += t.switches
         g.switches_delta = _add(g.switches_delta, row.switches_delta)
         g.exited = g.exited or (by == "thread" and t.exited and not row.unseen_exits)
-        a = analysis.rows.get(t.key, RowAnalysis()) if analysis else RowAnalysis()
+        a = found.get(t.key, _NO_ANALYSIS)
         if a.share:
             g.contention.add(a.share.group)
             g.ticket_share = _add(g.ticket_share, a.share.ticket_share)
@@ -102,6 +115,18 @@ def group(rows: Iterable[TaskRow], by: str, analysis: Analysis | None = None,
         if len(g.tickets_held) > 1:
             g.tickets = None
     return list(groups.values())
+
+
+def top_groups(rows: Iterable[TaskRow], by: str, analysis: Analysis | None,
+               path: currencies.Paths, top: int, group_key: Callable[[_Group], object],
+               row_key: Callable[[TaskRow], object]) -> list[_Group]:
+    """The `top` groups of `rows` highest by `group_key`, in that order.  By
+    thread, each row is a group of its own and `row_key` orders rows as
+    `group_key` orders their groups: the rows are chosen first, and only
+    those become groups (a host may run 100,000 threads)."""
+    if by == "thread":
+        return group(heapq.nlargest(top, rows, key=row_key), by, analysis, path)
+    return heapq.nlargest(top, group(rows, by, analysis, path), key=group_key)
 
 
 def _own_tgids(sample: Sample) -> set[int]:
@@ -127,6 +152,17 @@ def _sort_key(name: str):
         "wait": lambda g: g.wait_delta_ns or 0,
         "switches": lambda g: g.switches_delta or 0,
         "pid": lambda g: -g.pid,
+    }[name]
+
+
+def _row_key(name: str):
+    """_sort_key for a row, which by thread is a group of its own."""
+    return {
+        "delta": lambda r: r.runtime_delta_ns or 0,
+        "runtime": lambda r: r.task.runtime_ns,
+        "wait": lambda r: r.wait_delta_ns or 0,
+        "switches": lambda r: r.switches_delta or 0,
+        "pid": lambda r: -r.task.pid,
     }[name]
 
 
@@ -241,13 +277,13 @@ def render(sample: Sample, top: int, sort: str = "delta", by: str = "thread",
            wide: bool = False) -> str:
     """Return the table of one sample, its header line and its summary lines."""
     path = currencies.Paths(sample.snapshot.groups)
-    groups = sorted(group(sample.tasks, by, analysis, path), key=_sort_key(sort), reverse=True)
+    groups = top_groups(sample.tasks, by, analysis, path, top, _sort_key(sort), _row_key(sort))
     interval = sample.conservation.interval_ns if sample.conservation else None
     view = _View(interval, by, analysis.draws if analysis else 0, wide)
     headers = [COLUMNS[c][0] for c in shown]
     if "pid" in shown and by in ("comm", "group"):
         headers[shown.index("pid")] = "THREADS"
-    body = [[COLUMNS[c][1](g, view) for c in shown] for g in groups[:top]]
+    body = [[COLUMNS[c][1](g, view) for c in shown] for g in groups]
     info = sample.snapshot.info
     when = datetime.fromtimestamp(sample.snapshot.timestamp_s).strftime("%H:%M:%S.%f")[:-3]
     span = f", {units.s(interval):.3f} s" if interval else ""
