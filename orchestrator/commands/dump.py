@@ -205,7 +205,8 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
             whole, found = frame.sample, frame.analysis
             sample = _filter(whole, opts, named)
             warn.check(whole.snapshot.info, whole.exits_missed, frame.interval_s)
-            shown = _shown(sample, opts)
+            # the table's tasks, also the ones a deadline warning may name
+            shown = _shown(sample, opts) if not opts.quiet or found.late else sample
             if not opts.quiet:
                 out = table.render(shown, opts.top, opts.sort, opts.by, found, shown_columns,
                                    opts.wide)
@@ -214,8 +215,10 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
                 print(out, end="\n\n", flush=True)
             if frame.ran_long and not opts.replay:
                 print(_long_line(frame), file=sys.stderr)
-            pids = {r.task.pid for r in shown.tasks}
-            late = [item for item in found.late if item[1] in pids]
+            late = found.late
+            if late:  # only the tasks this dump shows (looked up only when there are any)
+                pids = {r.task.pid for r in shown.tasks}
+                late = [item for item in late if item[1] in pids]
             if late:
                 print(_late_line(late, opts.analysis.deadline_warn_ms), file=sys.stderr)
             if sinks:

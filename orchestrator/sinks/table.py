@@ -133,7 +133,10 @@ def _own_tgids(sample: Sample) -> set[int]:
     """This process and what it started (sudo, then bpftool or cat below it)."""
     own = {os.getpid()}
     for _ in range(3):  # lottery -> sudo -> bpftool: parents before children
-        own |= {r.task.tgid for r in sample.tasks if r.task.ppid in own}
+        more = {r.task.tgid for r in sample.tasks if r.task.ppid in own} - own
+        if not more:  # as root there is no sudo: one level less to look through
+            break
+        own |= more
     return own
 
 
