@@ -156,6 +156,40 @@ def _time_pipeline(pins, out_dir: Path, repeats: int) -> tuple[float, float]:
         sink.close()
 
 
+def _children_cpu_s() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
+def _command(pins, out: Path, samples: int) -> tuple[float, float]:
+    """Wall and CPU seconds (its own and its children's) of `lottery dump`
+    taking `samples` samples into a CSV, table printed, as a user runs it."""
+    out.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "orchestrator", "dump", "0.01", str(samples), "-o", str(out),
+            "--pin-dir", str(pins.dir)]
+    start, start_cpu = time.perf_counter(), _children_cpu_s()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
+                   cwd=HERE.parent)
+    return time.perf_counter() - start, _children_cpu_s() - start_cpu
+
+
+def _time_command(pins, out_dir: Path, samples: int = 6) -> tuple[float, float]:
+    """Per sample, wall and CPU seconds of the `lottery dump -o FILE` command
+    (the table printed too): a run of `samples` samples less a run of one,
+    so the start (Python, the baseline) is not counted; median of 3 pairs.
+    The interval is shorter than a sample, so samples follow one another."""
+    out = out_dir / f"bench-command-{os.getpid()}.csv"
+    wall, cpu = [], []
+    try:
+        for _ in range(3):
+            many, one = _command(pins, out, samples), _command(pins, out, 1)
+            wall.append((many[0] - one[0]) / (samples - 1))
+            cpu.append((many[1] - one[1]) / (samples - 1))
+    finally:
+        out.unlink(missing_ok=True)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def _time_scrape(pins, repeats: int) -> tuple[float, float]:
     """Best-of seconds for one scrape of lottery serve's collector, read in
     this process (as root: no sudo), to the exposition text; and its CPU."""
@@ -288,6 +322,7 @@ def main() -> int:
         load_cmd.load(pins, obj=obj)  # the instance whose map the dump path reads
         old_pid_max = _pid_max()
         scrapes: list[tuple[int, float, float]] = []
+        commands: list[str] = []
         try:
             for count in (int(n) for n in args.tasks.split(",")):
                 if count + 10_000 > _pid_max():  # room for the threads' pids
@@ -296,6 +331,7 @@ def main() -> int:
                 try:
                     (alone, alone_cpu), parsed, sample, rows = _time_dump(pins, REPEATS)
                     whole, whole_cpu = _time_pipeline(pins, build, REPEATS)
+                    command, command_cpu = _time_command(pins, build)
                     rss = _sample_hwm_mb(pins)
                     scrapes.append((rows, *_time_scrape(pins, REPEATS)))
                 finally:
@@ -304,9 +340,22 @@ def main() -> int:
                              f"{sample:.3f} | {sample / alone:.2f} | {whole:.3f} | "
                              f"{whole / alone:.2f} | {whole_cpu:.3f} | {alone_cpu:.3f} | "
                              f"{whole_cpu / alone_cpu:.2f} | {rss:.0f} |")
+                commands.append(f"| {rows} | {alone:.3f} | {alone_cpu:.3f} | {command:.3f} | "
+                                f"{command / alone:.2f} | {command_cpu:.3f} | "
+                                f"{command_cpu / alone_cpu:.2f} |")
         finally:
             Path("/proc/sys/kernel/pid_max").write_text(str(old_pid_max))
         lines += [
+            "",
+            "The command as a user runs it: `lottery dump 0.01 N -o FILE` with its table "
+            "printed, in a process of its own, per sample (a run of 6 samples less a run of "
+            "1, median of 3 pairs): wall-clock and CPU seconds (the command and the programs "
+            "it ran) against bpftool alone above.",
+            "",
+            "| rows | bpftool alone s | its CPU s | `lottery dump -o` per sample s | ratio "
+            "| its CPU s | CPU ratio |",
+            "|---|---|---|---|---|---|---|",
+            *commands,
             "",
             "## Exporter",
             "",
