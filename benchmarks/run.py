@@ -173,7 +173,7 @@ def _command(pins, out: Path, samples: int) -> tuple[float, float]:
     return time.perf_counter() - start, _children_cpu_s() - start_cpu
 
 
-def _time_command(pins, out_dir: Path, samples: int = 6) -> tuple[float, float]:
+def _time_command(pins, out_dir: Path, samples: int = 11) -> tuple[float, float]:
     """Per sample, wall and CPU seconds of the `lottery dump -o FILE` command
     (the table printed too): a run of `samples` samples less a run of one,
     so the start (Python, the baseline) is not counted; median of 3 pairs.
@@ -348,7 +348,7 @@ def main() -> int:
         lines += [
             "",
             "The command as a user runs it: `lottery dump 0.01 N -o FILE` with its table "
-            "printed, in a process of its own, per sample (a run of 6 samples less a run of "
+            "printed, in a process of its own, per sample (a run of 11 samples less a run of "
             "1, median of 3 pairs): wall-clock and CPU seconds (the command and the programs "
             "it ran) against bpftool alone above.",
             "",
