@@ -159,6 +159,39 @@ def test_ewma_starts_at_the_first_value_then_leans_to_new_ones():
     assert schedulers.ewma(value, 200.0, 0.25) == pytest.approx(125.0)
 
 
+def _analysed(analyser, rows):
+    from orchestrator.kernel.records import Snapshot, SnapshotInfo
+    from orchestrator.sampling.deltas import Sample
+    snap = Snapshot(SnapshotInfo(1, 0, 0, len(rows), 0, 0, 0, 0, len(rows), 0), 0.0, (), (),
+                    (), {})
+    return analyser.analyse(Sample(snap, rows, [], None))
+
+
+def test_a_task_missing_from_a_sample_starts_its_average_afresh():
+    from orchestrator.analysis.analyser import Analyser
+    gone = Analyser()  # seen, absent from one sample, back
+    _analysed(gone, [_row(5, runtime=1_000_000)])
+    _analysed(gone, [])
+    back = _analysed(gone, [_row(5, runtime=1_000)])
+    assert back.rows[(5, 5)].ewma_delta_ns == 1_000
+    unknown = Analyser()  # seen, then without a baseline (no delta)
+    _analysed(unknown, [_row(5, runtime=1_000_000)])
+    assert _analysed(unknown, [_row(5, runtime=None)]).rows[(5, 5)].ewma_delta_ns is None
+    assert _analysed(unknown, [_row(5, runtime=1_000)]).rows[(5, 5)].ewma_delta_ns == 1_000
+
+
+def test_a_still_task_keeps_an_average_of_zero_while_others_come_and_go():
+    from orchestrator.analysis.analyser import Analyser
+    analyser = Analyser()
+    sleeper = _row(9, runtime=0, runs=0)  # the same row every sample, as deltas.Reader hands it
+    for n in range(4):
+        found = _analysed(analyser, [sleeper] + ([_row(10 + n, runtime=500)] if n % 2 else []))
+        assert found.rows[(9, 9)].ewma_delta_ns == 0.0
+    assert id(sleeper) in found.still
+    woke = _analysed(analyser, [_row(9, runtime=1_000)])
+    assert woke.rows[(9, 9)].ewma_delta_ns == 500  # from 0, not afresh: alpha 0.5
+
+
 # EDF view
 
 def test_edf_estimate_of_a_periodic_task():

@@ -83,10 +83,10 @@ class Analyser:
         by_task = shares.shares(moving, interval, groups)
         wins = self._draw(by_task)
         rows: dict[tuple[int, int], RowAnalysis] = dict.fromkeys(map(_KEY, still), _STILL)
-        # each task's average, kept in place: a still task's stays 0
+        # each task's average, kept in place (a still task's stays 0); how
+        # many tasks of this sample have one tells whether any other is left
         ewma = self._ewma
-        if len(ewma) > 2 * len(tasks) + 1024:  # the tasks that are gone are forgotten
-            ewma = self._ewma = {key: ewma[key] for key in map(_KEY, tasks) if key in ewma}
+        averaged = len(still)
         now_still = dict(zip(compress(ids, was_still), still, strict=True))
         utilisation: dict[str, float] = {}
         late = []
@@ -100,10 +100,14 @@ class Analyser:
                     fading = 0.0
                     now_still[id(row)] = row
                 ewma[key] = fading
+                averaged += 1
                 rows[key] = _STILL if fading == 0.0 else RowAnalysis(ewma_delta_ns=fading)
                 continue
             if row.runtime_delta_ns is not None:
                 ewma[key] = schedulers.ewma(ewma.get(key), row.runtime_delta_ns, self.opts.alpha)
+                averaged += 1
+            else:  # no baseline: no average, and the next delta starts one afresh
+                ewma.pop(key, None)
             estimate = edf.estimate(row, interval)
             share = by_task.get(key)
             if estimate:
@@ -115,6 +119,8 @@ class Analyser:
             won = wins.get(key)
             rows[key] = RowAnalysis(share, won, None if won is None else won / self.opts.draws,
                                     ewma.get(key), estimate)
+        if len(ewma) != averaged:  # tasks that are gone are forgotten
+            self._ewma = {key: ewma[key] for key in map(_KEY, tasks) if key in ewma}
         self._still = now_still
         return Analysis(rows, shares.fairness(by_task), utilisation, late, self.opts.draws,
                         now_still)
