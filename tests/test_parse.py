@@ -122,6 +122,18 @@ def test_rows_of_another_snapshot_are_decoded_not_taken_from_the_memo():
     assert after == parse.task_rows([r["formatted"] for r in second])
 
 
+def test_after_a_reload_the_memo_starts_again():
+    rows = json.loads((DATA / "task_map_two_walks.json").read_text())[0]
+    live = sum(1 for r in rows if not r["formatted"]["key"]["exited"])
+    memo = parse.RowMemo()
+    assert len(_read_with(memo, rows, 4096, _snapshot_of(rows))) == len(rows)
+    # a new instance numbers its snapshots from 1 again: a dump of it may bear
+    # the number the memo's rows were stamped with, or a lower one
+    for _ in range(2):
+        again = _read_with(memo, rows, 4096, _snapshot_of(rows))
+        assert len(again) == len(rows) and live == len([t for t in again if not t.exited])
+
+
 def test_rows_whose_stamps_are_not_last_are_decoded_every_time():
     rows = json.loads(_text())  # an older layout: fields after the stamps
     memo = parse.RowMemo()

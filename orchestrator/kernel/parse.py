@@ -173,6 +173,7 @@ class RowMemo:
         self._gap = 0        # from the end of a formatted object to the next marker
         self._taken: list[TaskSample] = []  # the rows of the dump being read
         self._snapshot = 0   # and the snapshot they belong to
+        self._dumping = False
 
     @staticmethod
     def tail(snapshot: int) -> str:
@@ -192,10 +193,16 @@ class RowMemo:
         the next row's key and value in hex: as long as the layout is the
         same, as many characters each time, so the next marker is looked
         for there first instead of searched for."""
+        snapshot = int(own[len(',"snapshot":'):-2])
+        if not self._dumping:  # the first rows of a dump
+            if snapshot <= self._snapshot:
+                # numbers start again: the instance was loaded anew, and a row
+                # stamped before could pass for one this dump has taken already
+                self._rows = {}
+            self._snapshot, self._dumping = snapshot, True
         find, startswith = buf.find, buf.startswith
         rows, append = self._rows, self._taken.append
         known = rows.get
-        snapshot = self._snapshot = int(own[len(',"snapshot":'):-2])
         gap, marked, ends = self._gap, len(_MARK), len(own)
         read = 0
         mark = find(_MARK, pos)
@@ -242,7 +249,7 @@ class RowMemo:
         if len(self._rows) > 2 * len(self._taken) + 1024:
             now = self._snapshot
             self._rows = {text: t for text, t in self._rows.items() if t.snapshot == now}
-        self._taken = []
+        self._taken, self._dumping = [], False
 
 
 def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:
