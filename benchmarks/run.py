@@ -98,11 +98,16 @@ def _release(procs: list[subprocess.Popen]) -> None:
         proc.wait()
 
 
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
 def _cpu_s() -> float:
     """CPU seconds of this process and of its children that have ended."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime + _children_cpu_s()
 
 
 def _best(fn, repeats: int) -> tuple[float, float]:
@@ -154,11 +159,6 @@ def _time_pipeline(pins, out_dir: Path, repeats: int) -> tuple[float, float]:
         return _best(one, repeats)
     finally:
         sink.close()
-
-
-def _children_cpu_s() -> float:
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return kids.ru_utime + kids.ru_stime
 
 
 def _command(pins, out: Path, samples: int) -> tuple[float, float]:

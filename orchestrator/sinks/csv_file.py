@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from itertools import groupby
+from itertools import chain, groupby
 from operator import itemgetter
 from pathlib import Path
 
@@ -62,9 +62,9 @@ class CsvSink:
         else:  # records as any sequence: a run of lines per timestamp
             runs = [(ts, [values[1:] for values in run])
                     for ts, run in groupby(records, key=_TIMESTAMP)]
-        rest = [values for _, part in runs for values in part] if len(runs) != 1 else runs[0][1]
+        rest = list(chain.from_iterable(part for _, part in runs))
         last, repeats = self._last, out.repeats
-        if len(runs) == 1 and repeats and len(last) > max(repeats):
+        if repeats and len(last) > max(repeats):
             texts = [last[i] if i >= 0 else None for i in repeats]
             new = [i for i, text in enumerate(texts) if text is None]
         else:
@@ -74,14 +74,14 @@ class CsvSink:
         parts, at = [], 0
         for ts, part in runs:
             if part:
-                # one join per sample: stamp,line, then newline and stamp before each next
+                # one join per run: stamp,line, then newline and stamp before each next
                 stamp = (_STAMP.format(ts) + ",").encode("ascii")
-                lines = texts[at:at + len(part)] if len(runs) > 1 else list(texts)
+                lines = texts[at:at + len(part)]
                 lines[0] = stamp + lines[0]
                 lines[-1] += b"\n"
                 parts.append((b"\n" + stamp).join(lines))
                 at += len(part)
-        self._file.put(b"".join(parts) if len(parts) != 1 else parts[0])
+        self._file.put(b"".join(parts))  # one part: the same bytes, not a copy
         self._last = texts
         return len(rest)
 

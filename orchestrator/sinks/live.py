@@ -169,11 +169,10 @@ class TopApp(App[None]):
     def _rows(self, frame: Frame) -> list:
         path = currencies.Paths(frame.sample.snapshot.groups)
         rows = table.without_self(frame.sample).tasks
-        if self.pattern and self.by == "thread":  # a thread's group holds its name and path
-            named = names.matcher([self.pattern])
+        named = names.matcher([self.pattern]) if self.pattern else None
+        if named and self.by == "thread":  # a thread's group holds its name and path
             rows = [r for r in rows if named(r.task.comm) or named(path[r.task.group])]
-        elif self.pattern:
-            named = names.matcher([self.pattern])
+        elif named:
             groups = [g for g in table.group(rows, self.by, frame.analysis, path)
                       if named(g.comm) or named(g.group)]
             return heapq.nlargest(_SHOWN, groups, key=_sort_key(self.sort))
