@@ -173,3 +173,23 @@ def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_sinks_write(tmp_p
     # busy task and the idle row never do
     assert [f[0] for f in flags] == [-1] * 5 and [f[2] for f in flags] == [-1] * 5
     assert flags[-1][1] == 1 and flags[0][1] == -1
+
+
+def test_a_group_that_comes_keeps_repeats_and_a_renamed_one_ends_them():
+    from dataclasses import replace
+
+    from orchestrator.kernel.records import Group
+    root = Group(1, 0, "root", 0, "", 1024, False)
+    a = Group(7, 1, "cgroup", 7, "A", 1024, False)
+    sleeper = TaskSample(9, 4, 9, "sleeper", 0, 0, 0, 700, 20, 0, 3, 3, 0, False, 1, 7)
+    reader, analysing, series = deltas.Reader(tickets.WEIGHT), Analyser(), record.Records()
+    groups = [{1: root, 7: a}] * 3 + [{1: root, 7: a, 8: replace(a, id=8, name="B")},
+                                      {1: root, 7: replace(a, name="A2")}]
+    seen = []
+    for n, here in enumerate(groups, 1):
+        sample = reader.advance(replace(_walk(n, 1_000 * n * n, sleeper), groups=here))
+        found = analysing.analyse(sample)
+        rows, repeats = series(sample, found)
+        assert rows == record.records(sample, found)  # reuse changes no value
+        seen.append((repeats[1], rows[1][record.NAMES.index("group")]))
+    assert seen[2:] == [(1, "/A"), (1, "/A"), (-1, "/A2")]

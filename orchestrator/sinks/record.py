@@ -241,11 +241,6 @@ class SampleRecords(Sequence):
 _UNKNOWN = RowAnalysis()
 
 
-def _paths_signature(groups: dict) -> dict[int, tuple]:
-    """What the group paths of a snapshot are made of (currencies.path)."""
-    return {g.id: (g.parent, g.kind, g.number, g.name) for g in groups.values()}
-
-
 class Records:
     """Makes the records of one reader's successive samples.  A record
     depends on the task's row, its analysis, its group's path and what the
@@ -262,7 +257,8 @@ class Records:
         self._held: list[TaskRow] = []
         self._rest: dict[int, tuple] = {}
         self._index: dict[int, int] = {}
-        self._made_of: tuple = ()
+        self._lost: tuple[int, int] | None = None
+        self._paths: dict[int, str] = {}  # the last sample's path of each group
 
     def __call__(self, sample: Sample, analysis: Analysis | None = None,
                  with_idle: bool = True) -> tuple[SampleRecords, list[int]]:
@@ -275,8 +271,13 @@ class Records:
         path = currencies.Paths(groups)
         # what the sample could not see, on every record so that a filtered file keeps it
         lost = (sample.snapshot.info.dropped, sample.exits_missed)
-        made_of = (lost, _paths_signature(groups))
-        if made_of != self._made_of:
+        # A group that came or went changes no path of a still task (the walk
+        # filed its group and the groups above it in both samples), unless the
+        # group map had no room for some; one renamed or moved does.
+        paths = {gid: path[gid] for gid in groups}
+        moved = any(self._paths.get(gid, p) != p for gid, p in paths.items())
+        if (lost != self._lost or moved
+                or (sample.snapshot.info.groups_lost and paths.keys() != self._paths.keys())):
             self._rest, self._index = {}, {}
         found = analysis.rows if analysis else {}
         still = analysis.still if analysis else {}
@@ -294,7 +295,7 @@ class Records:
         self._held = rows
         self._rest = dict(zip(kept, compress(rest, is_still), strict=True))
         self._index = dict(zip(kept, compress(range(len(rows)), is_still), strict=True))
-        self._made_of = made_of
+        self._lost, self._paths = lost, paths
         if with_idle:
             rest += [_rounded(_idle(row, lost)) for row in sample.idle]
             repeats += [-1] * len(sample.idle)
