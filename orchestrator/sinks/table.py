@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import TypeVar
 
 import tabulate as _tabulate
@@ -21,7 +22,6 @@ from orchestrator.errors import LotteryError
 from orchestrator.kernel.records import TaskSample
 from orchestrator.sampling.deltas import Conservation, Sample, TaskRow
 
-SORT_KEYS = ("delta", "runtime", "wait", "switches", "pid")
 GROUPINGS = ("thread", "process", "comm", "group")
 
 
@@ -147,26 +147,33 @@ def without_self(sample: Sample) -> Sample:
     return sample.with_tasks([r for r in sample.tasks if r.task.tgid not in own])
 
 
-def _sort_key(name: str):
-    return {
-        # per-interval keys never fall back to lifetime totals (units would mix)
-        "delta": lambda g: g.runtime_delta_ns or 0,
-        "runtime": lambda g: g.runtime_ns,
-        "wait": lambda g: g.wait_delta_ns or 0,
-        "switches": lambda g: g.switches_delta or 0,
-        "pid": lambda g: -g.pid,
-    }[name]
+# Each sort key: the field of a group, the same field of a row (by thread a
+# row is a group of its own), and whether higher comes first.  Per-interval
+# keys never fall back to lifetime totals (units would mix).
+_SORTS = {
+    "delta": ("runtime_delta_ns", "runtime_delta_ns", 1),
+    "runtime": ("runtime_ns", "task.runtime_ns", 1),
+    "wait": ("wait_delta_ns", "wait_delta_ns", 1),
+    "switches": ("switches_delta", "switches_delta", 1),
+    "pid": ("pid", "task.pid", -1),
+}
+SORT_KEYS = tuple(_SORTS)
 
 
-def _row_key(name: str):
+def _by(field: str, sign: int) -> Callable[[object], int]:
+    get = attrgetter(field)
+    return lambda item: sign * (get(item) or 0)
+
+
+def _sort_key(name: str) -> Callable[[_Group], int]:
+    group_field, _, sign = _SORTS[name]
+    return _by(group_field, sign)
+
+
+def _row_key(name: str) -> Callable[[TaskRow], int]:
     """_sort_key for a row, which by thread is a group of its own."""
-    return {
-        "delta": lambda r: r.runtime_delta_ns or 0,
-        "runtime": lambda r: r.task.runtime_ns,
-        "wait": lambda r: r.wait_delta_ns or 0,
-        "switches": lambda r: r.switches_delta or 0,
-        "pid": lambda r: -r.task.pid,
-    }[name]
+    _, row_field, sign = _SORTS[name]
+    return _by(row_field, sign)
 
 
 def _ms(ns: int | None) -> str:
