@@ -62,13 +62,19 @@ struct {
 	__type(value, struct group);
 } groups SEC(".maps");
 
-/* exit_seq % EXIT_RING -> the key of that exit's row, so the row an exit
- * pushes out of the ring can be deleted without a search. */
+/* exit_seq % EXIT_RING -> the key of that exit's row, so the rows of the
+ * newest exits are found without a search: the exit row the ring pushes out,
+ * the exit rows past their retention, the live rows of tasks that died. */
+struct exit_slot {
+	struct task_key key;
+	__u64 seq; /* exit_seq + 1 of the exit it names; 0 when none yet */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EXIT_RING);
 	__type(key, __u32);
-	__type(value, struct task_key);
+	__type(value, struct exit_slot);
 } exit_ring SEC(".maps");
 
 struct {
@@ -179,7 +185,8 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 	return leaf;
 }
 
-static __always_inline void fill_row(struct task_stats *row, struct task_struct *task)
+static __always_inline void fill_row(struct task_stats *row, struct task_struct *task,
+				     __u64 now)
 {
 	struct wait_track *w = bpf_task_storage_get(&waits, task, 0, 0);
 
@@ -189,7 +196,7 @@ static __always_inline void fill_row(struct task_stats *row, struct task_struct 
 	row->runs = task->sched_info.pcount;
 	row->voluntary_switches = task->nvcsw;
 	row->involuntary_switches = task->nivcsw;
-	row->sampled_ns = bpf_ktime_get_ns();
+	row->sampled_ns = now;
 	row->tgid = task->tgid;
 	row->ppid = task->real_parent->tgid;
 	row->nice = task->static_prio - 120; /* MAX_RT_PRIO + NICE_WIDTH / 2 */
@@ -266,25 +273,29 @@ static __always_inline void record_exit(struct task_struct *prev)
 	struct task_key key = { .pid = prev->pid, .exited = 1, .start_ns = prev->start_time };
 	struct counters *cnt = only(&counters);
 	struct task_stats final = {};
-	struct task_key *slot_key;
+	struct exit_slot *ring;
 	__u32 slot;
 
 	if (!cnt)
 		return;
 	track_wait(prev);
-	fill_row(&final, prev);
+	fill_row(&final, prev, bpf_ktime_get_ns());
 	final.group = group_at_exit(prev);
 	retire(&final);
 	final.exit_seq = __sync_fetch_and_add(&cnt->exits, 1);
 	slot = final.exit_seq % EXIT_RING;
-	slot_key = bpf_map_lookup_elem(&exit_ring, &slot);
-	if (!slot_key)
+	ring = bpf_map_lookup_elem(&exit_ring, &slot);
+	if (!ring)
 		return;
-	if (slot_key->start_ns || slot_key->pid)
-		bpf_map_delete_elem(&tasks, slot_key); /* may be gone already: fine */
-	*slot_key = key;
-	if (bpf_map_update_elem(&tasks, &key, &final, BPF_ANY))
+	/* the row may have left after its retention already */
+	if (ring->seq && !bpf_map_delete_elem(&tasks, &ring->key))
+		__sync_fetch_and_sub(&cnt->exit_rows, 1);
+	ring->key = key;
+	ring->seq = final.exit_seq + 1;
+	if (bpf_map_update_elem(&tasks, &key, &final, BPF_NOEXIST))
 		__sync_fetch_and_add(&cnt->exits_lost, 1);
+	else
+		__sync_fetch_and_add(&cnt->exit_rows, 1);
 }
 
 SEC("tp_btf/sched_switch")
@@ -300,30 +311,127 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	return 0;
 }
 
+/* What a snapshot drops when it ends (see tidy). */
 struct sweep {
 	__u64 snapshot;
 	__u64 oldest_exit_ns; /* exit rows sampled before this are dropped */
-	__u64 live_rows;
-	__u64 exit_rows;
+	__u64 from;           /* the first exit number to look at */
+	__u64 stop;           /* where the walk through the ring stopped */
 };
 
-/* After a snapshot: a live row it did not write is another snapshot's (whose
- * reader then sees it changed and takes its sample again) or a dead task's;
- * either way it is not needed now.  Exit rows leave after the retention. */
+static __always_inline void drop(void *key, __u64 *count)
+{
+	if (!bpf_map_delete_elem(&tasks, key))
+		__sync_fetch_and_sub(count, 1);
+}
+
+/* The ring slot of exit number seq, or NULL when it names another exit (one
+ * still being recorded, or one the ring has already overwritten). */
+static __always_inline struct exit_slot *exit_slot(__u64 seq)
+{
+	__u32 slot = seq % EXIT_RING;
+	struct exit_slot *ring = bpf_map_lookup_elem(&exit_ring, &slot);
+
+	return ring && ring->seq == seq + 1 ? ring : NULL;
+}
+
+/* A task that died leaves a live row behind, unless it is this snapshot's:
+ * its reader counts that row, and the next snapshot drops it. */
+static long clear_dead(__u32 i, struct sweep *ctx)
+{
+	struct counters *cnt = only(&counters);
+	struct exit_slot *ring = exit_slot(ctx->from + i);
+	struct task_key live;
+	struct task_stats *row;
+
+	if (!cnt || !ring) {
+		ctx->stop = ctx->from + i;
+		return 1;
+	}
+	live = ring->key;
+	live.exited = 0;
+	row = bpf_map_lookup_elem(&tasks, &live);
+	if (row && row->snapshot != ctx->snapshot)
+		drop(&live, &cnt->live_rows);
+	return 0;
+}
+
+/* Exits are numbered in the order their rows were sampled, near enough:
+ * expire from the oldest until one is young. */
+static long expire_exit(__u32 i, struct sweep *ctx)
+{
+	struct counters *cnt = only(&counters);
+	struct exit_slot *ring = exit_slot(ctx->from + i);
+	struct task_stats *row;
+
+	if (!cnt || !ring) {
+		ctx->stop = ctx->from + i;
+		return 1;
+	}
+	row = bpf_map_lookup_elem(&tasks, &ring->key);
+	if (row && row->sampled_ns >= ctx->oldest_exit_ns) {
+		ctx->stop = ctx->from + i;
+		return 1;
+	}
+	if (row)
+		drop(&ring->key, &cnt->exit_rows);
+	return 0;
+}
+
+/* The whole map, when the counts say it holds live rows that are neither
+ * this snapshot's nor found through the ring (a full map left tasks out, the
+ * ring overflowed, another snapshot ran at the same time). */
 static long sweep_row(struct bpf_map *map, struct task_key *key, struct task_stats *row,
 		      struct sweep *ctx)
 {
+	struct counters *cnt = only(&counters);
+
+	if (!cnt)
+		return 1;
 	if (key->exited) {
 		if (row->sampled_ns < ctx->oldest_exit_ns)
-			bpf_map_delete_elem(map, key);
-		else
-			ctx->exit_rows++;
+			drop(key, &cnt->exit_rows);
 	} else if (row->snapshot != ctx->snapshot) {
-		bpf_map_delete_elem(map, key);
-	} else {
-		ctx->live_rows++;
+		drop(key, &cnt->live_rows);
 	}
 	return 0;
+}
+
+/* Scanning every bucket of the task map costs as much as the walk itself
+ * at 10,000 tasks, so a snapshot finds what to drop through the exit ring,
+ * and sweeps the whole map only when the counts show that it must. */
+static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 now,
+				 struct settings *cfg)
+{
+	__u64 retain = cfg && cfg->exit_retain_ns ? cfg->exit_retain_ns : EXIT_RETAIN_NS_DEFAULT;
+	struct sweep sweep = { .snapshot = walk->snapshot };
+	__u64 exits = cnt->exits;
+	__u64 from;
+
+	if (retain < now)
+		sweep.oldest_exit_ns = now - retain;
+	/* Exits numbered before the walk began were passed over by it; the
+	 * ones after it may be this snapshot's, and are looked at again. */
+	from = cnt->cleared;
+	if (exits - from > EXIT_RING)
+		from = exits - EXIT_RING;
+	sweep.from = from;
+	sweep.stop = exits; /* unless it stops before */
+	if (exits > from)
+		bpf_loop(exits - from, clear_dead, &sweep, 0);
+	cnt->cleared = sweep.stop < walk->exits ? sweep.stop : walk->exits;
+
+	from = cnt->expired;
+	if (exits - from > EXIT_RING)
+		from = exits - EXIT_RING;
+	sweep.from = from;
+	sweep.stop = exits; /* unless it stops before */
+	if (exits > from)
+		bpf_loop(exits - from, expire_exit, &sweep, 0);
+	cnt->expired = sweep.stop;
+
+	if (cnt->live_rows > walk->rows)
+		bpf_for_each_map_elem(&tasks, sweep_row, &sweep, 0);
 }
 
 /* A group idle for GROUP_IDLE_NS folds its totals into the "gone" entry and
@@ -387,12 +495,8 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 {
 	__u64 session = ctx->meta->session_id;
 	__u64 now = bpf_ktime_get_ns();
-	struct sweep sweep = { .snapshot = walk->snapshot };
-	__u64 retain = cfg && cfg->exit_retain_ns ? cfg->exit_retain_ns : EXIT_RETAIN_NS_DEFAULT;
 
-	if (retain < now)
-		sweep.oldest_exit_ns = now - retain;
-	bpf_for_each_map_elem(&tasks, sweep_row, &sweep, 0);
+	tidy(walk, cnt, now, cfg);
 	sweep_groups(now, cfg);
 	BPF_SEQ_PRINTF(ctx->meta->seq,
 		       "{\"snapshot\":%llu,\"start_ns\":%llu,\"end_ns\":%llu,\"rows\":%llu,"
@@ -401,13 +505,13 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 	BPF_SEQ_PRINTF(ctx->meta->seq,
 		       "\"exits_lost\":%llu,\"groups_lost\":%llu,\"live_rows\":%llu,"
 		       "\"exit_rows\":%llu}\n",
-		       cnt->exits_lost, cnt->groups_lost, sweep.live_rows, sweep.exit_rows);
+		       cnt->exits_lost, cnt->groups_lost, cnt->live_rows, cnt->exit_rows);
 	bpf_map_delete_elem(&walks, &session);
 }
 
 /* Reading the pinned iterator takes a snapshot: every live task is copied
- * into the task map, then the map is swept (see sweep_row).  The reader gets
- * one JSON line that says which rows are its own. */
+ * into the task map, then rows no reader needs are dropped (see tidy).  The
+ * reader gets one JSON line that says which rows are its own. */
 SEC("iter/task")
 int snapshot(struct bpf_iter__task *ctx)
 {
@@ -440,14 +544,18 @@ int snapshot(struct bpf_iter__task *ctx)
 		/* most tasks have their row from the walk before: find it first,
 		 * which takes no bucket lock */
 		row = bpf_map_lookup_elem(&tasks, &key);
-		if (!row)
-			row = insert(&tasks, &key, &zeroed);
+		if (!row && !bpf_map_update_elem(&tasks, &key, &zeroed, BPF_NOEXIST)) {
+			__sync_fetch_and_add(&cnt->live_rows, 1);
+			row = bpf_map_lookup_elem(&tasks, &key);
+		} else if (!row) {
+			row = bpf_map_lookup_elem(&tasks, &key); /* a racing insert's */
+		}
 	}
 	if (!row) {
 		__sync_fetch_and_add(&walk->dropped, 1);
 		return 0;
 	}
-	fill_row(row, task);
+	fill_row(row, task, walk->start_ns);
 	row->snapshot = walk->snapshot;
 	if ((__u64)task->sched_task_group != walk->last_tg || !walk->last_group) {
 		walk->last_tg = (__u64)task->sched_task_group;

@@ -44,7 +44,8 @@ struct task_stats {
 	char comm[TASK_COMM_LEN];
 	/* Stamped by every walk, so last: a row's text before them is unchanged
 	 * while its task sleeps, and the reader reuses what it made of it. */
-	__u64 sampled_ns;          /* CLOCK_MONOTONIC when these numbers were read */
+	__u64 sampled_ns;          /* CLOCK_MONOTONIC when these numbers were read
+	                            * (a live row: when its snapshot began) */
 	__u64 snapshot;            /* live row: the snapshot that wrote it */
 };
 
@@ -85,6 +86,12 @@ struct counters {
 	__u64 exits;       /* exits recorded: the next exit_seq */
 	__u64 exits_lost;  /* exits whose row could not be written */
 	__u64 groups_lost; /* groups that did not fit: their totals went to the root */
+	/* Rows in the task map, kept by every insert and delete, so a snapshot
+	 * knows without scanning the map whether it holds rows to drop. */
+	__u64 live_rows;
+	__u64 exit_rows;
+	__u64 cleared;     /* exits before this have no live row left */
+	__u64 expired;     /* exit rows before this left after the retention */
 };
 
 /* Set once by `lottery load` (bpftool map update). */

@@ -17,7 +17,7 @@ from conftest import loaded, run_lottery, start_lottery
 
 from orchestrator import workload
 from orchestrator.constants import EXIT_RING
-from orchestrator.kernel import snapshot
+from orchestrator.kernel import parse, snapshot, tools
 from orchestrator.sinks.csv_file import conservation
 
 CPU = max(os.sched_getaffinity(0))
@@ -80,16 +80,75 @@ def _exit_threads(count: int) -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def _parked_threads(count: int) -> subprocess.Popen:
+    """A process whose `count` threads sleep until its stdin closes."""
+    code = ("import sys, threading\n"
+            f"for _ in range({count}):\n"
+            "    threading.Thread(target=sys.stdin.read).start()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(os.listdir(f"/proc/{proc.pid}/task")) <= count:
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    return proc
+
+
+def _ended(proc: subprocess.Popen) -> None:
+    proc.stdin.close()
+    assert proc.wait(timeout=30) == 0
+
+
+def _rows_in_map(pins) -> tuple[set, int, dict, dict]:
+    """The live rows' keys and the number of exit rows the task map holds,
+    with the program's counters read just before and just after."""
+    def counters():
+        return parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))
+    before = counters()
+    rows = tools.bpftool(["map", "dump", "pinned", str(pins.tasks)])
+    after = counters()
+    keys = [row["formatted"]["key"] for row in rows]
+    live = {(k["pid"], k["start_ns"]) for k in keys if not k["exited"]}
+    return live, sum(1 for k in keys if k["exited"]), before, after
+
+
+def test_rows_of_dead_tasks_leave_and_the_counts_are_the_map(instance):
+    """A snapshot drops the live rows of tasks that died since the last one,
+    and the row counts it prints are what the map holds."""
+    proc = _parked_threads(300)
+    seen = snapshot.take(instance)
+    threads = {(t.pid, t.start_ns) for t in seen.tasks if t.tgid == proc.pid}
+    assert len(threads) == 301
+    _ended(proc)
+    snap = snapshot.take(instance)
+    live, exits, before, after = _rows_in_map(instance)
+    assert not live & threads
+    assert len(live) == snap.info.live_rows == snap.info.rows == len(snap.tasks)
+    assert before["live_rows"] == len(live) == after["live_rows"]
+    # only exits come and go between the two readings of the counters
+    assert before["exit_rows"] <= exits <= after["exit_rows"]
+    assert snap.info.exit_rows <= exits
+    assert {(t.pid, t.start_ns) for t in snap.exits} >= threads
+
+
 def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
     """20,000 exits with nobody reading: the map holds at most the exit ring
-    and the live tasks; each group's totals still hold every exit."""
+    and the live tasks; each group's totals still hold every exit.  Tasks a
+    snapshot saw and that died before the churn are out of the ring's reach:
+    their rows leave too."""
     with loaded(bpf_object, pin_dir) as pins:
+        proc = _parked_threads(200)
         before = snapshot.take(pins)
+        threads = {(t.pid, t.start_ns) for t in before.tasks if t.tgid == proc.pid}
+        _ended(proc)
         _exit_threads(20_000)
         after = snapshot.take(pins)
         assert after.info.exits - before.info.exits >= 20_000
         assert after.info.exit_rows <= EXIT_RING
         assert after.info.live_rows == len(after.tasks) < 5_000
+        live, exits, counted, _ = _rows_in_map(pins)
+        assert len(threads) == 201 and not live & threads
+        assert len(live) == counted["live_rows"] == after.info.live_rows
+        assert exits <= EXIT_RING
         # every exit numbered before the walk is in the groups' totals, and
         # none numbered after the next walk began
         exits = sum(g.exits for g in after.groups.values())
