@@ -8,7 +8,7 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import attrgetter, not_
+from operator import not_
 
 from orchestrator import bounds, units
 from orchestrator.analysis import edf, schedulers, shares
@@ -39,7 +39,6 @@ class RowAnalysis:
 
 
 _STILL = RowAnalysis(ewma_delta_ns=0.0)  # a task that has not run for a while
-_KEY = attrgetter("task.key")
 _NEGLIGIBLE_NS = 0.5  # an average below this prints as 0 ns: it is 0
 
 
@@ -64,48 +63,47 @@ class Analyser:
     def __post_init__(self) -> None:
         validate(self.opts)
         self._rng = random.Random(self.opts.seed)
+        # Kept in place from one sample to the next, so that a task that did
+        # not run costs nothing: each task's average and analysis, and by id
+        # the rows whose average had faded to 0, and all the rows.
         self._ewma: dict[tuple[int, int], float] = {}
-        self._still: dict[int, TaskRow] = {}  # by id: rows whose average had faded to 0
+        self._rows: dict[tuple[int, int], RowAnalysis] = {}
+        self._still: dict[int, TaskRow] = {}
+        self._by_id: dict[int, TaskRow] = {}
 
     def analyse(self, sample: Sample) -> Analysis:
         interval = sample.conservation.interval_ns if sample.conservation else 0
         groups = sample.snapshot.groups if self.hierarchical else None
         # A row that is the very object of the sample before (deltas.Reader
         # keeps the rows of tasks that did not run) and was still then is
-        # still now.  Found in bulk, by id: the dict holds those rows, so no
-        # other object can have their ids meanwhile.  Only the others are
-        # visited one by one; on most hosts, a few.
+        # still now, and its analysis is still the one still object.  Found
+        # in bulk, by id: the dicts hold those rows, so no other object can
+        # have their ids meanwhile.  Only the others are visited one by one;
+        # on most hosts, a few.
         tasks = sample.tasks
         ids = list(map(id, tasks))
-        was_still = list(map(self._still.__contains__, ids))
-        still = list(compress(tasks, was_still))
-        moving = list(compress(tasks, map(not_, was_still)))
+        moving = list(compress(tasks, map(not_, map(self._still.__contains__, ids))))
         by_task = shares.shares(moving, interval, groups)
         wins = self._draw(by_task)
-        rows: dict[tuple[int, int], RowAnalysis] = dict.fromkeys(map(_KEY, still), _STILL)
-        # each task's average, kept in place (a still task's stays 0); how
-        # many tasks of this sample have one tells whether any other is left
-        ewma = self._ewma
-        averaged = len(still)
-        now_still = dict(zip(compress(ids, was_still), still, strict=True))
+        rows, ewma, still = self._rows, self._ewma, self._still
+        moved = set()
         utilisation: dict[str, float] = {}
         late = []
         for row in moving:
             key = row.task.key
+            moved.add(key)
             if row.runtime_delta_ns == 0 and not row.runs_delta and key not in by_task:
                 # Did not run: only its average moves, down to zero; the one
                 # zero object lets a record of it be reused (record.Records).
                 fading = schedulers.ewma(ewma.get(key), 0, self.opts.alpha)
                 if fading < _NEGLIGIBLE_NS:
                     fading = 0.0
-                    now_still[id(row)] = row
+                    still[id(row)] = row
                 ewma[key] = fading
-                averaged += 1
                 rows[key] = _STILL if fading == 0.0 else RowAnalysis(ewma_delta_ns=fading)
                 continue
             if row.runtime_delta_ns is not None:
                 ewma[key] = schedulers.ewma(ewma.get(key), row.runtime_delta_ns, self.opts.alpha)
-                averaged += 1
             else:  # no baseline: no average, and the next delta starts one afresh
                 ewma.pop(key, None)
             estimate = edf.estimate(row, interval)
@@ -119,11 +117,19 @@ class Analyser:
             won = wins.get(key)
             rows[key] = RowAnalysis(share, won, None if won is None else won / self.opts.draws,
                                     ewma.get(key), estimate)
-        if len(ewma) != averaged:  # tasks that are gone are forgotten
-            self._ewma = {key: ewma[key] for key in map(_KEY, tasks) if key in ewma}
-        self._still = now_still
-        return Analysis(rows, shares.fairness(by_task), utilisation, late, self.opts.draws,
-                        now_still)
+        # The rows of the sample before that are not in this one: a task with
+        # no new row here is forgotten (should it come back, its average
+        # starts afresh).
+        by_id = dict(zip(ids, tasks, strict=True))
+        last = self._by_id
+        for gone in last.keys() - by_id.keys():
+            still.pop(gone, None)
+            if (key := last[gone].task.key) not in moved:
+                ewma.pop(key, None)
+                rows.pop(key, None)
+        self._by_id = by_id
+        return Analysis(rows.copy(), shares.fairness(by_task), utilisation, late,
+                        self.opts.draws, still.copy())
 
     def _draw(self, by_task: dict[tuple[int, int], shares.Share]) -> dict[tuple[int, int], int]:
         """N draws per contention group, each ticket holder weighted by what
