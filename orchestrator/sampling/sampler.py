@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from orchestrator import units
+from orchestrator import heap, units
 from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.kernel import parse, snapshot
@@ -74,6 +74,7 @@ def live_frames(pins: Pins, model: TicketModel, interval_s: float, count: int | 
 def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:
     """Snapshots of a loaded instance; the argument is the first exit the
     reader has not counted (older exit rows need not be read)."""
+    heap.keep_freed_memory()  # the next sample reuses what this one frees
     memo = parse.RowMemo()
     return lambda exits_from: snapshot.take(pins, exits_from, memo)
 
