@@ -161,33 +161,41 @@ def _time_pipeline(pins, out_dir: Path, repeats: int) -> tuple[float, float]:
         sink.close()
 
 
-def _command(pins, out: Path, samples: int) -> tuple[float, float]:
+def _command(pins, out: Path, samples: int) -> tuple[float, float, float]:
     """Wall and CPU seconds (its own and its children's) of `lottery dump`
-    taking `samples` samples into a CSV, table printed, as a user runs it."""
+    taking `samples` samples into a CSV, table printed, as a user runs it;
+    and its peak RSS in MB (or a program's it ran, if larger: ru_maxrss)."""
     out.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "orchestrator", "dump", "0.01", str(samples), "-o", str(out),
             "--pin-dir", str(pins.dir)]
-    start, start_cpu = time.perf_counter(), _children_cpu_s()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                   cwd=HERE.parent)
-    return time.perf_counter() - start, _children_cpu_s() - start_cpu
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=HERE.parent)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, argv)
+    return (time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024)
 
 
-def _time_command(pins, out_dir: Path, samples: int = 11) -> tuple[float, float]:
+def _time_command(pins, out_dir: Path, samples: int = 11) -> tuple[float, float, float]:
     """Per sample, wall and CPU seconds of the `lottery dump -o FILE` command
     (the table printed too): a run of `samples` samples less a run of one,
     so the start (Python, the baseline) is not counted; median of 3 pairs.
-    The interval is shorter than a sample, so samples follow one another."""
+    The interval is shorter than a sample, so samples follow one another.
+    And the largest peak RSS (MB) of the runs of `samples`."""
     out = out_dir / f"bench-command-{os.getpid()}.csv"
-    wall, cpu = [], []
+    wall, cpu, rss = [], [], []
     try:
         for _ in range(3):
             many, one = _command(pins, out, samples), _command(pins, out, 1)
             wall.append((many[0] - one[0]) / (samples - 1))
             cpu.append((many[1] - one[1]) / (samples - 1))
+            rss.append(many[2])
     finally:
         out.unlink(missing_ok=True)
-    return statistics.median(wall), statistics.median(cpu)
+    return statistics.median(wall), statistics.median(cpu), max(rss)
 
 
 def _time_scrape(pins, repeats: int) -> tuple[float, float]:
@@ -331,7 +339,7 @@ def main() -> int:
                 try:
                     (alone, alone_cpu), parsed, sample, rows = _time_dump(pins, REPEATS)
                     whole, whole_cpu = _time_pipeline(pins, build, REPEATS)
-                    command, command_cpu = _time_command(pins, build)
+                    command, command_cpu, command_rss = _time_command(pins, build)
                     rss = _sample_hwm_mb(pins)
                     scrapes.append((rows, *_time_scrape(pins, REPEATS)))
                 finally:
@@ -342,7 +350,7 @@ def main() -> int:
                              f"{whole_cpu / alone_cpu:.2f} | {rss:.0f} |")
                 commands.append(f"| {rows} | {alone:.3f} | {alone_cpu:.3f} | {command:.3f} | "
                                 f"{command / alone:.2f} | {command_cpu:.3f} | "
-                                f"{command_cpu / alone_cpu:.2f} |")
+                                f"{command_cpu / alone_cpu:.2f} | {command_rss:.0f} |")
         finally:
             Path("/proc/sys/kernel/pid_max").write_text(str(old_pid_max))
         lines += [
@@ -350,11 +358,14 @@ def main() -> int:
             "The command as a user runs it: `lottery dump 0.01 N -o FILE` with its table "
             "printed, in a process of its own, per sample (a run of 11 samples less a run of "
             "1, median of 3 pairs): wall-clock and CPU seconds (the command and the programs "
-            "it ran) against bpftool alone above.",
+            "it ran) against bpftool alone above. Its peak RSS over 11 samples (ru_maxrss "
+            "of the command, or of a program it ran if larger): a sampler keeps the memory "
+            "a sample frees for the next (orchestrator/heap.py), so it stays at the size of "
+            "its largest sample.",
             "",
             "| rows | bpftool alone s | its CPU s | `lottery dump -o` per sample s | ratio "
-            "| its CPU s | CPU ratio |",
-            "|---|---|---|---|---|---|---|",
+            "| its CPU s | CPU ratio | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|",
             *commands,
             "",
             "## Exporter",
