@@ -6,6 +6,8 @@ from dataclasses import replace
 
 import pytest
 from conftest import DATA, need_bpf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
@@ -141,6 +143,85 @@ def test_rows_whose_stamps_are_not_last_are_decoded_every_time():
     after = _read_with(memo, rows, 4096, _snapshot_of(rows))
     assert after == before == parse.task_rows(_formatted(_text()))
     assert not any(a is b for a, b in zip(before, after, strict=True))
+
+
+def _walked(rows: list, snapshot: int, at_ns: int) -> list:
+    """The rows as the walk `snapshot` leaves them: live rows restamped."""
+    out = []
+    for row in rows:
+        row = json.loads(json.dumps(row))
+        if not row["formatted"]["key"]["exited"]:
+            row["formatted"]["value"].update(snapshot=snapshot, sampled_ns=at_ns)
+        out.append(row)
+    return out
+
+
+def _exit_row(row: dict, seq: int) -> dict:
+    row = json.loads(json.dumps(row))
+    row["formatted"]["key"]["exited"] = 1
+    row["formatted"]["value"].update(snapshot=0, exit_seq=seq)
+    return row
+
+
+@settings(max_examples=100)
+@given(st.data())
+def test_a_series_of_dumps_in_any_order_reads_as_fresh_decodes(data):
+    """bpftool meets rows in the order of the map's buckets: between two dumps
+    tasks leave, come, run, exit, and a row may come twice.  Whatever the
+    order and the chunks, the memo gives what a fresh decode gives, and the
+    same object for a row whose numbers it has seen."""
+    rows = [r for r in json.loads((DATA / "task_map_two_walks.json").read_text())[0]
+            if not r["formatted"]["key"]["exited"]]
+    memo = parse.RowMemo()
+    seen: dict[str, object] = {}  # a row less its stamps -> the sample it first gave
+    next_pid = 1 << 22
+    for snapshot in range(1, 6):
+        rows = list(rows)
+        for _ in range(data.draw(st.integers(0, 6))):
+            op = data.draw(st.sampled_from(["leave", "come", "run", "swap", "twice", "exit"]))
+            i = data.draw(st.integers(0, len(rows) - 1))
+            row = rows[i]
+            if op == "leave" and len(rows) > 2:
+                del rows[i]
+            elif op == "come":
+                row = json.loads(json.dumps(row))
+                row["formatted"]["key"]["pid"] = next_pid
+                next_pid += 1
+                rows.insert(data.draw(st.integers(0, len(rows))), row)
+            elif op == "run" and not row["formatted"]["key"]["exited"]:
+                ran = json.loads(json.dumps(row))
+                ran["formatted"]["value"]["runtime_ns"] += 1
+                # a task has one row: bpftool may meet it twice, the same both times
+                rows = [ran if r["formatted"]["key"] == row["formatted"]["key"] else r
+                        for r in rows]
+            elif op == "swap" and i + 1 < len(rows):
+                rows[i], rows[i + 1] = rows[i + 1], rows[i]
+            elif op == "twice":
+                rows.insert(data.draw(st.integers(0, len(rows))), row)
+            elif op == "exit" and not row["formatted"]["key"]["exited"]:
+                rows.insert(i, _exit_row(row, snapshot))
+        dump = _walked(rows, snapshot, 1000 * snapshot)
+        text = json.dumps(dump, separators=(",", ":"))
+        chunk = data.draw(st.sampled_from([13, 97, 4096, 1 << 20]))
+        pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
+        others = parse.task_rows(parse.iter_formatted(pieces, memo=memo, snapshot=snapshot))
+        taken = memo.taken()
+        memo.done()
+        fresh = {}
+        for row in dump:  # the last of a key counts, as in snapshot._split
+            if not row["formatted"]["key"]["exited"]:
+                fresh[(row["formatted"]["key"]["pid"], row["formatted"]["key"]["start_ns"])] = row
+        assert sorted(t.key for t in taken) == sorted(fresh)  # each live task once
+        assert [t for t in others if t.exited] == parse.task_rows(
+            [r["formatted"] for r in dump if r["formatted"]["key"]["exited"]])
+        for task in taken:
+            row = fresh[task.key]
+            stable = json.dumps([row["formatted"]["key"], _stable(row)])
+            first = seen.setdefault(stable, task)
+            assert task is first  # reused exactly when its numbers were seen
+            expected = parse.task_sample(row["formatted"])
+            expected.sampled_ns = task.sampled_ns  # a reused row keeps its first reading
+            assert task == expected and task.snapshot == snapshot
 
 
 def test_hostile_comm_cannot_fake_a_row():

@@ -154,6 +154,9 @@ _STAMPS = '"sampled_ns":'
 # From the stamps to the end of the formatted object, at most: the name, a
 # 64-bit number, and the tail (RowMemo.tail).
 _TAIL_CHARS = len(_STAMPS) + 20 + len(',"snapshot":}}') + 20
+# How far ahead in the last dump's order a row that was not next is looked
+# for: past the rows of tasks that left since.
+_AHEAD = 8
 
 
 class RowMemo:
@@ -174,6 +177,11 @@ class RowMemo:
         self._taken: list[TaskSample] = []  # the rows of the dump being read
         self._snapshot = 0   # and the snapshot they belong to
         self._dumping = False
+        # The texts and samples of the last dump's rows in its order, and of
+        # this dump's so far; where this dump has come to in the last one.
+        self._order: tuple[list[str], list[TaskSample]] = ([], [])
+        self._next: tuple[list[str], list[TaskSample]] = ([], [])
+        self._at = 0
 
     @staticmethod
     def tail(snapshot: int) -> str:
@@ -189,34 +197,46 @@ class RowMemo:
         restamped; one this dump had already (bpftool can meet a key twice
         when the map changes under its walk) is passed over.
 
-        From the end of one formatted object to the start of the next lie
-        the next row's key and value in hex: as long as the layout is the
-        same, as many characters each time, so the next marker is looked
-        for there first instead of searched for."""
+        bpftool lists a hash map bucket by bucket, so a dump meets the rows in
+        the order the last one did, less the tasks that left and plus the new
+        ones: each row is first compared in place with the text of the row
+        that came next last time, which needs no copy and no hash.  From the
+        end of one formatted object to the start of the next lie the next
+        row's key and value in hex: as long as the layout is the same, as many
+        characters each time, so the next marker is looked for there first
+        instead of searched for."""
         snapshot = int(own[len(',"snapshot":'):-2])
         if not self._dumping:  # the first rows of a dump
             if snapshot <= self._snapshot:
                 # numbers start again: the instance was loaded anew, and a row
                 # stamped before could pass for one this dump has taken already
-                self._rows = {}
+                self._rows, self._order = {}, ([], [])
             self._snapshot, self._dumping = snapshot, True
         find, startswith = buf.find, buf.startswith
         rows, append = self._rows, self._taken.append
         known = rows.get
+        texts, tasks = self._order
+        next_texts, next_tasks = self._next
+        add_text, add_task = next_texts.append, next_tasks.append
+        at, last = self._at, len(texts)
         gap, marked, ends = self._gap, len(_MARK), len(own)
         read = 0
         mark = find(_MARK, pos)
         while mark >= 0:
             start = mark + marked
-            stamp = find(_STAMPS, start)
-            if stamp < 0:
-                break
+            if at < last and startswith(text := texts[at], start) and \
+                    startswith(_STAMPS, stamp := start + len(text)):
+                task, after = tasks[at], at + 1
+            else:
+                stamp = find(_STAMPS, start)
+                if stamp < 0:
+                    break
+                text = buf[start:stamp]
+                task, after = known(text), -1
             end = find(own, stamp, stamp + _TAIL_CHARS)
             if end < 0:
                 break  # another snapshot's row, an exit, or not arrived yet
             end += ends
-            text = buf[start:stamp]
-            task = known(text)
             if task is None:
                 try:
                     item, stop = _DECODER.raw_decode(buf, start)
@@ -229,6 +249,17 @@ class RowMemo:
             elif task.snapshot != snapshot:
                 task.snapshot = snapshot
                 append(task)
+            if after < 0:
+                # not next in the last dump's order: the task ran, or came, or
+                # the tasks before it left; go on after it, if it is near
+                after, key = at, task.key
+                for ahead in range(at, min(at + _AHEAD, last)):
+                    if tasks[ahead].key == key:
+                        after = ahead + 1
+                        break
+            at = after
+            add_text(text)
+            add_task(task)
             read += 1
             pos = end
             mark = end + gap
@@ -236,6 +267,7 @@ class RowMemo:
                 mark = find(_MARK, end)
                 if mark >= 0:
                     self._gap = gap = mark - end
+        self._at = at
         return pos, read
 
     def taken(self) -> list[TaskSample]:
@@ -250,6 +282,7 @@ class RowMemo:
             now = self._snapshot
             self._rows = {text: t for text, t in self._rows.items() if t.snapshot == now}
         self._taken, self._dumping = [], False
+        self._order, self._next, self._at = self._next, ([], []), 0
 
 
 def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:
