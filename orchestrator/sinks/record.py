@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
+from operator import and_, not_
 from pathlib import Path
 
 from orchestrator import files, units
@@ -239,6 +240,7 @@ class SampleRecords(Sequence):
 
 
 _UNKNOWN = RowAnalysis()
+_FOUND = (-1).__lt__  # an index of Records.repeats that names a record
 
 
 class Records:
@@ -252,10 +254,10 @@ class Records:
     ids stay theirs."""
 
     def __init__(self) -> None:
-        # by the id of a still row of the last sample (whose rows are held):
-        # its record less the timestamp, and where that record was
+        # the last sample's rows (held), their records less the timestamp,
+        # and by the id of each still row, where its record was
         self._held: list[TaskRow] = []
-        self._rest: dict[int, tuple] = {}
+        self._rest: list[tuple] = []
         self._index: dict[int, int] = {}
         self._lost: tuple[int, int] | None = None
         self._paths: dict[int, str] = {}  # the last sample's path of each group
@@ -278,23 +280,25 @@ class Records:
         moved = any(self._paths.get(gid, p) != p for gid, p in paths.items())
         if (lost != self._lost or moved
                 or (sample.snapshot.info.groups_lost and paths.keys() != self._paths.keys())):
-            self._rest, self._index = {}, {}
+            self._index = {}
         found = analysis.rows if analysis else {}
         still = analysis.still if analysis else {}
         rows = sample.tasks
         ids = list(map(id, rows))
         is_still = list(map(still.__contains__, ids))
-        rest = list(map(self._rest.get, ids))
         repeats = list(map(self._index.get, ids, repeat(-1)))
-        for i in [i for i, values in enumerate(rest) if values is None or not is_still[i]]:
+        # a repeat's record is where it was (a new one's placeholder is
+        # replaced below); a record repeats if its row was still then and is now
+        rest = list(map(self._rest.__getitem__, repeats)) if self._index else [()] * len(rows)
+        again = list(map(and_, is_still, map(_FOUND, repeats)))
+        for i in compress(range(len(rows)), map(not_, again)):
             row = rows[i]
             rest[i] = _rounded(_task(row, found.get(row.task.key, _UNKNOWN),
                                      path[row.task.group] or None, lost))
             repeats[i] = -1
-        kept = list(compress(ids, is_still))
-        self._held = rows
-        self._rest = dict(zip(kept, compress(rest, is_still), strict=True))
-        self._index = dict(zip(kept, compress(range(len(rows)), is_still), strict=True))
+        self._held, self._rest = rows, rest
+        self._index = dict(zip(compress(ids, is_still), compress(range(len(rows)), is_still),
+                               strict=True))
         self._lost, self._paths = lost, paths
         if with_idle:
             rest += [_rounded(_idle(row, lost)) for row in sample.idle]
