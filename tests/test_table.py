@@ -52,3 +52,26 @@ def test_choosing_threads_before_grouping_them_keeps_the_order_of_grouping_all()
                 chosen = table.top_groups(rows, "thread", found, path, top, group_key, row_key)
                 expected = sorted(everything, key=group_key, reverse=True)[:top]
                 assert chosen == expected
+
+
+def test_the_table_leaves_out_this_process_and_what_it_started_and_nothing_else():
+    import os
+    from dataclasses import replace
+
+    from orchestrator.kernel.records import Snapshot, SnapshotInfo
+    from orchestrator.sampling.deltas import Sample
+
+    me = os.getpid()
+
+    def task(pid, tgid, ppid, comm):
+        return TaskSample(pid, 1, tgid, comm, 0, 0, 0, 10, 0, 0, 0, 0, 0, False, ppid=ppid)
+
+    tasks = [task(me, me, 1, "lottery"), task(me + 1, me, 1, "lottery"),  # its threads
+             task(900001, 900001, me, "sudo"), task(900002, 900002, 900001, "bpftool"),
+             task(900004, 900004, 1, "sshd"), task(900005, 900005, 900004, "bash")]
+    rows = [TaskRow(t, 1024, 10, 0, 0, 1) for t in tasks]
+    info = SnapshotInfo(1, 0, 1, len(tasks), 0, 0, 0, 0, len(tasks), 0)
+    sample = Sample(Snapshot(info, 0.0, tuple(tasks), (), (), GROUPS), rows, [], None)
+    shown = table.without_self(sample)
+    assert [r.task.comm for r in shown.tasks] == ["sshd", "bash"]
+    assert shown.tasks[0] is rows[4] and replace(shown, tasks=rows) == sample

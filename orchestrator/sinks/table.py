@@ -8,7 +8,8 @@ import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 from typing import TypeVar
 
 import tabulate as _tabulate
@@ -129,11 +130,18 @@ def top_groups(rows: Iterable[TaskRow], by: str, analysis: Analysis | None,
     return heapq.nlargest(top, group(rows, by, analysis, path), key=group_key)
 
 
-def _own_tgids(sample: Sample) -> set[int]:
-    """This process and what it started (sudo, then bpftool or cat below it)."""
+_TASK = attrgetter("task")
+_TGID = attrgetter("tgid")
+_PPID = attrgetter("ppid")
+
+
+def _own_tgids(tasks: list[TaskSample], tgids: list[int]) -> set[int]:
+    """This process and what it started (sudo, then bpftool or cat below it),
+    of `tasks` whose tgids are `tgids`."""
     own = {os.getpid()}
+    parents = list(map(_PPID, tasks))
     for _ in range(3):  # lottery -> sudo -> bpftool: parents before children
-        more = {r.task.tgid for r in sample.tasks if r.task.ppid in own} - own
+        more = set(compress(tgids, map(own.__contains__, parents))) - own
         if not more:  # as root there is no sudo: one level less to look through
             break
         own |= more
@@ -142,9 +150,13 @@ def _own_tgids(sample: Sample) -> set[int]:
 
 def without_self(sample: Sample) -> Sample:
     """The sample less lottery's own processes: a view should show the
-    machine, not the tool watching it (files keep every task)."""
-    own = _own_tgids(sample)
-    return sample.with_tasks([r for r in sample.tasks if r.task.tgid not in own])
+    machine, not the tool watching it (files keep every task).  In passes
+    over the rows in C: a host may run 100,000 threads."""
+    tasks = list(map(_TASK, sample.tasks))
+    tgids = list(map(_TGID, tasks))
+    own = _own_tgids(tasks, tgids)
+    return sample.with_tasks(list(compress(sample.tasks,
+                                           map(not_, map(own.__contains__, tgids)))))
 
 
 # Each sort key: the field of a group, the same field of a row (by thread a
