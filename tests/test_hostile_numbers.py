@@ -17,6 +17,7 @@ from conftest import DATA, run_lottery
 
 from orchestrator import bounds
 from orchestrator.cli import app
+from orchestrator.errors import LotteryError
 from orchestrator.sinks import record
 
 # Options whose table entry has another name, and numeric options checked
@@ -248,3 +249,15 @@ def test_a_byte_order_mark_is_not_part_of_a_recording_or_a_mapping(tmp_path):
     mapping.write_bytes(b"\xef\xbb\xbf-20..19 100\n")
     done = run_lottery("simulate", str(recording), "--tickets", str(mapping), "--seed", "1")
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("value", "reason"), [("x" * 300_000, "a field is longer than"),
+                                               ("abc", "runtime_ns 'abc' is not an integer")])
+def test_a_bad_row_is_named_by_its_own_line(tmp_path, value, reason):
+    header, body = _rows()
+    body[2][header.index("runtime_ns")] = value  # the fourth line of the file
+    path = tmp_path / "bad.csv"
+    with path.open("w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *body])
+    with pytest.raises(LotteryError, match=rf"\(line 4: {reason}"):
+        record.read(path)

@@ -154,8 +154,13 @@ def read(path: Path) -> list[dict[str, object]]:
             held = FIELDS[:_known_fields(tuple(next(reader, ())))]
             rest = dict.fromkeys(NAMES[len(held):])
             out = []
-            for row in reader:
-                where = reader.line_num
+            while True:
+                # the line the row starts on: the reader raises (a field over
+                # its limit) before it hands the row over
+                where = reader.line_num + 1
+                row = next(reader, None)
+                if row is None:
+                    break
                 if len(row) != len(held):
                     raise ValueError(f"a row has {len(row)} fields, the header {len(held)}")
                 values = {f.name: f.parse(cell) for f, cell in zip(held, row, strict=True)}
