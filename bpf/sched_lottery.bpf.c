@@ -397,6 +397,20 @@ static long sweep_row(struct bpf_map *map, struct task_key *key, struct task_sta
 	return 0;
 }
 
+/* Visit the exits from number `from` (no further back than the ring
+ * reaches) to the newest; return where the callback stopped. */
+static __always_inline __u64 walk_ring(void *callback, struct sweep *sweep, __u64 from,
+				       __u64 exits)
+{
+	if (exits - from > EXIT_RING)
+		from = exits - EXIT_RING;
+	sweep->from = from;
+	sweep->stop = exits; /* unless the callback stops before */
+	if (exits > from)
+		bpf_loop(exits - from, callback, sweep, 0);
+	return sweep->stop;
+}
+
 /* Scanning every bucket of the task map costs as much as the walk itself
  * at 10,000 tasks, so a snapshot finds what to drop through the exit ring,
  * and sweeps the whole map only when the counts show that it must. */
@@ -406,30 +420,15 @@ static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 
 	__u64 retain = cfg && cfg->exit_retain_ns ? cfg->exit_retain_ns : EXIT_RETAIN_NS_DEFAULT;
 	struct sweep sweep = { .snapshot = walk->snapshot };
 	__u64 exits = cnt->exits;
-	__u64 from;
+	__u64 stop;
 
 	if (retain < now)
 		sweep.oldest_exit_ns = now - retain;
 	/* Exits numbered before the walk began were passed over by it; the
 	 * ones after it may be this snapshot's, and are looked at again. */
-	from = cnt->cleared;
-	if (exits - from > EXIT_RING)
-		from = exits - EXIT_RING;
-	sweep.from = from;
-	sweep.stop = exits; /* unless it stops before */
-	if (exits > from)
-		bpf_loop(exits - from, clear_dead, &sweep, 0);
-	cnt->cleared = sweep.stop < walk->exits ? sweep.stop : walk->exits;
-
-	from = cnt->expired;
-	if (exits - from > EXIT_RING)
-		from = exits - EXIT_RING;
-	sweep.from = from;
-	sweep.stop = exits; /* unless it stops before */
-	if (exits > from)
-		bpf_loop(exits - from, expire_exit, &sweep, 0);
-	cnt->expired = sweep.stop;
-
+	stop = walk_ring(clear_dead, &sweep, cnt->cleared, exits);
+	cnt->cleared = stop < walk->exits ? stop : walk->exits;
+	cnt->expired = walk_ring(expire_exit, &sweep, cnt->expired, exits);
 	if (cnt->live_rows > walk->rows)
 		bpf_for_each_map_elem(&tasks, sweep_row, &sweep, 0);
 }
