@@ -290,12 +290,16 @@ static __always_inline void record_exit(struct task_struct *prev)
 	/* the row may have left after its retention already */
 	if (ring->seq && !bpf_map_delete_elem(&tasks, &ring->key))
 		__sync_fetch_and_sub(&cnt->exit_rows, 1);
+	/* A thread that execs takes its leader's pid and start time, so the
+	 * leader's exit row may hold this key already: the later exit replaces it. */
+	if (!bpf_map_update_elem(&tasks, &key, &final, BPF_NOEXIST))
+		__sync_fetch_and_add(&cnt->exit_rows, 1);
+	else if (bpf_map_update_elem(&tasks, &key, &final, BPF_EXIST))
+		__sync_fetch_and_add(&cnt->exits_lost, 1);
+	/* Named in the ring only once its row is in the map: a snapshot that
+	 * finds no row for the exit a slot names takes it as gone. */
 	ring->key = key;
 	ring->seq = final.exit_seq + 1;
-	if (bpf_map_update_elem(&tasks, &key, &final, BPF_NOEXIST))
-		__sync_fetch_and_add(&cnt->exits_lost, 1);
-	else
-		__sync_fetch_and_add(&cnt->exit_rows, 1);
 }
 
 SEC("tp_btf/sched_switch")
@@ -402,12 +406,13 @@ static long sweep_row(struct bpf_map *map, struct task_key *key, struct task_sta
 static __always_inline __u64 walk_ring(void *callback, struct sweep *sweep, __u64 from,
 				       __u64 exits)
 {
+	if (from >= exits)
+		return from; /* another snapshot went further since this one read exits */
 	if (exits - from > EXIT_RING)
 		from = exits - EXIT_RING;
 	sweep->from = from;
 	sweep->stop = exits; /* unless the callback stops before */
-	if (exits > from)
-		bpf_loop(exits - from, callback, sweep, 0);
+	bpf_loop(exits - from, callback, sweep, 0);
 	return sweep->stop;
 }
 

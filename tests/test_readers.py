@@ -164,6 +164,44 @@ def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
         assert abs(error) < 5, done.stdout
 
 
+_EXEC_FROM_A_THREAD = """
+import os, sys, threading
+def run_sh():
+    sys.stdin.readline()
+    os.execv("/bin/sh", ["sh", "-c", "read line"])
+threading.Thread(target=run_sh).start()
+threading.Event().wait()
+"""
+
+
+def test_a_program_a_thread_execs_has_its_own_final_numbers(instance):
+    """A thread that execs takes its leader's pid and start time (de_thread):
+    the leader's exit and the program's own exit share a key, and the
+    program's, the later, is the one readers find."""
+    proc = subprocess.Popen([sys.executable, "-c", _EXEC_FROM_A_THREAD],
+                            stdin=subprocess.PIPE, text=True)
+    try:
+        while len(os.listdir(f"/proc/{proc.pid}/task")) < 2:
+            time.sleep(0.01)
+        snapshot.take(instance)
+        lost = snapshot.take(instance).info.exits_lost
+        proc.stdin.write("exec\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 30
+        while open(f"/proc/{proc.pid}/comm").read().strip() != "sh":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        proc.stdin.write("done\n")
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    snap = snapshot.take(instance)
+    final = [t for t in snap.exits if t.pid == proc.pid]
+    assert [t.comm for t in final] == ["sh"], final
+    assert snap.info.exits_lost == lost
+
+
 def test_exit_rows_leave_after_the_retention(bpf_object, pin_dir):
     with loaded(bpf_object, pin_dir, exit_retain_s=0.5) as pins:
         _exit_threads(2_000)
