@@ -3,6 +3,7 @@ samples only, the same values in both."""
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -153,6 +154,15 @@ def _walk(n: int, busy_runtime: int, sleeper: TaskSample) -> Snapshot:
                     (CpuIdle(0, n * 400_000),), {})
 
 
+def _write_kept_and_fresh(kept: CsvSink, fresh: Path, sample, found, rows, repeats) -> None:
+    """One sample into a series' sink, reusing lines, and into a new sink each
+    time, which has nothing to reuse."""
+    kept.write(Output(sample, found, rows, [], repeats))
+    one = CsvSink(fresh)
+    one.write(Output(sample, found, record.records(sample, found), []))
+    one.close()
+
+
 def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_sinks_write(tmp_path):
     sleeper = TaskSample(9, 4, 9, "sleeper", 0, 0, 0, 700, 20, 0, 3, 3, 0, False)
     reader, analysing = deltas.Reader(tickets.WEIGHT), Analyser()
@@ -165,10 +175,7 @@ def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_sinks_write(tmp_p
         rows, repeats = series(sample, found)
         assert rows == record.records(sample, found)  # reuse changes no value
         flags.append(repeats)
-        kept.write(Output(sample, found, rows, [], repeats))
-        one = CsvSink(fresh)  # a new sink each time: nothing to reuse
-        one.write(Output(sample, found, record.records(sample, found), []))
-        one.close()
+        _write_kept_and_fresh(kept, fresh, sample, found, rows, repeats)
     kept.close()
     assert (tmp_path / "kept.csv").read_text() == fresh.read_text()
     # the sleeper repeats once its row and its average stop changing; the
@@ -237,11 +244,8 @@ def test_a_series_in_any_order_writes_what_fresh_sinks_write(tmp_path_factory, d
         found = analysing.analyse(sample)
         rows, repeats = series(sample, found)
         assert rows == record.records(sample, found)  # reuse changes no value
-        kept.write(Output(sample, found, rows, [], repeats))
+        _write_kept_and_fresh(kept, fresh, sample, found, rows, repeats)
         reused += sum(i >= 0 for i in repeats)
-        one = CsvSink(fresh)  # a new sink each time: nothing to reuse
-        one.write(Output(sample, found, record.records(sample, found), []))
-        one.close()
     kept.close()
     assert (tmp / "kept.csv").read_text() == fresh.read_text()
     assert reused  # at most 4 of 12 tasks change a sample: the others repeat

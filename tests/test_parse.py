@@ -1,5 +1,6 @@
 """Parsing what real bpftool runs printed (tests/data, captured on a 6.18 kernel)."""
 
+import copy
 import json
 import os
 from dataclasses import replace
@@ -77,12 +78,20 @@ def _stable(row: dict) -> dict:
     return {k: v for k, v in value.items() if k not in ("sampled_ns", "snapshot")}
 
 
-def _read_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int = 0) -> list:
+def _dump_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int
+               ) -> tuple[list, list]:
+    """The rows the memo took and the others, of `rows` printed as bpftool
+    does and read in chunks of `chunk` characters."""
     text = json.dumps(rows, separators=(",", ":"))
     pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
     others = parse.task_rows(parse.iter_formatted(pieces, memo=memo, snapshot=snapshot))
     taken = memo.taken()
     memo.done()
+    return taken, others
+
+
+def _read_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int = 0) -> list:
+    taken, others = _dump_with(memo, rows, chunk, snapshot)
     # in the dump's order (the memo takes this snapshot's rows, the rest are yielded)
     order = {(r["formatted"]["key"]["pid"], r["formatted"]["key"]["start_ns"]): i
              for i, r in enumerate(rows)}
@@ -149,7 +158,7 @@ def _walked(rows: list, snapshot: int, at_ns: int) -> list:
     """The rows as the walk `snapshot` leaves them: live rows restamped."""
     out = []
     for row in rows:
-        row = json.loads(json.dumps(row))
+        row = copy.deepcopy(row)
         if not row["formatted"]["key"]["exited"]:
             row["formatted"]["value"].update(snapshot=snapshot, sampled_ns=at_ns)
         out.append(row)
@@ -157,7 +166,7 @@ def _walked(rows: list, snapshot: int, at_ns: int) -> list:
 
 
 def _exit_row(row: dict, seq: int) -> dict:
-    row = json.loads(json.dumps(row))
+    row = copy.deepcopy(row)
     row["formatted"]["key"]["exited"] = 1
     row["formatted"]["value"].update(snapshot=0, exit_seq=seq)
     return row
@@ -184,12 +193,12 @@ def test_a_series_of_dumps_in_any_order_reads_as_fresh_decodes(data):
             if op == "leave" and len(rows) > 2:
                 del rows[i]
             elif op == "come":
-                row = json.loads(json.dumps(row))
+                row = copy.deepcopy(row)
                 row["formatted"]["key"]["pid"] = next_pid
                 next_pid += 1
                 rows.insert(data.draw(st.integers(0, len(rows))), row)
             elif op == "run" and not row["formatted"]["key"]["exited"]:
-                ran = json.loads(json.dumps(row))
+                ran = copy.deepcopy(row)
                 ran["formatted"]["value"]["runtime_ns"] += 1
                 # a task has one row: bpftool may meet it twice, the same both times
                 rows = [ran if r["formatted"]["key"] == row["formatted"]["key"] else r
@@ -201,12 +210,8 @@ def test_a_series_of_dumps_in_any_order_reads_as_fresh_decodes(data):
             elif op == "exit" and not row["formatted"]["key"]["exited"]:
                 rows.insert(i, _exit_row(row, snapshot))
         dump = _walked(rows, snapshot, 1000 * snapshot)
-        text = json.dumps(dump, separators=(",", ":"))
         chunk = data.draw(st.sampled_from([13, 97, 4096, 1 << 20]))
-        pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
-        others = parse.task_rows(parse.iter_formatted(pieces, memo=memo, snapshot=snapshot))
-        taken = memo.taken()
-        memo.done()
+        taken, others = _dump_with(memo, dump, chunk, snapshot)
         fresh = {}
         for row in dump:  # the last of a key counts, as in snapshot._split
             if not row["formatted"]["key"]["exited"]:
