@@ -19,14 +19,12 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 
 from orchestrator import paths
-from orchestrator.analysis import analyser, tickets
+from orchestrator.analysis import frames, tickets
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.exporter.collector import Collector
 from orchestrator.kernel import parse, snapshot, tools
-from orchestrator.sampling import deltas, sampler
-from orchestrator.sinks import Output, record
 from orchestrator.sinks.csv_file import CsvSink
 
 HERE = Path(__file__).parent
@@ -130,7 +128,7 @@ def _time_dump(pins, repeats: int) -> tuple[tuple[float, float], float, float, i
         rows = len(snapshot.take(pins).tasks)
     argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pins.tasks)]
     alone = _best(lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True), repeats)
-    parsed = _best(lambda: parse.task_rows(parse.iter_formatted(tools.stream(argv))), repeats)
+    parsed = _best(lambda: parse.task_rows(parse.iter_formatted(tools.stream(argv)), 0), repeats)
     sample = _best(lambda: snapshot.take(pins), repeats)
     return alone, parsed[0], sample[0], rows
 
@@ -141,18 +139,13 @@ def _time_pipeline(pins, out_dir: Path, repeats: int) -> tuple[float, float]:
     against the previous one, the analysis, the records and the CSV rows
     written.  The series starts two samples before the ones timed, as the
     first samples of a dump find nothing to reuse."""
-    reader = deltas.Reader(tickets.WEIGHT)
-    take = sampler.bpftool_source(pins)
-    reader.advance(take(reader.exits_from))
-    analysing = analyser.Analyser()
-    make_records = record.Records()
+    pipeline = frames.Pipeline(tickets.WEIGHT)
+    take = frames.bpftool_source(pins)
+    pipeline.frame(take(pipeline.exits_from))
     sink = CsvSink(out_dir / f"bench-{os.getpid()}.csv")
 
     def one() -> None:
-        sample = reader.advance(take(reader.exits_from))
-        found = analysing.analyse(sample)
-        rows, repeats = make_records(sample, found)
-        sink.write(Output(sample, found, rows, [], repeats))
+        sink.write(pipeline.frame(take(pipeline.exits_from)))
 
     try:
         _best(one, 2)

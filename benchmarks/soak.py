@@ -22,7 +22,7 @@ from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.kernel import bpffs
-from orchestrator.sinks.csv_file import conservation
+from orchestrator.records import conservation, read
 
 STRESS = ["stress-ng", "--cpu", "2", "--switch", "2", "--fork", "2", "--pthread", "1",
           "--quiet"]
@@ -33,7 +33,7 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def _report(name: str, path: Path) -> str:
-    errors = sorted(abs(e) for e in conservation(path))
+    errors = sorted(abs(e) for _, e in conservation(read(path)))
     if not errors:
         return f"{name}: no samples"
     rows = path.read_text().count("\n") - 1

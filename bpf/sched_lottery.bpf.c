@@ -106,6 +106,13 @@ struct {
 	__type(value, struct settings);
 } settings SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SNAPSHOT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct snapshot_info);
+} snapshots SEC(".maps");
+
 static __always_inline void *only(void *map)
 {
 	__u32 zero = 0;
@@ -499,23 +506,31 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 {
 	__u64 session = ctx->meta->session_id;
 	__u64 now = bpf_ktime_get_ns();
+	__u32 slot = walk->snapshot % SNAPSHOT_SLOTS;
+	struct snapshot_info *info = bpf_map_lookup_elem(&snapshots, &slot);
 
 	tidy(walk, cnt, now, cfg);
 	sweep_groups(now, cfg);
-	BPF_SEQ_PRINTF(ctx->meta->seq,
-		       "{\"snapshot\":%llu,\"start_ns\":%llu,\"end_ns\":%llu,\"rows\":%llu,"
-		       "\"dropped\":%llu,\"exits\":%llu,",
-		       walk->snapshot, walk->start_ns, now, walk->rows, walk->dropped, walk->exits);
-	BPF_SEQ_PRINTF(ctx->meta->seq,
-		       "\"exits_lost\":%llu,\"groups_lost\":%llu,\"live_rows\":%llu,"
-		       "\"exit_rows\":%llu}\n",
-		       cnt->exits_lost, cnt->groups_lost, cnt->live_rows, cnt->exit_rows);
+	if (info) {
+		info->snapshot = walk->snapshot;
+		info->start_ns = walk->start_ns;
+		info->end_ns = now;
+		info->rows = walk->rows;
+		info->dropped = walk->dropped;
+		info->exits = walk->exits;
+		info->exits_lost = cnt->exits_lost;
+		info->groups_lost = cnt->groups_lost;
+		info->live_rows = cnt->live_rows;
+		info->exit_rows = cnt->exit_rows;
+	}
+	BPF_SEQ_PRINTF(ctx->meta->seq, "%llu\n", walk->snapshot);
 	bpf_map_delete_elem(&walks, &session);
 }
 
 /* Reading the pinned iterator takes a snapshot: every live task is copied
  * into the task map, then rows no reader needs are dropped (see tidy).  The
- * reader gets one JSON line that says which rows are its own. */
+ * reader gets the snapshot's number, which its rows bear, and finds what
+ * else the walk did in the snapshots map. */
 SEC("iter/task")
 int snapshot(struct bpf_iter__task *ctx)
 {

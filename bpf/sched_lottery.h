@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* The one definition of what crosses the kernel/user boundary.  User space
  * never mirrors this layout: it reads these fields by name from the BTF that
- * `bpftool map dump -j` prints ("formatted"). */
+ * `bpftool map dump -j` prints ("formatted"), writes struct settings at the
+ * offsets the object's BTF gives, and reads the #defines below from this
+ * file (orchestrator/header.py), so each number here is written once. */
 #ifndef SCHED_LOTTERY_H
 #define SCHED_LOTTERY_H
 
@@ -92,6 +94,23 @@ struct counters {
 	__u64 exit_rows;
 	__u64 cleared;     /* exits before this have no live row left */
 	__u64 expired;     /* exit rows before this left after the retention */
+};
+
+/* What one snapshot did, kept in the snapshots map at slot
+ * snapshot % SNAPSHOT_SLOTS: the walk prints only its number, and its
+ * reader dumps the map to find the rest. */
+#define SNAPSHOT_SLOTS 64
+struct snapshot_info {
+	__u64 snapshot;    /* its number, from 1 */
+	__u64 start_ns;    /* CLOCK_MONOTONIC when the walk began */
+	__u64 end_ns;      /* and when it ended */
+	__u64 rows;        /* live rows it wrote */
+	__u64 dropped;     /* live tasks it could not write (the map was full) */
+	__u64 exits;       /* exits numbered before it began */
+	__u64 exits_lost;  /* since load: exits whose row could not be written */
+	__u64 groups_lost; /* since load: groups that did not fit */
+	__u64 live_rows;   /* rows in the task map when it ended */
+	__u64 exit_rows;
 };
 
 /* Set once by `lottery load` (bpftool map update). */

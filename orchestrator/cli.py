@@ -34,8 +34,9 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
-from orchestrator.exporter.collector import GROUP_BY
-from orchestrator.sinks.table import COLUMNS, DEFAULT_COLUMNS, GROUPINGS, SORT_KEYS
+from orchestrator.groupings import LABELS, NAMES
+from orchestrator.sinks.rows import SORT_KEYS, TABLE_COLUMNS
+from orchestrator.sinks.table import DEFAULT_COLUMNS
 
 app = typer.Typer(
     name="lottery",
@@ -178,7 +179,7 @@ def dump(
         help="Table order, largest first; delta, wait and switches are per interval, "
         "runtime is the lifetime total.")] = "delta",
     by: Annotated[str, typer.Option(
-        "--by", metavar="|".join(GROUPINGS), help="One table row per thread, process, "
+        "--by", metavar="|".join(NAMES), help="One table row per thread, process, "
         "command name or task group.")] = "thread",
     tickets: TicketsOption = "weight",
     draws: Annotated[int, typer.Option(
@@ -199,7 +200,7 @@ def dump(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables, CSV only.")] = False,
     columns: Annotated[str | None, typer.Option(
         "--columns", metavar="NAME,...", help="Table columns, from: "
-        f"{','.join(COLUMNS)}. Default: {','.join(DEFAULT_COLUMNS)} (fits 120 "
+        f"{','.join(TABLE_COLUMNS)}. Default: {','.join(DEFAULT_COLUMNS)} (fits 120 "
         "characters). cpu, delta, wait, swdelta, share, expected, observed and error are "
         "per interval; runtime, maxwait and switches since the task started.")] = None,
     wide: Annotated[bool, typer.Option(
@@ -245,10 +246,6 @@ def dump(
 
       lottery dump 1 3 --columns pid,comm,cpu,wait,maxwait --wide
     """
-    for name, value, allowed in (("--sort", sort, SORT_KEYS), ("--by", by, GROUPINGS)):
-        if value not in allowed:
-            raise LotteryError(f"{name} {value!r} is not known",
-                               f"pass one of {', '.join(allowed)}", code=EXIT_USAGE)
     interval_s, count = dump_cmd.timing(interval_arg, count_arg, interval, iterations)
     opts = dump_cmd.DumpOptions(
         interval_s=interval_s, iterations=count, output=output, json_output=json_output,
@@ -466,7 +463,7 @@ def top(
     interval: Annotated[float, typer.Option(
         "--interval", "-i", help="Seconds between samples, 0.01 to 86400.")] = 1.0,
     by: Annotated[str, typer.Option(
-        "--by", metavar="|".join(GROUPINGS), help="Rows per thread, process, command "
+        "--by", metavar="|".join(NAMES), help="Rows per thread, process, command "
         "name or task group (g cycles).")] = "thread",
     tickets: TicketsOption = "weight",
     pin_dir: PinDir = None,
@@ -479,7 +476,7 @@ def top(
     Jain's index per contention set; sparklines of conservation and fairness.
     Fits 80x24, shows more columns from 110 wide.
 
-    Keys: q quit, s sort (cpu, error, wait, pid), g group by, p pause,
+    Keys: q quit, s sort (delta, error, wait, pid), g group by, p pause,
     / filter by name or regular expression.
 
     Examples:
@@ -536,7 +533,7 @@ def serve(
         "--listen", metavar="ADDR:PORT", help="Address to serve /metrics on; loopback by "
         "default, [::1]:PORT for IPv6.")] = serve_cmd.DEFAULT_LISTEN,
     group_by: Annotated[str, typer.Option(
-        "--group-by", metavar="|".join(GROUP_BY), help="What the `group` label names: the "
+        "--group-by", metavar="|".join(LABELS), help="What the `group` label names: the "
         "command name, the process (name/tgid) or the task group (/autogroup-41, "
         "/A/B).")] = "comm",
     pid: Annotated[list[str] | None, typer.Option(

@@ -1,5 +1,9 @@
 """Named constants and exit codes, in one place."""
 
+from orchestrator import header
+from orchestrator.header import BPF_HEADER, BPF_SOURCE  # noqa: F401 (named here for the rest)
+from orchestrator.units import NS_PER_S
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -28,6 +32,7 @@ TASK_MAP_NAME = "tasks"
 GROUPS_MAP_NAME = "groups"
 COUNTERS_MAP_NAME = "counters"
 SETTINGS_MAP_NAME = "settings"
+SNAPSHOTS_MAP_NAME = "snapshots"
 PIN_NAMES = (
     SWITCH_LINK_NAME,
     SNAPSHOT_LINK_NAME,
@@ -35,21 +40,23 @@ PIN_NAMES = (
     GROUPS_MAP_NAME,
     COUNTERS_MAP_NAME,
     SETTINGS_MAP_NAME,
+    SNAPSHOTS_MAP_NAME,
     "exit_ring",
     "waits",
     "walks",
 )
 
-BPF_SOURCE = "sched_lottery.bpf.c"
-BPF_HEADER = "sched_lottery.h"
 BPF_OBJECT = "sched_lottery.bpf.o"
-# bpf/sched_lottery.h
-TASKS_CAPACITY = 131072  # live rows
-EXIT_RING = 16384        # exit rows kept at most
-GROUPS_CAPACITY = 8192
-EXIT_RETAIN_S_DEFAULT = 10.0  # EXIT_RETAIN_NS_DEFAULT
-GROUP_IDLE_S_DEFAULT = 10.0   # GROUP_IDLE_NS
-GROUP_KINDS = {0: "root", 1: "cgroup", 2: "autogroup", 3: "gone"}
+# bpf/sched_lottery.h, read from the header: each number is written there once
+TASKS_CAPACITY = header.define("TASKS_CAPACITY")    # live rows
+EXIT_RING = header.define("EXIT_RING")              # exit rows kept at most
+GROUPS_CAPACITY = header.define("GROUPS_CAPACITY")
+SNAPSHOT_SLOTS = header.define("SNAPSHOT_SLOTS")
+EXIT_RETAIN_S_DEFAULT = header.define("EXIT_RETAIN_NS_DEFAULT") / NS_PER_S
+GROUP_IDLE_S_DEFAULT = header.define("GROUP_IDLE_NS") / NS_PER_S
+GROUP_NAME_LEN = header.define("GROUP_NAME_LEN")
+GROUP_KINDS = {header.define(f"GROUP_{kind.upper()}"): kind
+               for kind in ("root", "cgroup", "autogroup", "gone")}
 
 # A sample whose rows another reader's snapshot overwrote is taken again,
 # after a random pause, at most this many times.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import constants as c
+from orchestrator import header
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import bpffs
 
@@ -22,6 +23,7 @@ class Pins:
     groups: Path
     counters: Path
     settings: Path
+    snapshots: Path
     prog: Path | None  # the seed's PROG_PIN: an extra pin of the program itself
 
     def checked(self) -> Pins:
@@ -56,6 +58,7 @@ def pins(pin_dir: str | Path | None = None, map_pin: str | Path | None = None) -
         groups=root / c.GROUPS_MAP_NAME,
         counters=root / c.COUNTERS_MAP_NAME,
         settings=root / c.SETTINGS_MAP_NAME,
+        snapshots=root / c.SNAPSHOTS_MAP_NAME,
         prog=Path(prog) if prog else None,
     )
 
@@ -79,9 +82,8 @@ def bpf_object(obj: str | Path | None = None, build: str | Path | None = None) -
 def bpf_sources() -> Path:
     """Return the directory holding the BPF program and its header: inside the
     installed package (pip install .), else the checkout's bpf/ (editable)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "bpf", here.parent / "bpf"):
-        if (candidate / c.BPF_SOURCE).is_file():
-            return candidate
-    raise LotteryError(f"the BPF sources ({c.BPF_SOURCE}) are not installed beside {here}",
-                       "reinstall lottery (pip install .)")
+    found = header.sources()
+    if found is None:
+        raise LotteryError(f"the BPF sources ({c.BPF_SOURCE}) are not installed beside "
+                           f"{Path(__file__).parent}", "reinstall lottery (pip install .)")
+    return found

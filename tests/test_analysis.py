@@ -5,21 +5,26 @@ from __future__ import annotations
 import random
 
 import pytest
+from builders import row, snap, task
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.analysis import edf, schedulers, shares, tickets
+from orchestrator.analysis.analyser import Analyser
 from orchestrator.errors import LotteryError
-from orchestrator.kernel.records import TaskSample
-from orchestrator.sampling.deltas import TaskRow
+from orchestrator.sampling.deltas import Sample
 
 TICKETS = st.lists(st.integers(1, 100_000), min_size=1, max_size=12)
 
 
 def _row(pid, nice=0, runtime=0, wait=0, runs=1, cpu=1, pinned=True, policy=0):
-    task = TaskSample(pid, pid, pid, f"t{pid}", nice, policy, cpu, 0, 0, 0, 0, 0, 0, False,
-                      1 if pinned else 2)
-    return TaskRow(task, tickets.weight_tickets(nice, policy), runtime, wait, 0, runs)
+    t = task(pid, comm=f"t{pid}", nice=nice, policy=policy, cpu=cpu,
+             cpus_allowed=1 if pinned else 2)
+    return row(t, runtime, wait, 0, runs)
+
+
+def WEIGHT(r):  # the kernel's weight of a task, groups aside
+    return tickets.WEIGHT.of(r.task)
 
 
 # ticket models
@@ -65,7 +70,7 @@ def test_unknown_model_names_the_choices():
 
 def test_two_cpu_bound_tasks_expect_their_weight_ratio():
     rows = [_row(1, 0, runtime=750, wait=250), _row(2, 5, runtime=250, wait=750)]
-    got = shares.shares(rows, interval_ns=1000)
+    got = shares.shares(rows, WEIGHT, interval_ns=1000)
     assert got[(1, 1)].expected == pytest.approx(1024 / 1359)
     assert got[(1, 1)].observed == pytest.approx(0.75)
     assert got[(2, 2)].error == pytest.approx(0.25 - 335 / 1359)
@@ -74,7 +79,7 @@ def test_two_cpu_bound_tasks_expect_their_weight_ratio():
 def test_a_sleeper_gets_only_what_it_asked_for_and_leaves_the_rest():
     rows = [_row(1, 0, runtime=10, wait=0), _row(2, 0, runtime=495, wait=505),
             _row(3, 0, runtime=495, wait=505)]
-    got = shares.shares(rows, interval_ns=1000)
+    got = shares.shares(rows, WEIGHT, interval_ns=1000)
     assert got[(1, 1)].expected == pytest.approx(0.01)
     assert got[(2, 2)].expected == pytest.approx(0.495)
     assert got[(1, 1)].ticket_share == pytest.approx(1 / 3)
@@ -83,22 +88,35 @@ def test_a_sleeper_gets_only_what_it_asked_for_and_leaves_the_rest():
 def test_groups_split_pinned_from_free_tasks():
     rows = [_row(1, runtime=5), _row(2, runtime=5, cpu=0), _row(3, runtime=5, pinned=False),
             _row(4, runtime=0, wait=0), _row(5, runtime=5, policy=tickets.SCHED_FIFO)]
-    got = shares.shares(rows)
+    got = shares.shares(rows, WEIGHT)
     assert {k[0]: s.group for k, s in got.items()} == {1: "cpu1", 2: "cpu0", 3: "all"}
 
 
 @settings(max_examples=200)
 @given(TICKETS, st.data())
 def test_shares_sum_to_one_in_every_group(ticket_list, data):
-    rows = []
-    for i, t in enumerate(ticket_list):
-        row = _row(i + 1, runtime=data.draw(st.integers(1, 10**9)),
-                   wait=data.draw(st.integers(0, 10**9)))
-        rows.append(TaskRow(row.task, t, row.runtime_delta_ns, row.wait_delta_ns, 0, 1))
-    got = shares.shares(rows).values()
+    rows = [_row(i + 1, runtime=data.draw(st.integers(1, 10**9)),
+                 wait=data.draw(st.integers(0, 10**9))) for i in range(len(ticket_list))]
+    held = {r.task.pid: t for r, t in zip(rows, ticket_list, strict=True)}
+    got = shares.shares(rows, lambda r: held[r.task.pid]).values()
     assert sum(s.expected for s in got) == pytest.approx(1.0)
     assert sum(s.observed for s in got) == pytest.approx(1.0)
     assert sum(s.ticket_share for s in got) == pytest.approx(1.0)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(st.integers(-2**40, 2**40), st.integers(-2**40, 2**40) | st.none(),
+                          st.integers(-20, 19), st.integers(0, 2)), min_size=1, max_size=10),
+       st.integers(0, 2**40))
+def test_every_share_lies_between_zero_and_one_whatever_the_counters_did(tasks, interval):
+    """A counter can go back (a thread that execs takes over its leader's
+    numbers): no share is ever below 0 or above 1 for it, nor for the others."""
+    rows = [_row(i + 1, nice=nice, runtime=ran, wait=waited, cpu=cpu)
+            for i, (ran, waited, nice, cpu) in enumerate(tasks)]
+    for share in shares.shares(rows, WEIGHT, interval).values():
+        for value in (share.ticket_share, share.expected, share.observed):
+            assert 0.0 <= value <= 1.0, share
+        assert -1.0 <= share.error <= 1.0
 
 
 @given(TICKETS, st.lists(st.floats(0, 1e9), min_size=12, max_size=12), st.floats(0, 1e9))
@@ -159,37 +177,60 @@ def test_ewma_starts_at_the_first_value_then_leans_to_new_ones():
     assert schedulers.ewma(value, 200.0, 0.25) == pytest.approx(125.0)
 
 
-def _analysed(analyser, rows):
-    from orchestrator.kernel.records import Snapshot, SnapshotInfo
-    from orchestrator.sampling.deltas import Sample
-    snap = Snapshot(SnapshotInfo(1, 0, 0, len(rows), 0, 0, 0, 0, len(rows), 0), 0.0, (), (),
-                    (), {})
-    return analyser.analyse(Sample(snap, rows, [], None))
+def _analysed(analyser, rows, unchanged=frozenset()):
+    return analyser.analyse(Sample(snap(1, 0), rows, [], None, unchanged=frozenset(unchanged)))
 
 
 def test_a_task_missing_from_a_sample_starts_its_average_afresh():
-    from orchestrator.analysis.analyser import Analyser
-    gone = Analyser()  # seen, absent from one sample, back
+    gone = Analyser(tickets.WEIGHT)  # seen, absent from one sample, back
     _analysed(gone, [_row(5, runtime=1_000_000)])
     _analysed(gone, [])
     back = _analysed(gone, [_row(5, runtime=1_000)])
     assert back.rows[(5, 5)].ewma_delta_ns == 1_000
-    unknown = Analyser()  # seen, then without a baseline (no delta)
+    unknown = Analyser(tickets.WEIGHT)  # seen, then without a baseline (no delta)
     _analysed(unknown, [_row(5, runtime=1_000_000)])
     assert _analysed(unknown, [_row(5, runtime=None)]).rows[(5, 5)].ewma_delta_ns is None
     assert _analysed(unknown, [_row(5, runtime=1_000)]).rows[(5, 5)].ewma_delta_ns == 1_000
 
 
 def test_a_still_task_keeps_an_average_of_zero_while_others_come_and_go():
-    from orchestrator.analysis.analyser import Analyser
-    analyser = Analyser()
+    analyser = Analyser(tickets.WEIGHT)
     sleeper = _row(9, runtime=0, runs=0)  # the same row every sample, as deltas.Reader hands it
     for n in range(4):
-        found = _analysed(analyser, [sleeper] + ([_row(10 + n, runtime=500)] if n % 2 else []))
+        found = _analysed(analyser, [sleeper] + ([_row(10 + n, runtime=500)] if n % 2 else []),
+                          unchanged={(9, 9)} if n else ())
         assert found.rows[(9, 9)].ewma_delta_ns == 0.0
-    assert id(sleeper) in found.still
+    assert (9, 9) in found.unchanged  # still, and said so: a view may reuse what it made
     woke = _analysed(analyser, [_row(9, runtime=1_000)])
     assert woke.rows[(9, 9)].ewma_delta_ns == 500  # from 0, not afresh: alpha 0.5
+    assert (9, 9) not in woke.unchanged
+
+
+@settings(max_examples=150)
+@given(st.data())
+def test_what_is_passed_over_as_unchanged_is_what_analysing_it_again_gives(data):
+    """The analyser passes over a task its sample says is unchanged, when its
+    analysis was still: analysing it again, told nothing is unchanged, must
+    give the same, or a field that moves while a task sleeps would be lost."""
+    quick, full = Analyser(tickets.WEIGHT), Analyser(tickets.WEIGHT)
+    rows = {pid: _row(pid, runtime=0, runs=0) for pid in range(1, 6)}
+    for _ in range(8):
+        unchanged = set()
+        for pid in list(rows):
+            what = data.draw(st.sampled_from(["same", "ran", "waited", "fresh"]))
+            if what == "ran":
+                rows[pid] = _row(pid, runtime=data.draw(st.integers(1, 10**7)), runs=1)
+            elif what == "waited":
+                rows[pid] = _row(pid, runtime=0, wait=data.draw(st.integers(1, 10**7)), runs=0)
+            elif what == "fresh":
+                rows[pid] = _row(pid, runtime=0, runs=0)
+            elif rows[pid].quiet:
+                unchanged.add((pid, pid))  # as deltas.Reader says it: the same quiet row
+        listed = list(rows.values())
+        a = _analysed(quick, listed, unchanged)
+        b = _analysed(full, listed)
+        assert a.rows == b.rows
+        assert a.unchanged <= unchanged and all(a.rows[k].still for k in a.unchanged)
 
 
 # EDF view

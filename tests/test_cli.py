@@ -15,7 +15,7 @@ import time
 import pytest
 from conftest import REPO, run_lottery, start_lottery
 
-from orchestrator.sinks import record
+from orchestrator import records
 
 
 def _one_line_error(result, code, *words):
@@ -61,7 +61,8 @@ def test_version_is_printed():
 
 def test_help_lists_the_choices_of_sort_and_by():
     shown = run_lottery("dump", "--help").stdout
-    assert "delta|runtime|wait|switches|pid" in shown and "thread|process|comm|group" in shown
+    assert "delta|runtime|wait|switches|error|pid" in shown
+    assert "thread|process|comm|group" in shown
 
 
 def test_every_command_has_help_with_examples():
@@ -157,7 +158,7 @@ def test_dump_writes_ndjson_beside_the_csv_with_the_same_rows(instance, tmp_path
     for row, obj in zip(rows, objects, strict=True):
         assert list(row) == list(obj)
         assert all((row[k] == "") == (obj[k] is None) for k in row)
-    assert record.read(csv_path) == record.read(json_path)
+    assert records.read(csv_path) == records.read(json_path)
     last = max(r["timestamp_s"] for r in objects)
     quiet = [r for r in objects if r["timestamp_s"] == last and r["runs_delta"] == 0]
     assert quiet  # a host always has sleeping tasks: the repeated lines were checked

@@ -1,32 +1,32 @@
 """The CSV and NDJSON sinks: seed columns first, one schema per file, whole
-samples only, the same values in both."""
+samples only, the same values in both, and a series that reuses what did
+not change writes what working everything out again writes."""
 
 import csv
 import json
-from pathlib import Path
+from dataclasses import replace
 
+import builders
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator import records
 from orchestrator.analysis import tickets
-from orchestrator.analysis.analyser import Analyser, Analysis
+from orchestrator.analysis.frames import Frame, Pipeline
 from orchestrator.constants import SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
-from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sampling import deltas
-from orchestrator.sinks import Output, record
+from orchestrator.records import Snapshot, TaskSample
 from orchestrator.sinks.csv_file import HEADER, CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
 
 
-def _sample(runtime_ns=2_500_000):
-    t = TaskSample(42, 7, 42, "worker, \"odd\"", 5, 0, 1, runtime_ns, 10, 3, 4, 2, 1, False)
-    idle = (CpuIdle(0, 9), CpuIdle(1, 8))
-    info = SnapshotInfo(1, 1_000, 1_100, 1, 0, 0, 0, 0, 1, 0)
-    snap = Snapshot(info, 1700000000.5, (t,), (), idle, {})
-    sample = deltas.compare(None, snap, tickets.WEIGHT)
-    return Output(sample, Analysis({}, [], {}, [], 0), record.records(sample), [])
+def _sample(runtime_ns=2_500_000) -> Frame:
+    t = builders.task(42, start_ns=7, comm='worker, "odd"', nice=5, cpu=1,
+                      runtime_ns=runtime_ns, wait_ns=10, wait_max_ns=3, runs=4, voluntary=2,
+                      involuntary=1, group=0)
+    return Pipeline(tickets.WEIGHT).frame(builders.snap(1, 1_000, [t], idle=(9, 8),
+                                                        timestamp_s=1700000000.5))
 
 
 def test_header_starts_with_the_seed_columns(tmp_path):
@@ -123,101 +123,103 @@ def test_ndjson_refuses_a_file_with_other_fields_or_half_a_row(tmp_path):
         NdjsonSink(half)
 
 
-def test_every_field_has_a_value_in_every_record():
-    for values in _sample().records:
-        assert len(values) == len(record.FIELDS)
+def test_the_record_type_is_the_field_list():
+    assert ("timestamp_s", *records.TaskRecord._fields) == records.NAMES
+    frame = _sample()
+    assert all(len(r) == len(records.TASK_FIELDS) for r in (*frame.tasks, *frame.idle))
 
 
-def test_both_files_read_back_as_the_same_typed_records(tmp_path):
+def test_both_files_read_back_as_the_same_records_the_frame_held(tmp_path):
     csv_path, json_path = tmp_path / "s.csv", tmp_path / "s.ndjson"
+    frame = _sample()
     for sink in (CsvSink(csv_path), NdjsonSink(json_path)):
-        sink.write(_sample())
+        sink.write(frame)
         sink.close()
-    assert record.read(csv_path) == record.read(json_path)
-    first = record.read(csv_path)[0]
-    assert first["pid"] == 42 and first["comm"] == 'worker, "odd"' and first["runtime_ms"] == 2.5
+    back = records.read(csv_path)
+    assert back == records.read(json_path)
+    (only,) = back
+    assert only.timestamp_s == frame.timestamp_s
+    assert only.tasks == list(frame.tasks) and only.idle == list(frame.idle)
+    assert only.tasks[0].comm == 'worker, "odd"' and only.tasks[0].runtime_ms == 2.5
 
 
 def test_a_file_of_something_else_is_refused_in_one_line(tmp_path):
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
     with pytest.raises(LotteryError, match="not a CSV or NDJSON file"):
-        record.read(other)
+        records.read(other)
 
 
-def _walk(n: int, busy_runtime: int, sleeper: TaskSample) -> Snapshot:
-    """Snapshot n of a busy task and a task that sleeps throughout (the same
-    object every time, as parse.RowMemo hands it over)."""
-    busy = TaskSample(7, 3, 7, "busy", 0, 0, 0, busy_runtime, 5 * n, 0, 2 * n, n, n, False)
-    info = SnapshotInfo(n, n * 1_000_000, n * 1_000_000 + 10, 2, 0, 0, 0, 0, 2, 0)
-    return Snapshot(info, 1700000000.25 + n, (busy, sleeper), (),
-                    (CpuIdle(0, n * 400_000),), {})
+def _walk(n: int, busy_runtime: int, sleeper: TaskSample, groups=None) -> Snapshot:
+    """Snapshot n of a busy task and a task that sleeps throughout, which the
+    snapshot says is unchanged (as parse.RowMemo does)."""
+    busy = builders.task(7, start_ns=3, comm="busy", runtime_ns=busy_runtime, wait_ns=5 * n,
+                         runs=2 * n, voluntary=n, involuntary=n)
+    return builders.snap(n, n * 1_000_000, [busy, sleeper], idle=(n * 400_000,),
+                         timestamp_s=1700000000.25 + n, groups=groups,
+                         unchanged={sleeper.key} if n > 1 else ())
 
 
-def _write_kept_and_fresh(kept: CsvSink, fresh: Path, sample, found, rows, repeats) -> None:
-    """One sample into a series' sink, reusing lines, and into a new sink each
-    time, which has nothing to reuse."""
-    kept.write(Output(sample, found, rows, [], repeats))
-    one = CsvSink(fresh)
-    one.write(Output(sample, found, record.records(sample, found), []))
-    one.close()
-
-
-def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_sinks_write(tmp_path):
-    sleeper = TaskSample(9, 4, 9, "sleeper", 0, 0, 0, 700, 20, 0, 3, 3, 0, False)
-    reader, analysing = deltas.Reader(tickets.WEIGHT), Analyser()
-    series = record.Records()
-    kept, fresh = CsvSink(tmp_path / "kept.csv"), tmp_path / "fresh.csv"
-    flags = []
-    for n in range(1, 6):
-        sample = reader.advance(_walk(n, 1_000 * n * n, sleeper))
-        found = analysing.analyse(sample)
-        rows, repeats = series(sample, found)
-        assert rows == record.records(sample, found)  # reuse changes no value
-        flags.append(repeats)
-        _write_kept_and_fresh(kept, fresh, sample, found, rows, repeats)
+def _series(kept: CsvSink, fresh: CsvSink, walks) -> list[Frame]:
+    """Each walk through a series' pipeline (which passes over what did not
+    change) into one sink, and through a pipeline told nothing is unchanged
+    into another; both make the same frames."""
+    quick, full = Pipeline(tickets.WEIGHT), Pipeline(tickets.WEIGHT)
+    frames = []
+    for walk in walks:
+        a, b = quick.frame(walk), full.frame(replace(walk, unchanged=frozenset()))
+        assert a.tasks == b.tasks and a.idle == b.idle  # reuse changes no value
+        assert not b.unchanged
+        kept.write(a)
+        fresh.write(b)
+        frames.append(a)
     kept.close()
-    assert (tmp_path / "kept.csv").read_text() == fresh.read_text()
+    fresh.close()
+    return frames
+
+
+def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_work_writes(tmp_path):
+    sleeper = builders.task(9, start_ns=4, comm="sleeper", runtime_ns=700, wait_ns=20, runs=3,
+                            voluntary=3)
+    kept, fresh = CsvSink(tmp_path / "kept.csv"), CsvSink(tmp_path / "fresh.csv")
+    frames = _series(kept, fresh, [_walk(n, 1_000 * n * n, sleeper) for n in range(1, 7)])
+    assert (tmp_path / "kept.csv").read_text() == (tmp_path / "fresh.csv").read_text()
     # the sleeper repeats once its row and its average stop changing; the
-    # busy task and the idle row never do
-    assert [f[0] for f in flags] == [-1] * 5 and [f[2] for f in flags] == [-1] * 5
-    assert flags[-1][1] == 1 and flags[0][1] == -1
+    # busy task never does
+    assert [sleeper.key in f.unchanged for f in frames] == [False] * 2 + [True] * 4
+    assert not any((7, 3) in f.unchanged for f in frames)
 
 
-def test_a_group_that_comes_keeps_repeats_and_a_renamed_one_ends_them():
-    from dataclasses import replace
-
-    from orchestrator.kernel.records import Group
-    root = Group(1, 0, "root", 0, "", 1024, False)
-    a = Group(7, 1, "cgroup", 7, "A", 1024, False)
-    sleeper = TaskSample(9, 4, 9, "sleeper", 0, 0, 0, 700, 20, 0, 3, 3, 0, False, 1, 7)
-    reader, analysing, series = deltas.Reader(tickets.WEIGHT), Analyser(), record.Records()
-    groups = [{1: root, 7: a}] * 3 + [{1: root, 7: a, 8: replace(a, id=8, name="B")},
+def test_a_group_that_comes_keeps_repeats_and_a_renamed_one_ends_them(tmp_path):
+    root = builders.group(1, 0, "root", number=0)
+    a = builders.group(7, 1, name="A")
+    sleeper = builders.task(9, start_ns=4, comm="sleeper", runtime_ns=700, group=7)
+    groups = [{1: root, 7: a}] * 4 + [{1: root, 7: a, 8: replace(a, id=8, name="B")},
                                       {1: root, 7: replace(a, name="A2")}]
-    seen = []
-    for n, here in enumerate(groups, 1):
-        sample = reader.advance(replace(_walk(n, 1_000 * n * n, sleeper), groups=here))
-        found = analysing.analyse(sample)
-        rows, repeats = series(sample, found)
-        assert rows == record.records(sample, found)  # reuse changes no value
-        seen.append((repeats[1], rows[1][record.NAMES.index("group")]))
-    assert seen[2:] == [(1, "/A"), (1, "/A"), (-1, "/A2")]
+    frames = _series(CsvSink(tmp_path / "k.csv"), CsvSink(tmp_path / "f.csv"),
+                     [_walk(n, 1_000 * n * n, sleeper, here)
+                      for n, here in enumerate(groups, 1)])
+    seen = [(sleeper.key in f.unchanged, f.tasks[1].group) for f in frames]
+    assert seen[3:] == [(True, "/A"), (True, "/A"), (False, "/A2")]
 
 
 @settings(max_examples=60)
 @given(st.data())
-def test_a_series_in_any_order_writes_what_fresh_sinks_write(tmp_path_factory, data):
-    """Tasks sleep (the same object each walk, as parse.RowMemo gives it),
-    run, come, leave and change places between samples: the records of a
-    series, and the CSV that reuses their lines, are what a fresh start
-    makes of each sample."""
+def test_a_series_in_any_order_writes_what_fresh_work_writes(tmp_path_factory, data):
+    """Tasks sleep (unchanged, as parse.RowMemo says), run, come, leave and
+    change places between samples: the frames of a series, and the CSV that
+    reuses their lines, are what working each sample out again makes."""
     tmp = tmp_path_factory.mktemp("series")
-    tasks = {pid: TaskSample(pid, 1, pid, f"t{pid}", pid % 5, 0, pid % 2, 1_000, 10, 0, 1, 1, 0,
-                             False) for pid in range(1, 13)}
+
+    def task(pid, runtime=1_000, wait=10, runs=1, vol=1, nice=None):
+        return builders.task(pid, start_ns=1, comm=f"t{pid}", nice=pid % 5 if nice is None
+                             else nice, cpu=pid % 2, runtime_ns=runtime, wait_ns=wait,
+                             runs=runs, voluntary=vol)
+
+    tasks = {pid: task(pid) for pid in range(1, 13)}
     order = list(tasks)
-    reader, analysing, series = deltas.Reader(tickets.WEIGHT), Analyser(), record.Records()
-    kept, fresh = CsvSink(tmp / "kept.csv"), tmp / "fresh.csv"
-    reused = 0
+    walks = []
+    last: dict = {}
     for n in range(1, 9):
         for _ in range(data.draw(st.integers(0, 4))):
             op = data.draw(st.sampled_from(["run", "come", "leave", "swap"]))
@@ -225,27 +227,36 @@ def test_a_series_in_any_order_writes_what_fresh_sinks_write(tmp_path_factory, d
             pid = order[i]
             if op == "run":
                 t = tasks[pid]
-                tasks[pid] = TaskSample(pid, 1, pid, t.comm, t.nice, 0, t.cpu,
-                                        t.runtime_ns + 1_000_000, t.wait_ns + 5, 0, t.runs + 1,
-                                        t.voluntary_switches + 1, 0, False)
+                tasks[pid] = task(pid, t.runtime_ns + 1_000_000, t.wait_ns + 5, t.runs + 1,
+                                  t.voluntary_switches + 1, t.nice)
             elif op == "come":
                 new = max(tasks) + 1
-                tasks[new] = TaskSample(new, 1, new, f"t{new}", 0, 0, 0, 0, 0, 0, 0, 0, 0, False)
+                tasks[new] = task(new, 0, 0, 0, 0, 0)
                 order.insert(i, new)
             elif op == "leave" and len(order) > 1:
                 del order[i]
             elif op == "swap" and i + 1 < len(order):
                 order[i], order[i + 1] = order[i + 1], order[i]
-        info = SnapshotInfo(n, n * 1_000_000, n * 1_000_000 + 10, len(order), 0, 0, 0, 0,
-                            len(order), 0)
-        snap = Snapshot(info, 1700000000.25 + n, tuple(tasks[p] for p in order), (),
-                        (CpuIdle(0, n * 400_000),), {})
-        sample = reader.advance(snap)
-        found = analysing.analyse(sample)
-        rows, repeats = series(sample, found)
-        assert rows == record.records(sample, found)  # reuse changes no value
-        _write_kept_and_fresh(kept, fresh, sample, found, rows, repeats)
-        reused += sum(i >= 0 for i in repeats)
-    kept.close()
-    assert (tmp / "kept.csv").read_text() == fresh.read_text()
-    assert reused  # at most 4 of 12 tasks change a sample: the others repeat
+        live = [tasks[p] for p in order]
+        unchanged = {t.key for t in live if last.get(t.key) == t}
+        walks.append(builders.snap(n, n * 1_000_000, live, idle=(n * 400_000,),
+                                   timestamp_s=1700000000.25 + n, unchanged=unchanged))
+        last = {t.key: t for t in live}
+    frames = _series(CsvSink(tmp / "kept.csv"), CsvSink(tmp / "fresh.csv"), walks)
+    assert (tmp / "kept.csv").read_text() == (tmp / "fresh.csv").read_text()
+    assert any(f.unchanged for f in frames)  # at most 4 of 12 tasks change a sample
+
+
+def test_a_recording_that_holds_a_sample_twice_is_refused_naming_the_line(tmp_path):
+    """Two recordings joined (or one written twice) would count every task
+    twice in simulate: the reader refuses it, naming where."""
+    for sink_class, name in ((CsvSink, "twice.csv"), (NdjsonSink, "twice.ndjson")):
+        path = tmp_path / name
+        sink = sink_class(path)
+        sink.write(_sample())
+        sink.close()
+        text = path.read_text()
+        lines = text.splitlines(keepends=True)
+        path.write_text(text + "".join(lines[1:] if sink_class is CsvSink else lines))
+        with pytest.raises(LotteryError, match=r"holds a sample twice \(line [45]: alive task 42"):
+            records.read(path)

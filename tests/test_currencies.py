@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 
+import builders
 import pytest
+from builders import snap
 from conftest import DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.analysis import analyser, currencies, shares, simulate, tickets
+from orchestrator.analysis import currencies, shares, simulate, tickets
+from orchestrator.analysis.analyser import Analyser, AnalysisOptions
+from orchestrator.analysis.frames import Joiner
 from orchestrator.kernel import parse
-from orchestrator.kernel.records import Group, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sampling.deltas import Sample, TaskRow
+from orchestrator.sampling.deltas import Sample
 
 GROUPS = parse.group_rows(r["formatted"] for r in json.loads((DATA / "groups.json").read_text()))
 SESSIONS = sorted(g.id for g in GROUPS.values() if g.kind == "autogroup")
@@ -23,12 +26,16 @@ INTERVAL = 1_000_000_000
 
 
 def _row(pid, group, nice=0, runtime=INTERVAL // 2, wait=INTERVAL // 2):
-    task = TaskSample(pid, pid, pid, f"t{pid}", nice, 0, 1, 0, 0, 0, 0, 0, 0, False, 1, group)
-    return TaskRow(task, tickets.weight_tickets(nice), runtime, wait, 0, 1)
+    task = builders.task(pid, comm=f"t{pid}", nice=nice, cpu=1, group=group)
+    return builders.row(task, runtime, wait, 0, 1)
+
+
+def WEIGHT(row):
+    return tickets.WEIGHT.of(row.task)
 
 
 def _expected(rows, groups=GROUPS):
-    found = shares.shares(rows, INTERVAL, groups)
+    found = shares.shares(rows, WEIGHT, INTERVAL, groups)
     return [round(found[r.task.key].expected, 3) for r in rows]
 
 
@@ -44,7 +51,7 @@ def test_cgroup_weights_fund_their_tasks_like_currencies():
     kernel gave 66.7 / 25.1 / 8.2 % when measured on this machine."""
     rows = [_row(1, BY_NAME["lt-A"]), _row(2, BY_NAME["lt-B"]), _row(3, BY_NAME["lt-B"], nice=5)]
     assert _expected(rows) == pytest.approx([0.667, 0.251, 0.082], abs=0.002)
-    ticket_shares = shares.shares(rows, INTERVAL, GROUPS)
+    ticket_shares = shares.shares(rows, WEIGHT, INTERVAL, GROUPS)
     assert ticket_shares[(1, 1)].ticket_share == pytest.approx(2 / 3)
 
 
@@ -57,16 +64,16 @@ def test_a_group_that_sleeps_leaves_its_share_to_its_siblings():
 
 
 def _raw_expected(rows, interval):
-    found = shares.shares(rows, interval, GROUPS)
+    found = shares.shares(rows, WEIGHT, interval, GROUPS)
     return [found[r.task.key].expected for r in rows]
 
 
 def test_nested_groups_multiply_down_the_tree():
-    root = Group(1, 0, "root", 0, "", 1024 << 10, False)
-    outer = Group(10, 1, "cgroup", 10, "outer", 1024 << 10, False)
-    inner = Group(11, 10, "cgroup", 11, "inner", 3072 << 10, False)
-    sibling = Group(12, 10, "cgroup", 12, "sibling", 1024 << 10, False)
-    other = Group(13, 1, "cgroup", 13, "other", 1024 << 10, False)
+    root = builders.group(1, 0, "root", shares=1024 << 10, number=0)
+    outer = builders.group(10, 1, name="outer", shares=1024 << 10)
+    inner = builders.group(11, 10, name="inner", shares=3072 << 10)
+    sibling = builders.group(12, 10, name="sibling", shares=1024 << 10)
+    other = builders.group(13, 1, name="other", shares=1024 << 10)
     groups = {g.id: g for g in (root, outer, inner, sibling, other)}
     rows = [_row(1, 11), _row(2, 12), _row(3, 13)]
     assert _expected(rows, groups) == [0.375, 0.125, 0.5]
@@ -74,8 +81,8 @@ def test_nested_groups_multiply_down_the_tree():
 
 
 def test_an_idle_group_weighs_like_sched_idle():
-    root = Group(1, 0, "root", 0, "", 1024 << 10, False)
-    idle = Group(5, 1, "cgroup", 5, "batch", 1024 << 10, True)
+    root = builders.group(1, 0, "root", shares=1024 << 10, number=0)
+    idle = builders.group(5, 1, name="batch", shares=1024 << 10, idle=True)
     assert currencies.weight(idle, root) == currencies.WEIGHT_IDLEPRIO
 
 
@@ -93,7 +100,7 @@ def test_paths_name_sessions_cgroups_and_the_root():
 def test_hierarchical_shares_sum_to_one_and_never_exceed_demand(tasks):
     ids = [1, *SESSIONS[:1], BY_NAME["lt-A"], BY_NAME["lt-B"]]
     rows = [_row(i + 1, ids[g], nice, run, wait) for i, (g, nice, run, wait) in enumerate(tasks)]
-    found = shares.shares(rows, 2000, GROUPS)
+    found = shares.shares(rows, WEIGHT, 2000, GROUPS)
     assert sum(s.expected for s in found.values()) == pytest.approx(1.0)
     runtime = sum(r.runtime_delta_ns for r in rows)
     for r in rows:
@@ -101,21 +108,28 @@ def test_hierarchical_shares_sum_to_one_and_never_exceed_demand(tasks):
         assert found[r.task.key].expected * runtime <= demand + 1e-6
 
 
-def _sample(rows):
-    info = SnapshotInfo(1, 0, 0, len(rows), 0, 0, 0, 0, len(rows), 0)
-    return Sample(Snapshot(info, 0.0, tuple(r.task for r in rows), (), (), GROUPS), rows, [],
-                  None)
+def _sample(rows, n=1):
+    return Sample(snap(n, 0, [r.task for r in rows], groups=GROUPS), rows, [], None)
+
+
+class _Frame:
+    """A sample joined into records, as frames.Pipeline makes them."""
+
+    def __init__(self, n, rows, analysing):
+        sample = _sample(rows, n)
+        self.timestamp_s = float(n)
+        self.tasks, _, _ = Joiner()(sample, analysing.analyse(sample))
 
 
 def test_draws_and_replays_hold_the_funded_tickets_not_the_raw_ones():
     """Two sessions at nice 0 and nice 5: their tickets are worth the same in
     the base currency, so simulated lotteries split 50/50, not 1024:335."""
     rows = [_row(1, SESSIONS[0], nice=0), _row(2, SESSIONS[1], nice=5)]
-    found = analyser.Analyser(analyser.AnalysisOptions(draws=20_000, seed=1)).analyse(
-        _sample(rows))
+    analysing = Analyser(tickets.WEIGHT, AnalysisOptions(draws=20_000, seed=1))
+    found = analysing.analyse(_sample(rows))
     wins = [found.rows[r.task.key].wins for r in rows]
     assert wins[0] / sum(wins) == pytest.approx(0.5, abs=0.02)
-    intervals, tasks = simulate.from_samples([_sample(rows)] * 5)
+    intervals, tasks = simulate.from_samples([_Frame(n, rows, analysing) for n in range(5)])
     result = simulate.replay(intervals, tasks, 1_000_000, 2, seed=1)
     stride = {r.pid: r.stride_ns for r in result}
     assert stride[1] == pytest.approx(stride[2], rel=0.01)

@@ -12,9 +12,9 @@ import time
 import pytest
 
 from orchestrator import workload
-from orchestrator.analysis import analyser, tickets
+from orchestrator.analysis import tickets
+from orchestrator.analysis.frames import Pipeline
 from orchestrator.kernel import snapshot
-from orchestrator.sampling import deltas
 
 CPU = max(os.sched_getaffinity(0))
 
@@ -32,19 +32,19 @@ def _normalised(values: dict[int, float]) -> dict[int, float]:
     return {k: v / total for k, v in values.items()}
 
 
-def _expected_and_kernel(instance, pids, span_s=2.0):
-    reader = deltas.Reader(tickets.WEIGHT)
+def _expected_and_kernel(instance, pids, span_s=2.0, model=tickets.WEIGHT):
+    pipeline = Pipeline(model)
     time.sleep(0.5)  # let the scheduler settle the group weights
-    reader.advance(snapshot.take(instance))
+    pipeline.frame(snapshot.take(instance))
     before = _schedstat(pids)
     time.sleep(span_s)
-    sample = reader.advance(snapshot.take(instance))
+    snap = snapshot.take(instance)
+    frame = pipeline.frame(snap)
     after = _schedstat(pids)
-    found = analyser.Analyser().analyse(sample)
-    rows = {r.task.pid: r for r in sample.tasks if r.task.pid in pids}
-    expected = {pid: found.rows[rows[pid].task.key].share.expected for pid in pids}
+    records = {r.pid: r for r in frame.tasks if r.pid in pids}
+    expected = {pid: records[pid].expected_share for pid in pids}
     kernel = {pid: after[pid] - before[pid] for pid in pids}
-    return _normalised(expected), _normalised(kernel), rows
+    return _normalised(expected), _normalised(kernel), {t.pid: t for t in snap.tasks}
 
 
 def _measured(instance, pids):
@@ -62,7 +62,7 @@ def test_each_session_is_a_currency_of_equal_weight(instance):
     pids = (workload.start(0, 4.0, CPU, new_session=True)
             + workload.start(5, 4.0, CPU, new_session=True))
     expected, kernel, rows = _measured(instance, pids)
-    assert rows[pids[0]].task.group != rows[pids[1]].task.group
+    assert rows[pids[0]].group != rows[pids[1]].group
     for pid in pids:
         assert expected[pid] == pytest.approx(kernel[pid], abs=0.03), (expected, kernel)
     assert kernel[pids[0]] == pytest.approx(0.5, abs=0.05)  # not 1024:335 = 75:25
@@ -79,22 +79,15 @@ def test_cgroup_weights_are_currencies(instance, cgroups):
         assert expected[pid] == pytest.approx(kernel[pid], abs=0.03), (expected, kernel)
     assert expected[pids[0]] == pytest.approx(2 / 3, abs=0.03)
     groups = snapshot.take(instance).groups
-    assert [groups[rows[pid].task.group].name for pid in pids] == ["A", "B", "B"]
+    assert [groups[rows[pid].group].name for pid in pids] == ["A", "B", "B"]
 
 
 def test_the_flat_model_still_expects_nice_alone(instance):
     pids = (workload.start(0, 3.0, CPU, new_session=True)
             + workload.start(5, 3.0, CPU, new_session=True))
     try:
-        reader = deltas.Reader(tickets.FLAT)
-        time.sleep(0.3)
-        reader.advance(snapshot.take(instance))
-        time.sleep(1.0)
-        sample = reader.advance(snapshot.take(instance))
+        expected, _, _ = _expected_and_kernel(instance, pids, 1.0, tickets.FLAT)
     finally:
         workload.stop(pids)
         workload.wait(pids)
-    found = analyser.Analyser(hierarchical=False).analyse(sample)
-    share = {r.task.pid: found.rows[r.task.key].share.expected
-             for r in sample.tasks if r.task.pid in pids}
-    assert _normalised(share)[pids[0]] == pytest.approx(1024 / (1024 + 335), abs=0.02)
+    assert expected[pids[0]] == pytest.approx(1024 / (1024 + 335), abs=0.02)

@@ -143,3 +143,46 @@ def test_no_cpu_controller_is_said_in_one_line(monkeypatch):
         experiment.insulation(pins("/sys/fs/bpf/lottery-never-loaded"), 10, None, None, None)
     assert "--via nice" in err.value.line() or "cpu" in err.value.fix
     assert experiment.via_default(None) == "nice"
+
+
+def test_readings_that_come_late_are_no_measurement():
+    """On a busy machine a reading can take longer than the run: a window
+    with fewer than two readings once gave an observed ratio of 0.000, and
+    a task without CPU a ratio of zeros, written as results with exit 0."""
+    from orchestrator.errors import LotteryError
+    from orchestrator.experiments import runner
+
+    late = [(0.0, {"A": 0, "B": 0}), (2.1, {"A": 900, "B": 300}), (4.0, {"A": 1900, "B": 700})]
+    with pytest.raises(LotteryError, match="no two readings between 0.30 s and 3.30 s"):
+        runner.between(late, 0.3, 3.3)
+    starved = [(0.0, {"A": 0, "B": 0}), (1.0, {"A": 900, "B": 0}), (2.0, {"A": 1900, "B": 0})]
+    with pytest.raises(LotteryError, match="task B had no CPU time"):
+        runner.between(starved, 0.0, 2.0)
+    assert runner.between(late, 0.0, 4.0) == (4.0, {"A": 1900, "B": 700})
+
+
+def test_an_experiment_beside_other_readers_measures_its_own_tasks(instance, cpu_controller,
+                                                                    tmp_path):
+    """Other readers of the same instance (a dump sampling every 0.1 s, and
+    one more) take their samples between the experiment's: it still reads
+    its own tasks at every step, on CPU 0 as on any."""
+    readers = [subprocess.Popen(_argv_env(("dump", "0.1", "-q", "--pin-dir",
+                                           str(instance.dir)), None, None)[0],
+                                env=_argv_env((), None, None)[1], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+               for _ in range(2)]
+    try:
+        out = tmp_path / "ratio.csv"
+        done = run_lottery("experiment", "ratio", "--ratios", "2:1", "--duration", "2",
+                           "--cpu", "0", "--via", "cgroup", "--pin-dir", str(instance.dir),
+                           "-o", str(out), "--png", str(tmp_path / "r.png"), timeout=120)
+        assert done.returncode == 0, done.stderr
+        (row,) = _rows(out)
+        assert float(row["observed_ratio"]) == pytest.approx(2.0, rel=0.05), row
+        assert int(row["runtime_a_ns"]) > 0 and int(row["runtime_b_ns"]) > 0
+        assert all(r.poll() is None for r in readers), "a reader was stopped by the experiment"
+    finally:
+        for reader in readers:
+            reader.send_signal(signal.SIGINT)
+            _, err = reader.communicate(timeout=30)
+            assert "Traceback" not in err and "overwritten" not in err, err

@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO, _argv_env, run_lottery, write_sudoers
 
-from orchestrator import workload
+from orchestrator import records, workload
 from orchestrator.kernel import tools
-from orchestrator.sinks import csv_file
 
 FLEET = REPO / "assets" / "fleet"
 CPU = max(os.sched_getaffinity(0))
@@ -206,7 +205,7 @@ def test_a_dump_of_the_same_instance_keeps_its_conservation(instance, fleet, tmp
         done = run_lottery("dump", "--pin-dir", str(instance.dir), "-i", "0.5", "-n", "16",
                            "-q", "-o", str(out))
         assert done.returncode == 0, done.stderr
-        errors = csv_file.conservation(out)
+        errors = [e for _, e in records.conservation(records.read(out))]
         assert len(errors) >= 15
         assert abs(statistics.median(errors)) < 0.03, errors
         # and Prometheus scraped all along

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import DATA, REPO, run_lottery, start_lottery
 
+from orchestrator.analysis.frames import Frame
 from orchestrator.errors import LotteryError
-from orchestrator.sinks import Output
+from orchestrator.records import TASK_FIELDS, TaskRecord
 from orchestrator.sinks.csv_file import HEADER, CsvSink
 
 RECORDING = DATA / "recording.csv"
@@ -70,11 +71,11 @@ def test_dash_writes_the_csv_to_standard_output():
     assert lines[0] == HEADER and len(lines) == len(RECORDING.read_text().splitlines())
 
 
-def _output(n: int) -> Output:
-    """A sample's records as the CSV sink takes them (values only matter)."""
-    from orchestrator.sinks import record
-    row = tuple(0 if not f.text else "x" for f in record.FIELDS)
-    return Output(None, None, [(float(n), *row[1:])] * 50, [])
+def _output(n: int) -> Frame:
+    """A frame of 50 records as the CSV sink takes it (values only matter)."""
+    record = TaskRecord._make(0 if not f.text else "x" for f in TASK_FIELDS)
+    return Frame(timestamp_s=float(n), tasks=(record,) * 50, idle=(), interval_s=1.0,
+                 asked_s=1.0)
 
 
 def test_a_file_deleted_mid_run_is_an_error_not_silent_loss(tmp_path):

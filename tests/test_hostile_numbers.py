@@ -15,10 +15,9 @@ import pytest
 import typer
 from conftest import DATA, run_lottery
 
-from orchestrator import bounds
+from orchestrator import bounds, records
 from orchestrator.cli import app
 from orchestrator.errors import LotteryError
-from orchestrator.sinks import record
 
 # Options whose table entry has another name, and numeric options checked
 # otherwise: --cpu against this process's CPUs, --seed takes any integer.
@@ -157,14 +156,25 @@ def _hostile_recordings(tmp_path: Path) -> dict[str, Path]:
         "nice 99": _with(tmp_path, "g.csv", "nice", "99"),
         "share nan": _with(tmp_path, "h.csv", "ticket_share", "nan"),
         "huge name": _with(tmp_path, "i.csv", "comm", "x" * 300_000),
+        "blank timestamp": _with(tmp_path, "j.csv", "timestamp_s", ""),
+        "blank pid": _with(tmp_path, "k.csv", "pid", ""),
+        "blank state": _with(tmp_path, "l.csv", "state", ""),
     }
     rand = tmp_path / "random.csv"
     rand.write_bytes(os.urandom(20_000))
     files["random bytes"] = rand
-    rows = record.read(DATA / "recording.csv")
+    rows = [dict(zip(records.NAMES, (sample.timestamp_s, *r), strict=True))
+            for sample in records.read(DATA / "recording.csv")
+            for r in (*sample.tasks, *sample.idle)]
     for name, change in (("ndjson bool", {"pid": True}), ("ndjson list", {"runtime_ns": [1]}),
                          ("ndjson 1e400", {"wait_ns": 1e400}),
-                         ("ndjson float pid", {"pid": 1.5})):
+                         ("ndjson float pid", {"pid": 1.5}),
+                         ("ndjson null timestamp", {"timestamp_s": None}),
+                         ("ndjson null pid", {"pid": None}),
+                         ("ndjson null state", {"state": None}),
+                         ("ndjson unknown state", {"state": "zombie"}),
+                         ("ndjson share below 0", {"expected_share": -0.001794}),
+                         ("ndjson share above 1", {"observed_share": 1.5})):
         path = tmp_path / f"{name.replace(' ', '-')}.ndjson"
         with path.open("w") as handle:
             for row in rows:
@@ -195,8 +205,9 @@ def test_hostile_recordings_are_refused_in_one_line(tmp_path, command):
 def test_a_recording_of_an_older_version_reads_its_fields_and_no_more(tmp_path):
     older = tmp_path / "older.csv"
     shutil.copy(DATA / "dump.csv", older)  # written before group, dropped, exits_missed
-    rows = record.read(older)
-    assert rows and all(r["group"] is None and r["exits_missed"] is None for r in rows)
+    samples = records.read(older)
+    assert samples and all(r.group is None and r.exits_missed is None
+                           for s in samples for r in s.tasks)
     assert run_lottery("simulate", str(older), "--seed", "1").returncode == 0
 
 
@@ -260,4 +271,4 @@ def test_a_bad_row_is_named_by_its_own_line(tmp_path, value, reason):
     with path.open("w", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows([header, *body])
     with pytest.raises(LotteryError, match=rf"\(line 4: {reason}"):
-        record.read(path)
+        records.read(path)

@@ -14,7 +14,6 @@ import pytest
 from conftest import run_lottery
 
 from orchestrator import workload
-from orchestrator.analysis import tickets
 from orchestrator.kernel import snapshot
 from orchestrator.sampling import deltas
 
@@ -97,7 +96,7 @@ def _two_samples(instance, pids, warmup_s: float, span_s: float = 2.0):
 def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
     pids = workload.start(0, 3.0, CPU) + workload.start(5, 3.0, CPU)
     first, second = _two_samples(instance, pids, 0.3)
-    check = deltas.compare(first, second, tickets.WEIGHT).conservation
+    check = deltas.compare(first, second).conservation
     assert check.cpus == os.cpu_count()
     assert abs(check.error) < 0.01, check
 
@@ -105,8 +104,8 @@ def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance):
 def test_two_tasks_on_one_cpu_wait_while_the_other_runs(instance):
     a, b = workload.start(0, 3.0, CPU) + workload.start(0, 3.0, CPU)
     first, second = _two_samples(instance, [a, b], 0.5)
-    rows = {r.task.pid: r for r in deltas.compare(first, second, tickets.WEIGHT).tasks}
-    span_ns = second.info.snapshot_ns - first.info.snapshot_ns
+    rows = {r.task.pid: r for r in deltas.compare(first, second).tasks}
+    span_ns = second.info.start_ns - first.info.start_ns
     for me, other in ((a, b), (b, a)):
         # CPU-bound and pinned, a task is always runnable: it runs or it waits,
         # and it waits at least while the other runs (longer when other load
@@ -119,7 +118,7 @@ def test_two_tasks_on_one_cpu_wait_while_the_other_runs(instance):
 
 
 def test_an_exit_is_shown_once_by_each_reader(instance):
-    readers = [deltas.Reader(tickets.WEIGHT) for _ in range(2)]
+    readers = [deltas.Reader() for _ in range(2)]
     for reader in readers:
         reader.advance(snapshot.take(instance))
     (pid,) = workload.start(0, 0.2, CPU)

@@ -3,7 +3,6 @@
 import copy
 import json
 import os
-from dataclasses import replace
 
 import pytest
 from conftest import DATA, need_bpf
@@ -22,8 +21,13 @@ def _formatted(text: str) -> list:
     return [row["formatted"] for row in json.loads(text)]
 
 
+def _all(items) -> list:
+    """Every task sample of a dump, live rows of any snapshot and exit rows alike."""
+    return [parse.task_sample(item) for item in items]
+
+
 def test_task_rows_read_fields_by_btf_name():
-    tasks = parse.task_rows(_formatted(_text()))
+    tasks = _all(_formatted(_text()))
     by_comm = {t.comm: t for t in tasks}
     work = max((t for t in tasks if t.comm == "lottery-work" and t.nice == 5),
                key=lambda t: t.exit_seq)
@@ -37,7 +41,7 @@ def test_task_rows_read_fields_by_btf_name():
 
 
 def test_names_bpftool_prints_as_numbers_become_readable_text():
-    comms = {t.comm for t in parse.task_rows(_formatted(_text()))}
+    comms = {t.comm for t in _all(_formatted(_text()))}
     assert {"café", "new\\nline", "bad\\xff"} <= comms
 
 
@@ -78,24 +82,24 @@ def _stable(row: dict) -> dict:
     return {k: v for k, v in value.items() if k not in ("sampled_ns", "snapshot")}
 
 
-def _dump_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int
-               ) -> tuple[list, list]:
-    """The rows the memo took and the others, of `rows` printed as bpftool
-    does and read in chunks of `chunk` characters."""
+def _dump_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int) -> parse.TaskRows:
+    """`rows` printed as bpftool does, read in chunks of `chunk` characters
+    through the memo, as the reader of `snapshot` reads them."""
     text = json.dumps(rows, separators=(",", ":"))
     pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
-    others = parse.task_rows(parse.iter_formatted(pieces, memo=memo, snapshot=snapshot))
-    taken = memo.taken()
-    memo.done()
-    return taken, others
+    try:
+        return parse.task_rows(parse.iter_formatted(pieces, memo=memo, snapshot=snapshot),
+                               snapshot, memo)
+    finally:
+        memo.done()
 
 
-def _read_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int = 0) -> list:
-    taken, others = _dump_with(memo, rows, chunk, snapshot)
-    # in the dump's order (the memo takes this snapshot's rows, the rest are yielded)
-    order = {(r["formatted"]["key"]["pid"], r["formatted"]["key"]["start_ns"]): i
-             for i, r in enumerate(rows)}
-    return sorted(taken + others, key=lambda t: order[t.key])
+def _read_with(memo: parse.RowMemo, rows: list, chunk: int, snapshot: int) -> list:
+    found = _dump_with(memo, rows, chunk, snapshot)
+    # in the dump's order
+    order = {(r["formatted"]["key"]["pid"], r["formatted"]["key"]["start_ns"],
+              r["formatted"]["key"]["exited"]): i for i, r in enumerate(rows)}
+    return sorted(found.live + found.exits, key=lambda t: order[(*t.key, int(t.exited))])
 
 
 def _snapshot_of(rows: list) -> int:
@@ -103,34 +107,39 @@ def _snapshot_of(rows: list) -> int:
                 if not r["formatted"]["key"]["exited"])
 
 
+def _fresh(rows: list, snapshot: int) -> list:
+    """What a reader without a memo takes of a dump: the snapshot's live rows, every exit."""
+    return [parse.task_sample(r["formatted"]) for r in rows
+            if r["formatted"]["key"]["exited"] or r["formatted"]["value"]["snapshot"] == snapshot]
+
+
 @pytest.mark.parametrize("chunk", [1, 97, 1 << 20])
-def test_a_row_unchanged_since_the_last_walk_is_the_same_sample_restamped(chunk):
+def test_a_row_unchanged_since_the_last_walk_is_the_same_sample_and_said_so(chunk):
     # two dumps of one instance 0.3 s apart, each after its own walk
     first, second = json.loads((DATA / "task_map_two_walks.json").read_text())
     memo = parse.RowMemo()
     before = _read_with(memo, first, chunk, _snapshot_of(first))
-    stamped = {id(t): t.sampled_ns for t in before}
-    after = _read_with(memo, second, chunk, _snapshot_of(second))
-    reused = [b is a for a, b in zip(before, after, strict=True)]
-    unchanged = [_stable(a) == _stable(b) for a, b in zip(first, second, strict=True)]
-    assert reused == unchanged and any(reused) and not all(reused)
-    # equal to a fresh decode, but that a reused row keeps when it was first read
-    decoded = parse.task_rows([r["formatted"] for r in second])
-    for task, fresh, again in zip(after, decoded, reused, strict=True):
-        if again:
-            assert task.sampled_ns == stamped[id(task)] < fresh.sampled_ns
-            task = replace(task, sampled_ns=fresh.sampled_ns)
-        assert task == fresh
-    assert {t.snapshot for t in after} == {_snapshot_of(second)}
+    found = _dump_with(memo, second, chunk, _snapshot_of(second))
+    by_key = {t.key: t for t in before if not t.exited}
+    unchanged = {(r["formatted"]["key"]["pid"], r["formatted"]["key"]["start_ns"])
+                 for a, r in zip(first, second, strict=True)
+                 if not r["formatted"]["key"]["exited"] and _stable(a) == _stable(r)}
+    assert found.unchanged == unchanged and unchanged and len(unchanged) < len(found.live)
+    for task in found.live:
+        assert (task is by_key.get(task.key)) == (task.key in unchanged)
+    # equal to a fresh decode
+    assert sorted(found.live, key=lambda t: t.key) == sorted(
+        (t for t in _fresh(second, _snapshot_of(second)) if not t.exited), key=lambda t: t.key)
 
 
-def test_rows_of_another_snapshot_are_decoded_not_taken_from_the_memo():
+def test_rows_of_another_snapshot_are_not_this_readers():
     first, second = json.loads((DATA / "task_map_two_walks.json").read_text())
     memo = parse.RowMemo()
     _read_with(memo, first, 4096, _snapshot_of(first))
     # as if another reader's walk had written them: their stamps are not ours
-    after = _read_with(memo, second, 4096, _snapshot_of(second) + 1)
-    assert after == parse.task_rows([r["formatted"] for r in second])
+    found = _dump_with(memo, second, 4096, _snapshot_of(second) + 1)
+    assert not found.live and not found.unchanged
+    assert found.exits == [t for t in _fresh(second, 0) if t.exited]
 
 
 def test_after_a_reload_the_memo_starts_again():
@@ -141,8 +150,23 @@ def test_after_a_reload_the_memo_starts_again():
     # a new instance numbers its snapshots from 1 again: a dump of it may bear
     # the number the memo's rows were stamped with, or a lower one
     for _ in range(2):
-        again = _read_with(memo, rows, 4096, _snapshot_of(rows))
-        assert len(again) == len(rows) and live == len([t for t in again if not t.exited])
+        found = _dump_with(memo, rows, 4096, _snapshot_of(rows))
+        assert len(found.live) == live and not found.unchanged
+
+
+def test_after_a_dump_that_was_thrown_away_nothing_is_unchanged():
+    """A sample taken again (another reader overwrote rows) is compared with
+    the sample before the one thrown away: the memo must not call a row
+    unchanged because the thrown-away dump had it."""
+    first, second = json.loads((DATA / "task_map_two_walks.json").read_text())
+    memo = parse.RowMemo()
+    _dump_with(memo, first, 4096, _snapshot_of(first))
+    text = json.dumps(second, separators=(",", ":"))
+    parse.task_rows(parse.iter_formatted([text], memo=memo, snapshot=_snapshot_of(second)),
+                    _snapshot_of(second), memo)
+    memo.done(kept=False)
+    again = _dump_with(memo, second, 4096, _snapshot_of(second))
+    assert not again.unchanged and again.live
 
 
 def test_rows_whose_stamps_are_not_last_are_decoded_every_time():
@@ -150,7 +174,7 @@ def test_rows_whose_stamps_are_not_last_are_decoded_every_time():
     memo = parse.RowMemo()
     before = _read_with(memo, rows, 4096, _snapshot_of(rows))
     after = _read_with(memo, rows, 4096, _snapshot_of(rows))
-    assert after == before == parse.task_rows(_formatted(_text()))
+    assert after == before == _fresh(rows, _snapshot_of(rows))
     assert not any(a is b for a, b in zip(before, after, strict=True))
 
 
@@ -177,12 +201,14 @@ def _exit_row(row: dict, seq: int) -> dict:
 def test_a_series_of_dumps_in_any_order_reads_as_fresh_decodes(data):
     """bpftool meets rows in the order of the map's buckets: between two dumps
     tasks leave, come, run, exit, and a row may come twice.  Whatever the
-    order and the chunks, the memo gives what a fresh decode gives, and the
-    same object for a row whose numbers it has seen."""
+    order and the chunks, the memo gives what a fresh decode gives, the same
+    object for a row whose numbers it has seen, and calls a row unchanged
+    exactly when the dump before had its numbers."""
     rows = [r for r in json.loads((DATA / "task_map_two_walks.json").read_text())[0]
             if not r["formatted"]["key"]["exited"]]
     memo = parse.RowMemo()
     seen: dict[str, object] = {}  # a row less its stamps -> the sample it first gave
+    before: set[str] = set()      # the stable texts of the dump before
     next_pid = 1 << 22
     for snapshot in range(1, 6):
         rows = list(rows)
@@ -211,22 +237,24 @@ def test_a_series_of_dumps_in_any_order_reads_as_fresh_decodes(data):
                 rows.insert(i, _exit_row(row, snapshot))
         dump = _walked(rows, snapshot, 1000 * snapshot)
         chunk = data.draw(st.sampled_from([13, 97, 4096, 1 << 20]))
-        taken, others = _dump_with(memo, dump, chunk, snapshot)
-        fresh = {}
-        for row in dump:  # the last of a key counts, as in snapshot._split
+        found = _dump_with(memo, dump, chunk, snapshot)
+        fresh, texts = {}, {}
+        for row in dump:  # a key met twice holds one row
             if not row["formatted"]["key"]["exited"]:
-                fresh[(row["formatted"]["key"]["pid"], row["formatted"]["key"]["start_ns"])] = row
-        assert sorted(t.key for t in taken) == sorted(fresh)  # each live task once
-        assert [t for t in others if t.exited] == parse.task_rows(
-            [r["formatted"] for r in dump if r["formatted"]["key"]["exited"]])
-        for task in taken:
-            row = fresh[task.key]
-            stable = json.dumps([row["formatted"]["key"], _stable(row)])
+                key = (row["formatted"]["key"]["pid"], row["formatted"]["key"]["start_ns"])
+                fresh[key] = row
+                texts[key] = json.dumps([row["formatted"]["key"], _stable(row)])
+        assert sorted(t.key for t in found.live) == sorted(fresh)  # each live task once
+        exits = {t.key: t for t in (parse.task_sample(r["formatted"]) for r in dump
+                                    if r["formatted"]["key"]["exited"])}  # each exit once
+        assert found.exits == sorted(exits.values(), key=lambda t: t.exit_seq)
+        for task in found.live:
+            stable = texts[task.key]
             first = seen.setdefault(stable, task)
             assert task is first  # reused exactly when its numbers were seen
-            expected = parse.task_sample(row["formatted"])
-            expected.sampled_ns = task.sampled_ns  # a reused row keeps its first reading
-            assert task == expected and task.snapshot == snapshot
+            assert task == parse.task_sample(fresh[task.key]["formatted"])
+        assert found.unchanged <= {k for k, text in texts.items() if text in before}
+        before = set(texts.values())
 
 
 def test_hostile_comm_cannot_fake_a_row():
@@ -269,15 +297,18 @@ def test_map_without_btf_names_is_refused_with_the_fix():
         list(parse.iter_formatted([json.dumps(rows)]))
 
 
-def test_snapshot_line_gives_the_counters():
-    info = parse.snapshot_info((DATA / "snapshot_line.txt").read_text())
-    assert info.snapshot == 1 and info.rows == 77 and info.dropped == 0
-    assert info.exits == 127 and info.end_ns > info.snapshot_ns
+def test_the_snapshot_gives_its_number_and_its_info_by_btf_name():
+    number = parse.snapshot_number((DATA / "snapshot_line.txt").read_text())
+    entries = [r["formatted"] for r in json.loads((DATA / "snapshots.json").read_text())]
+    info = parse.snapshot_info(entries, number)
+    assert info.snapshot == number and info.rows > 50 and info.dropped == 0
+    assert info.exits > 0 and info.end_ns > info.start_ns and info.live_rows == info.rows
+    assert parse.snapshot_info(entries, number + 64) is None  # its slot's later owner
 
 
 def test_garbage_snapshot_line_is_refused():
-    with pytest.raises(LotteryError, match="not its counters"):
-        parse.snapshot_info("hello\n")
+    with pytest.raises(LotteryError, match="not its number"):
+        parse.snapshot_number("hello\n")
 
 
 def test_one_entry_maps_give_their_value():

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from conftest import DATA, run_lottery
 
-from orchestrator.sinks import Output, record
+from orchestrator import records
+from orchestrator.analysis.frames import replay_frames
 from orchestrator.sinks.ndjson import NdjsonSink
 
 
@@ -17,11 +18,10 @@ def _drawn(png) -> float:
 
 
 def test_plot_draws_a_csv_and_the_same_records_as_ndjson(tmp_path):
-    rows = record.read(DATA / "recording.csv")
     ndjson = tmp_path / "recording.ndjson"
     sink = NdjsonSink(ndjson)
-    records = [tuple(r[name] for name in record.NAMES) for r in rows]
-    sink.write(Output(None, None, records, []))  # NDJSON needs only the records
+    for frame in replay_frames(records.read(DATA / "recording.csv")):
+        sink.write(frame)
     sink.close()
     for source in (DATA / "recording.csv", ndjson):
         png = tmp_path / f"{source.suffix[1:]}.png"
@@ -34,6 +34,6 @@ def test_plot_draws_a_csv_and_the_same_records_as_ndjson(tmp_path):
 
 def test_a_recording_without_intervals_is_refused(tmp_path):
     only_header = tmp_path / "empty.csv"
-    only_header.write_text(",".join(record.NAMES) + "\n")
+    only_header.write_text(",".join(records.NAMES) + "\n")
     done = run_lottery("plot", str(only_header))
     assert done.returncode == 2 and "no task with an interval" in done.stderr

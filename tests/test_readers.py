@@ -15,10 +15,9 @@ import time
 import pytest
 from conftest import loaded, run_lottery, start_lottery
 
-from orchestrator import workload
+from orchestrator import records, workload
 from orchestrator.constants import EXIT_RING
 from orchestrator.kernel import parse, snapshot, tools
-from orchestrator.sinks.csv_file import conservation
 
 CPU = max(os.sched_getaffinity(0))
 
@@ -57,7 +56,7 @@ def test_two_readers_during_churn_each_see_every_exit(instance, tmp_path):
         exited = {(r["pid"], r["start_ns"]) for r in rows if r["state"] == "exited"}
         assert len(exited) >= 0.95 * 600, (out.name, len(exited))
         assert all(r["runtime_delta_ns"] for r in rows)  # each counted from its start
-        errors = conservation(out)
+        errors = [e for _, e in records.conservation(records.read(out))]
         assert statistics.median(abs(e) for e in errors) < 0.02, (out.name, errors)
 
 
@@ -316,7 +315,7 @@ def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(instance, tm
         os.killpg(stress.pid, signal.SIGKILL)
         stress.wait()
     assert done.returncode == 0, done.stderr
-    errors = sorted(abs(e) for e in conservation(out))
+    errors = sorted(abs(e) for _, e in records.conservation(records.read(out)))
     assert len(errors) >= 10
     assert statistics.median(errors) < 0.01, errors
     assert errors[int(0.95 * (len(errors) - 1))] < 0.05, errors

@@ -1,11 +1,11 @@
-"""The sampling loop on a fake clock: ticks on a grid from the baseline, an
+"""The sampling clock on a fake clock: ticks on a grid from the baseline, an
 overrun followed at once by the next sample, the ticks it passed skipped."""
 
 import pytest
+from builders import snap
 
 from orchestrator.analysis import tickets
-from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo
-from orchestrator.sampling import deltas
+from orchestrator.analysis.frames import Pipeline
 from orchestrator.sampling.sampler import Sampler
 
 
@@ -21,28 +21,36 @@ class FakeTime:
         assert seconds >= 0
         self.now += seconds
 
-    def take(self, exits_from):
+    def take(self):
         walk_ns = round(self.now * 1e9)  # the walk begins when the sample does
         self.walks.append(self.now)
         self.now += self.durations.pop(0)
-        info = SnapshotInfo(len(self.walks), walk_ns, walk_ns, 0, 0, 0, 0, 0, 0, 0)
-        return Snapshot(info, 0.0, (), (), (CpuIdle(0, 0),), {})
+        return snap(len(self.walks), walk_ns, idle=(0,))
+
+
+def _frames(sampler, count, interval):
+    pipeline = Pipeline(tickets.WEIGHT)
+    out = []
+    for tick in sampler.ticks(count):
+        frame = pipeline.frame(tick.snapshot, interval, tick.skipped)
+        if not tick.baseline:
+            out.append(frame)
+        if count is None and len(out) == 10:
+            break
+    return out
 
 
 def test_an_overrun_is_followed_at_once_and_the_ticks_it_passed_are_skipped():
     fake = FakeTime([0.1, 0.1, 2.5, 0.1, 0.1])
-    sampler = Sampler(fake.take, deltas.Reader(tickets.WEIGHT), 1.0, lambda: fake.now,
-                      fake.sleep)
-    ticks = list(sampler.ticks(4))
+    frames = _frames(Sampler(fake.take, 1.0, lambda: fake.now, fake.sleep), 4, 1.0)
     assert fake.walks == pytest.approx([0.0, 1.0, 2.0, 4.5, 5.5])
-    assert [t.interval_s for t in ticks] == pytest.approx([1.0, 1.0, 2.5, 1.0])
-    assert [t.skipped for t in ticks] == [0, 0, 1, 0]
-    assert [t.ran_long for t in ticks] == [False, False, True, False]
+    assert [f.interval_s for f in frames] == pytest.approx([1.0, 1.0, 2.5, 1.0])
+    assert [f.skipped for f in frames] == [0, 0, 1, 0]
+    assert [f.ran_long for f in frames] == [False, False, True, False]
 
 
 def test_no_count_samples_until_stopped():
     fake = FakeTime([0.01] * 50)
-    ticks = Sampler(fake.take, deltas.Reader(tickets.WEIGHT), 0.5, lambda: fake.now,
-                    fake.sleep).ticks(None)
-    first = [next(ticks) for _ in range(10)]
-    assert all(t.interval_s == pytest.approx(0.5) and not t.ran_long for t in first)
+    first = _frames(Sampler(fake.take, 0.5, lambda: fake.now, fake.sleep), None, 0.5)
+    assert len(first) == 10
+    assert all(f.interval_s == pytest.approx(0.5) and not f.ran_long for f in first)

@@ -9,6 +9,7 @@ import shutil
 import pytest
 from conftest import DATA, run_lottery
 
+from orchestrator import records
 from orchestrator.analysis import simulate as sim
 from orchestrator.analysis import tickets
 from orchestrator.errors import LotteryError
@@ -23,7 +24,7 @@ def _pair(results):
 
 
 def test_replay_of_the_pinned_pair_follows_their_tickets():
-    intervals, tasks = sim.read_recording(DATA / "dump.csv")
+    intervals, tasks = sim.from_samples(records.read(DATA / "dump.csv"))
     assert len(intervals) == 3
     fast, slow = _pair(sim.replay(intervals, tasks, QUANTUM, 20, seed=1))
     assert fast.stride_ns / slow.stride_ns == pytest.approx(1024 / 335, rel=0.02)
@@ -35,13 +36,13 @@ def test_replay_of_the_pinned_pair_follows_their_tickets():
 def test_replay_is_repeatable_with_a_seed_and_varies_without():
     runs = []
     for seed in (5, 5, 6):
-        intervals, tasks = sim.read_recording(DATA / "dump.csv")
+        intervals, tasks = sim.from_samples(records.read(DATA / "dump.csv"))
         runs.append([r.lottery_ns for r in sim.replay(intervals, tasks, QUANTUM, 5, seed)])
     assert runs[0] == runs[1] and runs[0] != runs[2]
 
 
 def test_no_task_gets_more_than_it_was_runnable_for():
-    intervals, tasks = sim.read_recording(DATA / "dump.csv")
+    intervals, tasks = sim.from_samples(records.read(DATA / "dump.csv"))
     asked = {}
     for interval in intervals:
         for members in interval.values():
@@ -53,7 +54,7 @@ def test_no_task_gets_more_than_it_was_runnable_for():
 
 
 def test_another_ticket_model_changes_the_split():
-    intervals, tasks = sim.read_recording(DATA / "dump.csv", tickets.linear_tickets)
+    intervals, tasks = sim.from_samples(records.read(DATA / "dump.csv"), tickets.LINEAR)
     fast, slow = _pair(sim.replay(intervals, tasks, QUANTUM, 5, seed=1))
     assert (fast.tickets, slow.tickets) == (100, 50)
     assert fast.stride_ns / slow.stride_ns == pytest.approx(2.0, rel=0.02)
@@ -63,7 +64,7 @@ def test_a_csv_without_the_columns_is_refused(tmp_path):
     path = tmp_path / "other.csv"
     path.write_text("a,b\n1,2\n")
     with pytest.raises(LotteryError, match="not a CSV or NDJSON file of this lottery"):
-        sim.read_recording(path)
+        sim.from_samples(records.read(path))
 
 
 def test_a_damaged_row_names_its_line(tmp_path):
@@ -76,7 +77,7 @@ def test_a_damaged_row_names_its_line(tmp_path):
     with path.open("w", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerows(rows)
     with pytest.raises(LotteryError, match=f"line {row + 1}"):
-        sim.read_recording(path)
+        sim.from_samples(records.read(path))
 
 
 def test_cli_prints_the_table_and_writes_the_csv(tmp_path):

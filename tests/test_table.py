@@ -1,77 +1,65 @@
-"""The table sink's grouped rows: sums only where they mean something."""
+"""The table's grouped rows: sums only where they mean something, the
+threads chosen before grouping as grouping all would order them, and this
+process left out of the view."""
 
-from orchestrator.analysis import currencies
-from orchestrator.analysis.analyser import Analysis, RowAnalysis
-from orchestrator.analysis.shares import Share
-from orchestrator.kernel.records import Group, TaskSample
-from orchestrator.sampling.deltas import TaskRow
-from orchestrator.sinks import table
+import os
 
-GROUPS = {1: Group(1, 0, "root", 0, "", 1024 << 10, False),
-          7: Group(7, 1, "cgroup", 7, "A", 1024 << 10, False)}
+import builders
+from conftest import DATA
 
+from orchestrator import groupings, records
+from orchestrator.analysis import tickets
+from orchestrator.analysis.frames import Pipeline, replay_frames
+from orchestrator.records import TaskRecord
+from orchestrator.sinks import rows
 
-def _row(pid, comm, group, nice, cpu_set):
-    task = TaskSample(pid, pid, 1, comm, nice, 0, 0, 10, 0, 0, 0, 0, 0, False, 1, group)
-    share = Share(cpu_set, 0.5, 0.5, 0.5)
-    return TaskRow(task, 1024 if nice == 0 else 335, 10, 0, 0, 1), RowAnalysis(share)
+_BLANK = TaskRecord._make([None] * len(TaskRecord._fields))
 
 
-def _grouped(rows, by):
-    found = Analysis({r.task.key: a for r, a in rows}, [], {}, [], 0)
-    return table.group([r for r, _ in rows], by, found, currencies.Paths(GROUPS))
+def _record(pid, comm, path, nice, cpu_set):
+    return _BLANK._replace(pid=pid, start_ns=pid, tgid=1, comm=comm, nice=nice, state="alive",
+                           tickets=1024 if nice == 0 else 335, runtime_ns=10,
+                           runtime_delta_ns=10, group=path, contention_group=cpu_set,
+                           ticket_share=0.5, expected_share=0.5, observed_share=0.5)
+
+
+def _grouped(found, by):
+    return rows.aggregate(found, groupings.GROUPINGS[by])
 
 
 def test_shares_of_different_contention_groups_are_not_added():
-    (sh,) = _grouped([_row(1, "sh", 1, 0, "cpu0"), _row(2, "sh", 7, 5, "cpu1")], "comm")
+    (sh,) = _grouped([_record(1, "sh", "/", 0, "cpu0"), _record(2, "sh", "/A", 5, "cpu1")],
+                     "comm")
     assert sh.expected is None and sh.observed is None
     assert sh.group == "(2 groups)" and sh.nice is None and sh.tickets is None
     assert sh.threads == 2
 
 
 def test_one_contention_group_adds_up():
-    (a,) = _grouped([_row(1, "x", 7, 0, "cpu1"), _row(2, "y", 7, 0, "cpu1")], "group")
+    (a,) = _grouped([_record(1, "x", "/A", 0, "cpu1"), _record(2, "y", "/A", 0, "cpu1")],
+                    "group")
     assert a.group == "/A" and a.expected == 1.0 and a.nice == 0 and a.tickets == 1024
 
 
 def test_choosing_threads_before_grouping_them_keeps_the_order_of_grouping_all():
-    # a recorded dump: every row a thread, many with equal keys (ties keep their order)
-    from conftest import DATA
-
-    from orchestrator.sampling.replay import replay_frames
-    from orchestrator.sinks import live
-    for frame in replay_frames(DATA / "recording.csv"):
-        path = currencies.Paths(frame.sample.snapshot.groups)
-        rows, found = frame.sample.tasks, frame.analysis
-        everything = table.group(rows, "thread", found, path)
-        keys = [(table._sort_key(s), table._row_key(s)) for s in table.SORT_KEYS]
-        keys += [(live._sort_key(s), live._row_key(s, found)) for s in ("cpu", "error", "wait",
-                                                                        "pid")]
-        for group_key, row_key in keys:
-            for top in (1, 3, len(rows) + 1):
-                chosen = table.top_groups(rows, "thread", found, path, top, group_key, row_key)
-                expected = sorted(everything, key=group_key, reverse=True)[:top]
-                assert chosen == expected
+    # a recorded dump: every record a thread, many with equal keys (ties keep their order)
+    thread = groupings.GROUPINGS["thread"]
+    for frame in replay_frames(records.read(DATA / "recording.csv")):
+        everything = rows.aggregate(frame.tasks, thread)
+        for sort, (group_key, _) in rows.SORTS.items():
+            for top in (1, 3, len(frame.tasks) + 1):
+                chosen = rows.top_groups(frame.tasks, thread, sort, top)
+                assert chosen == sorted(everything, key=group_key, reverse=True)[:top]
 
 
-def test_the_table_leaves_out_this_process_and_what_it_started_and_nothing_else():
-    import os
-    from dataclasses import replace
-
-    from orchestrator.kernel.records import Snapshot, SnapshotInfo
-    from orchestrator.sampling.deltas import Sample
-
+def test_a_view_leaves_out_this_process_and_what_it_started_and_nothing_else():
     me = os.getpid()
-
-    def task(pid, tgid, ppid, comm):
-        return TaskSample(pid, 1, tgid, comm, 0, 0, 0, 10, 0, 0, 0, 0, 0, False, ppid=ppid)
-
-    tasks = [task(me, me, 1, "lottery"), task(me + 1, me, 1, "lottery"),  # its threads
-             task(900001, 900001, me, "sudo"), task(900002, 900002, 900001, "bpftool"),
-             task(900004, 900004, 1, "sshd"), task(900005, 900005, 900004, "bash")]
-    rows = [TaskRow(t, 1024, 10, 0, 0, 1) for t in tasks]
-    info = SnapshotInfo(1, 0, 1, len(tasks), 0, 0, 0, 0, len(tasks), 0)
-    sample = Sample(Snapshot(info, 0.0, tuple(tasks), (), (), GROUPS), rows, [], None)
-    shown = table.without_self(sample)
-    assert [r.task.comm for r in shown.tasks] == ["sshd", "bash"]
-    assert shown.tasks[0] is rows[4] and replace(shown, tasks=rows) == sample
+    tasks = [builders.task(me, tgid=me, comm="lottery"),
+             builders.task(me + 1, tgid=me, comm="lottery"),  # its threads
+             builders.task(900001, ppid=me, comm="sudo"),
+             builders.task(900002, ppid=900001, comm="bpftool"),
+             builders.task(900004, ppid=1, comm="sshd"),
+             builders.task(900005, ppid=900004, comm="bash")]
+    frame = Pipeline(tickets.WEIGHT).frame(builders.snap(1, 0, tasks))
+    assert [r.comm for r in frame.without_self().tasks] == ["sshd", "bash"]
+    assert [r.comm for r in frame.tasks] == [t.comm for t in tasks]  # files keep them all

@@ -1,62 +1,70 @@
 """lottery top: headless through Textual's Pilot on prepared frames (no
-kernel needed), and the real command in a real terminal (tmux, 80x24)."""
+kernel needed), every key in every mode at the sizes people use, and the
+real command in a real terminal (tmux): keys, a stop by signal, a terminal
+that goes away."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
 
+import builders
 import pytest
 from conftest import REPO
 
 from orchestrator import workload
-from orchestrator.analysis import analyser, tickets
-from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sampling import deltas
-from orchestrator.sampling.sampler import Frame
-from orchestrator.sinks.live import TopApp, bar, spark
+from orchestrator.analysis import tickets
+from orchestrator.analysis.frames import Pipeline
+from orchestrator.sinks import rows
+from orchestrator.sinks.live import GROUPINGS, SORTS, TopApp
 
 
-def _snap(n: int, runtimes: dict[int, int]) -> Snapshot:
-    tasks = tuple(TaskSample(pid, pid, pid, f"spin-{pid}", 0, 0, 1, runtime, runtime // 2, 0, n,
-                             0, 0, False, 1) for pid, runtime in runtimes.items())
-    at_ns = n * 1_000_000_000
-    info = SnapshotInfo(n, at_ns, at_ns, len(tasks), 0, 0, 0, 0, len(tasks), 0)
-    return Snapshot(info, 1.7e9 + n, tasks, (), (CpuIdle(0, 0), CpuIdle(1, 0)), {})
+def _snap(n: int, runtimes: dict[int, int]):
+    tasks = [builders.task(pid, comm=f"spin-{pid}", cpu=1, runtime_ns=runtime,
+                           wait_ns=runtime // 2, runs=n, group=1 + pid % 2)
+             for pid, runtime in runtimes.items()]
+    groups = {1: builders.group(1, 0, "root", number=0),
+              2: builders.group(2, 1, "autogroup", number=41)}
+    return builders.snap(n, n * 1_000_000_000, tasks, groups=groups, timestamp_s=1.7e9 + n)
 
 
 def _frames(stop: threading.Event):
-    reader = deltas.Reader(tickets.FLAT)
-    analysing = analyser.Analyser(hierarchical=False)
-    reader.advance(_snap(0, {101: 0, 202: 0}))
+    pipeline = Pipeline(tickets.FLAT)
+    pipeline.frame(_snap(0, {101: 0, 202: 0}))
     for n in range(1, 1000):
-        sample = reader.advance(_snap(n, {101: n * 750_000_000, 202: n * 250_000_000}))
-        yield Frame(sample, analysing.analyse(sample), 1.0, 1.0)
-        if stop.wait(0.02):
+        yield pipeline.frame(_snap(n, {101: n * 750_000_000, 202: n * 250_000_000}), 1.0)
+        if stop.wait(0.1):
             return
 
 
 def test_bars_and_sparklines():
-    assert bar(0.5, 0.25, 8) == "██│█    "
-    assert spark([0.0, 0.5, 0.99]) == "▁▅█"
+    assert rows.bar(0.5, 0.25, 8) == "██│█    "
+    assert rows.spark([0.0, 0.5, 0.99]) == "▁▅█"
+
+
+async def _until_shown(app, pilot, frames: int = 2) -> None:
+    for _ in range(200):
+        if app.frames_shown >= frames:
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"only {app.frames_shown} frames shown")
 
 
 @pytest.mark.asyncio
 async def test_top_shows_tasks_and_answers_every_key():
     app = TopApp(_frames)
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(100):
-            if app.frames_shown >= 2:
-                break
-            await pilot.pause(0.05)
-        assert app.frames_shown >= 2
-        rows = app.query_one("#tasks").row_count
-        assert rows == 2
-        first = app.query_one("#tasks").get_row_at(0)
+        await _until_shown(app, pilot)
+        table = app.query_one("#tasks")
+        assert table.row_count == 2
+        first = table.get_row_at(0)
         # pid, expected, observed: 202 was runnable 375 ms of 1000, so 101 is owed 625
         assert first[0] == 101 and first[4] == "62.5" and first[5] == "75.0"
         await pilot.press("s")
@@ -69,9 +77,56 @@ async def test_top_shows_tasks_and_answers_every_key():
         assert app.paused and app.frames_shown == shown  # paused: the screen stays
         await pilot.press("p", "slash", *"spin-202", "enter")
         await pilot.pause(0.2)
-        assert app.pattern == "spin-202" and app.query_one("#tasks").row_count == 1
+        assert app.pattern == "spin-202" and table.row_count == 1
         await pilot.press("q")
-    assert app.return_code in (0, None)
+    assert app.return_code in (0, None) and app.failure is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_every_key_in_every_grouping_and_sort_draws_whole_rows(size):
+    """At 200 columns, grouping by task group once lost the table: its
+    headers and its cells were made in two places and came out unequal."""
+    app = TopApp(_frames)
+    async with app.run_test(size=size) as pilot:
+        await _until_shown(app, pilot)
+        table = app.query_one("#tasks")
+        for _ in GROUPINGS:
+            for _ in SORTS:
+                await pilot.press("s")
+                await pilot.pause(0.05)
+                assert table.row_count >= 1 and app.failure is None, (app.by, app.sort)
+                assert all(len(table.get_row_at(i)) == len(table.columns)
+                           for i in range(table.row_count))
+            await pilot.press("p", "p", "slash", *"spin", "enter")
+            await pilot.pause(0.05)
+            await pilot.press("slash", "enter")  # the filter cleared again
+            await pilot.pause(0.05)
+            await pilot.press("g")
+            await pilot.pause(0.05)
+        assert app.by == GROUPINGS[0] and app.failure is None
+        await pilot.press("q")
+    assert app.return_code in (0, None) and app.failure is None
+
+
+@pytest.mark.asyncio
+async def test_a_failure_inside_the_app_ends_it_with_one_line_and_status_1(monkeypatch):
+    app = TopApp(_frames)
+
+    def broken(*_):
+        raise ValueError("More values provided than there are columns.")
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _until_shown(app, pilot, 1)
+        monkeypatch.setattr(rows, "cells", broken)
+        app.call_later(app.action_group)  # as the g key does; the error reaches Textual
+        for _ in range(100):
+            if app.failure is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert app.return_code == 1
+    assert app.failure is not None and "ValueError" in app.failure.line()
+    assert "\n" not in app.failure.line()
 
 
 @pytest.fixture
@@ -88,29 +143,76 @@ def _screen(name: str) -> str:
                           text=True).stdout
 
 
-def test_top_in_a_real_80x24_terminal(instance, tmux_session):
-    cpu = max(__import__("os").sched_getaffinity(0))
-    pids = workload.start(0, 8.0, cpu) + workload.start(5, 8.0, cpu)
+def _wait_screen(name: str, *words: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _screen(name)
+        if all(w in screen for w in words):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{words} not on the screen:\n{screen}")
+
+
+def _top_pid(marker: str) -> int:
+    """The pid of the `lottery top` whose pin directory is `marker`."""
+    for _ in range(100):
+        # the python process itself, not the shell that started it
+        found = subprocess.run(["pgrep", "-f", f"^{sys.executable} -m orchestrator top "
+                                f"--pin-dir {marker}"], capture_output=True, text=True
+                               ).stdout.split()
+        if found:
+            return int(found[0])
+        time.sleep(0.1)
+    raise AssertionError("lottery top did not start")
+
+
+def _start_top(instance, session: str, width: int = 80, height: int = 24) -> None:
     command = (f"cd {REPO} && PYTHONPATH={REPO} {sys.executable} -m orchestrator top "
                f"--pin-dir {instance.dir} -i 0.5; echo EXITED $?; sleep 30")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(width), "-y",
+                    str(height), command], check=True)
+
+
+def test_top_in_a_real_80x24_terminal(instance, tmux_session):
+    cpu = max(os.sched_getaffinity(0))
+    pids = workload.start(0, 8.0, cpu) + workload.start(5, 8.0, cpu)
     try:
-        subprocess.run(["tmux", "new-session", "-d", "-s", tmux_session, "-x", "80", "-y", "24",
-                        command], check=True)
-        screen = ""
-        for _ in range(60):
-            screen = _screen(tmux_session)
-            if "lottery-work" in screen and "conservation" in screen:
-                break
-            time.sleep(0.2)
-        assert "lottery-work" in screen and "Jain's index" in screen, screen
+        _start_top(instance, tmux_session)
+        screen = _wait_screen(tmux_session, "lottery-work", "Jain's index")
         assert max(len(line) for line in screen.splitlines()) <= 80
+        for key in ("g", "g", "g", "s", "g"):  # into every grouping, and back
+            subprocess.run(["tmux", "send-keys", "-t", tmux_session, key], check=True)
+            time.sleep(0.3)
+        assert "by thread" in _wait_screen(tmux_session, "by thread")
         subprocess.run(["tmux", "send-keys", "-t", tmux_session, "q"], check=True)
-        for _ in range(50):
-            screen = _screen(tmux_session)
-            if "EXITED" in screen:
-                break
-            time.sleep(0.1)
+        screen = _wait_screen(tmux_session, "EXITED")
         assert "EXITED 0" in screen and "Traceback" not in screen, screen
     finally:
         workload.stop(pids)
         workload.wait(pids)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_by_signal_ends_top_at_once_with_its_status(instance, tmux_session, stop):
+    _start_top(instance, tmux_session, 200, 50)
+    _wait_screen(tmux_session, "Jain's index")
+    pid = _top_pid(str(instance.dir))
+    os.kill(pid, stop)
+    deadline = time.monotonic() + 3  # once, a top ignored SIGTERM for more than 3 s
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}"), f"top still runs after {stop.name}"
+    screen = _wait_screen(tmux_session, "EXITED")
+    assert f"EXITED {128 + stop}" in screen and "Traceback" not in screen, screen
+
+
+def test_a_terminal_that_goes_away_ends_top(instance, tmux_session):
+    _start_top(instance, tmux_session)
+    _wait_screen(tmux_session, "Jain's index")
+    pid = _top_pid(str(instance.dir))
+    subprocess.run(["tmux", "kill-session", "-t", tmux_session], check=True)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}"), "top outlived its terminal"

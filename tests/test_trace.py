@@ -11,12 +11,11 @@ import subprocess
 import sys
 import time
 
+import builders
 from conftest import REPO
 
 from orchestrator.analysis import tickets
-from orchestrator.kernel.records import CpuIdle, Snapshot, SnapshotInfo, TaskSample
-from orchestrator.sampling import deltas
-from orchestrator.sinks import Output
+from orchestrator.analysis.frames import Pipeline
 from orchestrator.sinks.trace import TraceSink
 
 
@@ -32,20 +31,19 @@ def check_trace(events: list[dict]) -> None:
 
 
 def _snap(n, at_ns, runtime, idle_ns):
-    task = TaskSample(7, 1, 7, "spin", 0, 0, 1, runtime, 0, 0, 0, 0, 0, False, 1, 1)
-    info = SnapshotInfo(n, at_ns, at_ns, 1, 0, 0, 0, 0, 1, 0)
-    return Snapshot(info, 0.0, (task,), (), (CpuIdle(0, idle_ns), CpuIdle(1, 0)), {})
+    task = builders.task(7, start_ns=1, comm="spin", cpu=1, runtime_ns=runtime)
+    return builders.snap(n, at_ns, [task], idle=(idle_ns, 0), timestamp_s=at_ns / 1e9)
 
 
 def test_the_trace_is_whole_after_every_sample(tmp_path):
     path = tmp_path / "t.json"
     sink = TraceSink(path)
     assert json.loads(path.read_text()) == []
-    reader = deltas.Reader(tickets.WEIGHT)
-    reader.advance(_snap(1, 1_000_000_000, 0, 0))
+    pipeline = Pipeline(tickets.WEIGHT)
+    pipeline.frame(_snap(1, 1_000_000_000, 0, 0))
     for n in (2, 3):
-        sample = reader.advance(_snap(n, n * 1_000_000_000, n * 400_000_000, n * 600_000_000))
-        sink.write(Output(sample, None, [], []))
+        sink.write(pipeline.frame(_snap(n, n * 1_000_000_000, n * 400_000_000,
+                                        n * 600_000_000)))
         events = json.loads(path.read_text())
         check_trace(events)
     sink.close()

@@ -1,17 +1,25 @@
-"""Per-sample lottery analysis of dump's rows: ticket shares, simulated draws,
-the EWMA of runtime, the EDF view.  State that lives across samples (the
-random generator, the averages) is kept here, not in the sinks."""
+"""Per-sample lottery analysis of a sample's rows: tickets, shares, simulated
+draws, the EWMA of runtime, the EDF view.  What lives across samples (the
+random generator, each task's average) is kept here, not in the sinks.
+
+Each task's analysis is a function of its row, its share in the sample,
+and its average before (`analyse_row`).  A task whose row is the one of
+the sample before (Sample.unchanged), and whose analysis then had nothing
+in it but an average of zero, gets that same analysis again: `analyse_row`
+gives nothing else for it, and it is not called for the many tasks of a
+host that sleep."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import not_
 
 from orchestrator import bounds, units
 from orchestrator.analysis import edf, schedulers, shares
+from orchestrator.analysis.tickets import TicketModel
+from orchestrator.records import Key
 from orchestrator.sampling.deltas import Sample, TaskRow
 
 
@@ -29,117 +37,123 @@ def validate(opts: AnalysisOptions) -> None:
     bounds.check("--deadline-warn", opts.deadline_warn_ms)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RowAnalysis:
+    tickets: int | None = None
     share: shares.Share | None = None
     wins: int | None = None
     win_rate: float | None = None
     ewma_delta_ns: float | None = None
     edf: edf.EdfEstimate | None = None
 
+    @property
+    def still(self) -> bool:
+        """Nothing but tickets and an average that has faded to zero: what a
+        task that goes on sleeping gets again."""
+        return (self.ewma_delta_ns == 0.0 and self.share is None and self.wins is None
+                and self.edf is None)
 
-_STILL = RowAnalysis(ewma_delta_ns=0.0)  # a task that has not run for a while
-_NEGLIGIBLE_NS = 0.5  # an average below this prints as 0 ns: it is 0
+
+@dataclass(frozen=True)
+class Late:
+    """A task whose response per activation passed --deadline-warn."""
+
+    comm: str
+    pid: int
+    response_ms: float
 
 
 @dataclass(frozen=True)
 class Analysis:
-    rows: dict[tuple[int, int], RowAnalysis]
+    rows: dict[Key, RowAnalysis]
     fairness: list[shares.Fairness]
     utilisation: dict[str, float]     # EDF total utilisation per contention group
-    late: list[tuple[str, int, float]]  # (comm, pid, response ms) over --deadline-warn
+    late: list[Late]                  # responses over --deadline-warn
     draws: int
-    # By id: the rows whose analysis is the one still object (did not run,
-    # average 0).  The same row the next sample is still again, so a view
-    # can pass over them in bulk (record.Records).
-    still: Mapping[int, TaskRow] = field(default_factory=dict)
+    # Tasks whose analysis is the one of the sample before, to the value.
+    unchanged: frozenset[Key] = field(default_factory=frozenset)
+
+
+_NEGLIGIBLE_NS = 0.5  # an average below this prints as 0 ns: it is 0
+
+
+def analyse_row(row: TaskRow, tickets: int | None, share: shares.Share | None,
+                wins: int | None, draws: int, before: float | None, interval_ns: int,
+                alpha: float) -> RowAnalysis:
+    """One task's analysis: its `share` and `wins` in the sample, and its
+    average from the one it had `before` (None: it starts afresh)."""
+    if row.runtime_delta_ns == 0 and not row.runs_delta and share is None:
+        # Did not run: only its average moves, down to zero.
+        fading = schedulers.ewma(before, 0, alpha)
+        return RowAnalysis(tickets=tickets, ewma_delta_ns=0.0 if fading < _NEGLIGIBLE_NS
+                           else fading)
+    ewma = None  # no baseline: no average, and the next delta starts one afresh
+    if row.runtime_delta_ns is not None:
+        ewma = schedulers.ewma(before, row.runtime_delta_ns, alpha)
+    return RowAnalysis(tickets=tickets, share=share, wins=wins,
+                       win_rate=None if wins is None else wins / draws, ewma_delta_ns=ewma,
+                       edf=edf.estimate(row, interval_ns))
 
 
 @dataclass
 class Analyser:
+    model: TicketModel
     opts: AnalysisOptions = field(default_factory=AnalysisOptions)
-    hierarchical: bool = True  # fund tickets through the task groups (ticket model weight)
 
     def __post_init__(self) -> None:
         validate(self.opts)
         self._rng = random.Random(self.opts.seed)
-        # Kept in place from one sample to the next, so that a task that did
-        # not run costs nothing: each task's average and analysis, and by id
-        # the rows whose average had faded to 0, and all the rows.
-        self._ewma: dict[tuple[int, int], float] = {}
-        self._rows: dict[tuple[int, int], RowAnalysis] = {}
-        self._still: dict[int, TaskRow] = {}
-        self._by_id: dict[int, TaskRow] = {}
+        self._rows: dict[Key, RowAnalysis] = {}  # the last sample's, per live task
+        self._still: set[Key] = set()            # of those, the still ones
+
+    def _tickets(self, row: TaskRow) -> int | None:
+        return None if row.unseen_exits else self.model.of(row.task)
 
     def analyse(self, sample: Sample) -> Analysis:
-        interval = sample.conservation.interval_ns if sample.conservation else 0
-        groups = sample.snapshot.groups if self.hierarchical else None
-        # A row that is the very object of the sample before (deltas.Reader
-        # keeps the rows of tasks that did not run) and was still then is
-        # still now, and its analysis is still the one still object.  Found
-        # in bulk, by id: the dicts hold those rows, so no other object can
-        # have their ids meanwhile.  Only the others are visited one by one;
-        # on most hosts, a few.
+        interval = sample.interval_ns
+        groups = sample.snapshot.groups if self.model.hierarchical else None
         tasks = sample.tasks
-        ids = list(map(id, tasks))
-        moving = list(compress(tasks, map(not_, map(self._still.__contains__, ids))))
-        by_task = shares.shares(moving, interval, groups)
+        keys = [row.task.key for row in tasks]
+        # A still task whose row did not change is still again: found in bulk.
+        same = sample.unchanged & self._still
+        is_same = list(map(same.__contains__, keys))
+        moving = list(compress(tasks, map(not_, is_same)))
+        by_task = shares.shares(moving, self._tickets, interval, groups)
         wins = self._draw(by_task)
-        rows, ewma, still = self._rows, self._ewma, self._still
-        moved = set()
+        before, alpha = self._rows, self.opts.alpha
+        rows = dict(zip(keys, map(before.get, keys), strict=True)) if same else {}
+        still = set(same)
         utilisation: dict[str, float] = {}
         late = []
         for row in moving:
             key = row.task.key
-            moved.add(key)
-            if row.runtime_delta_ns == 0 and not row.runs_delta and key not in by_task:
-                # Did not run: only its average moves, down to zero; the one
-                # zero object lets a record of it be reused (record.Records).
-                fading = schedulers.ewma(ewma.get(key), 0, self.opts.alpha)
-                if fading < _NEGLIGIBLE_NS:
-                    fading = 0.0
-                    still[id(row)] = row
-                ewma[key] = fading
-                rows[key] = _STILL if fading == 0.0 else RowAnalysis(ewma_delta_ns=fading)
-                continue
-            if row.runtime_delta_ns is not None:
-                ewma[key] = schedulers.ewma(ewma.get(key), row.runtime_delta_ns, self.opts.alpha)
-            else:  # no baseline: no average, and the next delta starts one afresh
-                ewma.pop(key, None)
-            estimate = edf.estimate(row, interval)
-            share = by_task.get(key)
-            if estimate:
+            old = before.get(key)
+            a = analyse_row(row, self._tickets(row), by_task.get(key), wins.get(key),
+                            self.opts.draws, old.ewma_delta_ns if old else None, interval, alpha)
+            rows[key] = a
+            if a.still:
+                still.add(key)
+            if a.edf:
                 group = shares.contention_group(row.task)
-                utilisation[group] = utilisation.get(group, 0.0) + estimate.utilisation
+                utilisation[group] = utilisation.get(group, 0.0) + a.edf.utilisation
                 limit = self.opts.deadline_warn_ms
-                if limit is not None and estimate.response_ns > units.ns_from_ms(limit):
-                    late.append((row.task.comm, row.task.pid, units.ms(estimate.response_ns)))
-            won = wins.get(key)
-            rows[key] = RowAnalysis(share, won, None if won is None else won / self.opts.draws,
-                                    ewma.get(key), estimate)
-        # The rows of the sample before that are not in this one: a task with
-        # no new row here is forgotten (should it come back, its average
-        # starts afresh).
-        by_id = dict(zip(ids, tasks, strict=True))
-        last = self._by_id
-        for gone in last.keys() - by_id.keys():
-            still.pop(gone, None)
-            if (key := last[gone].task.key) not in moved:
-                ewma.pop(key, None)
-                rows.pop(key, None)
-        self._by_id = by_id
-        return Analysis(rows.copy(), shares.fairness(by_task), utilisation, late,
-                        self.opts.draws, still.copy())
+                if limit is not None and a.edf.response_ns > units.ns_from_ms(limit):
+                    late.append(Late(row.task.comm, row.task.pid, units.ms(a.edf.response_ns)))
+        # A task with no row in this sample is forgotten: should it come
+        # back, its average starts afresh.
+        self._rows, self._still = rows, still
+        return Analysis(rows, shares.fairness(by_task.values()), utilisation, late,
+                        self.opts.draws, frozenset(same))
 
-    def _draw(self, by_task: dict[tuple[int, int], shares.Share]) -> dict[tuple[int, int], int]:
+    def _draw(self, by_task: dict[Key, shares.Share]) -> dict[Key, int]:
         """N draws per contention group, each ticket holder weighted by what
         its tickets are worth in the base currency (its funded ticket share)."""
         if not self.opts.draws:
             return {}
-        groups: dict[str, list[tuple[int, int]]] = {}
+        groups: dict[str, list[Key]] = {}
         for key, share in by_task.items():
             groups.setdefault(share.group, []).append(key)
-        out: dict[tuple[int, int], int] = {}
+        out: dict[Key, int] = {}
         for keys in groups.values():
             won = schedulers.draw([by_task[k].ticket_share for k in keys], self.opts.draws,
                                   self._rng)

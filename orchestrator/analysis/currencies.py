@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orchestrator.kernel.records import Group
+from orchestrator.constants import GROUP_NAME_LEN
+from orchestrator.records import Group
 
 NICE_0_WEIGHT = 1024
 WEIGHT_IDLEPRIO = 3  # kernel/sched/sched.h: what an idle task or cpu.idle group weighs
@@ -28,9 +29,9 @@ def root_of(groups: Mapping[int, Group]) -> Group | None:
     return next((g for g in groups.values() if g.kind == "root"), None)
 
 
-# GROUP_NAME_LEN in bpf/sched_lottery.h, less its NUL: a name this long may
-# have been cut, so its cgroup id keeps it apart from a sibling cut alike.
-_NAME_BYTES = 63
+# GROUP_NAME_LEN less its NUL: a name this long may have been cut, so its
+# cgroup id keeps it apart from a sibling cut alike.
+_NAME_BYTES = GROUP_NAME_LEN - 1
 
 
 def label(group: Group) -> str:

@@ -3,12 +3,15 @@ promise, the share Linux gave, and how fair that was (Jain's index)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.analysis import currencies
-from orchestrator.kernel.records import Group, TaskSample
+from orchestrator.records import Group, Key, TaskSample
 from orchestrator.sampling.deltas import TaskRow
+
+# A task's tickets (None: it holds none: a real-time task, exits nobody saw).
+TicketsOf = Callable[[TaskRow], int | None]
 
 SYSTEM = "all"  # the group of tasks free to run on more than one CPU
 
@@ -21,11 +24,21 @@ def contention_group(task: TaskSample) -> str:
     return f"cpu{task.cpu}" if task.cpus_allowed == 1 else SYSTEM
 
 
-def contended(row: TaskRow) -> bool:
+def ran(row: TaskRow) -> int:
+    """What the task ran in the interval.  A counter that went back (a thread
+    that exec'd took over its leader's numbers) is no time at all."""
+    return max(0, row.runtime_delta_ns or 0)
+
+
+def waited(row: TaskRow) -> int:
+    return max(0, row.wait_delta_ns or 0)
+
+
+def contended(row: TaskRow, tickets: int | None) -> bool:
     """Did the task take part in the interval's lottery: hold tickets, and run
     or wait to run?"""
-    return (row.tickets is not None and row.runtime_delta_ns is not None
-            and (row.runtime_delta_ns > 0 or (row.wait_delta_ns or 0) > 0))
+    return (tickets is not None and row.runtime_delta_ns is not None
+            and not row.unseen_exits and (ran(row) > 0 or waited(row) > 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +85,13 @@ class _Currency:
 
     weight: float = 1.0
     groups: dict[int, _Currency] = field(default_factory=dict)
-    tasks: list[tuple[TaskRow, float]] = field(default_factory=list)  # (row, demand)
+    tasks: list[tuple[TaskRow, int, float]] = field(default_factory=list)  # (row, tickets, demand)
     _demand: float | None = None
 
     def demand(self, cap_ns: int) -> float:
         """What it was runnable for in all (computed once: the tree is built first)."""
         if self._demand is None:
-            total = sum(d for _, d in self.tasks) + sum(g.demand(cap_ns)
+            total = sum(d for _, _, d in self.tasks) + sum(g.demand(cap_ns)
                                                         for g in self.groups.values())
             self._demand = min(total, cap_ns) if cap_ns else total
         return self._demand
@@ -90,7 +103,7 @@ class _Currency:
         with each task's (ticket share, grant)."""
         funded: list[tuple[float, float, object]] = [
             (g.weight, g.demand(cap_ns), g) for g in self.groups.values()]
-        funded += [(row.tickets, d, row) for row, d in self.tasks]
+        funded += [(tickets, d, row) for row, tickets, d in self.tasks]
         total = sum(w for w, _, _ in funded)
         grants = fill([w for w, _, _ in funded], [d for _, d, _ in funded], capacity)
         for (w, _, item), grant in zip(funded, grants, strict=True):
@@ -100,47 +113,55 @@ class _Currency:
                 out[item.task.key] = (worth * w / total, grant)
 
 
-def _tree(members: Iterable[tuple[TaskRow, float]],
+def _tree(members: Iterable[tuple[TaskRow, int, float]],
           groups: Mapping[int, Group] | None) -> _Currency:
     base = _Currency()
     root = currencies.root_of(groups) if groups else None
-    for row, demand in members:
+    for row, tickets, demand in members:
         node = base
         for g in currencies.chain(groups, row.task.group) if groups else ():
             if g.kind != "root":
                 node = node.groups.setdefault(g.id, _Currency(currencies.weight(g, root)))
-        node.tasks.append((row, demand))
+        node.tasks.append((row, tickets, demand))
     return base
 
 
-def shares(rows: Iterable[TaskRow], interval_ns: int = 0,
-           groups: Mapping[int, Group] | None = None) -> dict[tuple[int, int], Share]:
+def _fraction(part: float, whole: float) -> float:
+    """part / whole, kept in 0..1 against a rounding error's last bit."""
+    return min(1.0, max(0.0, part / whole)) if whole > 0 else 0.0
+
+
+def shares(rows: Iterable[TaskRow], tickets_of: TicketsOf, interval_ns: int = 0,
+           groups: Mapping[int, Group] | None = None) -> dict[Key, Share]:
     """Return the share of every contending task, by task key.
 
     A task's demand is the time it was runnable (ran + waited), at most the
     interval; the group's capacity is what its members ran in all.  With
     `groups`, tickets are funded through the task-group hierarchy: at each
     level a group's weight is split among the groups and tasks in it that
-    contend in this set, each capped at what it was runnable for."""
-    sets: dict[str, list[TaskRow]] = {}
+    contend in this set, each capped at what it was runnable for.  Every
+    share lies in 0..1: time that went back is no time."""
+    sets: dict[str, list[tuple[TaskRow, int]]] = {}
     for row in rows:
-        if contended(row):
-            sets.setdefault(contention_group(row.task), []).append(row)
-    out: dict[tuple[int, int], Share] = {}
+        tickets = tickets_of(row)
+        if contended(row, tickets):
+            sets.setdefault(contention_group(row.task), []).append((row, tickets))
+    out: dict[Key, Share] = {}
     for name, members in sets.items():
-        runtime = sum(r.runtime_delta_ns for r in members)
-        demand = [r.runtime_delta_ns + (r.wait_delta_ns or 0) for r in members]
+        runtime = sum(ran(r) for r, _ in members)
+        demand = [ran(r) + waited(r) for r, _ in members]
         if interval_ns > 0:
             demand = [min(d, interval_ns) for d in demand]
         # One CPU runs one thing at a time: a group there wants at most the
         # interval (or what ran, when timing skew makes that a little more).
         cap_ns = max(interval_ns, runtime) if name != SYSTEM and interval_ns > 0 else 0
-        given: dict[tuple[int, int], tuple[float, float]] = {}
-        _tree(zip(members, demand, strict=True), groups).allocate(runtime, 1.0, cap_ns, given)
-        for r in members:
+        given: dict[Key, tuple[float, float]] = {}
+        _tree(((r, t, d) for (r, t), d in zip(members, demand, strict=True)),
+              groups).allocate(runtime, 1.0, cap_ns, given)
+        for r, _ in members:
             ticket_share, grant = given[r.task.key]
-            out[r.task.key] = Share(name, ticket_share, grant / runtime if runtime else 0.0,
-                                    r.runtime_delta_ns / runtime if runtime else 0.0)
+            out[r.task.key] = Share(name, min(1.0, ticket_share), _fraction(grant, runtime),
+                                    _fraction(ran(r), runtime))
     return out
 
 
@@ -160,10 +181,10 @@ class Fairness:
     index: float | None  # Jain's index over observed / expected share
 
 
-def fairness(by_task: dict[tuple[int, int], Share]) -> list[Fairness]:
+def fairness(by_task: Iterable[Share]) -> list[Fairness]:
     """Jain's index of observed/expected per group, busiest group first."""
     ratios: dict[str, list[float]] = {}
-    for share in by_task.values():
+    for share in by_task:
         if share.expected > 0:
             ratios.setdefault(share.group, []).append(share.observed / share.expected)
     out = [Fairness(g, len(r), jain_index(r)) for g, r in ratios.items()]

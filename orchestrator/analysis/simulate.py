@@ -12,21 +12,20 @@ import random
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from orchestrator import bounds
-from orchestrator.analysis import schedulers, shares
+from orchestrator.analysis import schedulers
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.sinks import record
+from orchestrator.records import Key, TaskRecord
 
 # Funded shares become whole tickets on this scale (stride needs integers).
 FUNDED_TICKETS = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    key: tuple[int, int]  # (pid, start_ns)
+    key: Key
     tickets: int
     runtime_ns: int
     wait_ns: int
@@ -59,10 +58,10 @@ Interval = dict[str, list[Member]]  # contention group -> its members
 Entry = tuple[object, str, Member, str, int, int]
 
 
-def _collect(entries: Iterable[Entry]) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
+def _collect(entries: Iterable[Entry]) -> tuple[list[Interval], dict[Key, TaskResult]]:
     """Intervals in order, and one result per task with what Linux gave it."""
     by_interval: dict[object, Interval] = {}
-    tasks: dict[tuple[int, int], TaskResult] = {}
+    tasks: dict[Key, TaskResult] = {}
     for when, group, member, comm, nice, own in entries:
         by_interval.setdefault(when, {}).setdefault(group, []).append(member)
         result = tasks.setdefault(member.key, TaskResult(member.key[0], comm, nice, own))
@@ -70,34 +69,42 @@ def _collect(entries: Iterable[Entry]) -> tuple[list[Interval], dict[tuple[int, 
     return list(by_interval.values()), tasks
 
 
-def _recorded_entries(rows: Iterable[dict], model: TicketModel | None) -> Iterator[Entry]:
-    for row in rows:
-        if row["pid"] == 0 or not row["contention_group"] or row["runtime_delta_ns"] is None:
-            continue  # idle rows, and tasks outside the interval's lottery
-        nice, policy = row["nice"], row["policy"]
-        if nice is None or policy is None:
-            continue
-        own = model(nice, policy) if model else row["tickets"]
-        if own is None:
-            continue
-        # the recording's share is funded through the task groups; a model given here is flat
-        share = row["ticket_share"]
-        tickets = funded(share) if not model and share is not None else own
-        # a counter never goes back for one task: a negative delta is no time at all
-        member = Member((row["pid"], row["start_ns"] or 0), tickets,
-                        max(0, row["runtime_delta_ns"]), max(0, row["wait_delta_ns"] or 0))
-        yield row["timestamp_s"], row["contention_group"], member, row["comm"] or "", nice, own
+def _entries(samples: Iterable, model: TicketModel | None) -> Iterator[Entry]:
+    """The members of each interval of `samples` (frames, or a recording's
+    samples: each has a timestamp_s and the tasks' records)."""
+    for sample in samples:
+        for r in sample.tasks:
+            entry = _entry(sample.timestamp_s, r, model)
+            if entry is not None:
+                yield entry
 
 
-def read_recording(path: Path, model: TicketModel | None = None,
-                   ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
-    """Read a dump's CSV or NDJSON recording into intervals; tickets from the
-    recording unless `model`."""
-    intervals, tasks = _collect(_recorded_entries(record.read(path), model))
-    if not intervals:
-        raise LotteryError(f"{path} holds no interval to replay",
+def _entry(when: float, r: TaskRecord, model: TicketModel | None) -> Entry | None:
+    if r.pid == 0 or not r.contention_group or r.runtime_delta_ns is None:
+        return None  # idle records, and tasks outside the interval's lottery
+    if r.nice is None or r.policy is None:
+        return None
+    own = model(r.nice, r.policy) if model else r.tickets
+    if own is None:
+        return None
+    # the record's share is funded through the task groups; a model given here is flat
+    tickets = funded(r.ticket_share) if not model and r.ticket_share is not None else own
+    # a counter never goes back for one task: a negative delta is no time at all
+    member = Member((r.pid, r.start_ns or 0), tickets, max(0, r.runtime_delta_ns),
+                    max(0, r.wait_delta_ns or 0))
+    return when, r.contention_group, member, r.comm or "", r.nice, own
+
+
+def from_samples(samples: Iterable, model: TicketModel | None = None, source: str = "the samples"
+              ) -> tuple[list[Interval], dict[Key, TaskResult]]:
+    """The intervals of a recording's samples or of live frames, with what
+    Linux gave each task; tickets from the records (funded through the task
+    groups) unless `model`."""
+    found, tasks = _collect(_entries(samples, model))
+    if not found:
+        raise LotteryError(f"{source} holds no interval to replay",
                            "dump at least two samples (--iterations 2 or more)", code=EXIT_USAGE)
-    return intervals, tasks
+    return found, tasks
 
 
 def funded(ticket_share: float) -> int:
@@ -106,26 +113,7 @@ def funded(ticket_share: float) -> int:
     return max(1, round(ticket_share * FUNDED_TICKETS))
 
 
-def from_samples(samples: Iterable, hierarchical: bool = True,
-                 ) -> tuple[list[Interval], dict[tuple[int, int], TaskResult]]:
-    """Intervals from live samples (metrics.Sample), as read_recording gives them,
-    tickets funded through the task groups when `hierarchical`."""
-    def entries():
-        for n, sample in enumerate(samples):
-            interval = sample.conservation.interval_ns if sample.conservation else 0
-            by_task = shares.shares(sample.tasks, interval,
-                                    sample.snapshot.groups if hierarchical else None)
-            for row in sample.tasks:
-                share = by_task.get(row.task.key)
-                if share is None:
-                    continue
-                yield (n, share.group, Member(row.task.key, funded(share.ticket_share),
-                                              row.runtime_delta_ns, row.wait_delta_ns or 0),
-                       row.task.comm, row.task.nice, row.tickets)
-    return _collect(entries())
-
-
-def replay(intervals: Iterable[Interval], tasks: dict[tuple[int, int], TaskResult],
+def replay(intervals: Iterable[Interval], tasks: dict[Key, TaskResult],
            quantum_ns: int, replays: int, seed: int | None) -> list[TaskResult]:
     """Fill every task's lottery totals (one per replay) and stride total."""
     intervals = list(intervals)

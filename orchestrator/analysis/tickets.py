@@ -10,6 +10,7 @@ from pathlib import Path
 from orchestrator import files
 from orchestrator.constants import EXIT_USAGE, MAX_TICKETS
 from orchestrator.errors import LotteryError
+from orchestrator.records import TaskSample
 
 # kernel/sched/core.c, sched_prio_to_weight[]: nice -20 .. 19.  Each step is
 # about 1.25x, so one nice level is about 10% of CPU between two tasks.
@@ -45,6 +46,10 @@ class TicketModel:
 
     def __call__(self, nice: int, policy: int = 0) -> int | None:
         return self.per_task(nice, policy)
+
+    def of(self, task: TaskSample) -> int | None:
+        """The tickets a task holds."""
+        return self.per_task(task.nice, task.policy)
 
 
 def _clamp_nice(nice: int) -> int:

@@ -104,7 +104,7 @@ def sudoers_rules(user: str, pins: Pins) -> list[str]:
     pins.checked()
     reads = [[tools.require("cat"), str(pins.snapshot_link)]]
     reads += [[tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
-              for pin in (pins.tasks, pins.groups, pins.settings)]
+              for pin in (pins.tasks, pins.groups, pins.snapshots, pins.settings)]
     # serve's run time and count of the programs (kernel.bpf_stats_enabled):
     # which programs are the instance's, then every program's counters
     reads += [[tools.require("bpftool"), "-j", "link", "show", "pinned", str(pin)]

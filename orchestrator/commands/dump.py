@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from orchestrator import bounds, signals
+from orchestrator import bounds, groupings, records, signals
 from orchestrator.analysis import analyser, tickets
-from orchestrator.analysis.analyser import AnalysisOptions
+from orchestrator.analysis.analyser import AnalysisOptions, Late
+from orchestrator.analysis.frames import Frame, Seen, live_frames, replay_frames
 from orchestrator.constants import (
     EXIT_OK,
     EXIT_USAGE,
@@ -18,12 +19,8 @@ from orchestrator.constants import (
 )
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import names, snapshot
-from orchestrator.kernel.records import SnapshotInfo
 from orchestrator.paths import Pins
-from orchestrator.sampling import deltas
-from orchestrator.sampling.replay import replay_frames
-from orchestrator.sampling.sampler import Frame, live_frames
-from orchestrator.sinks import Output, Sink, record, table
+from orchestrator.sinks import Sink, rows, table
 from orchestrator.sinks.append import STDOUT
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
@@ -66,11 +63,12 @@ class _Capacity:
     full_said: bool = False
     groups_lost: int | None = None
 
-    def check(self, info: SnapshotInfo, exits_missed: int, interval_s: float) -> None:
+    def check(self, info: Seen, interval_s: float) -> None:
         if self.groups_lost is not None and info.groups_lost > self.groups_lost:
             _warn(f"{info.groups_lost - self.groups_lost} task groups did not fit in the "
                   "groups map: their tasks show group ? and count as the root's")
         self.groups_lost = info.groups_lost
+        exits_missed = info.exits_missed
         if info.dropped and not self.dropping:
             _warn(f"{info.dropped} live tasks did not fit in the task map ({self.limit} rows): "
                   "reload with sudo lottery load --force --max-tasks N")
@@ -124,25 +122,29 @@ def validate(opts: DumpOptions) -> None:
     bounds.check("--top", opts.top)
     analyser.validate(opts.analysis)
     table.columns(opts.columns, opts.wide, opts.analysis.draws)
+    groupings.get(opts.by)
+    if opts.sort not in rows.SORT_KEYS:
+        raise LotteryError(f"--sort {opts.sort!r} is not known",
+                           f"pass one of {', '.join(rows.SORT_KEYS)}", code=EXIT_USAGE)
 
 
-def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
-    worst = sorted(late, key=lambda item: item[2], reverse=True)
-    shown = ", ".join(f"{comm} ({pid}) {ms:.1f} ms" for comm, pid, ms in worst[:5])
+def _late_line(late: list[Late], limit_ms: float) -> str:
+    worst = sorted(late, key=lambda item: item.response_ms, reverse=True)
+    shown = ", ".join(f"{w.comm} ({w.pid}) {w.response_ms:.1f} ms" for w in worst[:5])
     more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
     return (f"lottery: deadline: {len(worst)} tasks responded slower than "
             f"--deadline-warn {limit_ms:g} ms per activation: {shown}{more}")
 
 
-def _filter(sample: deltas.Sample, opts: DumpOptions,
-            named: Callable[[str], bool] | None) -> deltas.Sample:
-    """The sample less the tasks -p and --comm (`named`, made once) leave out."""
+def _filter(frame: Frame, opts: DumpOptions, named: Callable[[str], bool] | None) -> Frame:
+    """The frame less the tasks -p and --comm (`named`, made once) leave out,
+    and then less its idle records: they are no task of those."""
     if not opts.pids and named is None:
-        return sample
-    keep = [r for r in sample.tasks
-            if (not opts.pids or r.task.pid in opts.pids or r.task.tgid in opts.pids)
-            and (named is None or named(r.task.comm))]
-    return sample.with_tasks(keep)
+        return frame
+    keep = [r for r in frame.tasks
+            if (not opts.pids or r.pid in opts.pids or r.tgid in opts.pids)
+            and (named is None or named(r.comm))]
+    return replace(frame, tasks=tuple(keep), idle=())
 
 
 def _long_line(frame: Frame) -> str:
@@ -151,9 +153,9 @@ def _long_line(frame: Frame) -> str:
             f"{frame.asked_s:g} s: sampling took longer than the interval{skipped}")
 
 
-def _shown(sample: deltas.Sample, opts: DumpOptions) -> deltas.Sample:
+def _shown(frame: Frame, opts: DumpOptions) -> Frame:
     """What the table shows: without lottery's own processes unless asked."""
-    return sample if opts.include_self else table.without_self(sample)
+    return frame if opts.include_self else frame.without_self()
 
 
 def _open_sinks(opts: DumpOptions) -> dict[Path, Sink]:
@@ -181,7 +183,7 @@ def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
     """The frames to show, from the instance or the replayed recording, and
     the task map's row limit."""
     if opts.replay:
-        return replay_frames(opts.replay, count=opts.iterations), TASKS_CAPACITY
+        return replay_frames(records.read(opts.replay), count=opts.iterations), TASKS_CAPACITY
     model = tickets.model(opts.ticket_model)
     snapshot.require_loaded(pins)
     limit = snapshot.capacity(pins)
@@ -191,42 +193,35 @@ def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
 def dump(pins: Pins, opts: DumpOptions) -> int:
     """Sample until the iterations are done or Ctrl-C; return the exit code."""
     validate(opts)
-    if opts.replay:
-        record.read(opts.replay)  # a bad recording fails here, before any file is touched
-    frames, limit = _frames(pins, opts)
+    frames, limit = _frames(pins, opts)  # a bad recording fails here, before any file is touched
     sinks = _open_sinks(opts)
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
+    grouping = groupings.get(opts.by)
     warn = _Capacity(limit)
-    make_records = record.Records()
     named = names.matcher(opts.comm)  # its regexes compiled once, not per sample
     done = 0
     try:
-        for frame in frames:
-            whole, found = frame.sample, frame.analysis
-            sample = _filter(whole, opts, named)
-            warn.check(whole.snapshot.info, whole.exits_missed, frame.interval_s)
+        for whole in frames:
+            frame = _filter(whole, opts, named)
+            warn.check(whole.seen, whole.interval_s)
             # the table's tasks, also the ones a deadline warning may name
-            shown = _shown(sample, opts) if not opts.quiet or found.late else sample
+            shown = _shown(frame, opts) if not opts.quiet or whole.late else frame
             if not opts.quiet:
-                out = table.render(shown, opts.top, opts.sort, opts.by, found, shown_columns,
+                out = table.render(shown, opts.top, opts.sort, grouping, shown_columns,
                                    opts.wide)
                 if opts.edf:
-                    out += "\n\n" + table.render_edf(shown, found, opts.top)
+                    out += "\n\n" + table.render_edf(shown, opts.top)
                 print(out, end="\n\n", flush=True)
-            if frame.ran_long and not opts.replay:
-                print(_long_line(frame), file=sys.stderr)
-            late = found.late
+            if whole.ran_long and not opts.replay:
+                print(_long_line(whole), file=sys.stderr)
+            late = whole.late
             if late:  # only the tasks this dump shows (looked up only when there are any)
-                pids = {r.task.pid for r in shown.tasks}
-                late = [item for item in late if item[1] in pids]
+                pids = {r.pid for r in shown.tasks}
+                late = tuple(item for item in late if item.pid in pids)
             if late:
                 print(_late_line(late, opts.analysis.deadline_warn_ms), file=sys.stderr)
-            if sinks:
-                rows, repeats = make_records(sample, found,
-                                             with_idle=not (opts.pids or opts.comm))
-                out = Output(sample, found, rows, late, repeats)
-                for sink in sinks.values():
-                    sink.write(out)
+            for sink in sinks.values():
+                sink.write(replace(frame, late=late))
             done += 1
     except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM, SIGHUP (signals.py)
         # A sample is either in a file whole or not at all (sinks.append).

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import bounds, files, units
+from orchestrator import bounds, units
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.commands.simulate import validate_replays
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
@@ -22,9 +22,7 @@ from orchestrator.experiments import ratio as exp
 from orchestrator.kernel import cgroups, snapshot
 from orchestrator.paths import Pins
 from orchestrator.sinks import plot
-
-COLUMNS = ("allocated_ratio", "via", "nice_a", "nice_b", "weight_ratio", "observed_ratio",
-           "runtime_a_ns", "runtime_b_ns", "lottery_mean_ratio", "lottery_sd_ratio")
+from orchestrator.sinks import results as results_file
 
 
 def _check_duration(duration_s: float) -> None:
@@ -84,10 +82,7 @@ def ratio(pins: Pins, ratios_text: str, duration_s: float, cpu: int | None,
                                   "VS WEIGHTS %", "LOTTERY (SIMULATED)"],
                    tablefmt="simple", disable_numparse=True))
     if csv_path:
-        files.write_atomically(csv_path, files.csv_text(COLUMNS, (
-            [r.allocated, r.via, r.nice[0], r.nice[1], f"{r.weight_ratio:.6f}",
-             f"{r.observed:.6f}", *r.runtime_ns, f"{r.lottery_mean:.6f}",
-             f"{r.lottery_sd:.6f}"] for r in results)))
+        results_file.write_csv(csv_path, exp.COLUMNS, results)
         print(f"wrote {csv_path}")
     if png_path:
         plot.ratio_plot(results, png_path, f"two CPU-bound tasks on CPU {cpu}, {duration_s:g} s "
@@ -114,10 +109,7 @@ def insulation(pins: Pins, duration_s: float, cpu: int | None, csv_path: Path | 
         a = insulation_exp.currency_share(rows, phase, "A")
         print(f"{phase}: A:B = {a / (1 - a):.3f}:1")
     if csv_path:
-        files.write_atomically(csv_path, files.csv_text(
-            ("phase", "currency", "task", "tickets", "cpu_share", "runtime_ns"),
-            ([r.phase, r.currency, r.task, r.tickets, f"{r.cpu_share:.6f}", r.runtime_ns]
-             for r in rows)))
+        results_file.write_csv(csv_path, insulation_exp.COLUMNS, rows)
         print(f"wrote {csv_path}")
     if png_path:
         plot.insulation_plot(timeline, duration_s / 2, png_path,
@@ -166,11 +158,7 @@ def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
         print(f"{name}: mean {statistics.fmean(values):.3f}:1, "
               f"sd {fairness_exp.spread(values):.3f}")
     if csv_path:
-        files.write_atomically(csv_path, files.csv_text(
-            ("window", "start_s", "expected_ratio", "linux_ratio", "lottery_ratio",
-             "stride_ratio", "quanta"),
-            ([w.window, w.start_s, f"{w.expected_ratio:.6f}", f"{w.linux_ratio:.6f}",
-              f"{w.lottery_ratio:.6f}", f"{w.stride_ratio:.6f}", w.quanta] for w in windows)))
+        results_file.write_csv(csv_path, fairness_exp.COLUMNS, windows)
         print(f"wrote {csv_path}")
     if png_path:
         plot.fairness_plot(windows, png_path, f"{ratio_text} allocation (cgroup weights) on "
@@ -200,12 +188,7 @@ def error(pins: Pins, ratio_text: str, duration_s: float, cpu: int | None, quant
           f"{max(p.stride_error for p in points):.2f}, lottery (mean) "
           f"{max(p.lottery_error for p in points):.2f} quanta")
     if csv_path:
-        files.write_atomically(csv_path, files.csv_text(
-            ("quanta", "linux_error", "lottery_error", "stride_error", "lottery_theory",
-             "stride_bound"),
-            ([p.quanta, f"{p.linux_error:.4f}", f"{p.lottery_error:.4f}",
-              f"{p.stride_error:.4f}", f"{p.lottery_theory:.4f}", p.stride_bound]
-             for p in points)))
+        results_file.write_csv(csv_path, error_exp.COLUMNS, points)
         print(f"wrote {csv_path}")
     if png_path:
         plot.error_plot(points, png_path, f"{ratio_text} allocation (cgroup weights) on CPU "

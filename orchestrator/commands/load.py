@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from orchestrator import bounds, paths, units
 from orchestrator.commands.unload import remove
@@ -12,7 +14,7 @@ from orchestrator.constants import (
     GROUP_IDLE_S_DEFAULT,
 )
 from orchestrator.errors import LotteryError
-from orchestrator.kernel import bpffs, tools
+from orchestrator.kernel import bpffs, btf, tools
 from orchestrator.paths import Pins
 
 
@@ -23,9 +25,17 @@ def _remove_all(pins: Pins) -> None:
         raise LotteryError(f"could not remove the instance at {pins.dir}: {left[0]}")
 
 
-def _u64_bytes(value: int) -> list[str]:
-    """A map value as bpftool's hex bytes (little-endian, like every target we build for)."""
-    return [f"0x{b:02x}" for b in value.to_bytes(8, "little")]
+def _settings(obj: Path, pins: Pins, max_tasks: int | None, exit_retain_s: float,
+              group_idle_s: float) -> None:
+    """Write struct settings, laid out as the object's BTF says."""
+    value = btf.object_struct(obj, "settings").pack({
+        "max_tasks": max_tasks or 0, "exit_retain_ns": units.ns_from_s(exit_retain_s),
+        "group_idle_ns": units.ns_from_s(group_idle_s)})
+    # an array map's key is its index, a u32
+    tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.settings),
+               "key", *btf.hex_bytes((0).to_bytes(4, sys.byteorder)),
+               "value", *btf.hex_bytes(value)],
+              what="setting --max-tasks and --exit-retention")
 
 
 def _loadall(obj: str, pins: Pins) -> None:
@@ -80,11 +90,7 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
     bpffs.make_dir(pins.dir)
     _loadall(str(obj_path), pins)
     try:
-        tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.settings),
-                   "key", "0", "0", "0", "0", "value", *_u64_bytes(max_tasks or 0),
-                   *_u64_bytes(units.ns_from_s(exit_retain_s)),
-                   *_u64_bytes(units.ns_from_s(group_idle_s))],
-                  what="setting --max-tasks and --exit-retention")
+        _settings(obj_path, pins, max_tasks, exit_retain_s, group_idle_s)
         _apply_overrides(pins)
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
     except BaseException:

@@ -6,25 +6,31 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import bounds, files, units
+from orchestrator import bounds, records, units
 from orchestrator.analysis import simulate as sim
 from orchestrator.analysis import tickets
+from orchestrator.analysis.frames import live_frames
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
-from orchestrator.sampling import deltas
-from orchestrator.sampling.sampler import Sampler, bpftool_source
+from orchestrator.sinks import results as results_file
+from orchestrator.sinks.results import column
+
+# The results file: a row per task.
+COLUMNS = (column("pid"), column("comm"), column("nice"), column("tickets"),
+           column("linux_ns", "observed_ns"), column("lottery_mean_ns", digits=0),
+           column("lottery_sd_ns", digits=0), column("stride_ns", digits=0))
 
 
 def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None):
-    """Sample the loaded program `intervals` times after a first sample."""
+    """Sample the loaded program `intervals` times after a baseline; the
+    frames' shares are funded as the model says."""
     bounds.check("--interval", interval_s)
     snapshot.require_loaded(pins)
     model = tickets.model(model_name or "weight")
-    sampler = Sampler(bpftool_source(pins), deltas.Reader(model), interval_s)
-    samples = [tick.sample for tick in sampler.ticks(intervals)]
-    return sim.from_samples(samples, model.hierarchical)
+    frames = list(live_frames(pins, model, interval_s, intervals))
+    return sim.from_samples(frames, source=f"{intervals} live intervals")
 
 
 def validate_replays(quantum_ms: float, replays: int) -> None:
@@ -47,7 +53,7 @@ def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | Non
         source = f"{live} live intervals"
     else:
         model = tickets.model(ticket_model) if ticket_model else None
-        intervals, tasks = sim.read_recording(path, model)
+        intervals, tasks = sim.from_samples(records.read(path), model, str(path))
         source = str(path)
     results = sim.replay(intervals, tasks, units.ns_from_ms(quantum_ms), replays, seed)
     body = [[r.pid, r.comm, r.nice, r.tickets, f"{units.ms(r.observed_ns):.1f}",
@@ -59,10 +65,6 @@ def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | Non
                                   "LOTTERY ms (mean ± sd)", "STRIDE ms"],
                    tablefmt="simple", disable_numparse=True))
     if output:
-        files.write_atomically(output, files.csv_text(
-            ("pid", "comm", "nice", "tickets", "linux_ns", "lottery_mean_ns", "lottery_sd_ns",
-             "stride_ns"),
-            ([r.pid, r.comm, r.nice, r.tickets, r.observed_ns, round(r.lottery_mean_ns),
-              round(r.lottery_sd_ns), round(r.stride_ns)] for r in results)))
+        results_file.write_csv(output, COLUMNS, results)
         print(f"wrote {len(results)} tasks to {output}")
     return EXIT_OK

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from orchestrator import bounds
+from orchestrator import bounds, groupings, records
 from orchestrator.analysis import tickets
+from orchestrator.analysis.frames import Frame, live_frames, replay_frames
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
-from orchestrator.sampling.replay import replay_frames
-from orchestrator.sampling.sampler import Frame, live_frames
-from orchestrator.sinks import record
-from orchestrator.sinks.live import GROUPINGS, Frames, TopApp
+from orchestrator.records import RecordedSample
+from orchestrator.sinks.live import Frames, TopApp
 
 
 def frames(pins: Pins, model: tickets.TicketModel, interval_s: float) -> Frames:
@@ -30,10 +30,10 @@ def frames(pins: Pins, model: tickets.TicketModel, interval_s: float) -> Frames:
     return run
 
 
-def replayed(path: Path, pace_s: float) -> Frames:
+def replayed(samples: list[RecordedSample], pace_s: float) -> Frames:
     """Frames of a recording, `pace_s` apart, until the stop event is set."""
     def run(stop: threading.Event) -> Iterator[Frame]:
-        for frame in replay_frames(path, pace_s, sleep=stop.wait):
+        for frame in replay_frames(samples, pace_s, sleep=stop.wait):
             if stop.is_set():
                 return
             yield frame
@@ -43,18 +43,15 @@ def replayed(path: Path, pace_s: float) -> Frames:
 def top(pins: Pins, interval_s: float, ticket_model: str, by: str,
         replay: Path | None = None) -> int:
     bounds.check("--interval", interval_s)
-    if by not in GROUPINGS:
-        raise LotteryError(f"--by {by!r} is not known", f"pass one of {', '.join(GROUPINGS)}",
-                           code=EXIT_USAGE)
+    groupings.get(by)
     model = tickets.model(ticket_model)
-    if replay:
-        record.read(replay)  # fails here, in one line, if it is no recording
+    samples = records.read(replay) if replay else None  # no recording: one line, here
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise LotteryError("lottery top needs a terminal",
                            "run it in one, or use lottery dump for output to a file or pipe",
                            code=EXIT_USAGE)
-    if replay:
-        source = replayed(replay, interval_s)
+    if samples is not None:
+        source = replayed(samples, interval_s)
     else:
         snapshot.require_loaded(pins)
         snapshot.take(pins)  # fails here, in one line, if the instance cannot be read
@@ -63,4 +60,8 @@ def top(pins: Pins, interval_s: float, ticket_model: str, by: str,
     app.run()
     if app.failure:
         raise app.failure
-    return EXIT_OK
+    if app.stopped_by:
+        with contextlib.suppress(OSError):  # a terminal that went away takes no line
+            print("lottery: interrupted", file=sys.stderr)
+        return app.stopped_by
+    return EXIT_OK if not app.return_code else app.return_code

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from orchestrator.analysis import schedulers
 from orchestrator.experiments import runner
 from orchestrator.paths import Pins
+from orchestrator.sinks.results import column
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,12 @@ class Point:
     stride_error: float
     lottery_theory: float  # E|error| of n draws: sqrt(2 n p (1 - p) / pi)
     stride_bound: float    # one quantum
+
+
+# The results file: a row per point.
+COLUMNS = (column("quanta"), column("linux_error", digits=4), column("lottery_error", digits=4),
+           column("stride_error", digits=4), column("lottery_theory", digits=4),
+           column("stride_bound"))
 
 
 def _errors_along(wins_of_first: list[int], points: list[int], p: float) -> list[float]:

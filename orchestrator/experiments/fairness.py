@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from orchestrator.analysis import schedulers
 from orchestrator.experiments import runner
 from orchestrator.paths import Pins
+from orchestrator.sinks.results import column
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,12 @@ class Window:
     lottery_ratio: float
     stride_ratio: float
     quanta: int
+
+
+# The results file: a row per window.
+COLUMNS = (column("window"), column("start_s"), column("expected_ratio", digits=6),
+           column("linux_ratio", digits=6), column("lottery_ratio", digits=6),
+           column("stride_ratio", digits=6), column("quanta"))
 
 
 def _ratio(a: float, b: float) -> float:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from orchestrator.experiments import runner
 from orchestrator.kernel.cgroups import Cgroups
 from orchestrator.paths import Pins
+from orchestrator.sinks.results import column
 
 TICKETS = {"A1": 100, "A2": 200, "B1": 100, "B2": 200, "B3": 300}
 # cpu.shares per ticket: 100 tickets are a weight of 1000 (a nice-0 task is 1024)
@@ -28,6 +29,11 @@ class Row:
     tickets: int
     cpu_share: float  # the task's fraction of the CPU in the phase
     runtime_ns: int
+
+
+# The results file: a row per task and phase.
+COLUMNS = (column("phase"), column("currency"), column("task"), column("tickets"),
+           column("cpu_share", digits=6), column("runtime_ns"))
 
 
 def run(pins: Pins, duration_s: float, cpu: int, step_s: float = 0.5

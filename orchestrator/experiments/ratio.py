@@ -15,6 +15,7 @@ from orchestrator.errors import LotteryError
 from orchestrator.experiments import runner
 from orchestrator.kernel.cgroups import BASE_SHARES
 from orchestrator.paths import Pins
+from orchestrator.sinks.results import Column, column
 
 WARMUP_S = 0.3
 # The largest ratio nice values give two tasks that may run at nice 0.
@@ -67,6 +68,17 @@ class RatioResult:
     lottery_mean: float     # simulated lottery over the same quanta
     lottery_sd: float
     via: str = "nice"       # how the ratio was allocated: nice values or cgroup weights
+
+
+# The results file: a row per ratio.
+COLUMNS = (
+    column("allocated_ratio", "allocated"), column("via"),
+    Column("nice_a", lambda r: r.nice[0]), Column("nice_b", lambda r: r.nice[1]),
+    column("weight_ratio", digits=6), column("observed_ratio", "observed", 6),
+    Column("runtime_a_ns", lambda r: r.runtime_ns[0]),
+    Column("runtime_b_ns", lambda r: r.runtime_ns[1]),
+    column("lottery_mean_ratio", "lottery_mean", 6), column("lottery_sd_ratio", "lottery_sd", 6),
+)
 
 
 def simulate_ratio(tickets: tuple[int, int], quanta: int, replays: int,

@@ -5,15 +5,18 @@ or a failure."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import workload
+from orchestrator import units, workload
+from orchestrator.analysis.frames import bpftool_source
 from orchestrator.errors import LotteryError
-from orchestrator.kernel import snapshot
 from orchestrator.kernel.cgroups import BASE_SHARES, Cgroups
 from orchestrator.paths import Pins
+from orchestrator.records import Snapshot
+from orchestrator.sampling.sampler import Sampler
 
 
 @dataclass(frozen=True)
@@ -28,43 +31,81 @@ class Task:
 Timeline = list[tuple[float, dict[str, int]]]
 
 
+def _missing(name: str, pid: int, snap: Snapshot) -> LotteryError:
+    """Why a task of the run is not in a snapshot, as far as can be told."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        done, status = pid, 0
+    if done:
+        return LotteryError(f"task {name} (pid {pid}) ended early "
+                            f"(status {os.waitstatus_to_exitcode(status)})",
+                            "something killed it: run the experiment again")
+    if snap.info.dropped:
+        return LotteryError(f"task {name} (pid {pid}) did not fit in the instance's task map "
+                            f"({snap.info.dropped} live tasks left out)",
+                            "reload with sudo lottery load --force --max-tasks N")
+    return LotteryError(f"task {name} (pid {pid}) is not in snapshot {snap.info.snapshot} of "
+                        "the instance", "run lottery status, then the experiment again")
+
+
 def run(pins: Pins, tasks: list[Task], cpu: int, duration_s: float, step_s: float
         ) -> Timeline:
-    """Start the tasks (each at its start time), read every `step_s` for
-    `duration_s`, stop them; return the readings."""
+    """Start the tasks (each at its start time), read them through the
+    sampler every `step_s` for `duration_s`, stop them; return the readings,
+    each at the moment its snapshot's walk began."""
     pids: dict[str, int] = {}
     timeline: Timeline = []
+    take = bpftool_source(pins)
     begin = time.monotonic()
     try:
-        tick = 0
-        while True:
-            now = time.monotonic() - begin
-            for task in tasks:
-                if task.name not in pids and task.start_s <= now:
-                    left = duration_s - task.start_s + 2 * step_s + 1
-                    pids[task.name] = workload.start(task.nice, left, cpu,
-                                                     cgroup=task.cgroup)[0]
-            runtime = {t.pid: t.runtime_ns for t in snapshot.take(pins).tasks}
-            missing = [name for name, pid in pids.items() if pid not in runtime]
-            if missing:
-                raise LotteryError(f"task {missing[0]} is not in the instance's snapshot",
-                                   "is the instance loaded with room (lottery status)?")
+        _start(tasks, pids, cpu, duration_s, step_s, 0.0)
+        for tick in Sampler(lambda: take(1 << 64), step_s).ticks():
+            snap = tick.snapshot
+            now = units.s(snap.info.start_ns) - begin  # CLOCK_MONOTONIC, as time.monotonic()
+            runtime = {t.pid: t.runtime_ns for t in snap.tasks}
+            for name, pid in pids.items():
+                if pid not in runtime:
+                    raise _missing(name, pid, snap)
             timeline.append((now, {name: runtime[pid] for name, pid in pids.items()}))
             if now >= duration_s:
                 return timeline
-            tick += 1
-            time.sleep(max(0.0, begin + tick * step_s - time.monotonic()))
+            _start(tasks, pids, cpu, duration_s, step_s, now)
+        return timeline
     finally:
         workload.stop(pids.values())
         workload.wait(pids.values())
 
 
+def _start(tasks: list[Task], pids: dict[str, int], cpu: int, duration_s: float,
+           step_s: float, now: float) -> None:
+    """Start the tasks whose time has come; each runs past the run's end."""
+    for task in tasks:
+        if task.name not in pids and task.start_s <= now:
+            left = duration_s - task.start_s + 2 * step_s + 1
+            pids[task.name] = workload.start(task.nice, left, cpu, cgroup=task.cgroup)[0]
+
+
 def between(timeline: Timeline, start_s: float, end_s: float) -> tuple[float, dict[str, int]]:
     """The seconds from the first reading at or after `start_s` to the last
-    at or before `end_s`, and the CPU ns each task had in them."""
-    t0, first = next((t, r) for t, r in timeline if t >= start_s)
-    t1, last = next((t, r) for t, r in reversed(timeline) if t <= end_s)
-    return t1 - t0, {name: last[name] - first.get(name, 0) for name in last}
+    at or before `end_s`, and the CPU ns each task had in them.  On a busy
+    machine readings can come late: without two readings in that window
+    there is no measurement, and no number is made up."""
+    first = next(((t, r) for t, r in timeline if t >= start_s), None)
+    last = next(((t, r) for t, r in reversed(timeline) if t <= end_s), None)
+    if first is None or last is None or last[0] <= first[0]:
+        taken = ", ".join(f"{t:.2f}" for t, _ in timeline)
+        raise LotteryError(f"no two readings between {start_s:.2f} s and {end_s:.2f} s of the "
+                           f"run (readings at {taken} s): sampling took longer than the run",
+                           "run it with a longer --duration, or on a less busy machine")
+    span = last[0] - first[0]
+    ran = {name: last[1][name] - first[1].get(name, 0) for name in last[1]}
+    idle = [name for name, ns in ran.items() if ns <= 0]
+    if idle:
+        raise LotteryError(f"task {idle[0]} had no CPU time from {first[0]:.2f} s to "
+                           f"{last[0]:.2f} s of the run, so no share can be measured",
+                           "run it on a CPU other tasks do not hold (--cpu N)")
+    return span, ran
 
 
 def weighted_pair(pins: Pins, purpose: str, ratio: tuple[float, float], cpu: int,

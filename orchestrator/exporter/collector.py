@@ -14,16 +14,16 @@ from pathlib import Path
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from orchestrator import units
-from orchestrator.analysis import currencies, tickets
+from orchestrator import groupings, units
+from orchestrator.analysis import tickets
+from orchestrator.analysis.frames import Pipeline, bpftool_source
 from orchestrator.errors import LotteryError
 from orchestrator.exporter.totals import Series, Totals
 from orchestrator.kernel import snapshot, tools
-from orchestrator.kernel.records import SnapshotInfo
 from orchestrator.paths import Pins
-from orchestrator.sampling import deltas, sampler
+from orchestrator.records import SnapshotInfo
 
-GROUP_BY = ("comm", "process", "group")
+GROUP_BY = groupings.LABELS
 _STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 
 
@@ -38,19 +38,12 @@ class Collector:
     def __init__(self, pins: Pins, group_by: str = "comm", max_groups: int = 100,
                  pids: tuple[int, ...] = ()):
         self._pins = pins
-        self._take = sampler.bpftool_source(pins)
-        self._reader = deltas.Reader(tickets.WEIGHT)
+        self._take = bpftool_source(pins)
+        self._pipeline = Pipeline(tickets.WEIGHT)
         self._lock = threading.Lock()
-        self._group_by = group_by
-        # what the labels of the reading at hand are made from (process, group)
-        self._leaders: dict[int, str] = {}
-        self._paths = currencies.Paths({})
-        label_of = {"comm": lambda t: t.comm,
-                    "process": lambda t: f"{self._leaders.get(t.tgid, t.comm)}/{t.tgid}",
-                    "group": lambda t: self._paths(t.group)}[group_by]
-        self._groups = Totals(label_of, max_groups)
+        self._groups = Totals(groupings.get(group_by, "--group-by", GROUP_BY).namer, max_groups)
         wanted = set(pids)
-        self._pids = Totals(lambda t: str(t.tgid) if t.tgid in wanted else None,
+        self._pids = Totals(lambda tasks: lambda r: str(r.tgid) if r.tgid in wanted else None,
                             len(wanted)) if wanted else None
         self._dropped = 0
         self._missed = 0
@@ -100,36 +93,33 @@ class Collector:
                                 time.perf_counter() - start)
 
     def _read(self) -> list[Metric]:
-        snap = self._take(self._reader.exits_from)
+        snap = self._take(self._pipeline.exits_from)
         last = self._last_info
         if last is not None and (snap.info.snapshot <= last.snapshot
                                  or snap.info.exits < last.exits):
             # loaded again: its walks and exits are numbered from the start,
             # so this reading is a new baseline (the counters keep their totals)
-            self._reader = deltas.Reader(tickets.WEIGHT)
+            self._pipeline = Pipeline(tickets.WEIGHT)
             self._capacity = self._programs = None
         self._last_info = snap.info
-        sample = self._reader.advance(snap)
-        if self._group_by == "process":  # a pass over every task: only when needed
-            self._leaders = {t.pid: t.comm for t in snap.tasks if t.pid == t.tgid}
-        self._paths = currencies.Paths(snap.groups)
-        self._dropped += snap.info.dropped
-        self._missed += max(0, sample.exits_missed)
+        frame = self._pipeline.frame(snap)
+        self._dropped += frame.seen.dropped
+        self._missed += max(0, frame.seen.exits_missed)
         if self._capacity is None:
             self._capacity = snapshot.capacity(self._pins)
-        out = _families("lottery", ["group"], self._groups.update(sample, snap.groups))
+        out = _families("lottery", ["group"], self._groups.update(frame))
         out.append(GaugeMetricFamily(
             "lottery_groups_folded", "Groups of live tasks counted under group=\"other\" "
             "(--max-groups).", self._groups.folded))
         if self._pids is not None:
-            out += _families("lottery_pid", ["pid"], self._pids.update(sample, snap.groups))
+            out += _families("lottery_pid", ["pid"], self._pids.update(frame))
         idle = CounterMetricFamily("lottery_cpu_idle_seconds", "Idle time per CPU.",
                                    labels=["cpu"])
-        for cpu in snap.idle:
-            idle.add_metric([str(cpu.cpu)], _seconds(cpu.idle_ns))
+        for cpu in frame.idle:
+            idle.add_metric([str(cpu.cpu)], _seconds(cpu.runtime_ns))
         out.append(idle)
         out.append(GaugeMetricFamily("lottery_map_entries", "Rows in the task map.",
-                                     snap.info.live_rows + snap.info.exit_rows))
+                                     frame.seen.live_rows + frame.seen.exit_rows))
         out.append(GaugeMetricFamily("lottery_map_capacity", "Live rows the task map may "
                                      "hold (load --max-tasks).", self._capacity))
         out.append(CounterMetricFamily("lottery_tasks_dropped", "Tasks left out of this "

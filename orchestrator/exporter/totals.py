@@ -1,22 +1,22 @@
 """Counters per label (a command name, a process, a task group) that only
-grow, from one reader's successive samples.
+grow, from one reader's successive frames.
 
 A label's CPU time is what its tasks have used since they started: the
 kernel's totals of its live tasks, plus the final numbers of those that
 exited while the exporter read.  Each task keeps the label it got when first
 seen, so a task's numbers never move from one series to another; a task that
-leaves without an exit row this reader saw keeps its last numbers.  Labels
+leaves without an exit record this reader saw keeps its last numbers.  Labels
 beyond the cap fold into "other", and a label with no task left has no
-series (its totals are kept, should it come back)."""
+series (its totals are kept, should it come back).  Everything is read from
+the frame's records, as the table and the files read them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.analysis import shares
-from orchestrator.kernel.records import TaskSample
-from orchestrator.sampling.deltas import Sample
+from orchestrator.analysis.frames import Frame
+from orchestrator.records import Key, TaskRecord
 
 OTHER = "other"
 # A task gone from the task list may still have its exit numbered later
@@ -24,6 +24,9 @@ OTHER = "other"
 _PENDING_SAMPLES = 5
 # Totals of labels with no task left, kept for their return; the oldest go first.
 _KEPT_LABELS = 10_000
+
+# Given a frame's tasks, what labels a task (None: not counted here).
+Labeller = Callable[[tuple[TaskRecord, ...]], Callable[[TaskRecord], str | None]]
 
 
 @dataclass(slots=True)
@@ -40,14 +43,14 @@ class Numbers:
         self.involuntary += other.involuntary
 
     @staticmethod
-    def of(task: TaskSample) -> Numbers:
-        return Numbers(task.runtime_ns, task.wait_ns, task.voluntary_switches,
-                       task.involuntary_switches)
+    def of(r: TaskRecord) -> Numbers:
+        return Numbers(r.runtime_ns, r.wait_ns or 0, r.voluntary_switches or 0,
+                       r.involuntary_switches or 0)
 
 
 @dataclass(slots=True)
 class Series:
-    """What one label's metrics show after a sample."""
+    """What one label's metrics show after a frame."""
 
     numbers: Numbers = field(default_factory=Numbers)
     tasks: int = 0           # live tasks
@@ -59,16 +62,27 @@ class Series:
 class _Task:
     label: str
     numbers: Numbers
-    missing: int = 0  # samples since it was last seen live
+    missing: int = 0  # frames since it was last seen live
+
+
+def _set_runtimes(frame: Frame) -> dict[str, int]:
+    """What the contending tasks of each contention set ran in the interval,
+    as the shares were worked out (a counter that went back is no time)."""
+    ran: dict[str, int] = {}
+    for r in frame.tasks:
+        if r.contention_group is not None:
+            ran[r.contention_group] = ran.get(r.contention_group, 0) + \
+                max(0, r.runtime_delta_ns or 0)
+    return ran
 
 
 class Totals:
-    """One reader's counters per label; `update` with each sample."""
+    """One reader's counters per label; `update` with each frame."""
 
-    def __init__(self, label_of: Callable[[TaskSample], str | None], max_labels: int):
-        self._label_of = label_of
+    def __init__(self, labeller: Labeller, max_labels: int):
+        self._labeller = labeller
         self._max = max_labels
-        self._tasks: dict[tuple[int, int], _Task] = {}
+        self._tasks: dict[Key, _Task] = {}
         self._gone: dict[str, Numbers] = {}      # finals of tasks that left, per label
         self._expected: dict[str, float] = {}    # expected CPU ns, per label
         self._own: set[str] = set()              # labels with a series of their own
@@ -80,42 +94,36 @@ class Totals:
             return wanted
         return OTHER
 
-    def update(self, sample: Sample, groups=None) -> dict[str, Series]:
-        """Fold one sample in; return every label that has live tasks."""
-        interval = sample.conservation.interval_ns if sample.conservation else 0
-        given = shares.shares(sample.tasks, interval, groups)
-        ran: dict[str, int] = {}
-        for share, row in ((given.get(r.task.key), r) for r in sample.tasks):
-            if share is not None:
-                ran[share.group] = ran.get(share.group, 0) + (row.runtime_delta_ns or 0)
+    def update(self, frame: Frame) -> dict[str, Series]:
+        """Fold one frame in; return every label that has live tasks."""
+        label_of = self._labeller(frame.tasks)
+        ran = _set_runtimes(frame)
         series: dict[str, Series] = {}
-        seen: set[tuple[int, int]] = set()
+        seen: set[Key] = set()
         folded: set[str] = set()
-        for row in sample.tasks:
-            if row.unseen_exits:
+        for r in frame.tasks:
+            if r.state == "unseen":
                 continue  # exits nobody saw: their tasks keep their last numbers
-            task = row.task
-            wanted = self._label_of(task)
+            wanted = label_of(r)
             if wanted is None:
                 continue
-            known = self._tasks.get(task.key)
+            known = self._tasks.get(r.key)
             label = known.label if known else self._label(wanted)
-            share = given.get(task.key)
-            if share is not None:
+            if r.expected_share is not None:
                 self._expected[label] = self._expected.get(label, 0.0) + \
-                    share.expected * ran[share.group]
-            if task.exited:
-                self._gone.setdefault(label, Numbers()).add(Numbers.of(task))
-                self._tasks.pop(task.key, None)
+                    r.expected_share * ran[r.contention_group]
+            if r.state == "exited":
+                self._gone.setdefault(label, Numbers()).add(Numbers.of(r))
+                self._tasks.pop(r.key, None)
                 continue
-            seen.add(task.key)
+            seen.add(r.key)
             if label == OTHER:
                 folded.add(wanted)
-            self._tasks[task.key] = _Task(label, Numbers.of(task))
+            self._tasks[r.key] = _Task(label, Numbers.of(r))
             out = series.setdefault(label, Series())
             out.tasks += 1
-            if shares.contended(row):
-                out.tickets += row.tickets
+            if r.expected_share is not None and r.tickets is not None:
+                out.tickets += r.tickets
         for key, kept in list(self._tasks.items()):
             if key in seen:
                 continue

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from orchestrator.constants import GROUP_KINDS
 from orchestrator.errors import LotteryError
 from orchestrator.kernel.names import decode
-from orchestrator.kernel.records import Group, SnapshotInfo, TaskSample
+from orchestrator.records import Group, Key, SnapshotInfo, TaskSample
 
 _DECODER = json.JSONDecoder()
 _MARK = '"formatted":'
@@ -39,9 +40,9 @@ def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
     """Yield the "formatted" object ({"key": …, "value": …}) of every row of
     `bpftool map dump -j` as the text arrives, less the exit rows numbered
     below `exits_from` (a reader has counted those already).  With a reader's
-    `memo` and the `snapshot` the dump follows, rows come as TaskSamples, and
-    the rows that snapshot wrote go to the memo instead (RowMemo.taken): one
-    unchanged since the reader's last dump is not decoded again.
+    `memo` and the `snapshot` the dump follows, the rows that snapshot wrote
+    go to the memo instead (RowMemo.taken): one unchanged since the reader's
+    last dump is not decoded again.
 
     Each row also carries its key and value as arrays of hex strings, three
     quarters of the text; only the formatted part is decoded, the rest is
@@ -89,7 +90,7 @@ def iter_formatted(chunks: Iterable[str], exits_from: int = 0,
                     raise LotteryError("bpftool output ended in the middle of a row",
                                        "run the dump again") from None
                 found += 1
-                yield item if memo is None else task_sample(item)
+                yield item
                 continue
             if len(buf) - mark > _MAX_ROW_CHARS:
                 raise LotteryError("bpftool output ended in the middle of a row",
@@ -128,25 +129,57 @@ def _stale_map(err: KeyError) -> LotteryError:
 
 
 def task_sample(entry: dict[str, Any]) -> TaskSample:
-    """The task sample of one task-map entry (its formatted object)."""
+    """The task sample of one task-map entry (its formatted object), field by field."""
     try:
         key, value = entry["key"], entry["value"]
         return TaskSample(
-            key["pid"], key["start_ns"], value["tgid"], decode(value["comm"]), value["nice"],
-            value["policy"], value["cpu"], value["runtime_ns"], value["wait_ns"],
-            value["wait_max_ns"], value["runs"], value["voluntary_switches"],
-            value["involuntary_switches"], bool(key["exited"]), value["cpus_allowed"],
-            value["group"], value["sampled_ns"], value["snapshot"], value["exit_seq"],
-            value["ppid"],
-        )
+            pid=key["pid"], start_ns=key["start_ns"], exited=bool(key["exited"]),
+            tgid=value["tgid"], ppid=value["ppid"], comm=decode(value["comm"]),
+            nice=value["nice"], policy=value["policy"], cpu=value["cpu"],
+            cpus_allowed=value["cpus_allowed"], runtime_ns=value["runtime_ns"],
+            wait_ns=value["wait_ns"], wait_max_ns=value["wait_max_ns"], runs=value["runs"],
+            voluntary_switches=value["voluntary_switches"],
+            involuntary_switches=value["involuntary_switches"], group=value["group"],
+            exit_seq=value["exit_seq"])
     except KeyError as err:
         raise _stale_map(err) from None
 
 
-def task_rows(entries: Iterable[dict[str, Any] | TaskSample]) -> list[TaskSample]:
-    """Return the task samples of task-map entries (the formatted objects, or
-    samples RowMemo.decode made already), live rows and exit rows alike."""
-    return [e if type(e) is TaskSample else task_sample(e) for e in entries]
+class TaskRows(NamedTuple):
+    """One dump of the task map, as a reader of one snapshot takes it."""
+
+    live: list[TaskSample]       # the rows the snapshot wrote, each task once
+    exits: list[TaskSample]      # the exit rows read, each exit once, oldest first
+    unchanged: frozenset[Key]    # live tasks whose numbers the memo's last dump had
+
+
+_KEY = attrgetter("key")
+
+
+def task_rows(items: Iterable[dict[str, Any]], snapshot: int,
+              memo: RowMemo | None = None) -> TaskRows:
+    """Split a dump (iter_formatted's items) into the live rows `snapshot`
+    wrote and the exit rows; other snapshots' live rows are left out.  With
+    the `memo` the dump was read with, the rows it took come first."""
+    others: list[TaskSample] = []
+    exits: dict[Key, TaskSample] = {}
+    for item in items:  # the memo takes its rows while the dump is read
+        try:
+            exited, ours = item["key"]["exited"], item["value"]["snapshot"] == snapshot
+        except (KeyError, TypeError):
+            raise _no_btf() from None
+        if exited:
+            task = task_sample(item)
+            exits[task.key] = task
+        elif ours:
+            others.append(task_sample(item))
+    taken = memo.taken() if memo is not None else []
+    live = dict(zip(map(_KEY, taken), taken, strict=True))
+    for task in others:
+        live.setdefault(task.key, task)  # a key met twice in one walk holds one row
+    unchanged = memo.unchanged() if memo is not None else []
+    return TaskRows(list(live.values()), sorted(exits.values(), key=attrgetter("exit_seq")),
+                    frozenset(map(_KEY, unchanged)))
 
 
 # The per-walk stamps, last in struct task_stats, as bpftool -j prints them.
@@ -167,20 +200,23 @@ class RowMemo:
     formatted object are kept (the layout this build prints); any other row
     is decoded.
 
-    A row found here keeps the sampled_ns of the dump that decoded it (when
-    the kernel's numbers were first read as they are); its snapshot is the
-    new one."""
+    It is the one place that tells which tasks are unchanged since the last
+    sample (`unchanged`): the text of their row was in the dump before, to
+    the character."""
 
     def __init__(self) -> None:
-        self._rows: dict[str, TaskSample] = {}
+        # text -> [its sample, the dump that last took it]
+        self._rows: dict[str, list] = {}
+        self._dump = 0       # dumps read, this one included
         self._gap = 0        # from the end of a formatted object to the next marker
-        self._taken: list[TaskSample] = []  # the rows of the dump being read
-        self._snapshot = 0   # and the snapshot they belong to
+        self._taken: list[TaskSample] = []      # the rows of the dump being read
+        self._unchanged: list[TaskSample] = []  # of those, the ones the dump before had
+        self._snapshot = 0   # the snapshot they belong to
         self._dumping = False
-        # The texts and samples of the last dump's rows in its order, and of
+        # The texts and entries of the last dump's rows in its order, and of
         # this dump's so far; where this dump has come to in the last one.
-        self._order: tuple[list[str], list[TaskSample]] = ([], [])
-        self._next: tuple[list[str], list[TaskSample]] = ([], [])
+        self._order: tuple[list[str], list[list]] = ([], [])
+        self._next: tuple[list[str], list[list]] = ([], [])
         self._at = 0
 
     @staticmethod
@@ -193,9 +229,9 @@ class RowMemo:
         """Take the rows from `pos` on that end in `own` (this snapshot's), as
         long as they follow one another whole; return where the first other
         row (or the unread rest) begins, and how many rows were read.  A row
-        not seen before is decoded here; one seen is the same sample,
-        restamped; one this dump had already (bpftool can meet a key twice
-        when the map changes under its walk) is passed over.
+        not seen before is decoded here; one seen is the same sample; one this
+        dump had already (bpftool can meet a key twice when the map changes
+        under its walk) is passed over.
 
         bpftool lists a hash map bucket by bucket, so a dump meets the rows in
         the order the last one did, less the tasks that left and plus the new
@@ -212,12 +248,14 @@ class RowMemo:
                 # stamped before could pass for one this dump has taken already
                 self._rows, self._order = {}, ([], [])
             self._snapshot, self._dumping = snapshot, True
+            self._dump += 1
+        dump, before = self._dump, self._dump - 1
         find, startswith = buf.find, buf.startswith
-        rows, append = self._rows, self._taken.append
+        rows, append, again = self._rows, self._taken.append, self._unchanged.append
         known = rows.get
-        texts, tasks = self._order
-        next_texts, next_tasks = self._next
-        add_text, add_task = next_texts.append, next_tasks.append
+        texts, entries = self._order
+        next_texts, next_entries = self._next
+        add_text, add_entry = next_texts.append, next_entries.append
         at, last = self._at, len(texts)
         gap, marked, ends = self._gap, len(_MARK), len(own)
         read = 0
@@ -226,40 +264,42 @@ class RowMemo:
             start = mark + marked
             if at < last and startswith(text := texts[at], start) and \
                     startswith(_STAMPS, stamp := start + len(text)):
-                task, after = tasks[at], at + 1
+                entry, after = entries[at], at + 1
             else:
                 stamp = find(_STAMPS, start)
                 if stamp < 0:
                     break
                 text = buf[start:stamp]
-                task, after = known(text), -1
+                entry, after = known(text), -1
             end = find(own, stamp, stamp + _TAIL_CHARS)
             if end < 0:
                 break  # another snapshot's row, an exit, or not arrived yet
             end += ends
-            if task is None:
+            if entry is None:
                 try:
                     item, stop = _DECODER.raw_decode(buf, start)
                 except json.JSONDecodeError:
                     break
                 if stop != end:
                     break  # the stamps found were not this row's
-                task = rows[text] = task_sample(item)
-                append(task)
-            elif task.snapshot != snapshot:
-                task.snapshot = snapshot
-                append(task)
+                entry = rows[text] = [task_sample(item), dump]
+                append(entry[0])
+            elif entry[1] != dump:
+                if entry[1] == before:
+                    again(entry[0])
+                entry[1] = dump
+                append(entry[0])
             if after < 0:
                 # not next in the last dump's order: the task ran, or came, or
                 # the tasks before it left; go on after it, if it is near
-                after, key = at, task.key
+                after, key = at, entry[0].key
                 for ahead in range(at, min(at + _AHEAD, last)):
-                    if tasks[ahead].key == key:
+                    if entries[ahead][0].key == key:
                         after = ahead + 1
                         break
             at = after
             add_text(text)
-            add_task(task)
+            add_entry(entry)
             read += 1
             pos = end
             mark = end + gap
@@ -275,13 +315,22 @@ class RowMemo:
         task once."""
         return self._taken
 
-    def done(self) -> None:
-        """The dump is read whole.  Rows no longer in use (their tasks ran,
-        or left) are let go once they are as many as those in use."""
+    def unchanged(self) -> list[TaskSample]:
+        """Of those, the ones whose text the dump before had too."""
+        return self._unchanged
+
+    def done(self, kept: bool = True) -> None:
+        """The dump is read whole.  Not `kept` (its sample was thrown away),
+        the next dump has no dump before it whose rows it could match: what it
+        calls unchanged must be unchanged since the last sample used.  Rows no
+        longer in use (their tasks ran, or left) are let go once they are as
+        many as those in use."""
         if len(self._rows) > 2 * len(self._taken) + 1024:
-            now = self._snapshot
-            self._rows = {text: t for text, t in self._rows.items() if t.snapshot == now}
-        self._taken, self._dumping = [], False
+            now = self._dump
+            self._rows = {text: e for text, e in self._rows.items() if e[1] == now}
+        if not kept:
+            self._dump += 1  # no row was taken by the dump this skips
+        self._taken, self._unchanged, self._dumping = [], [], False
         self._order, self._next, self._at = self._next, ([], []), 0
 
 
@@ -292,29 +341,39 @@ def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:
         try:
             gid, v = entry["key"], entry["value"]
             out[gid] = Group(
-                gid, v["parent"], GROUP_KINDS.get(v["kind"], "?"), v["number"],
-                decode(v["name"]), v["shares"], bool(v["idle"]), v["exits"],
-                v["exited_runtime_ns"], v["exited_wait_ns"], v["exited_runs"],
-                v["exited_voluntary_switches"] + v["exited_involuntary_switches"])
+                id=gid, parent=v["parent"], kind=GROUP_KINDS.get(v["kind"], "?"),
+                number=v["number"], name=decode(v["name"]), shares=v["shares"],
+                idle=bool(v["idle"]), exits=v["exits"],
+                exited_runtime_ns=v["exited_runtime_ns"], exited_wait_ns=v["exited_wait_ns"],
+                exited_runs=v["exited_runs"],
+                exited_switches=v["exited_voluntary_switches"] + v["exited_involuntary_switches"])
         except (KeyError, TypeError) as err:
             raise _stale_map(err) from None
     return out
 
 
-_INFO_FIELDS = ("snapshot", "start_ns", "end_ns", "rows", "dropped", "exits", "exits_lost",
-                "groups_lost", "live_rows", "exit_rows")
-
-
-def snapshot_info(text: str) -> SnapshotInfo:
-    """Parse the line the snapshot iterator prints."""
+def snapshot_number(text: str) -> int:
+    """The number the snapshot iterator prints when it is read."""
     try:
-        fields = json.loads(text.strip().splitlines()[-1])
-        return SnapshotInfo(*(int(fields[name]) for name in _INFO_FIELDS))
-    except (IndexError, KeyError, ValueError, TypeError):
+        return int(text.strip().splitlines()[-1])
+    except (IndexError, ValueError):
         raise LotteryError(
-            f"the snapshot iterator printed {text.strip()[:80]!r}, not its counters",
+            f"the snapshot iterator printed {text.strip()[:80]!r}, not its number",
             "run lottery build, then sudo lottery load --force",
         ) from None
+
+
+def snapshot_info(entries: Iterable[dict[str, Any]], snapshot: int) -> SnapshotInfo | None:
+    """Snapshot `snapshot`'s struct snapshot_info in a dump of the snapshots
+    map (the formatted objects); None when its slot holds another's by now."""
+    for entry in entries:
+        value = entry.get("value") if isinstance(entry, dict) else None
+        if isinstance(value, dict) and value.get("snapshot") == snapshot:
+            try:
+                return SnapshotInfo.from_btf(value)
+            except KeyError as err:
+                raise _stale_map(err) from None
+    return None
 
 
 def map_value(rows: list[dict[str, Any]]) -> Any:

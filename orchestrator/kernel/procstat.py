@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from orchestrator import units
-from orchestrator.kernel.records import CpuIdle
+from orchestrator.records import CpuIdle
 
 _NS_PER_TICK = units.NS_PER_S // os.sysconf("SC_CLK_TCK")
 

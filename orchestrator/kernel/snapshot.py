@@ -22,8 +22,8 @@ from orchestrator import units
 from orchestrator.constants import LOCK_WAIT_S, SAMPLE_TRIES, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
-from orchestrator.kernel.records import Snapshot, SnapshotInfo, TaskSample
 from orchestrator.paths import Pins
+from orchestrator.records import Snapshot, SnapshotInfo
 
 
 def require_loaded(pins: Pins) -> None:
@@ -117,63 +117,50 @@ def _dump(pin, exits_from: int = 0, memo: parse.RowMemo | None = None,
     return parse.iter_formatted(chunks, exits_from, memo, snapshot)
 
 
-def _task_rows(pins: Pins, info: SnapshotInfo, exits_from: int, memo: parse.RowMemo | None
-               ) -> tuple[list[TaskSample], list[TaskSample]]:
-    """The rows of this snapshot the memo took, each task once, and the
-    others (every row, without a memo)."""
-    try:
-        others = parse.task_rows(_dump(pins.tasks, exits_from, memo, info.snapshot))
-        return (memo.taken() if memo is not None else []), others
-    finally:
-        if memo is not None:
-            memo.done()
-
-
-def _split(info: SnapshotInfo, taken: list[TaskSample], others: list[TaskSample]
-           ) -> tuple[list[TaskSample], list[TaskSample]] | None:
-    """This snapshot's live rows and every exit row; None when any live row it
-    wrote was overwritten (or deleted) by another reader's snapshot."""
-    ours = info.snapshot
-    live = [row for row in others if row.snapshot == ours and not row.exited]
-    if live:
-        # a key can repeat when the map changed under bpftool's walk: the last counts
-        live = list({row.key: row for row in taken + live}.values())
-    else:
-        live = taken  # each task once already (RowMemo.take)
-    if len(live) != info.rows:
-        return None
-    exits = {row.key: row for row in others if row.exited}
-    return live, sorted(exits.values(), key=lambda r: r.exit_seq)
-
-
 def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
          tries: int = SAMPLE_TRIES) -> Snapshot:
     """Return one consistent snapshot, taking it again after a collision.
     Exit rows numbered below `exits_from` (counted already) are left out.
     With a reader's `memo`, rows unchanged since its last snapshot are the
-    same objects (restamped): they need not be decoded, nor their deltas
-    worked out again."""
+    same objects, and the snapshot says which they are (Snapshot.unchanged)."""
     try:
         for attempt in range(tries):
             with _turn(pins) as handle:
-                text = _walk(pins, handle)
+                number = parse.snapshot_number(_walk(pins, handle))
                 idle = procstat.read_idle()  # right after the walk: one moment for both
-                info = parse.snapshot_info(text)
-                timestamp_s = time.time() - units.s(time.monotonic_ns() - info.snapshot_ns)
-                # Groups before tasks: every exit in the groups' totals then has
-                # its row in the task dump (metrics.retired_totals takes them out).
-                groups = parse.group_rows(_dump(pins.groups))
-                # exits numbered after the walk began are needed whatever the
-                # reader counted (metrics.retired_totals), even by a baseline
-                split = _split(info, *_task_rows(pins, info, min(exits_from, info.exits),
-                                                 memo))
-            if split is not None:
-                live, exits = split
-                return Snapshot(info, timestamp_s, tuple(live), tuple(exits), tuple(idle),
-                                groups)
+                info = parse.snapshot_info(_dump(pins.snapshots), number)
+                if info is not None:
+                    # Groups before tasks: every exit in the groups' totals then
+                    # has its row in the task dump (deltas.retired_totals).
+                    groups = parse.group_rows(_dump(pins.groups))
+                    # exits numbered after the walk began are needed whatever the
+                    # reader counted (deltas.retired_totals), even by a baseline
+                    rows = _task_rows(pins, info, min(exits_from, info.exits), memo)
+            if info is not None and rows is not None:
+                timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
+                return Snapshot(info, timestamp_s, tuple(rows.live), tuple(rows.exits),
+                                tuple(idle), groups, rows.unchanged)
             time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
     except LotteryError as err:
         raise _not_loaded(err, pins) from None
     raise LotteryError(f"{tries} samples in a row were overwritten by other readers of "
                        f"{pins.dir}", "read less often (dump --interval, a longer scrape "
                        "interval), or stop another reader")
+
+
+def _task_rows(pins: Pins, info: SnapshotInfo, exits_from: int, memo: parse.RowMemo | None
+               ) -> parse.TaskRows | None:
+    """The task map's rows of the snapshot `info` tells of; None when another
+    reader's snapshot overwrote (or deleted) any of them before the dump read
+    them.  The memo keeps only a dump that is used: the next one's unchanged
+    rows are those of the sample before."""
+    rows = None
+    try:
+        rows = parse.task_rows(_dump(pins.tasks, exits_from, memo, info.snapshot),
+                               info.snapshot, memo)
+        if len(rows.live) != info.rows:
+            rows = None
+    finally:
+        if memo is not None:
+            memo.done(kept=rows is not None)
+    return rows

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, not_
 
-from orchestrator.analysis.tickets import TicketModel
-from orchestrator.kernel.records import CpuIdle, Snapshot, TaskSample
+from orchestrator.records import CpuIdle, Key, Snapshot, TaskSample
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskRow:
     """A task at a sample, with what changed since the previous sample.
 
     Deltas are None on the first sample, when there is nothing to subtract."""
 
     task: TaskSample
-    tickets: int | None
     runtime_delta_ns: int | None
     wait_delta_ns: int | None
     switches_delta: int | None
-    runs_delta: int | None = None  # times switched in
+    runs_delta: int | None
     unseen_exits: int = 0  # > 0: not a task but the exits of its group nobody saw
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing moved in the interval: it neither ran, nor waited, nor switched."""
+        return (self.runtime_delta_ns == 0 and self.wait_delta_ns == 0
+                and self.switches_delta == 0 and self.runs_delta == 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,20 +61,22 @@ class Sample:
     idle: list[IdleRow]
     conservation: Conservation | None
     exits_missed: int = 0          # exits in the interval whose rows were gone
+    # Live tasks whose row is the one of the sample before, to the value: their
+    # numbers did not change (Snapshot.unchanged) and nothing moved then either.
+    unchanged: frozenset[Key] = frozenset()
 
-    def with_tasks(self, tasks: list[TaskRow]) -> Sample:
-        """The same sample showing only `tasks` (a view's filter)."""
-        return replace(self, tasks=tasks)
+    @property
+    def interval_ns(self) -> int:
+        return self.conservation.interval_ns if self.conservation else 0
 
 
 def _delta(now: int, before: int | None) -> int | None:
     return None if before is None else now - before
 
 
-def _row(task: TaskSample, old: TaskSample | None, tickets: TicketModel) -> TaskRow:
+def _row(task: TaskSample, old: TaskSample | None) -> TaskRow:
     return TaskRow(
         task=task,
-        tickets=tickets(task.nice, task.policy),
         runtime_delta_ns=_delta(task.runtime_ns, old and old.runtime_ns),
         wait_delta_ns=_delta(task.wait_ns, old and old.wait_ns),
         switches_delta=_delta(task.switches, old and old.switches),
@@ -77,14 +84,9 @@ def _row(task: TaskSample, old: TaskSample | None, tickets: TicketModel) -> Task
     )
 
 
-def _is_quiet(row: TaskRow) -> bool:
-    return (row.runtime_delta_ns == 0 and row.wait_delta_ns == 0 and row.switches_delta == 0
-            and row.runs_delta == 0)
-
-
 def _zero(task: TaskSample) -> TaskSample:
-    return TaskSample(task.pid, task.start_ns, task.tgid, task.comm, task.nice, task.policy,
-                      task.cpu, 0, 0, 0, 0, 0, 0, False, task.cpus_allowed, task.group)
+    return replace(task, runtime_ns=0, wait_ns=0, wait_max_ns=0, runs=0, voluntary_switches=0,
+                   involuntary_switches=0, exited=False, exit_seq=0)
 
 
 _KEY = attrgetter("key")
@@ -101,16 +103,13 @@ class Reader:
     any number of readers each see every exit, and no reader changes what
     another sees."""
 
-    def __init__(self, tickets: TicketModel):
-        self._tickets = tickets
+    def __init__(self) -> None:
         self._prev: Snapshot | None = None
-        self._known: dict[tuple[int, int], TaskSample] = {}  # last numbers seen per task
-        self._age: dict[tuple[int, int], int] = {}  # samples since a known task was live
+        self._known: dict[Key, TaskSample] = {}  # last numbers seen per task
+        self._age: dict[Key, int] = {}  # samples since a known task was live
         self._retired: dict[int, list[int]] = {}
-        # by the id of their task sample: the live rows with nothing new, and
-        # the last snapshot's task samples
-        self._quiet: dict[int, TaskRow] = {}
-        self._by_id: dict[int, TaskSample] = {}
+        self._rows: dict[Key, TaskRow] = {}  # the last sample's row of each live task
+        self._quiet: set[Key] = set()        # of those, the ones where nothing moved
 
     @property
     def exits_from(self) -> int:
@@ -122,7 +121,7 @@ class Reader:
         """Return the sample from the previous snapshot to `cur` (deltas are
         None on the first, which is a baseline)."""
         prev = self._prev
-        since_ns = prev.info.snapshot_ns if prev else None
+        since_ns = prev.info.start_ns if prev else None
         # A task the previous snapshot did not see started after it, unless
         # that snapshot left tasks out (the map was full).  Its start time
         # alone cannot tell: fork sets it before the task joins the task list.
@@ -134,65 +133,61 @@ class Reader:
                 old = _zero(task)  # started in the interval: counts from zero
             return old
 
-        # A task whose row is the very object of the last snapshot (RowMemo)
-        # and was quiet then too has the same row again.  Looked up by the
-        # object's id, in bulk: the quiet rows hold their tasks, so no other
-        # object can have that id meanwhile.
+        # A task whose numbers are those of the last sample, where nothing
+        # moved, has the same row again: all its deltas are 0 once more.
         tasks = cur.tasks
-        ids = list(map(id, tasks))
-        rows = list(map(self._quiet.get, ids))
-        fresh = [i for i, row in enumerate(rows) if row is None]
+        keys = list(map(_KEY, tasks))
+        same = cur.unchanged & self._quiet if prev is not None else frozenset()
+        is_same = list(map(same.__contains__, keys))
+        rows = list(map(self._rows.get, keys)) if same else [None] * len(keys)
+        fresh = list(compress(range(len(keys)), map(not_, is_same)))
         for i in fresh:
             t = tasks[i]
-            rows[i] = _row(t, baseline(t), self._tickets)
-        quiet = dict(zip(ids, rows, strict=True))
-        for i in fresh:
-            if not _is_quiet(rows[i]):
-                del quiet[ids[i]]
-        self._quiet = quiet
+            rows[i] = _row(t, baseline(t))
+        last_keys = self._rows.keys()
+        self._rows = dict(zip(keys, rows, strict=True))
+        self._quiet = set(same)
+        self._quiet.update(keys[i] for i in fresh if rows[i].quiet)
         mine: list[TaskSample] = []
         missed = 0
         if prev is not None:
             first, last = prev.info.exits, cur.info.exits
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
             missed = (last - first) - len(mine)
-            rows += [_row(t, baseline(t), self._tickets) for t in mine]
+            rows += [_row(t, baseline(t)) for t in mine]
         retired = retired_totals(cur)
         if missed and complete and not cur.info.dropped:
             vanished = self._vanished(cur, mine)
-            rows += _unseen(self._retired, retired, mine, vanished, cur)
+            rows += _unseen(self._retired, retired, mine, vanished)
             for task in vanished:  # counted with the unseen exits: not carried
                 del self._known[task.key]
         self._retired = retired
-        self._remember(cur, ids, [tasks[i] for i in fresh], {t.key for t in mine})
+        self._remember(last_keys - self._rows.keys(), [tasks[i] for i in fresh],
+                       {t.key for t in mine})
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
         self._prev = cur
-        return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed)
+        return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed,
+                      frozenset(same))
 
     def _vanished(self, cur: Snapshot, counted: list[TaskSample]) -> list[TaskSample]:
         """Known tasks that left the task list with no exit this sample counted
         and none numbered after its walk began: dying still, or their exit
         row is gone."""
-        here = {t.key for t in cur.tasks} | {t.key for t in counted}
+        here = self._rows.keys() | {t.key for t in counted}
         here |= {t.key for t in cur.exits if t.exit_seq >= cur.info.exits}
         return [t for key, t in self._known.items() if key not in here]
 
-    def _remember(self, cur: Snapshot, ids: list[int], fresh: list[TaskSample],
-                  exited: set[tuple[int, int]]) -> None:
+    def _remember(self, left: set[Key], fresh: list[TaskSample], exited: set[Key]) -> None:
         """Keep each task's last numbers, those of a task no longer live for
         a few samples (its exit may come later).  Only what changed is
-        visited: a task whose sample is the same object as before is known
-        already, and the objects that left are found by id, in bulk."""
+        visited: a task whose numbers did not change is known already, and
+        `left` holds the tasks live in the sample before and not in this one."""
         known, age = self._known, self._age
-        by_id = dict(zip(ids, cur.tasks, strict=True))
-        live_again = {t.key for t in fresh}
         for t in fresh:
             known[t.key] = t
-        missing = set(age)
-        last = self._by_id
-        missing.update(last[i].key for i in last.keys() - by_id.keys())
-        for key in missing:
+        live_again = {t.key for t in fresh}
+        for key in left | age.keys():
             if key in live_again:
                 age.pop(key, None)
             elif key in exited or key not in known:
@@ -202,7 +197,6 @@ class Reader:
                 age[key] = samples
             else:
                 del known[key], age[key]
-        self._by_id = by_id
 
 
 # Per group: runtime_ns, wait_ns, runs, switches, exits.
@@ -236,7 +230,7 @@ def retired_totals(snap: Snapshot) -> dict[int, list[int]]:
 
 
 def _unseen(before: dict[int, list[int]], now: dict[int, list[int]], seen: list[TaskSample],
-            vanished: list[TaskSample], cur: Snapshot) -> list[TaskRow]:
+            vanished: list[TaskSample]) -> list[TaskRow]:
     """One row for the exits whose rows left the map before this reader saw
     them: what all dead tasks used in the interval, less the exits it saw,
     less what it had already counted of the tasks that vanished.  Summed over
@@ -253,17 +247,19 @@ def _unseen(before: dict[int, list[int]], now: dict[int, list[int]], seen: list[
         n - b - c for n, b, c in zip(total_now, total_before, counted, strict=True))
     if count <= 0:
         return []
+    runtime, wait, runs, switches = (max(v, 0) for v in (runtime, wait, runs, switches))
     # Its "totals" are what those exits used in the interval: all that is known.
-    task = TaskSample(0, 0, 0, f"({count} exits not seen)", 0, 0, 0, max(runtime, 0),
-                      max(wait, 0), 0, max(runs, 0), max(switches, 0), 0, True, 0, 0,
-                      cur.info.snapshot_ns)
-    return [TaskRow(task, None, max(runtime, 0), max(wait, 0), max(switches, 0), max(runs, 0),
-                    unseen_exits=count)]
+    task = TaskSample(pid=0, start_ns=0, tgid=0, ppid=0, comm=f"({count} exits not seen)",
+                      nice=0, policy=0, cpu=0, cpus_allowed=0, runtime_ns=runtime, wait_ns=wait,
+                      wait_max_ns=0, runs=runs, voluntary_switches=switches,
+                      involuntary_switches=0, group=0, exited=True)
+    return [TaskRow(task=task, runtime_delta_ns=runtime, wait_delta_ns=wait,
+                    switches_delta=switches, runs_delta=runs, unseen_exits=count)]
 
 
-def compare(prev: Snapshot | None, cur: Snapshot, tickets: TicketModel) -> Sample:
+def compare(prev: Snapshot | None, cur: Snapshot) -> Sample:
     """The sample between two snapshots, for a reader that took only these."""
-    reader = Reader(tickets)
+    reader = Reader()
     if prev is not None:
         reader.advance(prev)
     return reader.advance(cur)
@@ -273,7 +269,7 @@ def _conservation(prev: Snapshot | None, cur: Snapshot, rows: list[TaskRow],
                   idle: list[IdleRow]) -> Conservation | None:
     if prev is None or not idle or any(i.idle_delta_ns is None for i in idle):
         return None
-    interval_ns = cur.info.snapshot_ns - prev.info.snapshot_ns
+    interval_ns = cur.info.start_ns - prev.info.start_ns
     if interval_ns <= 0:
         return None
     return Conservation(

@@ -2,13 +2,18 @@
 
 Tasks or groups with their observed share against the expected one (a bar,
 and a sparkline of each row's recent history), the contention sets, and
-sparklines of conservation and fairness.  Samples come from a frame source
-running in a worker thread; the screen only draws.  Keys: q quit, s sort,
-g group by, p pause, / filter."""
+sparklines of conservation and fairness.  Frames come from a source running
+in a thread of its own; the screen only draws.  Keys: q quit, s sort,
+g group by, p pause, / filter.  The columns are those of the dump table
+(sinks/rows.py): a header and its cells come from one entry, at any size
+and in any grouping."""
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -19,72 +24,32 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
-from orchestrator import units
-from orchestrator.analysis import currencies
-from orchestrator.analysis.analyser import Analysis
+from orchestrator import groupings
+from orchestrator.analysis.frames import Frame
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import names
-from orchestrator.sampling.deltas import TaskRow
-from orchestrator.sampling.sampler import Frame
-from orchestrator.sinks import table
+from orchestrator.sinks import rows
 
 # A frame source: given an event that says stop, yield frames until it is set.
 Frames = Callable[[threading.Event], Iterator[Frame]]
 
-SORTS = ("cpu", "error", "wait", "pid")
-GROUPINGS = table.GROUPINGS
+SORTS = ("delta", "error", "wait", "pid")  # what s cycles through (sinks/rows.SORTS)
+GROUPINGS = groupings.NAMES
 HISTORY = 12          # samples a row's sparkline remembers
-BAR = 10              # characters of the share bar
-_TICKS = "▁▂▃▄▅▆▇█"
 _WIDE = 110           # from this many columns on, the table shows more columns
+_SHOWN = 200          # rows the table holds: more than a screen, few enough to redraw
+# The exit status of a stop by signal, as the rest of lottery gives it.
+_STOPS = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
 
 
-def spark(values: list[float]) -> str:
-    """Shares (0..1) as one character each, low to high."""
-    return "".join(_TICKS[min(len(_TICKS) - 1, int(v * len(_TICKS)))] for v in values)
-
-
-def bar(observed: float | None, expected: float | None, width: int = BAR) -> str:
-    """The observed share as a filled bar, the expected share as a mark: │."""
-    if observed is None:
-        return ""
-    cells = ["█" if i < round(observed * width) else " " for i in range(width)]
-    if expected is not None:
-        cells[min(width - 1, int(expected * width))] = "│"
-    return "".join(cells)
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f}"
-
-
-def _sort_key(name: str):
-    return {
-        "cpu": lambda g: g.runtime_delta_ns or 0,
-        "error": lambda g: abs(g.observed - g.expected) if g.expected is not None else -1,
-        "wait": lambda g: g.wait_delta_ns or 0,
-        "pid": lambda g: -g.pid,
-    }[name]
-
-
-def _row_key(name: str, analysis: Analysis):
-    """_sort_key for a row, which by thread is a group of its own."""
-    if name == "error":
-        found = analysis.rows
-
-        def error(row: TaskRow) -> float:
-            a = found.get(row.task.key)
-            s = a.share if a else None
-            return abs(s.observed - s.expected) if s else -1
-        return error
-    return {
-        "cpu": lambda r: r.runtime_delta_ns or 0,
-        "wait": lambda r: r.wait_delta_ns or 0,
-        "pid": lambda r: -r.task.pid,
-    }[name]
-
-
-_SHOWN = 200  # rows the table holds: more than a screen, few enough to redraw
+def columns(width: int, grouping: groupings.Grouping) -> tuple[str, ...]:
+    """The columns at this terminal width: who, where it competes, what it
+    got against what it is owed; wide, also its group, nice, error and wait."""
+    if width < _WIDE:
+        return ("pid", "name", "set", "cpu", "expected", "observed", "bar", "history")
+    more = () if grouping.by_path else ("group", "nice")
+    return ("pid", "name", *more, "set", "cpu", "expected", "observed", "error", "wait", "bar",
+            "history")
 
 
 class TopApp(App[None]):
@@ -108,7 +73,7 @@ class TopApp(App[None]):
         Binding("slash", "filter", "filter"),
     ]
 
-    def __init__(self, frames: Frames, by: str = "thread", sort: str = "cpu"):
+    def __init__(self, frames: Frames, by: str = "thread", sort: str = "delta"):
         super().__init__()
         self._frames = frames
         self.by, self.sort, self.paused, self.pattern = by, sort, False, ""
@@ -119,6 +84,7 @@ class TopApp(App[None]):
         self._fairness: deque[float] = deque(maxlen=60)
         self.frames_shown = 0
         self.failure: LotteryError | None = None
+        self.stopped_by: int | None = None  # the exit status of a stop by signal
 
     def compose(self) -> ComposeResult:
         yield Static("waiting for the first sample...", id="status")
@@ -134,13 +100,39 @@ class TopApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.run_worker(self._sample, thread=True, exclusive=True)
+        # A stop by signal ends the app at once, from its own loop: a terminal
+        # that went away (SIGHUP) or a service manager (SIGTERM) waits for nothing.
+        loop = asyncio.get_running_loop()
+        for signum, status in _STOPS.items():
+            loop.add_signal_handler(signum, self._stop_by, status)
+        # A hang-up means the terminal is gone: there is no screen to restore,
+        # and Textual's orderly exit would wait for ever on writes to it (seen:
+        # its writer thread stuck with 30 writes queued).  top holds no file.
+        loop.add_signal_handler(signal.SIGHUP, os._exit, 128 + signal.SIGHUP)
+        # Frames come in a daemon thread: a sample under way (a bpftool dump)
+        # does not hold the app's exit.
+        threading.Thread(target=self._sample, name="lottery-top-frames", daemon=True).start()
+
+    def _stop_by(self, status: int) -> None:
+        self.stopped_by = status
+        self._stop.set()
+        self.exit(return_code=status)
 
     def on_unmount(self) -> None:
         self._stop.set()
 
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual calls this with any error a handler raised: it would print a
+        # traceback with its locals and leave with status 1 unnoticed.  Leave
+        # with one line instead, through the command (commands/top.py).
+        self.failure = LotteryError(f"lottery top failed: {type(error).__name__}: {error}",
+                                    "please report it, with the terminal's size and the keys "
+                                    "pressed")
+        self._stop.set()
+        self.exit(return_code=1)
+
     def _sample(self) -> None:
-        """In the worker thread: take frames until told to stop.  A failure
+        """In the frames thread: take frames until told to stop.  A failure
         (the instance unloaded, say) ends the app with it."""
         try:
             for frame in self._frames(self._stop):
@@ -149,15 +141,18 @@ class TopApp(App[None]):
                 self.call_from_thread(self.show, frame)
         except LotteryError as err:
             self.failure = err
-            self.call_from_thread(self.exit)
+        except RuntimeError:
+            return  # the app ended while a frame was on its way
+        if not self._stop.is_set():
+            self.call_from_thread(self.exit, None, 1 if self.failure else 0)
 
     # drawing
 
     def show(self, frame: Frame) -> None:
-        check = frame.sample.conservation
+        check = frame.conservation
         if check:
             self._conservation.append(abs(check.error))
-        index = next((f.index for f in frame.analysis.fairness if f.index is not None), None)
+        index = next((f.index for f in frame.fairness if f.index is not None), None)
         if index is not None:
             self._fairness.append(index)
         if self.paused:
@@ -166,67 +161,49 @@ class TopApp(App[None]):
         self._draw()
         self.frames_shown += 1
 
-    def _rows(self, frame: Frame) -> list:
-        path = currencies.Paths(frame.sample.snapshot.groups)
-        rows = table.without_self(frame.sample).tasks
+    def _rows(self, frame: Frame) -> list[rows.GroupRow]:
+        grouping = groupings.GROUPINGS[self.by]
+        tasks = frame.without_self().tasks
         named = names.matcher([self.pattern]) if self.pattern else None
-        if named and self.by == "thread":  # a thread's group holds its name and path
-            rows = [r for r in rows if named(r.task.comm) or named(path[r.task.group])]
+        if named and grouping.per_task:  # a thread's row holds its name and path
+            tasks = [r for r in tasks if named(r.comm) or named(r.group or "")]
         elif named:
-            groups = [g for g in table.group(rows, self.by, frame.analysis, path)
-                      if named(g.comm) or named(g.group)]
-            return heapq.nlargest(_SHOWN, groups, key=_sort_key(self.sort))
-        return table.top_groups(rows, self.by, frame.analysis, path, _SHOWN,
-                                _sort_key(self.sort), _row_key(self.sort, frame.analysis))
+            found = [g for g in rows.aggregate(tasks, grouping)
+                     if named(g.comm) or named(g.group) or named(g.name)]
+            return heapq.nlargest(_SHOWN, found, key=rows.SORTS[self.sort][0])
+        return rows.top_groups(tasks, grouping, self.sort, _SHOWN)
 
     def _draw(self) -> None:
         frame = self._last
         if frame is None:
             return
-        check = frame.sample.conservation
-        when = datetime.fromtimestamp(frame.sample.snapshot.timestamp_s).strftime("%H:%M:%S")
-        sets = "; ".join(f"{f.group} {f.index:.3f} ({f.tasks})" for f in frame.analysis.fairness
+        check = frame.conservation
+        when = datetime.fromtimestamp(frame.timestamp_s).strftime("%H:%M:%S")
+        sets = "; ".join(f"{f.group} {f.index:.3f} ({f.tasks})" for f in frame.fairness
                          if f.index is not None)
         error = f"{100 * check.error:+.2f}%" if check else "-"
         state = "PAUSED  " if self.paused else ""
         self.query_one("#status", Static).update(
-            f"{state}{when}  {frame.interval_s:.3f} s  {len(frame.sample.tasks)} tasks  "
+            f"{state}{when}  {frame.interval_s:.3f} s  {len(frame.tasks)} tasks  "
             f"conservation {error}  by {self.by}  sort {self.sort}"
             + (f"  filter {self.pattern!r}" if self.pattern else "")
             + f"\nJain's index: {sets or '-'}")
         self.query_one("#conservation", Sparkline).data = list(self._conservation)
         self.query_one("#fairness", Sparkline).data = list(self._fairness)
-        wide = self.size.width >= _WIDE
-        tasks = self.query_one("#tasks", DataTable)
-        tasks.clear(columns=True)
-        first = "THREADS" if self.by in ("comm", "group") else "PID"
-        # rows that are groups are named by their path
-        labels = [first, "GROUP" if self.by == "group" else "COMM", "SET", "CPU %", "EXP %",
-                  "OBS %", "OBSERVED│EXPECTED", "HISTORY"]
-        if wide and self.by != "group":
-            labels[2:2] = ["GROUP", "NICE"]
-            labels[-2:-2] = ["ERR pp", "WAIT ms"]
-        tasks.add_columns(*labels)
-        interval = check.interval_ns if check else 0
-        for g in self._rows(frame):
-            key = (self.by, g.pid if self.by in ("thread", "process") else g.comm
-                   if self.by == "comm" else g.group)
-            history = self._history.setdefault(key, deque(maxlen=HISTORY))
+        grouping = groupings.GROUPINGS[self.by]
+        shown = columns(self.size.width, grouping)
+        found = self._rows(frame)
+        for g in found:
+            history = self._history.setdefault((self.by, g.name), deque(maxlen=HISTORY))
             if g.observed is not None:
                 history.append(g.observed)
-            cpu = _pct(g.runtime_delta_ns / interval) if interval and g.runtime_delta_ns \
-                is not None else ""
-            cells = [g.threads if self.by in ("comm", "group") else g.pid,
-                     g.group if self.by == "group" else g.comm, next(iter(g.contention), "")
-                     if len(g.contention) == 1 else "", cpu, _pct(g.expected),
-                     _pct(g.observed), bar(g.observed, g.expected), spark(list(history))]
-            if wide:
-                error = None if g.expected is None else g.observed - g.expected
-                if self.by != "group":
-                    cells[2:2] = [g.group, "" if g.nice is None else g.nice]
-                cells[-2:-2] = [_pct(error), "" if g.wait_delta_ns is None
-                                else f"{units.ms(g.wait_delta_ns):.1f}"]
-            tasks.add_row(*cells)
+        view = rows.View(grouping, check.interval_ns if check else None, frame.draws,
+                         history=lambda g: rows.spark(self._history[(self.by, g.name)]))
+        tasks = self.query_one("#tasks", DataTable)
+        tasks.clear(columns=True)
+        tasks.add_columns(*rows.headers(shown, view))
+        for g in found:
+            tasks.add_row(*rows.cells(g, shown, view))
 
     # keys
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from orchestrator import files, units
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.experiments.ratio import RatioResult
-from orchestrator.sinks import record
+from orchestrator.records import RecordedSample, TaskRecord, conservation
 
 
 def _pyplot():
@@ -33,7 +32,8 @@ def _save(fig, path: Path) -> None:
     files.write_atomically(path, png.getvalue())
 
 
-def ratio_plot(results: Sequence[RatioResult], path: Path, title: str) -> None:
+def ratio_plot(results: Sequence, path: Path, title: str) -> None:
+    """`results`: experiments.ratio.RatioResult, one per ratio."""
     plt = _pyplot()
     top = max(max(r.allocated, r.observed, r.lottery_mean + r.lottery_sd) for r in results)
     fig, ax = plt.subplots(figsize=(6, 5), dpi=120)
@@ -56,33 +56,35 @@ def ratio_plot(results: Sequence[RatioResult], path: Path, title: str) -> None:
     _save(fig, path)
 
 
-def dump_plot(rows: list[dict[str, object]], path: Path, top: int, title: str) -> int:
+def dump_plot(samples: list[RecordedSample], path: Path, top: int, title: str) -> int:
     """Observed (solid) against expected (dashed) share over time of the
     `top` busiest tasks, their wait per interval, and each sample's
     conservation error; return how many tasks are drawn."""
-    tasks: dict[tuple, list[dict[str, object]]] = {}
-    for row in rows:
-        if row["state"] in ("alive", "exited") and row["runtime_delta_ns"] is not None:
-            tasks.setdefault((row["pid"], row["start_ns"]), []).append(row)
-    busiest = sorted(tasks.values(), key=lambda r: -sum(x["runtime_delta_ns"] for x in r))[:top]
+    tasks: dict[tuple, list[tuple[float, TaskRecord]]] = {}
+    for sample in samples:
+        for r in sample.tasks:
+            if r.state in ("alive", "exited") and r.runtime_delta_ns is not None:
+                tasks.setdefault(r.key, []).append((sample.timestamp_s, r))
+    busiest = sorted(tasks.values(),
+                     key=lambda series: -sum(r.runtime_delta_ns for _, r in series))[:top]
     if not busiest:
         raise LotteryError("the file holds no task with an interval to plot",
                            "dump at least one sample (lottery dump 1 5 -o FILE)", code=EXIT_USAGE)
-    start = min(r["timestamp_s"] for r in rows)
+    start = samples[0].timestamp_s
     plt = _pyplot()
     fig, (shares, waits, check) = plt.subplots(3, 1, figsize=(9, 8), dpi=110, sharex=True,
                                                gridspec_kw={"height_ratios": [3, 2, 1]})
     for n, series in enumerate(busiest):
-        first = series[0]
+        first = series[0][1]
         color = f"C{n % 10}"
-        label = f"{first['comm']} {first['pid']} ({first['contention_group'] or '-'})"
-        when = [r["timestamp_s"] - start for r in series]
-        shares.plot(when, [100 * (r["observed_share"] or 0) for r in series], color=color,
+        label = f"{first.comm} {first.pid} ({first.contention_group or '-'})"
+        when = [t - start for t, _ in series]
+        shares.plot(when, [100 * (r.observed_share or 0) for _, r in series], color=color,
                     label=label)
-        shares.plot(when, [100 * (r["expected_share"] or 0) for r in series], color=color,
+        shares.plot(when, [100 * (r.expected_share or 0) for _, r in series], color=color,
                     linestyle="--")
-        waits.plot(when, [units.ms(r["wait_delta_ns"] or 0) for r in series], color=color)
-    errors = record.conservation(rows)
+        waits.plot(when, [units.ms(r.wait_delta_ns or 0) for _, r in series], color=color)
+    errors = conservation(samples)
     check.axhline(0, color="grey", linewidth=0.8)
     check.plot([t - start for t, _ in errors], [100 * e for _, e in errors], "o-",
                color="black", markersize=3)

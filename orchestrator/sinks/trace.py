@@ -8,7 +8,8 @@ thread names as metadata; deadline warnings as instant events.  A counter
 value is stamped at the start of the interval it describes, so each step
 covers its interval.  The file is a JSON array that is whole after every
 sample: each sample's events go in over the closing bracket, in one write
-(append.OutputFile), and bring it back."""
+(append.OutputFile), and bring it back.  Times are the wall clock in
+microseconds, so that the trace of a replayed recording is the live one's."""
 
 from __future__ import annotations
 
@@ -16,9 +17,7 @@ import json
 from pathlib import Path
 
 from orchestrator import units
-from orchestrator.analysis.analyser import Analysis
-from orchestrator.sampling.deltas import Sample
-from orchestrator.sinks import Output
+from orchestrator.analysis.frames import Frame
 from orchestrator.sinks.append import OutputFile
 
 _END = b"\n]\n"
@@ -43,55 +42,53 @@ class TraceSink:
         self._empty = True
         self._named: set[tuple[int, int]] = set()  # (pid, tid) already named
 
-    def _names(self, sample: Sample) -> list[dict]:
+    def _names(self, frame: Frame) -> list[dict]:
         out = []
         if (_CPUS_PID, -1) not in self._named:
             self._named.add((_CPUS_PID, -1))
             out.append(_event("M", "process_name", _CPUS_PID, 0, args={"name": "CPUs"}))
-        for row in sample.tasks:
-            t = row.task
-            if row.unseen_exits:
+        for r in frame.tasks:
+            if r.state == "unseen":
                 continue  # the row of exits nobody saw is no thread
-            if (t.tgid, -1) not in self._named:
-                self._named.add((t.tgid, -1))
-                out.append(_event("M", "process_name", t.tgid, 0, args={"name": t.comm}))
-            if (t.tgid, t.pid) not in self._named:
-                self._named.add((t.tgid, t.pid))
-                out.append(_event("M", "thread_name", t.tgid, 0, tid=t.pid,
-                                  args={"name": t.comm}))
+            if (r.tgid, -1) not in self._named:
+                self._named.add((r.tgid, -1))
+                out.append(_event("M", "process_name", r.tgid, 0, args={"name": r.comm}))
+            if (r.tgid, r.pid) not in self._named:
+                self._named.add((r.tgid, r.pid))
+                out.append(_event("M", "thread_name", r.tgid, 0, tid=r.pid,
+                                  args={"name": r.comm}))
         return out
 
-    def _events(self, sample: Sample, analysis: Analysis | None,
-                late: list[tuple[str, int, float]]) -> list[dict]:
-        check = sample.conservation
-        now_ns = sample.snapshot.info.snapshot_ns
-        start = units.us(now_ns - (check.interval_ns if check else 0))
-        out = self._names(sample)
+    def _events(self, frame: Frame) -> list[dict]:
+        # wall-clock microseconds, for a live frame and a replayed one alike
+        now_us = frame.timestamp_s * 1e6
+        start = now_us - (frame.interval_s * 1e6 if frame.conservation else 0)
+        out = self._names(frame)
         tgid = {}
-        for row in sample.tasks:
-            t = row.task
-            tgid[t.pid] = t.tgid
-            if row.unseen_exits or not (row.runtime_delta_ns or row.wait_delta_ns):
+        for r in frame.tasks:
+            tgid[r.pid] = r.tgid
+            if r.state == "unseen" or not (r.runtime_delta_ns or r.wait_delta_ns):
                 continue
-            out.append(_event("C", f"cpu {t.pid}", t.tgid, start, tid=t.pid, args={
-                "runtime_ms": units.ms(row.runtime_delta_ns or 0),
-                "wait_ms": units.ms(row.wait_delta_ns or 0)}))
-            share = analysis.rows[t.key].share if analysis and t.key in analysis.rows else None
-            if share:
-                out.append(_event("C", f"share {t.pid}", t.tgid, start, tid=t.pid, args={
-                    "expected_pct": 100 * share.expected, "observed_pct": 100 * share.observed}))
-        for row in sample.idle:
-            if row.idle_delta_ns is not None:
-                out.append(_event("C", f"cpu{row.idle.cpu} idle", _CPUS_PID, start,
-                                  args={"idle_ms": units.ms(row.idle_delta_ns)}))
-        for comm, pid, response_ms in late:
-            out.append(_event("i", "deadline", tgid.get(pid, pid), units.us(now_ns), tid=pid,
-                              s="t", args={"comm": comm, "response_ms": response_ms}))
+            out.append(_event("C", f"cpu {r.pid}", r.tgid, start, tid=r.pid, args={
+                "runtime_ms": units.ms(r.runtime_delta_ns or 0),
+                "wait_ms": units.ms(r.wait_delta_ns or 0)}))
+            if r.expected_share is not None:
+                out.append(_event("C", f"share {r.pid}", r.tgid, start, tid=r.pid, args={
+                    "expected_pct": 100 * r.expected_share,
+                    "observed_pct": 100 * (r.observed_share or 0.0)}))
+        for r in frame.idle:
+            if r.runtime_delta_ns is not None:
+                out.append(_event("C", f"cpu{r.cpu} idle", _CPUS_PID, start,
+                                  args={"idle_ms": units.ms(r.runtime_delta_ns)}))
+        for late in frame.late:
+            out.append(_event("i", "deadline", tgid.get(late.pid, late.pid), now_us,
+                              tid=late.pid, s="t",
+                              args={"comm": late.comm, "response_ms": late.response_ms}))
         return out
 
-    def write(self, out: Output) -> int:
-        """Put one sample's events in whole; return how many."""
-        events = self._events(out.sample, out.analysis, out.late)
+    def write(self, frame: Frame) -> int:
+        """Put one frame's events in whole; return how many."""
+        events = self._events(frame)
         if not events:
             return 0
         body = ",\n".join(json.dumps(e, ensure_ascii=False, separators=(",", ":"))
