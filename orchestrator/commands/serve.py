@@ -58,11 +58,12 @@ def serve(pins: Pins, listen: str, group_by: str, pids: tuple[int, ...], max_gro
     registry = CollectorRegistry()
     registry.register(collector)
     try:
-        http.serve_in_background(host, port, registry)
+        listener = http.listen(host, port)
     except OSError as err:
         raise LotteryError(f"cannot listen on {listen} ({err.strerror})",
                            "pass an address of this host and a free port with --listen"
                            ) from None
+    http.serve_in_background(listener, registry)
     print(f"serving /metrics of {pins.dir} on http://{listen}/metrics", flush=True)
     while True:  # until a stop (Ctrl-C, SIGTERM) ends the process: its handler raises
         time.sleep(1.0)  # here, at the latest a second after it came
