@@ -542,27 +542,37 @@ def serve(
     max_groups: Annotated[int, typer.Option(
         "--max-groups", help="Series of their own for at most this many groups; tasks of "
         "later ones count under group=\"other\".")] = 100,
+    user: Annotated[str | None, typer.Option(
+        "--user", metavar="NAME", show_default="nobody", help="As root: the unprivileged "
+        "user the HTTP process runs as.")] = None,
 ) -> int:
     """Serve the instance's numbers to Prometheus (/metrics).
 
     Every scrape reads the instance once: per group, CPU and run-queue wait
     seconds and context switches (counters that exited tasks never take
     back), the tasks, the tickets of those that ran, and the CPU a lottery
-    would have given them; idle per CPU; the exporter's own health. Runs as
-    a user, never as root: the rules of `lottery doctor --sudoers USER` let
-    it read the instance. docs/FLEET.md has the service unit, the scrape
-    configuration, the recording rules and the dashboard.
+    would have given them; idle per CPU; the exporter's own health.
+
+    Run as root (sudo lottery serve), it separates privileges: the root
+    process only reads the instance, and a child it forks, running as
+    --user (nobody by default) with no way back to root, accepts the
+    connections and parses HTTP. Run as a user, it reads the instance
+    through the rules of `lottery doctor --sudoers USER` and nothing runs
+    as root but those reads. docs/FLEET.md has both ways, the service
+    unit, the scrape configuration, the recording rules and the dashboard.
 
     Examples:
 
-      lottery serve
+      sudo lottery serve
 
-      lottery serve --listen 0.0.0.0:19941 --group-by group
+      sudo lottery serve --user lottery --listen 0.0.0.0:19941 --group-by group
+
+      lottery serve              (as a user with the doctor's sudo rules)
 
       lottery serve --pid 1234,5678 --max-groups 50
     """
     return serve_cmd.serve(paths.pins(pin_dir), listen, group_by,
-                           dump_cmd.parse_pids(pid or ()), max_groups)
+                           dump_cmd.parse_pids(pid or ()), max_groups, user)
 
 
 @app.command()

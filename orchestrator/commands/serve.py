@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 from orchestrator import bounds
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.exporter import http
+from orchestrator.exporter import http, privsep
 from orchestrator.exporter.collector import GROUP_BY, Collector
 from orchestrator.kernel import snapshot, tools
 from orchestrator.paths import Pins
@@ -39,30 +39,40 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def serve(pins: Pins, listen: str, group_by: str, pids: tuple[int, ...], max_groups: int
-          ) -> int:
-    """Serve /metrics until a signal stops it."""
+def serve(pins: Pins, listen: str, group_by: str, pids: tuple[int, ...], max_groups: int,
+          user: str | None = None) -> int:
+    """Serve /metrics until a signal stops it.  As root, HTTP is served by a
+    child running as `user` (nobody by default) and root only reads."""
     host, port = parse_listen(listen)
     if group_by not in GROUP_BY:
         raise LotteryError(f"--group-by {group_by!r} is not known",
                            f"pass one of {', '.join(GROUP_BY)}", code=EXIT_USAGE)
     bounds.check("--max-groups", max_groups)
+    account = None
     if tools.is_root():
+        account = privsep.unprivileged(user or privsep.DEFAULT_USER)
+    elif user is not None:
         raise LotteryError(
-            "serve does not run as root: its HTTP side would run as root too",
-            "run it as a user that may read the instance through the rules "
-            "of `lottery doctor --sudoers USER` (docs/FLEET.md)")
+            "--user is for serve run as root, which hands HTTP to that user",
+            "run sudo lottery serve --user NAME, or leave --user out to serve as yourself "
+            "through the rules of `lottery doctor --sudoers USER`", code=EXIT_USAGE)
     snapshot.require_loaded(pins)
     collector = Collector(pins, group_by, max_groups, pids)
     collector.read_once()  # a baseline, and any failure now rather than at a scrape
     registry = CollectorRegistry()
     registry.register(collector)
     try:
-        http.serve_in_background(host, port, registry)
+        # as root too: a port below 1024 takes root to bind, not to serve
+        listener = http.listen(host, port)
     except OSError as err:
         raise LotteryError(f"cannot listen on {listen} ({err.strerror})",
                            "pass an address of this host and a free port with --listen"
                            ) from None
-    print(f"serving /metrics of {pins.dir} on http://{listen}/metrics", flush=True)
+    where = f"serving /metrics of {pins.dir} on http://{listen}/metrics"
+    if account is not None:
+        print(f"{where}, HTTP as {account.pw_name}", flush=True)
+        privsep.run(listener, registry, account, collector.describe())  # raises at its end
+    http.serve_in_background(listener, registry)
+    print(where, flush=True)
     while True:  # until a stop (Ctrl-C, SIGTERM) ends the process: its handler raises
         time.sleep(1.0)  # here, at the latest a second after it came

@@ -1,7 +1,11 @@
 """The exporter's HTTP side: prometheus_client's WSGI app behind a server
 that a slow or hostile client cannot exhaust.  Each connection has a read
 timeout, at most MAX_CLIENTS are served at once (the others are closed at
-once), and HEAD is answered as GET without the body."""
+once), and HEAD is answered as GET without the body.
+
+The listening socket is made apart from the server (listen), so that the
+process that binds it (root, for a port below 1024) need not be the one
+that accepts and parses requests (exporter/privsep.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import signal
 import socket
 import threading
 from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
@@ -18,6 +22,11 @@ from orchestrator import signals
 MAX_CLIENTS = 32
 TIMEOUT_S = 10.0
 BACKLOG = 128
+
+
+class Unavailable(Exception):
+    """Raised by a collector that has no reading to give: the client gets
+    503 instead of a traceback on stderr and a 500."""
 
 
 class _Handler(WSGIRequestHandler):
@@ -29,11 +38,18 @@ class _Handler(WSGIRequestHandler):
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
-    request_queue_size = BACKLOG
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, sock: socket.socket, app):
         self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
-        super().__init__(*args, **kwargs)
+        super().__init__(sock.getsockname(), _Handler, bind_and_activate=False)
+        self.socket.close()  # socketserver made one of its own: `sock` is the one bound
+        self.socket = sock
+        # what WSGIServer.server_bind would set, without binding again or
+        # looking the address up in DNS
+        self.server_name, self.server_port = str(self.server_address[0]), \
+            self.server_address[1]
+        self.setup_environ()
+        self.set_app(app)
 
     def process_request(self, request, client_address) -> None:
         if not self._slots.acquire(blocking=False):
@@ -62,12 +78,35 @@ def _with_head(app):
     return serve
 
 
-def serve_in_background(host: str, port: int, registry: CollectorRegistry) -> _Server:
-    """Listen on host:port and answer scrapes in a daemon thread."""
-    server_class = type("Server", (_Server,), {
-        "address_family": socket.AF_INET6 if ":" in host else socket.AF_INET})
-    httpd = make_server(host, port, _with_head(make_wsgi_app(registry)), server_class,
-                        handler_class=_Handler)
+def _unavailable_as_503(app):
+    def serve(environ, start_response):
+        try:
+            return app(environ, start_response)
+        except Unavailable as err:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [f"{err}\n".encode()]
+    return serve
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port and listening; raises OSError."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        # as http.server does: a restart binds while the last run's
+        # connections are in TIME_WAIT; and no IPV6_V6ONLY, so that [::]
+        # takes IPv4 clients too, as the kernel's default has it
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_in_background(sock: socket.socket, registry: CollectorRegistry) -> _Server:
+    """Answer scrapes on the listening `sock` in a daemon thread."""
+    httpd = _Server(sock, _with_head(_unavailable_as_503(make_wsgi_app(registry))))
     threading.Thread(target=_serve_without_stops, args=(httpd,), daemon=True).start()
     return httpd
 
