@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import bounds, signals
+from orchestrator import bounds, files, signals
 from orchestrator.analysis import analyser, tickets
 from orchestrator.analysis.analyser import AnalysisOptions
 from orchestrator.constants import (
@@ -117,6 +117,11 @@ def parse_pids(values: Iterable[str]) -> tuple[int, ...]:
     return tuple(pids)
 
 
+def ticket_file(model: str | None) -> Path | None:
+    """The mapping file --tickets names, if it names no built-in model."""
+    return None if model is None or model in tickets.MODELS else Path(model)
+
+
 def validate(opts: DumpOptions) -> None:
     """Refuse options that cannot work, before anything is read or written."""
     bounds.check("--interval", opts.interval_s)
@@ -124,6 +129,12 @@ def validate(opts: DumpOptions) -> None:
     bounds.check("--top", opts.top)
     analyser.validate(opts.analysis)
     table.columns(opts.columns, opts.wide, opts.analysis.draws)
+    files.distinct(
+        [files.Named("--replay", opts.replay),
+         files.Named("--tickets", ticket_file(opts.ticket_model))],
+        [files.Named("--output", opts.output, dash=True),
+         files.Named("--json-output", opts.json_output, dash=True),
+         files.Named("--trace-output", opts.trace_output)])
 
 
 def _late_line(late: list[tuple[str, int, float]], limit_ms: float) -> str:
@@ -160,11 +171,6 @@ def _open_sinks(opts: DumpOptions) -> dict[Path, Sink]:
     """The files asked for, opened (and checked) before any sampling."""
     asked = [(opts.output, CsvSink), (opts.json_output, NdjsonSink),
              (opts.trace_output, TraceSink)]
-    paths = [path.resolve() for path, _ in asked if path]
-    if len(set(paths)) < len(paths):
-        raise LotteryError("two outputs name the same file",
-                           "pass a different file to each of -o, --json-output and "
-                           "--trace-output", code=EXIT_USAGE)
     sinks: dict[Path, Sink] = {}
     try:
         for path, kind in asked:

@@ -27,6 +27,11 @@ COLUMNS = ("allocated_ratio", "via", "nice_a", "nice_b", "weight_ratio", "observ
            "runtime_a_ns", "runtime_b_ns", "lottery_mean_ratio", "lottery_sd_ratio")
 
 
+def _distinct(csv_path: Path | None, png_path: Path | None) -> None:
+    """The two results are two files (the PNG would replace the CSV)."""
+    files.distinct((), [files.Named("--output", csv_path), files.Named("--png", png_path)])
+
+
 def _check_duration(duration_s: float) -> None:
     """Before any arithmetic on it: nan and inf must not reach round()."""
     bounds.check("--experiment-duration", duration_s, "--duration")
@@ -61,6 +66,7 @@ def via_default(via: str | None) -> str:
 def ratio(pins: Pins, ratios_text: str, duration_s: float, cpu: int | None,
           quantum_ms: float, replays: int, seed: int | None, csv_path: Path | None,
           png_path: Path | None, via: str | None = None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     via = via_default(via)
     ratios = exp.parse_ratios(ratios_text, via)
@@ -103,6 +109,7 @@ def _how(r: exp.RatioResult) -> str:
 
 def insulation(pins: Pins, duration_s: float, cpu: int | None, csv_path: Path | None,
                png_path: Path | None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     cpu = _prepare(pins, duration_s, cpu, True)
     rows, timeline = insulation_exp.run(pins, duration_s, cpu)
@@ -144,6 +151,7 @@ def parse_ratio(text: str) -> tuple[int, int]:
 def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
              cpu: int | None, quantum_ms: float, seed: int | None, csv_path: Path | None,
              png_path: Path | None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     pair = parse_ratio(ratio_text)
     bounds.check("--window", window_s)
@@ -182,6 +190,7 @@ def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
 
 def error(pins: Pins, ratio_text: str, duration_s: float, cpu: int | None, quantum_ms: float,
           replays: int, seed: int | None, csv_path: Path | None, png_path: Path | None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     pair = parse_ratio(ratio_text)
     validate_replays(quantum_ms, replays)

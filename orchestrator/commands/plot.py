@@ -5,20 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import bounds
-from orchestrator.constants import EXIT_OK, EXIT_USAGE
-from orchestrator.errors import LotteryError
+from orchestrator import bounds, files
+from orchestrator.constants import EXIT_OK
 from orchestrator.sinks import plot as plots
 from orchestrator.sinks import record
 
 
 def plot(path: Path, output: Path | None, top: int) -> int:
     bounds.check("--plot-top", top, "--top")
-    rows = record.read(path)
     out = output or path.with_suffix(".png")
-    if out.resolve() == path.resolve():
-        raise LotteryError(f"--output {out} is the input file", "pass another PNG path",
-                           code=EXIT_USAGE)
+    files.distinct([files.Named("the recording", path)],
+                   [files.Named("--output", out)])  # the default too: FILE.png may be FILE
+    rows = record.read(path)
     times = {r["timestamp_s"] for r in rows}
     drawn = plots.dump_plot(rows, out, top, f"{path.name}: {len(times)} samples; the {top} "
                             "busiest tasks")

@@ -9,6 +9,7 @@ from tabulate import tabulate
 from orchestrator import bounds, files, units
 from orchestrator.analysis import simulate as sim
 from orchestrator.analysis import tickets
+from orchestrator.commands.dump import ticket_file
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
@@ -38,6 +39,9 @@ def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | Non
              live: int | None = None, interval_s: float = 1.0, pins: Pins | None = None) -> int:
     validate_replays(quantum_ms, replays)
     bounds.check("--top", top)
+    files.distinct([files.Named("the CSV", path),
+                    files.Named("--tickets", ticket_file(ticket_model))],
+                   [files.Named("--output", output)])
     if (path is None) == (live is None):
         raise LotteryError("give either a CSV or --live N", "see lottery simulate --help",
                            code=EXIT_USAGE)
