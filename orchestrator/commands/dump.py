@@ -183,6 +183,24 @@ def _open_sinks(opts: DumpOptions) -> dict[Path, Sink]:
     return sinks
 
 
+def replay_samples(path: Path) -> int:
+    """How many samples a recording holds, read before any file is touched:
+    a bad recording fails here in one line, and so does one with none."""
+    stamps = {row["timestamp_s"] for row in record.read(path)}
+    if not stamps:
+        raise LotteryError(f"{path} holds no sample to replay",
+                           "pass a recording dump wrote samples to, e.g. lottery dump 1 5 -o "
+                           "FILE", code=EXIT_USAGE)
+    return len(stamps)
+
+
+def _warn_one_sample(path: Path) -> None:
+    # its rows carry their deltas, but how long the interval was is known
+    # only from the timestamp of a sample before it
+    print(f"lottery: note: {path} holds one sample: how long its interval was is not "
+          "recorded, so CPU % and the conservation check stay blank", file=sys.stderr)
+
+
 def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
     """The frames to show, from the instance or the replayed recording, and
     the task map's row limit."""
@@ -197,8 +215,8 @@ def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
 def dump(pins: Pins, opts: DumpOptions) -> int:
     """Sample until the iterations are done or Ctrl-C; return the exit code."""
     validate(opts)
-    if opts.replay:
-        record.read(opts.replay)  # a bad recording fails here, before any file is touched
+    if opts.replay and replay_samples(opts.replay) == 1:
+        _warn_one_sample(opts.replay)
     frames, limit = _frames(pins, opts)
     sinks = _open_sinks(opts)
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)

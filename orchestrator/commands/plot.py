@@ -19,6 +19,6 @@ def plot(path: Path, output: Path | None, top: int) -> int:
     rows = record.read(path)
     times = {r["timestamp_s"] for r in rows}
     drawn = plots.dump_plot(rows, out, top, f"{path.name}: {len(times)} samples; the {top} "
-                            "busiest tasks")
+                            "busiest tasks", str(path))
     print(f"wrote {out} ({drawn} tasks, {len(times)} samples)")
     return EXIT_OK

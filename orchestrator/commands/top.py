@@ -9,13 +9,13 @@ from pathlib import Path
 
 from orchestrator import bounds
 from orchestrator.analysis import tickets
+from orchestrator.commands import dump as dump_cmd
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
 from orchestrator.paths import Pins
 from orchestrator.sampling.replay import replay_frames
 from orchestrator.sampling.sampler import Frame, live_frames
-from orchestrator.sinks import record
 from orchestrator.sinks.live import GROUPINGS, Frames, TopApp
 
 
@@ -47,8 +47,10 @@ def top(pins: Pins, interval_s: float, ticket_model: str, by: str,
         raise LotteryError(f"--by {by!r} is not known", f"pass one of {', '.join(GROUPINGS)}",
                            code=EXIT_USAGE)
     model = tickets.model(ticket_model)
-    if replay:
-        record.read(replay)  # fails here, in one line, if it is no recording
+    if replay and dump_cmd.replay_samples(replay) < 2:  # fails here if it is no recording
+        raise LotteryError(f"{replay} holds one sample, and top shows how shares change "
+                           "from one sample to the next", f"see it with lottery dump --replay "
+                           f"{replay}, or record more samples", code=EXIT_USAGE)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise LotteryError("lottery top needs a terminal",
                            "run it in one, or use lottery dump for output to a file or pipe",
