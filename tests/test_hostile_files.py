@@ -178,3 +178,13 @@ def test_result_files_never_write_through_a_planted_link(shared, tmp_path):
     assert not (shared / "out.png").is_symlink() and (shared / "out.png").read_bytes() == \
         b"picture"
     assert sorted(p.name for p in shared.iterdir()) == ["out.png", "out.png.tmp"]
+
+
+@pytest.mark.parametrize("option", ["-o", "--json-output"])
+def test_a_file_starting_with_a_blank_line_is_refused_not_emptied(tmp_path, option):
+    """Its first line says nothing of its schema; what follows is someone's."""
+    path = tmp_path / "notes"
+    path.write_text("\nprecious notes\n")
+    result = run_lottery("dump", "--replay", str(RECORDING), "-q", option, str(path))
+    _one_line_error(result, "does not start with a line of")
+    assert path.read_text() == "\nprecious notes\n"
