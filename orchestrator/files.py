@@ -92,9 +92,13 @@ def distinct(inputs: Sequence[Named], outputs: Sequence[Named]) -> None:
     file cut each other's bytes.  The same file is the same path, or the
     same inode (a hard link, a symbolic link on either side, another path
     to it); an output that does not exist yet is no input.  Standard output
-    counts as an output when it is a regular file (a shell's > or >>)."""
+    counts as an output when it is a regular file (a shell's > or >>).  An
+    output that is a device, FIFO or socket is refused here too."""
     read = [p for p in _places(inputs) if p.inode is not None]
     written = _places(outputs)
+    for out in written:
+        if out.real != STDOUT:
+            _refuse_special(out.named.path, out.named)
     for out in written:
         for source in read:
             if out.same(source):
@@ -118,12 +122,27 @@ def distinct(inputs: Sequence[Named], outputs: Sequence[Named]) -> None:
                                    code=EXIT_USAGE)
 
 
+def _refuse_special(path: Path, named: Named | None = None) -> None:
+    """An output that is a device, FIFO or socket: a rename would replace it
+    (/dev/null, as root) with a regular file; an append would never end."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # nothing there yet, or the write says why it cannot
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        what = named.what if named else "the output"
+        dash = ", or - for standard output" if named and named.dash else ""
+        raise LotteryError(f"{what} {path} is not a regular file",
+                           f"pass a file path to {what}{dash}", code=EXIT_USAGE)
+
+
 def write_atomically(path: Path, data: str | bytes) -> None:
     """Replace `path` whole through a temporary file beside it.  The temporary
     name is random and created exclusively, so a link planted under a name
     guessed in a shared directory is never written through; the rename
     replaces a link at `path` itself, not what it points to."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    _refuse_special(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
