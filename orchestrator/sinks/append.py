@@ -28,9 +28,9 @@ from pathlib import Path
 
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.files import STDOUT
 from orchestrator.signals import STOPPING
 
-STDOUT = "-"
 # The first line tells the schema; no file of ours has a longer one.
 _FIRST_LINE_MAX = 1 << 16
 
