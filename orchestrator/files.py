@@ -123,8 +123,9 @@ def distinct(inputs: Sequence[Named], outputs: Sequence[Named]) -> None:
 
 
 def _refuse_special(path: Path, named: Named | None = None) -> None:
-    """An output that is a device, FIFO or socket: a rename would replace it
-    (/dev/null, as root) with a regular file; an append would never end."""
+    """An output that is a device, FIFO, socket or directory: a rename would
+    replace a device (/dev/null, as root) with a regular file; an append to
+    one would never end."""
     try:
         mode = os.lstat(path).st_mode
     except OSError:
@@ -132,7 +133,8 @@ def _refuse_special(path: Path, named: Named | None = None) -> None:
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         what = named.what if named else "the output"
         dash = ", or - for standard output" if named and named.dash else ""
-        raise LotteryError(f"{what} {path} is not a regular file",
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise LotteryError(f"{what} {path} is {kind}",
                            f"pass a file path to {what}{dash}", code=EXIT_USAGE)
 
 
