@@ -179,3 +179,39 @@ def test_result_files_never_write_through_a_planted_link(shared, tmp_path):
     assert not (shared / "out.png").is_symlink() and (shared / "out.png").read_bytes() == \
         b"picture"
     assert sorted(p.name for p in shared.iterdir()) == ["out.png", "out.png.tmp"]
+
+
+@pytest.mark.parametrize("option", ["-o", "--json-output"])
+def test_a_file_starting_with_a_blank_line_is_refused_not_emptied(tmp_path, option):
+    """Its first line says nothing of its schema; what follows is someone's."""
+    path = tmp_path / "notes"
+    path.write_text("\nprecious notes\n")
+    result = run_lottery("dump", "--replay", str(RECORDING), "-q", option, str(path))
+    _one_line_error(result, "does not start with a line of")
+    assert path.read_text() == "\nprecious notes\n"
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "socket"])
+@pytest.mark.parametrize("argv", [
+    ["simulate", str(RECORDING), "-o"], ["plot", str(RECORDING), "-o"],
+    # refused before it looks for an instance, let alone runs for a minute
+    ["experiment", "--pin-dir", "/sys/fs/bpf/lottery-test-never-loaded", "--png"]],
+    ids=["simulate", "plot", "experiment"])
+def test_result_files_never_replace_a_device_fifo_or_socket(tmp_path, kind, argv):
+    """simulate -o /dev/null as root renamed a regular file over the device."""
+    import socket
+    import stat as stat_mod
+    special = tmp_path / kind
+    if kind == "device":  # a null device of our own: the machine's stays untouched
+        os.mknod(special, stat_mod.S_IFCHR | 0o666, os.makedev(1, 3))
+    elif kind == "fifo":
+        os.mkfifo(special)
+    else:
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(str(special))  # the socket's name stays after it is closed
+    before = special.lstat()
+    result = run_lottery(*argv, str(special))
+    _one_line_error(result, "not a regular file")
+    after = special.lstat()
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [kind]

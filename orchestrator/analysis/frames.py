@@ -17,11 +17,14 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from operator import attrgetter, not_
+from pathlib import Path
 
 from orchestrator import heap, units
 from orchestrator.analysis import currencies, shares
 from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions, Late
 from orchestrator.analysis.tickets import TicketModel
+from orchestrator.constants import EXIT_USAGE
+from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, snapshot
 from orchestrator.paths import Pins
 from orchestrator.records import (
@@ -33,6 +36,7 @@ from orchestrator.records import (
     TaskRecord,
     TaskSample,
     idle_record,
+    read,
     task_record,
 )
 from orchestrator.sampling.deltas import Conservation, Reader, Sample
@@ -243,6 +247,16 @@ def replay_frame(here: RecordedSample, before: RecordedSample | None,
         draws=_recorded_draws(here.tasks),
         seen=Seen(live_rows=alive, dropped=first.dropped or 0,
                   exits_missed=first.exits_missed or 0))
+
+
+def recorded(path: Path) -> list[RecordedSample]:
+    """A recording's samples (records.read), refused in one line when it holds none."""
+    samples = read(path)
+    if not samples:
+        raise LotteryError(f"{path} holds no sample to replay",
+                           "pass a recording dump wrote samples to, e.g. lottery dump 1 5 -o "
+                           "FILE", code=EXIT_USAGE)
+    return samples
 
 
 def replay_frames(samples: list[RecordedSample], pace_s: float = 0.0, count: int | None = None,

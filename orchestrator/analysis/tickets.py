@@ -133,6 +133,11 @@ FLAT = TicketModel("flat", weight_tickets)
 LINEAR = TicketModel("linear", linear_tickets)
 
 
+def mapping_file(name: str | None) -> Path | None:
+    """The mapping file --tickets names, if it names no built-in model."""
+    return None if name is None or name in MODELS else Path(name)
+
+
 def model(name: str) -> TicketModel:
     """Return the ticket model named on the command line: weight, flat, linear
     or the path of a mapping file."""

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from orchestrator import bounds, groupings, records, signals
+from orchestrator import bounds, files, groupings, signals
 from orchestrator.analysis import analyser, tickets
 from orchestrator.analysis.analyser import AnalysisOptions, Late
-from orchestrator.analysis.frames import Frame, Seen, live_frames, replay_frames
+from orchestrator.analysis.frames import Frame, Seen, live_frames, recorded, replay_frames
 from orchestrator.constants import (
     EXIT_OK,
     EXIT_USAGE,
@@ -126,6 +126,12 @@ def validate(opts: DumpOptions) -> None:
     if opts.sort not in rows.SORT_KEYS:
         raise LotteryError(f"--sort {opts.sort!r} is not known",
                            f"pass one of {', '.join(rows.SORT_KEYS)}", code=EXIT_USAGE)
+    files.distinct(
+        [files.Named("--replay", opts.replay),
+         files.Named("--tickets", tickets.mapping_file(opts.ticket_model))],
+        [files.Named("--output", opts.output, dash=True),
+         files.Named("--json-output", opts.json_output, dash=True),
+         files.Named("--trace-output", opts.trace_output)])
 
 
 def _late_line(late: list[Late], limit_ms: float) -> str:
@@ -162,11 +168,6 @@ def _open_sinks(opts: DumpOptions) -> dict[Path, Sink]:
     """The files asked for, opened (and checked) before any sampling."""
     asked = [(opts.output, CsvSink), (opts.json_output, NdjsonSink),
              (opts.trace_output, TraceSink)]
-    paths = [path.resolve() for path, _ in asked if path]
-    if len(set(paths)) < len(paths):
-        raise LotteryError("two outputs name the same file",
-                           "pass a different file to each of -o, --json-output and "
-                           "--trace-output", code=EXIT_USAGE)
     sinks: dict[Path, Sink] = {}
     try:
         for path, kind in asked:
@@ -179,11 +180,21 @@ def _open_sinks(opts: DumpOptions) -> dict[Path, Sink]:
     return sinks
 
 
+def _warn_one_sample(path: Path) -> None:
+    # its rows carry their deltas, but how long the interval was is known
+    # only from the timestamp of a sample before it
+    print(f"lottery: note: {path} holds one sample: how long its interval was is not "
+          "recorded, so CPU % and the conservation check stay blank", file=sys.stderr)
+
+
 def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
     """The frames to show, from the instance or the replayed recording, and
     the task map's row limit."""
     if opts.replay:
-        return replay_frames(records.read(opts.replay), count=opts.iterations), TASKS_CAPACITY
+        samples = recorded(opts.replay)
+        if len(samples) == 1:
+            _warn_one_sample(opts.replay)
+        return replay_frames(samples, count=opts.iterations), TASKS_CAPACITY
     model = tickets.model(opts.ticket_model)
     snapshot.require_loaded(pins)
     limit = snapshot.capacity(pins)

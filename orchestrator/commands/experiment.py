@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import bounds, units
+from orchestrator import bounds, files, units
 from orchestrator.commands import workload as workload_cmd
 from orchestrator.commands.simulate import validate_replays
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
@@ -23,6 +23,11 @@ from orchestrator.kernel import cgroups, snapshot
 from orchestrator.paths import Pins
 from orchestrator.sinks import plot
 from orchestrator.sinks import results as results_file
+
+
+def _distinct(csv_path: Path | None, png_path: Path | None) -> None:
+    """The two results are two files (the PNG would replace the CSV)."""
+    files.distinct((), [files.Named("--output", csv_path), files.Named("--png", png_path)])
 
 
 def _check_duration(duration_s: float) -> None:
@@ -59,6 +64,7 @@ def via_default(via: str | None) -> str:
 def ratio(pins: Pins, ratios_text: str, duration_s: float, cpu: int | None,
           quantum_ms: float, replays: int, seed: int | None, csv_path: Path | None,
           png_path: Path | None, via: str | None = None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     via = via_default(via)
     ratios = exp.parse_ratios(ratios_text, via)
@@ -98,6 +104,7 @@ def _how(r: exp.RatioResult) -> str:
 
 def insulation(pins: Pins, duration_s: float, cpu: int | None, csv_path: Path | None,
                png_path: Path | None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     cpu = _prepare(pins, duration_s, cpu, True)
     rows, timeline = insulation_exp.run(pins, duration_s, cpu)
@@ -136,6 +143,7 @@ def parse_ratio(text: str) -> tuple[int, int]:
 def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
              cpu: int | None, quantum_ms: float, seed: int | None, csv_path: Path | None,
              png_path: Path | None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     pair = parse_ratio(ratio_text)
     bounds.check("--window", window_s)
@@ -170,6 +178,7 @@ def fairness(pins: Pins, ratio_text: str, duration_s: float, window_s: float,
 
 def error(pins: Pins, ratio_text: str, duration_s: float, cpu: int | None, quantum_ms: float,
           replays: int, seed: int | None, csv_path: Path | None, png_path: Path | None) -> int:
+    _distinct(csv_path, png_path)
     _check_duration(duration_s)
     pair = parse_ratio(ratio_text)
     validate_replays(quantum_ms, replays)

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator import bounds, records
-from orchestrator.constants import EXIT_OK, EXIT_USAGE
-from orchestrator.errors import LotteryError
+from orchestrator import bounds, files, records
+from orchestrator.constants import EXIT_OK
 from orchestrator.sinks import plot as plots
 
 
 def plot(path: Path, output: Path | None, top: int) -> int:
     bounds.check("--plot-top", top, "--top")
-    samples = records.read(path)
     out = output or path.with_suffix(".png")
-    if out.resolve() == path.resolve():
-        raise LotteryError(f"--output {out} is the input file", "pass another PNG path",
-                           code=EXIT_USAGE)
+    files.distinct([files.Named("the recording", path)],
+                   [files.Named("--output", out)])  # the default too: FILE.png may be FILE
+    samples = records.read(path)
     drawn = plots.dump_plot(samples, out, top, f"{path.name}: {len(samples)} samples; the "
-                            f"{top} busiest tasks")
+                            f"{top} busiest tasks", str(path))
     print(f"wrote {out} ({drawn} tasks, {len(samples)} samples)")
     return EXIT_OK

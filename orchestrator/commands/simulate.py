@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from orchestrator import bounds, records, units
+from orchestrator import bounds, files, records, units
 from orchestrator.analysis import simulate as sim
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import live_frames
@@ -44,6 +44,9 @@ def simulate(path: Path | None, quantum_ms: float, replays: int, seed: int | Non
              live: int | None = None, interval_s: float = 1.0, pins: Pins | None = None) -> int:
     validate_replays(quantum_ms, replays)
     bounds.check("--top", top)
+    files.distinct([files.Named("the CSV", path),
+                    files.Named("--tickets", tickets.mapping_file(ticket_model))],
+                   [files.Named("--output", output)])
     if (path is None) == (live is None):
         raise LotteryError("give either a CSV or --live N", "see lottery simulate --help",
                            code=EXIT_USAGE)

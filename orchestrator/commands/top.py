@@ -8,9 +8,9 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from orchestrator import bounds, groupings, records
+from orchestrator import bounds, groupings
 from orchestrator.analysis import tickets
-from orchestrator.analysis.frames import Frame, live_frames, replay_frames
+from orchestrator.analysis.frames import Frame, live_frames, recorded, replay_frames
 from orchestrator.constants import EXIT_OK, EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import snapshot
@@ -45,7 +45,11 @@ def top(pins: Pins, interval_s: float, ticket_model: str, by: str,
     bounds.check("--interval", interval_s)
     groupings.get(by)
     model = tickets.model(ticket_model)
-    samples = records.read(replay) if replay else None  # no recording: one line, here
+    samples = recorded(replay) if replay else None  # no recording: one line, here
+    if samples is not None and len(samples) < 2:
+        raise LotteryError(f"{replay} holds one sample, and top shows how shares change "
+                           "from one sample to the next", f"see it with lottery dump --replay "
+                           f"{replay}, or record more samples", code=EXIT_USAGE)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise LotteryError("lottery top needs a terminal",
                            "run it in one, or use lottery dump for output to a file or pipe",

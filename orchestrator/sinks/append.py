@@ -7,23 +7,30 @@ prepared it: only a regular file (or `-`, standard output, where a sink can
 take it); in a directory others may write, no symbolic link is followed and
 a new file is created exclusively; before each sample the path must still
 name the file opened.  A write that fails (a full disk, an I/O error) is cut
-back to the last whole sample and reported."""
+back to the last whole sample and reported.
+
+Other lottery processes may append to the same file (two dumps, one -o):
+each holds the file's lock (flock) across a sample's write and the cut-back
+of a failed one, so their samples never mix and a cut never takes another's
+bytes; a file appended to is never cut when the write succeeds."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import signal
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
+from orchestrator.files import STDOUT
 from orchestrator.signals import STOPPING
 
-STDOUT = "-"
 # The first line tells the schema; no file of ours has a longer one.
 _FIRST_LINE_MAX = 1 << 16
 
@@ -48,13 +55,15 @@ class OutputFile:
     def __init__(self, path: Path, kind: str, option: str, stdout: bool = True,
                  append: bool = False):
         self.path, self._kind, self._option = path, kind, option
-        # O_APPEND: two writers of one file interleave whole samples
+        # O_APPEND: each write lands after whatever another writer appended
         self._append = os.O_APPEND if append else 0
         if str(path) == STDOUT:
             if not stdout:
                 raise _usage(f"{kind} cannot go to standard output (it is rewritten in place)",
                              f"pass a file path to {option}")
             self._fd, self._identity = os.dup(sys.stdout.fileno()), None
+            # a regular file (a shell's >>) may have other lottery writers
+            self._lockable = stat.S_ISREG(os.fstat(self._fd).st_mode)
             return
         self._fd = self._open(path)
         info = os.fstat(self._fd)
@@ -64,6 +73,7 @@ class OutputFile:
                          f"pass a file path to {option}"
                          + (", or - for standard output" if stdout else ""))
         self._identity = (info.st_dev, info.st_ino)
+        self._lockable = True
 
     def _open(self, path: Path) -> int:
         if os.path.isdir(path):  # False too when it cannot be looked at: open says why
@@ -117,32 +127,106 @@ class OutputFile:
                                f"the samples before are in the file that was there; pass "
                                f"{self._option} again to go on")
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the file's lock: every lottery writer of a file holds it
+        while it writes a sample and while it cuts a failed one back, so no
+        other lottery writer's bytes come between (then the cut would take
+        them) or in the middle of a sample.  The wait for it is not held
+        against Ctrl-C."""
+        if not self._lockable:
+            yield
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except OSError as err:
+            raise LotteryError(f"cannot lock {self.path} ({err.strerror})",
+                               f"pass a {self._option} path on a local file system") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
     def put(self, data: bytes, back: int = 0, truncate: bool = False) -> None:
-        """Write `data` whole, `back` bytes before the end (after cutting the
-        file to nothing if `truncate`); on failure the file is as it was."""
+        """Write `data` whole (an O_APPEND file: at its end; otherwise `back`
+        bytes before the end, or over the whole file if `truncate`); on
+        failure the file is as it was."""
+        with self.locked():
+            self._put(data, back, truncate)
+
+    def _put(self, data: bytes, back: int = 0, truncate: bool = False) -> None:
+        """put, with the lock held."""
         held = signal.pthread_sigmask(signal.SIG_BLOCK, set(STOPPING))
         try:
             self._check_same_file()
-            seekable = self._identity is not None
-            end = self.size if seekable else 0
-            kept = self.read(back, end - back) if back else b""
-            start = 0 if truncate else end - back
-            try:
-                if seekable:
-                    os.ftruncate(self._fd, start)
-                    os.lseek(self._fd, start, os.SEEK_SET)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(self._fd, view):]
-            except OSError as err:
-                if seekable and not truncate:
-                    self._restore(start, kept)
-                raise LotteryError(f"writing {self.path} failed ({err.strerror}); it holds "
-                                   "every sample before this one",
-                                   "free space or pick another file, then run dump again") \
-                    from None
+            if self._identity is None:
+                self._write_stream(data)
+            elif self._append:
+                self._write_appended(data)
+            else:
+                self._write_over_end(data, back, truncate)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _failed(self, err: OSError, whole: bool = True) -> LotteryError:
+        kept = "it holds every sample before this one" if whole else \
+            "its end may hold part of this sample: another program wrote after it"
+        return LotteryError(f"writing {self.path} failed ({err.strerror}); {kept}",
+                            "free space or pick another file, then run dump again")
+
+    def _write_stream(self, data: bytes) -> None:
+        """Standard output: what was written of a failed sample stays."""
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as err:
+            raise self._failed(err) from None
+
+    def _write_appended(self, data: bytes) -> None:
+        """At the end, never cutting the file on the way: another writer may
+        have appended since the size was last seen (O_APPEND puts each write
+        after it).  A failed sample is cut back while the lock still keeps
+        other lottery writers out."""
+        end = self.size
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, memoryview(data)[written:])
+        except OSError as err:
+            raise self._failed(err, self._cut_back(end, written)) from None
+
+    def _cut_back(self, end: int, written: int) -> bool:
+        """Cut the part of a failed sample off `end` + `written` bytes; only
+        when nothing else came after it (a program that takes no lock).
+        True if the file ends with a whole sample."""
+        try:
+            if self.size == end + written:
+                os.ftruncate(self._fd, end)  # shrinking: no size limit stands in the way
+                return True
+        except OSError:
+            pass
+        return written == 0
+
+    def _write_over_end(self, data: bytes, back: int, truncate: bool) -> None:
+        """Write over the last `back` bytes (a trace's closing bracket), or
+        the whole file: positioned writes, so the file is cut only if the
+        new end is shorter than the old."""
+        end = self.size
+        start = 0 if truncate else end - back
+        kept = self.read(back, start) if back and not truncate else b""
+        done = 0
+        try:
+            if truncate:
+                os.ftruncate(self._fd, 0)  # a failed start leaves no part of the old file
+            while done < len(data):
+                done += os.pwrite(self._fd, memoryview(data)[done:], start + done)
+            if start + done < end:
+                os.ftruncate(self._fd, start + done)
+        except OSError as err:
+            if not truncate:
+                self._restore(start, kept)
+            raise self._failed(err) from None
 
     def _restore(self, start: int, kept: bytes) -> None:
         try:
@@ -167,18 +251,26 @@ class AppendFile(OutputFile):
                  same_schema: Callable[[str], bool], header: str | None = None):
         super().__init__(path, kind, option, append=True)
         try:
-            first = self.first_line()
-            if first and not same_schema(first):
-                raise _usage(f"{path} already holds {kind} with other fields",
-                             f"pass a new {option} file (one schema per file)")
-            if first and self.read(1, self.size - 1) != b"\n":
-                raise _usage(f"{path} ends with a half-written row",
-                             "repair or move the file, then run dump again")
-            if not first and header is not None:
-                self.put((header + "\n").encode("utf-8"), truncate=True)
+            # another writer may be starting the same file: one header
+            with self.locked():
+                self._start(same_schema, header)
         except BaseException:
             self.close()
             raise
+
+    def _start(self, same_schema: Callable[[str], bool], header: str | None) -> None:
+        first = self.first_line()
+        if first and not same_schema(first):
+            raise _usage(f"{self.path} already holds {self._kind} with other fields",
+                         f"pass a new {self._option} file (one schema per file)")
+        if first and self.read(1, self.size - 1) != b"\n":
+            raise _usage(f"{self.path} ends with a half-written row",
+                         "repair or move the file, then run dump again")
+        if not first and self._identity is not None and self.size:
+            raise _usage(f"{self.path} does not start with a line of {self._kind}",
+                         f"pass a new {self._option} file (one schema per file)")
+        if not first and header is not None:
+            self._put((header + "\n").encode("utf-8"))
 
     def append(self, text: str) -> None:
         """Append one sample's text whole."""

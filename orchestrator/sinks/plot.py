@@ -56,20 +56,38 @@ def ratio_plot(results: Sequence, path: Path, title: str) -> None:
     _save(fig, path)
 
 
-def dump_plot(samples: list[RecordedSample], path: Path, top: int, title: str) -> int:
-    """Observed (solid) against expected (dashed) share over time of the
-    `top` busiest tasks, their wait per interval, and each sample's
-    conservation error; return how many tasks are drawn."""
+def _lines(samples: list[RecordedSample], name: str
+           ) -> list[list[tuple[float, TaskRecord]]]:
+    """Each task's records that have an interval, for the tasks that have
+    one in two samples or more (a line needs two points; one point alone is
+    drawn as nothing).  Too little data for that is refused in one line."""
     tasks: dict[tuple, list[tuple[float, TaskRecord]]] = {}
     for sample in samples:
         for r in sample.tasks:
             if r.state in ("alive", "exited") and r.runtime_delta_ns is not None:
                 tasks.setdefault(r.key, []).append((sample.timestamp_s, r))
-    busiest = sorted(tasks.values(),
+    fix = "dump more samples, e.g. lottery dump 1 5 -o FILE, and plot that"
+    if not tasks:
+        raise LotteryError(f"{name} holds no task with an interval to plot", fix,
+                           code=EXIT_USAGE)
+    if len(samples) < 2:
+        raise LotteryError(f"{name} holds one sample, and a plot of its tasks over time needs "
+                           "two or more", fix, code=EXIT_USAGE)
+    lines = [series for series in tasks.values() if len(series) > 1]
+    if not lines:
+        raise LotteryError(f"{name} holds no task with an interval in two samples, so there "
+                           "is no line to draw", fix, code=EXIT_USAGE)
+    return lines
+
+
+def dump_plot(samples: list[RecordedSample], path: Path, top: int, title: str,
+              name: str = "the recording") -> int:
+    """Observed (solid) against expected (dashed) share over time of the
+    `top` busiest tasks, their wait per interval, and each sample's
+    conservation error; return how many tasks are drawn.  `name` names the
+    recording in a refusal."""
+    busiest = sorted(_lines(samples, name),
                      key=lambda series: -sum(r.runtime_delta_ns for _, r in series))[:top]
-    if not busiest:
-        raise LotteryError("the file holds no task with an interval to plot",
-                           "dump at least one sample (lottery dump 1 5 -o FILE)", code=EXIT_USAGE)
     start = samples[0].timestamp_s
     plt = _pyplot()
     fig, (shares, waits, check) = plt.subplots(3, 1, figsize=(9, 8), dpi=110, sharex=True,
