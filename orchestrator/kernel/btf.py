@@ -48,6 +48,10 @@ def _size(types: dict[int, dict[str, Any]], type_id: int) -> int:
     t = types[type_id]
     while t["kind"] in _ALIASES:
         t = types[t["type_id"]]
+    if t["kind"] == "ARRAY":
+        return t["nr_elems"] * _size(types, t["type_id"])
+    if t["kind"] == "PTR":
+        return 8  # BPF's pointers are 64-bit
     if "size" not in t:
         raise ValueError(f"a member of kind {t['kind']} has no size")
     return t["size"]

@@ -1,5 +1,6 @@
 """bpftool JSON -> records.  Fields are read by their BTF names from the
-"formatted" part of `bpftool map dump -j`; Python never mirrors the C layout."""
+"formatted" part of `bpftool map dump -j`, never by a layout written down in
+Python (tests/test_boundary.py checks the names against the object's BTF)."""
 
 from __future__ import annotations
 
