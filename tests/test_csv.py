@@ -169,7 +169,9 @@ def _series(kept: CsvSink, fresh: CsvSink, walks) -> list[Frame]:
     for walk in walks:
         a, b = quick.frame(walk), full.frame(replace(walk, unchanged=frozenset()))
         assert a.tasks == b.tasks and a.idle == b.idle  # reuse changes no value
-        assert not b.unchanged
+        assert all(i == -1 for i in b.previous)
+        assert all(a.tasks[i] == frames[-1].tasks[was]
+                   for i, was in enumerate(a.previous) if was >= 0)
         kept.write(a)
         fresh.write(b)
         frames.append(a)
@@ -186,8 +188,8 @@ def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_work_writes(tmp_p
     assert (tmp_path / "kept.csv").read_text() == (tmp_path / "fresh.csv").read_text()
     # the sleeper repeats once its row and its average stop changing; the
     # busy task never does
-    assert [sleeper.key in f.unchanged for f in frames] == [False] * 2 + [True] * 4
-    assert not any((7, 3) in f.unchanged for f in frames)
+    assert [f.previous[1] == 1 for f in frames] == [False] * 2 + [True] * 4
+    assert all(f.previous[0] == -1 for f in frames)
 
 
 def test_a_group_that_comes_keeps_repeats_and_a_renamed_one_ends_them(tmp_path):
@@ -199,7 +201,7 @@ def test_a_group_that_comes_keeps_repeats_and_a_renamed_one_ends_them(tmp_path):
     frames = _series(CsvSink(tmp_path / "k.csv"), CsvSink(tmp_path / "f.csv"),
                      [_walk(n, 1_000 * n * n, sleeper, here)
                       for n, here in enumerate(groups, 1)])
-    seen = [(sleeper.key in f.unchanged, f.tasks[1].group) for f in frames]
+    seen = [(f.previous[1] >= 0, f.tasks[1].group) for f in frames]
     assert seen[3:] == [(True, "/A"), (True, "/A"), (False, "/A2")]
 
 
@@ -244,7 +246,7 @@ def test_a_series_in_any_order_writes_what_fresh_work_writes(tmp_path_factory, d
         last = {t.key: t for t in live}
     frames = _series(CsvSink(tmp / "kept.csv"), CsvSink(tmp / "fresh.csv"), walks)
     assert (tmp / "kept.csv").read_text() == (tmp / "fresh.csv").read_text()
-    assert any(f.unchanged for f in frames)  # at most 4 of 12 tasks change a sample
+    assert any(i >= 0 for f in frames for i in f.previous)  # most tasks sleep a sample
 
 
 def test_a_recording_that_holds_a_sample_twice_is_refused_naming_the_line(tmp_path):

@@ -6,8 +6,8 @@ The join is made here, once per sample: each task's record is read from
 its row, its analysis and its group's path as records.FIELDS says.  A task
 whose analysis is the one of the sample before (Analysis.unchanged), in a
 sample whose group paths and losses are those of the one before, has the
-same record again; the frame names those tasks (Frame.unchanged), so that
-a file may write the same text for them."""
+same record again; the frame says where each of those stood in the frame
+before (Frame.previous), so that a file may write the same text again."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from itertools import compress
 from operator import attrgetter, not_
 from pathlib import Path
@@ -71,20 +72,33 @@ class Frame:
     late: tuple[Late, ...] = ()
     draws: int = 0                    # lottery draws per contention set
     seen: Seen = Seen()
-    # Tasks whose record is the one of the frame before, to the value.
-    unchanged: frozenset[Key] = frozenset()
-    # Processes of this lottery (the reader, its sudo and bpftool): a view of
-    # the machine leaves them out; files keep them.
-    own_tgids: frozenset[int] = frozenset()
+    # The pipeline's count of frames: `previous` refers to the frame numbered
+    # one less.  0 for a frame of no series (a replay, a test).
+    seq: int = 0
+    # For each task record, where the same record (to the value) stood in
+    # the tasks of the frame before; -1 where it is new.  Empty: none known.
+    previous: tuple[int, ...] = ()
+    # The live tasks of its snapshot (none in a replay): where own_tgids looks.
+    live: tuple[TaskSample, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def ran_long(self) -> bool:
         """Did it cover noticeably more than the interval asked for?"""
         return self.interval_s > self.asked_s * 1.1 + 0.02
 
-    def only(self, tasks: list[TaskRecord] | tuple[TaskRecord, ...]) -> Frame:
-        """The same frame showing only `tasks` (a view's filter)."""
-        return replace(self, tasks=tuple(tasks))
+    def only(self, tasks: list[TaskRecord] | tuple[TaskRecord, ...],
+             idle: tuple[TaskRecord, ...] | None = None) -> Frame:
+        """The same frame showing only `tasks` (a view's filter): their
+        places in the frame before are no longer known."""
+        return replace(self, tasks=tuple(tasks), idle=self.idle if idle is None else idle,
+                       seq=0, previous=())
+
+    @cached_property
+    def own_tgids(self) -> frozenset[int]:
+        """Processes of this lottery (the reader, its sudo and bpftool): a
+        view of the machine leaves them out; files keep them.  Looked for
+        only when a view asks."""
+        return _own_tgids(self.live)
 
     def without_self(self) -> Frame:
         own = self.own_tgids
@@ -117,14 +131,15 @@ class Joiner:
     record, once per sample, for one reader's successive samples."""
 
     def __init__(self) -> None:
-        self._records: dict[Key, TaskRecord] = {}  # the last sample's, per live task
+        self._records: list[TaskRecord] = []  # the last sample's
+        self._places: dict[Key, int] = {}     # where each live task's stood
         self._lost: tuple[int, int] | None = None
-        self._paths: dict[int, str] = {}          # the last sample's path of each group
+        self._paths: dict[int, str] = {}           # the last sample's path of each group
 
     def __call__(self, sample: Sample, analysis: Analysis
-                 ) -> tuple[list[TaskRecord], list[TaskRecord], frozenset[Key]]:
-        """The sample's task records, its idle records, and the tasks whose
-        record is the one of the sample before."""
+                 ) -> tuple[list[TaskRecord], list[TaskRecord], list[int]]:
+        """The sample's task records, its idle records, and for each task
+        record where the same record stood in the sample before (-1: new)."""
         info, groups = sample.snapshot.info, sample.snapshot.groups
         path = currencies.Paths(groups)
         lost = (info.dropped, sample.exits_missed)
@@ -140,18 +155,26 @@ class Joiner:
             same = frozenset()
         rows, found = sample.tasks, analysis.rows
         keys = [row.task.key for row in rows]
-        is_same = list(map(same.__contains__, keys))
-        records = list(map(self._records.get, keys)) if same else [None] * len(rows)
-        for i in compress(range(len(rows)), map(not_, is_same)):
+        fresh = list(compress(range(len(rows)), map(not_, map(same.__contains__, keys))))
+        if same:
+            previous = list(map(self._places.get, keys))
+            for i in fresh:
+                previous[i] = -1  # a task that was not there is not `same`: no None is left
+            # -1 picks the None at the end
+            records = list(map((self._records + [None]).__getitem__, previous))
+        else:
+            records, previous = [None] * len(rows), [-1] * len(rows)
+        for i in fresh:
             row = rows[i]
             records[i] = task_record(Joined(row, found[keys[i]], path[row.task.group] or None,
                                             *lost))
         live = len(sample.snapshot.tasks)  # the live rows come first
-        self._records = dict(zip(keys[:live], records[:live], strict=True))
+        self._records = records
+        self._places = dict(zip(keys[:live], range(live), strict=True))
         self._lost, self._paths = lost, paths
         idle = [idle_record(i.idle.cpu, i.idle.idle_ns, i.idle_delta_ns, *lost)
                 for i in sample.idle]
-        return records, idle, same
+        return records, idle, previous
 
 
 class Pipeline:
@@ -163,6 +186,7 @@ class Pipeline:
         self.reader = Reader()
         self.analyser = Analyser(model, options or AnalysisOptions())
         self.joiner = Joiner()
+        self._seq = 0
 
     @property
     def exits_from(self) -> int:
@@ -172,7 +196,8 @@ class Pipeline:
         """The frame of `snap` (the first a reader takes is a baseline: no deltas)."""
         sample = self.reader.advance(snap)
         analysis = self.analyser.analyse(sample)
-        tasks, idle, unchanged = self.joiner(sample, analysis)
+        tasks, idle, previous = self.joiner(sample, analysis)
+        self._seq += 1
         check = sample.conservation
         info = snap.info
         return Frame(
@@ -184,7 +209,7 @@ class Pipeline:
             draws=analysis.draws,
             seen=Seen(info.live_rows, info.exit_rows, info.dropped, sample.exits_missed,
                       info.groups_lost),
-            unchanged=unchanged, own_tgids=_own_tgids(snap.tasks))
+            seq=self._seq, previous=tuple(previous), live=snap.tasks)
 
 
 def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:

@@ -150,7 +150,7 @@ def _filter(frame: Frame, opts: DumpOptions, named: Callable[[str], bool] | None
     keep = [r for r in frame.tasks
             if (not opts.pids or r.pid in opts.pids or r.tgid in opts.pids)
             and (named is None or named(r.comm))]
-    return replace(frame, tasks=tuple(keep), idle=())
+    return frame.only(keep, idle=())
 
 
 def _long_line(frame: Frame) -> str:

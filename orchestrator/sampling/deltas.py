@@ -109,7 +109,7 @@ class Reader:
         self._age: dict[Key, int] = {}  # samples since a known task was live
         self._retired: dict[int, list[int]] = {}
         self._rows: dict[Key, TaskRow] = {}  # the last sample's row of each live task
-        self._quiet: set[Key] = set()        # of those, the ones where nothing moved
+        self._quiet: frozenset[Key] = frozenset()  # of those, the ones where nothing moved
 
     @property
     def exits_from(self) -> int:
@@ -137,17 +137,19 @@ class Reader:
         # moved, has the same row again: all its deltas are 0 once more.
         tasks = cur.tasks
         keys = list(map(_KEY, tasks))
+        before = self._rows
+        rows = list(map(before.get, keys))
+        # the tasks of the last sample that are not in this one; most samples
+        # have none, which the count of rows found tells without a set
+        left = set() if len(keys) - rows.count(None) == len(before) else \
+            before.keys() - set(keys)
         same = cur.unchanged & self._quiet if prev is not None else frozenset()
-        is_same = list(map(same.__contains__, keys))
-        rows = list(map(self._rows.get, keys)) if same else [None] * len(keys)
-        fresh = list(compress(range(len(keys)), map(not_, is_same)))
+        fresh = list(compress(range(len(keys)), map(not_, map(same.__contains__, keys))))
         for i in fresh:
             t = tasks[i]
             rows[i] = _row(t, baseline(t))
-        last_keys = self._rows.keys()
         self._rows = dict(zip(keys, rows, strict=True))
-        self._quiet = set(same)
-        self._quiet.update(keys[i] for i in fresh if rows[i].quiet)
+        self._quiet = same | {keys[i] for i in fresh if rows[i].quiet}
         mine: list[TaskSample] = []
         missed = 0
         if prev is not None:
@@ -162,8 +164,7 @@ class Reader:
             for task in vanished:  # counted with the unseen exits: not carried
                 del self._known[task.key]
         self._retired = retired
-        self._remember(last_keys - self._rows.keys(), [tasks[i] for i in fresh],
-                       {t.key for t in mine})
+        self._remember(left, [tasks[i] for i in fresh], {t.key for t in mine})
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
         self._prev = cur

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 
 from orchestrator.analysis.frames import Frame
-from orchestrator.records import NAMES, TASK_FIELDS, TIMESTAMP, Key, TaskRecord
+from orchestrator.records import NAMES, TASK_FIELDS, TIMESTAMP, TaskRecord
 from orchestrator.sinks.append import AppendFile
 
 HEADER = ",".join(NAMES)
@@ -41,17 +41,20 @@ class CsvSink:
         self.path = path
         self._file = AppendFile(path, "CSV", "--output", lambda first: first == HEADER, HEADER)
         # The last frame's line of each task: most tasks of a host sleep, and
-        # a record the frame names unchanged has the same line again.
-        self._last: dict[Key, bytes] = {}
+        # a record the frame says stood there before has the same line again.
+        self._last: list[bytes] = []
+        self._seq = 0
 
     def write(self, frame: Frame) -> int:
         """Append one frame's records whole; return how many."""
-        records = list(frame.tasks) + list(frame.idle)
-        last, unchanged = self._last, frame.unchanged
-        keys = [r.key for r in frame.tasks]
-        texts: list[bytes | None] = [last.get(k) if k in unchanged else None for k in keys] \
-            if unchanged else [None] * len(keys)
-        texts += [None] * len(frame.idle)
+        records = frame.tasks + frame.idle
+        if frame.seq and frame.seq == self._seq + 1 and frame.previous:
+            # -1, a new record, picks the None at the end
+            texts: list[bytes | None] = list(map((self._last + [None]).__getitem__,
+                                                 frame.previous))
+            texts += [None] * len(frame.idle)
+        else:
+            texts = [None] * len(records)
         new = [i for i, text in enumerate(texts) if text is None]
         for i, text in zip(new, _lines([records[i] for i in new]), strict=True):
             texts[i] = text
@@ -60,8 +63,9 @@ class CsvSink:
             stamp = (_STAMP.format(frame.timestamp_s) + ",").encode("ascii")
             lines = list(texts)
             lines[0] = stamp + lines[0]
-            self._file.put((b"\n" + stamp).join(lines) + b"\n")
-        self._last = dict(zip(keys, texts, strict=False))
+            lines[-1] += b"\n"
+            self._file.put((b"\n" + stamp).join(lines))
+        self._last, self._seq = texts[:len(frame.tasks)], frame.seq
         return len(records)
 
     def close(self) -> None:
