@@ -7,13 +7,16 @@ import csv
 import json
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
-from conftest import REPO, run_lottery, start_lottery
+from conftest import REPO, run_lottery, start_lottery, write_sudoers
 
 from orchestrator import records
 
@@ -247,26 +250,29 @@ def test_ctrl_c_leaves_only_whole_rows_and_exits_130(instance, tmp_path):
     assert len(rows) > 10 and {len(r) for r in rows} == {len(rows[0])}
 
 
-@pytest.fixture
-def sudo_user():
-    """A throwaway user allowed to run bpftool and cat as root, nothing else."""
-    name = f"lt{os.getpid() % 100000}"
-    subprocess.run(["useradd", "--create-home", name], check=True)
-    rule = f"/etc/sudoers.d/{name}"
-    with open(rule, "w") as handle:
-        handle.write(f"{name} ALL=(root) NOPASSWD: /usr/sbin/bpftool, /usr/bin/cat\n")
-    os.chmod(rule, 0o440)
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        os.unlink(rule)
-        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
-
-
-def test_non_root_dump_elevates_only_bpftool_and_owns_its_csv(instance, sudo_user):
-    out = os.path.join(sudo_user.pw_dir, "stats.csv")
+def test_non_root_dump_elevates_only_bpftool_and_owns_its_csv(instance, throwaway_user,
+                                                             request):
+    """A user with the rules `lottery doctor --sudoers` prints, and no more."""
+    user, rules = throwaway_user
+    write_sudoers(rules, user, instance)
+    home = Path(tempfile.mkdtemp(prefix="lottery-home-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
+    shutil.chown(home, user=user)
+    out = home / "stats.csv"
     result = run_lottery("dump", "--pin-dir", str(instance.dir), "-n", "2", "-i", "0.2",
-                         "-o", out, user=sudo_user.pw_name, cwd=sudo_user.pw_dir)
+                         "-o", str(out), user=user, cwd=home)
     assert result.returncode == 0, result.stderr
-    assert os.stat(out).st_uid == sudo_user.pw_uid
-    assert len(open(out).read().splitlines()) > 10
+    assert os.stat(out).st_uid == pwd.getpwnam(user).pw_uid
+    assert len(out.read_text().splitlines()) > 10
+
+
+def test_a_program_that_cannot_start_is_one_line(instance, throwaway_user, tmp_path):
+    """Run from a directory the user may not enter (root's, say), sudo cannot
+    be started there: that is one line, not a traceback."""
+    user, rules = throwaway_user
+    write_sudoers(rules, user, instance)
+    result = run_lottery("dump", "--pin-dir", str(instance.dir), "-n", "1", "-q", user=user,
+                         cwd=tmp_path)  # tmp_path lies under root's 0700 directory
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1 and "Traceback" not in result.stderr
+    assert "could not be started: Permission denied" in lines[0], lines

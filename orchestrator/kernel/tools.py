@@ -79,6 +79,14 @@ def _failure(what: str, message: str, retcode: int | None) -> LotteryError:
     return LotteryError(f"{what} failed: {first}", detail=_tail(message))
 
 
+def _not_started(what: str, err: OSError) -> LotteryError:
+    """A program that could not even start: the working directory or the
+    program itself is out of reach (a user's sudo into root's directory)."""
+    where = f" ({err.filename})" if err.filename else ""
+    return LotteryError(f"{what} could not be started: {err.strerror}{where}",
+                        "run lottery from a directory you may enter, or reinstall the program")
+
+
 def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
     """Run a program and return its stdout; raise LotteryError when it fails."""
     what = what or os.path.basename(argv[0])
@@ -88,6 +96,8 @@ def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
         return local[argv[0]][argv[1:]]()
     except ProcessExecutionError as err:
         raise _failure(what, err.stderr or err.stdout or "", err.retcode) from None
+    except OSError as err:
+        raise _not_started(what, err) from None
 
 
 def stream(argv: list[str], elevate: bool = False, what: str = "",
@@ -96,7 +106,10 @@ def stream(argv: list[str], elevate: bool = False, what: str = "",
     what = what or os.path.basename(argv[0])
     if elevate:
         argv = _elevated(argv, what)
-    proc = local[argv[0]][argv[1:]].popen(stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        proc = local[argv[0]][argv[1:]].popen(stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except OSError as err:
+        raise _not_started(what, err) from None
     try:
         fd = proc.stdout.fileno()
         with contextlib.suppress(OSError):
@@ -143,7 +156,10 @@ def bpftool(args: list[str], elevate: bool = True, what: str = "") -> Any:
     what = what or f"bpftool {' '.join(args[:2])}"
     if elevate:
         argv = _elevated(argv, what)
-    retcode, out, err = local[argv[0]][argv[1:]].run(retcode=None)
+    try:
+        retcode, out, err = local[argv[0]][argv[1:]].run(retcode=None)
+    except OSError as err:
+        raise _not_started(what, err) from None
     if message := _json_error(out):
         raise LotteryError(f"{what} failed: {message}")
     try:
