@@ -231,11 +231,16 @@ def test_promtool_finds_nothing_wrong_in_a_scrape(fleet):
         assert f"\n{name}" in text, name
 
 
-def test_concurrent_scrapes_for_30_s_all_succeed(fleet):
+# Prometheus's default scrape_timeout, which the fleet's configuration keeps:
+# a scrape slower than this marks the target down.
+SCRAPE_TIMEOUT_S = 10.0
+
+
+def test_concurrent_scrapes_for_10_s_all_succeed_within_the_scrape_timeout(fleet):
     exporter, _ = fleet
     times: list[float] = []
     failures: list[str] = []
-    end = time.monotonic() + 30
+    end = time.monotonic() + 10
 
     def scrape() -> None:
         while time.monotonic() < end:
@@ -255,10 +260,11 @@ def test_concurrent_scrapes_for_30_s_all_succeed(fleet):
         thread.join()
     assert not failures, failures[:5]
     times.sort()
-    p99 = times[int(len(times) * 0.99) - 1]
-    print(f"\n{len(times)} scrapes by 4 clients in 30 s: median "
+    p99 = times[max(0, int(len(times) * 0.99) - 1)]
+    print(f"\n{len(times)} scrapes by 4 clients in 10 s: median "
           f"{statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
-    assert len(times) > 30
+    assert len(times) >= 8  # each client had at least two answers
+    assert p99 < SCRAPE_TIMEOUT_S and times[-1] < SCRAPE_TIMEOUT_S, (p99, times[-1])
 
 
 def _value(text: str, name: str, label: str) -> float:
