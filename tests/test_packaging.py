@@ -1,0 +1,180 @@
+"""lottery as pip installs it, not as the checkout runs (issue 19): the wheel
+holds every module and the BPF sources; installed into a fresh virtual
+environment it runs every command's help, and builds, from there.
+
+No network: the wheel is built without build isolation by this environment's
+setuptools (the test extra), and a fresh environment reaches the
+dependencies installed here through links to exactly the distributions the
+wheel requires, so that this environment's own lottery (an editable install
+of a checkout) is not found."""
+
+from __future__ import annotations
+
+import email.parser
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import REPO, need_bpf
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+import orchestrator
+
+
+def _env() -> dict[str, str]:
+    """The environment of a command run from an installed lottery: no
+    PYTHONPATH, which would put the checkout before the installed package."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel of this checkout, built from a copy of its sources (so that
+    neither setuptools' build/ nor a stale file of it reaches the wheel)."""
+    setuptools = importlib.metadata.version("setuptools")
+    assert Version(setuptools) >= Version("77"), (
+        f"setuptools {setuptools} cannot build lottery (pyproject.toml needs 77): make setup "
+        "installs the test extra")
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "orchestrator", src / "orchestrator", symlinks=True, ignore=skip)
+    shutil.copytree(REPO / "bpf", src / "bpf", ignore=skip)
+    out = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index",
+                            "--no-build-isolation", "-q", "-w", str(out), str(src)],
+                           capture_output=True, text=True, env=_env(), timeout=120)
+    assert built.returncode == 0, built.stderr
+    (found,) = out.glob("lottery-*.whl")
+    return found
+
+
+def _metadata(wheel: Path):
+    with zipfile.ZipFile(wheel) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.parser.Parser().parsestr(zf.read(name).decode())
+
+
+def _closure(requires: list[str], extras: tuple[str, ...]) -> list[importlib.metadata.Distribution]:
+    """The installed distributions these requirements need, recursively."""
+    wanted = [r for r in map(Requirement, requires)
+              if not r.marker or any(r.marker.evaluate({"extra": e}) for e in ("", *extras))]
+    found: dict[str, importlib.metadata.Distribution] = {}
+    while wanted:
+        req = wanted.pop()
+        dist = importlib.metadata.distribution(req.name)
+        key = canonicalize_name(dist.metadata["Name"])
+        if key in found:
+            continue
+        assert dist.version in req.specifier, f"{req} is needed, {dist.version} is installed"
+        found[key] = dist
+        wanted += [r for r in map(Requirement, dist.requires or [])
+                   if not r.marker or any(r.marker.evaluate({"extra": e})
+                                          for e in ("", *req.extras))]
+    return list(found.values())
+
+
+def _venv(where: Path, wheel: Path, extras: tuple[str, ...]) -> Path:
+    """A fresh environment with the wheel installed by pip, and links to the
+    installed distributions that `lottery[extras]` needs."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
+                                "-q", "--no-deps", "--no-index", str(wheel)],
+                               capture_output=True, text=True, env=_env(), timeout=120)
+    assert installed.returncode == 0, installed.stderr
+    deps = where / "deps"
+    deps.mkdir()
+    for dist in _closure(_metadata(wheel).get_all("Requires-Dist") or [], extras):
+        for top in {Path(str(f)).parts[0] for f in dist.files or ()}:
+            if top not in ("..", "__pycache__") and not (deps / top).exists():
+                (deps / top).symlink_to(dist.locate_file(top))
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                           "['purelib'])"], capture_output=True, text=True, check=True).stdout
+    # a path line of a .pth file: the folder goes on sys.path, its own .pth
+    # files are not run
+    (Path(site.strip()) / "lottery-test-deps.pth").write_text(f"{deps}\n")
+    return where
+
+
+@pytest.fixture(scope="module")
+def full(wheel, tmp_path_factory) -> Path:
+    return _venv(tmp_path_factory.mktemp("venv") / "all", wheel, ("all",))
+
+
+def _lottery(venv: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(venv / "bin" / "lottery"), *args], capture_output=True,
+                          text=True, env=_env(), cwd=cwd or venv, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def _python(venv: Path, code: str) -> str:
+    return subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True,
+                          text=True, env=_env(), cwd=venv, check=True, timeout=60).stdout.strip()
+
+
+def _commands(help_text: str) -> list[str]:
+    """The commands a help lists under Commands:."""
+    lines = help_text.split("\nCommands:\n", 1)[1].splitlines() if "\nCommands:\n" in \
+        help_text else []
+    return [line.split()[0] for line in lines if line.startswith("  ") and
+            not line.startswith("   ")]
+
+
+def test_the_wheel_holds_every_module_and_the_bpf_sources(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "orchestrator").rglob("*.py")
+               if "__pycache__" not in p.parts and not p.is_relative_to(REPO / "orchestrator/bpf")}
+    assert modules and modules <= names, sorted(modules - names)
+    sources = {f"orchestrator/bpf/{p.name}" for p in (REPO / "bpf").iterdir()
+               if p.suffix in (".c", ".h")}
+    assert sources and sources <= names, sorted(sources - names)
+    meta = _metadata(wheel)
+    assert meta["Version"] == orchestrator.__version__
+    assert "lottery = " in zipfile.ZipFile(wheel).read(
+        f"lottery-{meta['Version']}.dist-info/entry_points.txt").decode()
+
+
+def test_the_installed_lottery_runs_every_help_from_its_own_environment(full):
+    where = _python(full, "import orchestrator; print(orchestrator.__file__)")
+    assert Path(where).is_relative_to(full), where
+    sources = _python(full, "from orchestrator import paths; print(paths.bpf_sources())")
+    assert Path(sources).is_relative_to(full) and (Path(sources) / "sched_lottery.h").is_file()
+    version = _lottery(full, "--version")
+    assert (version.returncode, version.stdout, version.stderr) == (
+        0, f"lottery {orchestrator.__version__}\n", "")
+    top = _lottery(full, "--help")
+    assert top.returncode == 0 and top.stderr == "", top.stderr
+    commands = _commands(top.stdout)
+    assert {"build", "load", "dump", "top", "plot", "serve", "experiment"} <= set(commands)
+    shown: dict[tuple[str, ...], subprocess.CompletedProcess] = {}
+    todo = [(name,) for name in commands]
+    with ThreadPoolExecutor(2) as pool:
+        while todo:  # the commands, then the subcommands each group lists
+            helps = pool.map(lambda path: _lottery(full, *path, "--help"), todo)
+            done = dict(zip(todo, helps, strict=True))
+            shown.update(done)
+            todo = [(*path, sub) for path, result in done.items()
+                    for sub in _commands(result.stdout)]
+    for path, result in shown.items():
+        assert result.returncode == 0 and result.stderr == "", (path, result.stderr)
+        assert "Examples:" in result.stdout, path
+        assert result.stdout.startswith(f"Usage: lottery {' '.join(path)} "), path
+    assert ("experiment", "insulation") in shown  # the subcommands were found too
+
+
+def test_the_installed_lottery_builds_from_its_own_bpf_sources(full, tmp_path):
+    need_bpf()
+    result = _lottery(full, "build", "--build-dir", str(tmp_path / "build"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "build" / "sched_lottery.bpf.o").stat().st_size > 0
