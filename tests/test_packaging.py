@@ -1,12 +1,14 @@
 """lottery as pip installs it, not as the checkout runs (issue 19): the wheel
 holds every module and the BPF sources; installed into a fresh virtual
-environment it runs every command's help, and builds, from there.
+environment it runs every command's help from there, with its extras and
+without them (a command whose extra is missing says which to install); its
+start-up imports only what the command needs.
 
 No network: the wheel is built without build isolation by this environment's
 setuptools (the test extra), and a fresh environment reaches the
 dependencies installed here through links to exactly the distributions the
-wheel requires, so that this environment's own lottery (an editable install
-of a checkout) is not found."""
+wheel requires, so that neither this environment's own lottery (an editable
+install of a checkout) nor an extra the wheel was not asked for is found."""
 
 from __future__ import annotations
 
@@ -16,17 +18,20 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import REPO, need_bpf
+from conftest import DATA, REPO, need_bpf
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import orchestrator
+
+EXTRAS = {"top": "textual", "plot": "matplotlib", "serve": "prometheus_client"}
 
 
 def _env() -> dict[str, str]:
@@ -111,6 +116,11 @@ def full(wheel, tmp_path_factory) -> Path:
     return _venv(tmp_path_factory.mktemp("venv") / "all", wheel, ("all",))
 
 
+@pytest.fixture(scope="module")
+def bare(wheel, tmp_path_factory) -> Path:
+    return _venv(tmp_path_factory.mktemp("venv") / "bare", wheel, ())
+
+
 def _lottery(venv: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(venv / "bin" / "lottery"), *args], capture_output=True,
                           text=True, env=_env(), cwd=cwd or venv, timeout=60,
@@ -143,6 +153,14 @@ def test_the_wheel_holds_every_module_and_the_bpf_sources(wheel):
     assert meta["Version"] == orchestrator.__version__
     assert "lottery = " in zipfile.ZipFile(wheel).read(
         f"lottery-{meta['Version']}.dist-info/entry_points.txt").decode()
+
+
+def test_all_is_every_extra():
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    assert sorted(extras["all"]) == sorted(extras["top"] + extras["plot"] + extras["serve"])
+    for extra, module in EXTRAS.items():
+        assert any(Requirement(r).name == module for r in extras[extra])
 
 
 def test_the_installed_lottery_runs_every_help_from_its_own_environment(full):
@@ -178,3 +196,69 @@ def test_the_installed_lottery_builds_from_its_own_bpf_sources(full, tmp_path):
     result = _lottery(full, "build", "--build-dir", str(tmp_path / "build"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "build" / "sched_lottery.bpf.o").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args,needs", [
+    (["top"], "lottery top needs Textual: pip install 'lottery[top]'"),
+    (["top", "--replay", str(DATA / "recording.csv")],
+     "lottery top needs Textual: pip install 'lottery[top]'"),
+    (["plot", str(DATA / "recording.csv")],
+     "lottery plot needs matplotlib: pip install 'lottery[plot]'"),
+    (["experiment"], "lottery experiment needs matplotlib: pip install 'lottery[plot]'"),
+    (["experiment", "error", "--duration", "5"],
+     "lottery experiment needs matplotlib: pip install 'lottery[plot]'"),
+    (["serve"], "lottery serve needs prometheus_client: pip install 'lottery[serve]'"),
+    (["serve", "--help"], "lottery serve needs prometheus_client: pip install 'lottery[serve]'"),
+])
+def test_a_missing_extra_is_one_line_naming_the_install(bare, args, needs, tmp_path):
+    result = _lottery(bare, *args, cwd=tmp_path)
+    assert result.returncode == 1, result
+    assert result.stderr == f"lottery: {needs}\n", result.stderr
+    assert not list(tmp_path.iterdir())  # nothing was started or written
+
+
+def test_without_extras_the_rest_works(bare, tmp_path):
+    for module in EXTRAS.values():  # the environment really lacks them
+        assert _python(bare, f"import importlib.util; print(importlib.util.find_spec("
+                             f"{module!r}) is None)") == "True", module
+    assert "experiment" in _commands(_lottery(bare, "--help").stdout)
+    for args in (["top", "--help"], ["plot", "--help"], ["experiment", "--help"]):
+        result = _lottery(bare, *args)
+        assert result.returncode == 0 and "Examples:" in result.stdout, (args, result.stderr)
+    replayed = _lottery(bare, "dump", "--replay", str(DATA / "recording.csv"), "--top", "3",
+                        "-o", str(tmp_path / "out.csv"))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "PID" in replayed.stdout and (tmp_path / "out.csv").stat().st_size > 0
+
+
+# What `lottery --version` and `--help` may import of lottery: its entry
+# point, the command line, and what both need to report an error.
+_START = {"orchestrator", "orchestrator.__main__", "orchestrator.cli", "orchestrator.constants",
+          "orchestrator.errors", "orchestrator.signals"}
+_HEAVY = ("textual", "matplotlib", "prometheus_client", "plumbum", "tabulate")
+
+
+def _imported(*args: str) -> set[str]:
+    """Every module `lottery ARGS` imports, as Python's -X importtime lists them."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "orchestrator", *args],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode in (0, 2), result.stderr
+    return {line.rpartition("|")[2].strip() for line in result.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], []])
+def test_start_up_imports_only_the_command_line(args):
+    modules = _imported(*args)
+    assert "typer" in modules  # the listing is read right
+    ours = {m for m in modules if m.partition(".")[0] == "orchestrator"}
+    assert ours <= _START, sorted(ours - _START)
+    assert not {m for m in modules if m.partition(".")[0] in _HEAVY}
+
+
+def test_a_command_imports_its_own_code_only():
+    modules = _imported("dump", "--help")
+    assert "orchestrator.sinks.table" in modules  # what dump's options list
+    assert not {m for m in modules if m.partition(".")[0] in ("textual", "matplotlib",
+                                                              "prometheus_client")}
