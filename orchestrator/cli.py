@@ -775,29 +775,19 @@ def command_line() -> Any:
     return group
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: usage errors and known failures are one line on stderr."""
+def run(argv: list[str]) -> int:
+    """Run the command argv names and return its exit status. Usage errors
+    and known failures are one line on stderr; a stop (Ctrl-C, SIGTERM,
+    SIGHUP) goes on to the caller (entry.main) as KeyboardInterrupt."""
     command = command_line()
-    invoke = command.invoke
-
-    def invoke_stoppable(ctx):
-        # typer turns a KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) into a
-        # silent exit 130, whatever the signal; it lets this one through
-        try:
-            return invoke(ctx)
-        except KeyboardInterrupt as err:
-            raise signals.Interrupted(signals.exit_code(err)) from None
-
-    command.invoke = invoke_stoppable
-    signals.install()
     try:
-        code = command.main(args=argv, prog_name="lottery", standalone_mode=False)
+        with command.make_context("lottery", list(argv)) as ctx:
+            code = command.invoke(ctx)
+    except typer.Exit as err:  # --help, --version
+        code = err.exit_code
     except LotteryError as err:
         code = _fail(err)
-    except signals.Interrupted as err:
-        print("lottery: interrupted", file=sys.stderr)
-        code = err.code
-    except (KeyboardInterrupt, typer.Abort) as err:
+    except typer.Abort as err:
         print("lottery: interrupted", file=sys.stderr)
         code = signals.exit_code(err)
     except BrokenPipeError:
@@ -812,4 +802,4 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(_usage_line(err), file=sys.stderr)
             code = err.exit_code if err.exit_code else EXIT_USAGE
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else EXIT_OK

@@ -2,7 +2,8 @@
 holds every module and the BPF sources; installed into a fresh virtual
 environment it runs every command's help from there, with its extras and
 without them (a command whose extra is missing says which to install); its
-start-up imports only what the command needs.
+start-up imports only what the command needs; a stop at any moment of that
+start-up is one line, never a traceback.
 
 No network: the wheel is built without build isolation by this environment's
 setuptools (the test extra), and a fresh environment reaches the
@@ -15,15 +16,19 @@ from __future__ import annotations
 import email.parser
 import importlib.metadata
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import tomllib
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import typer
 from conftest import DATA, REPO, need_bpf
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -151,7 +156,7 @@ def test_the_wheel_holds_every_module_and_the_bpf_sources(wheel):
     assert sources and sources <= names, sorted(sources - names)
     meta = _metadata(wheel)
     assert meta["Version"] == orchestrator.__version__
-    assert "lottery = " in zipfile.ZipFile(wheel).read(
+    assert "lottery = orchestrator.entry:main" in zipfile.ZipFile(wheel).read(
         f"lottery-{meta['Version']}.dist-info/entry_points.txt").decode()
 
 
@@ -233,8 +238,8 @@ def test_without_extras_the_rest_works(bare, tmp_path):
 
 # What `lottery --version` and `--help` may import of lottery: its entry
 # point, the command line, and what both need to report an error.
-_START = {"orchestrator", "orchestrator.__main__", "orchestrator.cli", "orchestrator.constants",
-          "orchestrator.errors", "orchestrator.signals"}
+_START = {"orchestrator", "orchestrator.__main__", "orchestrator.entry", "orchestrator.cli",
+          "orchestrator.constants", "orchestrator.errors", "orchestrator.signals"}
 _HEAVY = ("textual", "matplotlib", "prometheus_client", "plumbum", "tabulate")
 
 
@@ -257,8 +262,143 @@ def test_start_up_imports_only_the_command_line(args):
     assert not {m for m in modules if m.partition(".")[0] in _HEAVY}
 
 
+def test_the_list_of_commands_is_the_one_typer_builds():
+    from orchestrator import cli
+
+    listed, built = cli.command_line().commands, typer.main.get_command(cli.app).commands
+    assert list(listed) == list(built)
+    for name, command in built.items():
+        assert listed[name].get_short_help_str(80) == command.get_short_help_str(80), name
+
+
 def test_a_command_imports_its_own_code_only():
     modules = _imported("dump", "--help")
     assert "orchestrator.sinks.table" in modules  # what dump's options list
     assert not {m for m in modules if m.partition(".")[0] in ("textual", "matplotlib",
                                                               "prometheus_client")}
+
+
+# Run `lottery` (python -m orchestrator) with a stop sent to it as the
+# import of one module begins.
+_STOP_AT_IMPORT = """
+import os, runpy, sys
+module, signum = sys.argv.pop(1), int(sys.argv.pop(1))
+
+class StopAt:
+    def find_spec(self, name, path=None, target=None):
+        if name == module:
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signum)
+        return None
+
+sys.meta_path.insert(0, StopAt())
+sys.argv[0] = "lottery"
+runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module,args,signum", [
+    ("typer", ["--version"], signal.SIGINT), ("typer", ["--version"], signal.SIGTERM),
+    ("typer.main", ["--help"], signal.SIGHUP), ("orchestrator.cli", ["--version"], signal.SIGINT),
+    ("orchestrator.sinks.table", ["dump", "--help"], signal.SIGTERM),
+    ("orchestrator.commands.simulate", ["simulate", str(DATA / "dump.csv")], signal.SIGINT)])
+def test_a_stop_while_lottery_imports_is_one_line(module, args, signum):
+    result = subprocess.run([sys.executable, "-c", _STOP_AT_IMPORT, module, str(int(signum)),
+                             *args], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (result.returncode, result.stderr) == (128 + signum, "lottery: interrupted\n"), \
+        result.stderr
+
+
+def test_a_stop_python_would_ignore_still_ends_the_command():
+    """A stop whose handler runs inside a weakref callback (the import
+    system's module locks have them): Python would print the exception as
+    ignored and go on."""
+    code = """
+import os, signal, sys, weakref
+sys.argv = ["lottery", "--version"]
+from orchestrator import cli
+def run(argv):
+    class Lock:
+        pass
+    lock = Lock()
+    def gone(_):
+        os.kill(os.getpid(), signal.SIGTERM)
+        [n for n in range(3)]  # the handler runs here, in the callback
+    ref = weakref.ref(lock, gone)
+    del lock
+    for _ in range(1000):
+        pass
+    print("not stopped")
+    return 0
+cli.run = run
+from orchestrator import entry
+entry.main()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (result.returncode, result.stderr) == (
+        128 + signal.SIGTERM, "lottery: interrupted\n"), result.stderr
+
+
+def _caught(pid: int) -> set[int]:
+    """The signals the process has handlers for (/proc: SigCgt)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("SigCgt:"):
+                mask = int(line.split()[1], 16)
+                return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+    return set()
+
+
+def _stopped_at(argv: list[str], delay_s: float, signum: int | None
+               ) -> tuple[subprocess.CompletedProcess, float]:
+    """Run argv; once its handlers for SIGTERM and SIGHUP are in place (all
+    of lottery's, none of them Python's), wait delay_s and send signum.
+    Also: the seconds from then to the end."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(), stdin=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None:
+            try:
+                if {signal.SIGTERM, signal.SIGHUP} <= _caught(proc.pid):
+                    break
+            except FileNotFoundError:
+                break
+        handled = time.monotonic()
+        time.sleep(delay_s)
+        if signum is not None and proc.poll() is None:
+            proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err), \
+            time.monotonic() - handled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("args,runs", [(["--version"], 30), (["dump", "--help"], 20)])
+def test_a_stop_at_any_moment_of_start_up_is_one_line_never_a_traceback(full, args, runs):
+    argv = [str(full / "bin" / "lottery"), *args]
+    _stopped_at(argv, 0, None)  # the first run may write bytecode: not a measure
+    clean, rest_s = _stopped_at(argv, 0, None)
+    assert clean.returncode == 0 and clean.stderr == ""
+    rng = random.Random(19)
+    stopped = 0
+    for n in range(runs):
+        signum = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)[n % 3]
+        # from right after lottery's handlers are set to a little past the end
+        result, _ = _stopped_at(argv, rng.uniform(0, 1.2 * rest_s), signum)
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 1, (
+            n, signum, result.stderr)
+        if result.returncode in (0, -signum):
+            # the stop came after the process had ended, or in the last
+            # moments of the interpreter's exit, once it has put back the
+            # signals' default actions (a shell shows 128 + N all the same)
+            assert (result.stdout, result.stderr) == (clean.stdout, ""), (n, signum)
+        else:
+            assert result.returncode == 128 + signum, (n, signum, result)
+            assert result.stderr in ("", "lottery: interrupted\n"), (n, signum, result.stderr)
+            stopped += 1
+    assert stopped >= runs // 3, f"only {stopped} of {runs} runs were stopped"
