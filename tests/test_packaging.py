@@ -298,6 +298,7 @@ runpy.run_module("orchestrator", run_name="__main__", alter_sys=True)
 
 
 @pytest.mark.parametrize("module,args,signum", [
+    ("signal", ["--version"], signal.SIGINT), ("orchestrator.signals", ["--help"], signal.SIGHUP),
     ("typer", ["--version"], signal.SIGINT), ("typer", ["--version"], signal.SIGTERM),
     ("typer.main", ["--help"], signal.SIGHUP), ("orchestrator.cli", ["--version"], signal.SIGINT),
     ("orchestrator.sinks.table", ["dump", "--help"], signal.SIGTERM),
@@ -308,6 +309,12 @@ def test_a_stop_while_lottery_imports_is_one_line(module, args, signum):
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     assert (result.returncode, result.stderr) == (128 + signum, "lottery: interrupted\n"), \
         result.stderr
+
+
+def test_the_entry_point_catches_the_stops_signals_names():
+    from orchestrator import entry, signals
+
+    assert entry._STOPPING == signals.STOPPING
 
 
 def test_a_stop_python_would_ignore_still_ends_the_command():
