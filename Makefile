@@ -9,16 +9,21 @@ LOTTERY := $(VENV)/bin/lottery
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BACKPORTS := /etc/apt/sources.list.d/lottery-bookworm-backports.sources
 DEMO_CSV := build/demo.csv
+# What `lottery` and `sudo lottery` run: a root-owned copy of this checkout,
+# not the checkout itself, which others may be able to write.
+ROOT_VENV := /usr/local/lib/lottery
+ROOT_LINK := /usr/local/bin/lottery
 
-.PHONY: setup system-packages venv demo test lint bench soak clean
+.PHONY: setup system-packages venv install demo test lint bench soak clean
 
-setup: system-packages venv
+setup: system-packages venv install
 
 # Debian 12's bpftool (7.1) cannot autoattach; bookworm-backports has 7.5.
 # Each step runs only when something is missing, so setup is cheap to repeat.
 system-packages:
 	@need=""; \
 	for tool in clang llc sudo taskset perf stress-ng runuser tmux prometheus promtool; do command -v $$tool >/dev/null || need=1; done; \
+	PATH=$$PATH:/usr/sbin command -v runqlat >/dev/null || need=1; \
 	$(SYSTEM_PYTHON) -c 'import venv, ensurepip' 2>/dev/null || need=1; \
 	[ -f /usr/include/bpf/bpf_helpers.h ] || need=1; \
 	{ PATH=$$PATH:/usr/sbin bpftool prog help 2>&1 | grep -q autoattach; } || need=1; \
@@ -27,25 +32,47 @@ system-packages:
 	  printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
 	    | $(SUDO) tee $(BACKPORTS) >/dev/null; fi; \
 	if ! command -v apt-get >/dev/null; then \
-	  echo "setup: no apt-get here; install clang llvm libbpf-devel bpftool(>=7.3) sudo perf stress-ng tmux prometheus (see docs/USAGE.md)"; exit 1; fi; \
+	  echo "setup: no apt-get here; install clang llvm libbpf-devel bpftool(>=7.3) sudo perf stress-ng tmux prometheus libbpf-tools (see docs/USAGE.md)"; exit 1; fi; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	$(SUDO) apt-get update -q && \
-	$(SUDO) apt-get install -y -q clang llvm sudo util-linux linux-perf stress-ng tmux python3 python3-venv && \
+	$(SUDO) apt-get install -y -q clang llvm sudo util-linux linux-perf stress-ng tmux python3 python3-venv libbpf-tools && \
 	$(SUDO) apt-get install -y -q --no-install-recommends prometheus && \
 	if grep -q 'VERSION_CODENAME=bookworm' /etc/os-release; then \
 	  $(SUDO) apt-get install -y -q -t bookworm-backports bpftool libbpf-dev; \
 	else $(SUDO) apt-get install -y -q bpftool libbpf-dev; fi
 
+# The checkout's own environment, for make demo, test and bench: lottery
+# editable, every extra, and the test extra.
 venv: $(VENV)/.installed
-	@[ "$$(readlink /usr/local/bin/lottery)" = "$(CURDIR)/$(LOTTERY)" ] || \
-	  $(SUDO) ln -sfn $(CURDIR)/$(LOTTERY) /usr/local/bin/lottery  # so that `sudo lottery` works
 
 $(VENV)/.installed: pyproject.toml
 	rm -rf $(VENV)
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test,plot]'
+	$(VENV)/bin/pip install -q -e '.[test,all]'
 	touch $@
+
+# /usr/local/bin/lottery, for every user and for `sudo lottery`: a wheel of
+# this checkout installed with every extra into a root-owned environment,
+# which no user can change after. Redone only when the sources the wheel is
+# made of changed (their hash is kept beside it), so setup stays cheap.
+install: venv
+	@umask 022; \
+	sum=$$(find pyproject.toml README.md orchestrator bpf -type f \( -name '*.py' -o -name '*.c' -o -name '*.h' \
+	  -o -name '*.toml' -o -name '*.md' \) ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-64); \
+	if [ "$$(cat $(ROOT_VENV)/source.sha256 2>/dev/null)" = "$$sum" ] && [ "$$(readlink $(ROOT_LINK))" = $(ROOT_VENV)/bin/lottery ]; then \
+	  echo "setup: $(ROOT_LINK) -> $(ROOT_VENV)/bin/lottery (root-owned), up to date with $(CURDIR)"; exit 0; fi; \
+	src=$$(mktemp -d) && trap 'rm -rf "$$src"' EXIT && \
+	cp -a pyproject.toml README.md orchestrator bpf "$$src"/ && \
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w "$$src/dist" "$$src" >/dev/null && \
+	whl=$$(echo "$$src"/dist/lottery-*.whl) && \
+	{ [ -x $(ROOT_VENV)/bin/pip ] || { $(SUDO) $(SYSTEM_PYTHON) -m venv $(ROOT_VENV) && \
+	  $(SUDO) $(ROOT_VENV)/bin/pip install -q --upgrade pip; }; } && \
+	$(SUDO) $(ROOT_VENV)/bin/pip install -q "$$whl[all]" && \
+	$(SUDO) $(ROOT_VENV)/bin/pip install -q --force-reinstall --no-deps "$$whl" && \
+	echo "$$sum" | $(SUDO) tee $(ROOT_VENV)/source.sha256 >/dev/null && \
+	$(SUDO) ln -sfn $(ROOT_VENV)/bin/lottery $(ROOT_LINK) && \
+	echo "setup: $(ROOT_LINK) -> $(ROOT_VENV)/bin/lottery (root-owned): $$($(ROOT_LINK) --version) from $(CURDIR)"
 
 # The main job: build, load, two workloads pinned to one CPU at nice 0 and 5,
 # five samples into build/demo.csv, unload (also when a step fails).

@@ -4,27 +4,19 @@ Nothing here computes anything; each command lives in orchestrator/commands/."""
 
 from __future__ import annotations
 
-import importlib.metadata
+import copy
+import functools
+import importlib
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 
-from orchestrator import paths, signals
-from orchestrator.analysis.analyser import AnalysisOptions
-from orchestrator.commands import build as build_cmd
-from orchestrator.commands import doctor as doctor_cmd
-from orchestrator.commands import dump as dump_cmd
-from orchestrator.commands import experiment as experiment_cmd
-from orchestrator.commands import load as load_cmd
-from orchestrator.commands import plot as plot_cmd
-from orchestrator.commands import serve as serve_cmd
-from orchestrator.commands import simulate as simulate_cmd
-from orchestrator.commands import status as status_cmd
-from orchestrator.commands import top as top_cmd
-from orchestrator.commands import unload as unload_cmd
-from orchestrator.commands import workload as workload_cmd
+from orchestrator import __version__, signals
 from orchestrator.constants import (
     EXIT_ERROR,
     EXIT_OK,
@@ -34,9 +26,82 @@ from orchestrator.constants import (
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
-from orchestrator.groupings import LABELS, NAMES
-from orchestrator.sinks.rows import SORT_KEYS, TABLE_COLUMNS
-from orchestrator.sinks.table import DEFAULT_COLUMNS
+
+if TYPE_CHECKING:
+    from orchestrator.paths import Pins
+
+# The commands' modules are imported in the commands' bodies, and the few of
+# their names an option's help shows through the functions below, which the
+# option annotations call: Typer evaluates a command's annotations when it
+# builds that command, and run() builds only the command that runs. So
+# `lottery --version` or `--help` imports none of them (most of lottery,
+# plumbum, tabulate, and the optional dependencies).
+
+# Commands that need an optional dependency: its module, its name for
+# people, and the extra of the package that installs it.
+_EXTRAS = {
+    "top": ("textual", "Textual", "top"),
+    "plot": ("matplotlib", "matplotlib", "plot"),
+    "experiment": ("matplotlib", "matplotlib", "plot"),
+    "serve": ("prometheus_client", "prometheus_client", "serve"),
+}
+
+
+def _require(command: str) -> None:
+    """Import the optional dependency of a command, or say in one line
+    which extra installs it (before the command starts anything)."""
+    module, name, extra = _EXTRAS[command]
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        part = "" if (err.name or module).partition(".")[0] == module else \
+            f" (its module {err.name} is missing)"
+        raise LotteryError(f"lottery {command} needs {name}{part}",
+                           f"pip install 'lottery[{extra}]'") from None
+
+
+def _pins(pin_dir: str | None, map_pin: str | None = None) -> Pins:
+    from orchestrator import paths
+
+    return paths.pins(pin_dir, map_pin)
+
+
+def _table() -> Any:
+    """The table sink: dump's choice of columns."""
+    from orchestrator.sinks import table
+
+    return table
+
+
+def _rows() -> Any:
+    """The rows of the table and of top: their columns and their orders."""
+    from orchestrator.sinks import rows
+
+    return rows
+
+
+def _groupings(labels: bool = False) -> tuple[str, ...]:
+    """What rows group tasks by (dump --by, top --by); with `labels`, what a
+    label may (serve --group-by: not a thread, too many series)."""
+    from orchestrator import groupings
+
+    return groupings.LABELS if labels else groupings.NAMES
+
+
+def _serve() -> Any:
+    _require("serve")
+    from orchestrator.commands import serve
+
+    return serve
+
+
+def _experiment() -> Any:
+    """The experiments, which draw their PNGs with matplotlib."""
+    _require("experiment")
+    from orchestrator.commands import experiment
+
+    return experiment
+
 
 app = typer.Typer(
     name="lottery",
@@ -74,7 +139,7 @@ PinDir = Annotated[str | None, typer.Option(
 
 def _version(shown: bool) -> None:
     if shown:
-        print(f"lottery {importlib.metadata.version('lottery')}")
+        print(f"lottery {__version__}")
         raise typer.Exit(0)
 
 
@@ -106,6 +171,8 @@ def build(
 
       lottery build --force --build-dir /tmp/lottery-build
     """
+    from orchestrator.commands import build as build_cmd
+
     return build_cmd.build(build_dir, btf, force)
 
 
@@ -139,7 +206,9 @@ def load(
 
       sudo lottery load --force
     """
-    return load_cmd.load(paths.pins(pin_dir), obj, max_tasks, force, exit_retention)
+    from orchestrator.commands import load as load_cmd
+
+    return load_cmd.load(_pins(pin_dir), obj, max_tasks, force, exit_retention)
 
 
 @app.command()
@@ -175,12 +244,12 @@ def dump(
         "--comm", metavar="NAME|REGEX", help="Only tasks whose command name contains NAME "
         "or matches REGEX (repeatable: any of them); filters the files too.")] = None,
     sort: Annotated[str, typer.Option(
-        "--sort", metavar="|".join(SORT_KEYS),
+        "--sort", metavar="|".join(_rows().SORT_KEYS),
         help="Table order, largest first; delta, wait and switches are per interval, "
         "runtime is the lifetime total.")] = "delta",
     by: Annotated[str, typer.Option(
-        "--by", metavar="|".join(NAMES), help="One table row per thread, process, "
-        "command name or task group.")] = "thread",
+        "--by", metavar="|".join(_groupings()), help="One table row per thread, "
+        "process, command name or task group.")] = "thread",
     tickets: TicketsOption = "weight",
     draws: Annotated[int, typer.Option(
         "--simulate-draws", help="Lottery draws per sample among each group's tickets; "
@@ -200,8 +269,9 @@ def dump(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tables, CSV only.")] = False,
     columns: Annotated[str | None, typer.Option(
         "--columns", metavar="NAME,...", help="Table columns, from: "
-        f"{','.join(TABLE_COLUMNS)}. Default: {','.join(DEFAULT_COLUMNS)} (fits 120 "
-        "characters). cpu, delta, wait, swdelta, share, expected, observed and error are "
+        f"{','.join(_rows().TABLE_COLUMNS)}. Default: {','.join(_table().DEFAULT_COLUMNS)} "
+        "(fits 120 characters). cpu, delta, wait, swdelta, share, expected, observed and error "
+        "are "
         "per interval; runtime, maxwait and switches since the task started.")] = None,
     wide: Annotated[bool, typer.Option(
         "--wide", help="Every column, task groups in full.")] = False,
@@ -246,6 +316,9 @@ def dump(
 
       lottery dump 1 3 --columns pid,comm,cpu,wait,maxwait --wide
     """
+    from orchestrator.analysis.analyser import AnalysisOptions
+    from orchestrator.commands import dump as dump_cmd
+
     interval_s, count = dump_cmd.timing(interval_arg, count_arg, interval, iterations)
     opts = dump_cmd.DumpOptions(
         interval_s=interval_s, iterations=count, output=output, json_output=json_output,
@@ -254,7 +327,7 @@ def dump(
         ticket_model=tickets, quiet=quiet, include_self=include_self, columns=columns,
         wide=wide,
         analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
-    return dump_cmd.dump(paths.pins(pin_dir, map_pin), opts)
+    return dump_cmd.dump(_pins(pin_dir, map_pin), opts)
 
 
 @app.command()
@@ -294,14 +367,15 @@ def simulate(
 
       lottery simulate --live 5 --interval 1 --seed 1
     """
+    from orchestrator.commands import simulate as simulate_cmd
+
     return simulate_cmd.simulate(csv_file, quantum, replays, seed, tickets, top, output,
-                                 live, interval, paths.pins(pin_dir))
+                                 live, interval, _pins(pin_dir))
 
 
 experiment_app = typer.Typer(
     no_args_is_help=False, rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]})
-app.add_typer(experiment_app, name="experiment")
 
 RatiosOption = Annotated[str, typer.Option(
     "--ratios", help="Ticket ratios to try, A:B comma-separated.")]
@@ -337,6 +411,9 @@ _EXPERIMENT_HELP = """Run the lottery paper's experiments on this kernel; alone,
 
       lottery experiment fairness --ratio 2:1 --duration 200 --window 8
     """
+# The help again here, so that the list of commands shows it without
+# building the group (run()).
+app.add_typer(experiment_app, name="experiment", help=_EXPERIMENT_HELP)
 
 
 # One function for `experiment` alone and `experiment ratio`: alone, it runs
@@ -372,8 +449,8 @@ def experiment_ratio(
     """
     if ctx.invoked_subcommand is not None:
         return EXIT_OK
-    return experiment_cmd.ratio(paths.pins(pin_dir), ratios, duration, cpu, quantum, replays,
-                                seed, csv_path, png, via)
+    return _experiment().ratio(_pins(pin_dir), ratios, duration, cpu, quantum, replays,
+                               seed, csv_path, png, via)
 
 
 @experiment_app.command("insulation")
@@ -398,7 +475,7 @@ def experiment_insulation(
 
       lottery experiment insulation --duration 200 -o assets/insulation.csv
     """
-    return experiment_cmd.insulation(paths.pins(pin_dir), duration, cpu, csv_path, png)
+    return _experiment().insulation(_pins(pin_dir), duration, cpu, csv_path, png)
 
 
 @experiment_app.command("fairness")
@@ -426,8 +503,8 @@ def experiment_fairness(
 
       lottery experiment fairness --ratio 3:1 --duration 60 --window 2 --seed 1
     """
-    return experiment_cmd.fairness(paths.pins(pin_dir), ratio, duration, window, cpu, quantum,
-                                   seed, csv_path, png)
+    return _experiment().fairness(_pins(pin_dir), ratio, duration, window, cpu, quantum,
+                                  seed, csv_path, png)
 
 
 @experiment_app.command("error")
@@ -454,8 +531,8 @@ def experiment_error(
 
       lottery experiment error --ratio 3:1 --duration 60 --quantum 1 --seed 1
     """
-    return experiment_cmd.error(paths.pins(pin_dir), ratio, duration, cpu, quantum, replays,
-                                seed, csv_path, png)
+    return _experiment().error(_pins(pin_dir), ratio, duration, cpu, quantum, replays,
+                               seed, csv_path, png)
 
 
 @app.command()
@@ -463,8 +540,8 @@ def top(
     interval: Annotated[float, typer.Option(
         "--interval", "-i", help="Seconds between samples, 0.01 to 86400.")] = 1.0,
     by: Annotated[str, typer.Option(
-        "--by", metavar="|".join(NAMES), help="Rows per thread, process, command "
-        "name or task group (g cycles).")] = "thread",
+        "--by", metavar="|".join(_groupings()), help="Rows per thread, process, "
+        "command name or task group (g cycles).")] = "thread",
     tickets: TicketsOption = "weight",
     pin_dir: PinDir = None,
     replay: Annotated[Path | None, typer.Option(
@@ -487,7 +564,10 @@ def top(
 
       lottery top --replay run.ndjson
     """
-    return top_cmd.top(paths.pins(pin_dir), interval, tickets, by, replay)
+    _require("top")
+    from orchestrator.commands import top as top_cmd
+
+    return top_cmd.top(_pins(pin_dir), interval, tickets, by, replay)
 
 
 @app.command()
@@ -508,6 +588,9 @@ def plot(
 
       lottery plot run.ndjson -o assets/plot.png --top 4
     """
+    _require("plot")
+    from orchestrator.commands import plot as plot_cmd
+
     return plot_cmd.plot(recording, output, top)
 
 
@@ -523,19 +606,21 @@ def unload(pin_dir: PinDir = None) -> int:
 
       lottery unload --pin-dir /sys/fs/bpf/lottery-test
     """
-    return unload_cmd.unload(paths.pins(pin_dir))
+    from orchestrator.commands import unload as unload_cmd
+
+    return unload_cmd.unload(_pins(pin_dir))
 
 
 @app.command()
 def serve(
     pin_dir: PinDir = None,
-    listen: Annotated[str, typer.Option(
+    listen: Annotated[str | None, typer.Option(
         "--listen", metavar="ADDR:PORT", help="Address to serve /metrics on; loopback by "
-        "default, [::1]:PORT for IPv6.")] = serve_cmd.DEFAULT_LISTEN,
+        "default, [::1]:PORT for IPv6.", show_default=_serve().DEFAULT_LISTEN)] = None,
     group_by: Annotated[str, typer.Option(
-        "--group-by", metavar="|".join(LABELS), help="What the `group` label names: the "
-        "command name, the process (name/tgid) or the task group (/autogroup-41, "
-        "/A/B).")] = "comm",
+        "--group-by", metavar="|".join(_groupings(labels=True)), help="What the `group` label "
+        "names: the command name, the process (name/tgid) or the task group "
+        "(/autogroup-41, /A/B).")] = "comm",
     pid: Annotated[list[str] | None, typer.Option(
         "--pid", "-p", metavar="PID[,PID...]", help="Also series per process for these "
         "TGIDs (repeatable): lottery_pid_* with a `pid` label.")] = None,
@@ -571,8 +656,11 @@ def serve(
 
       lottery serve --pid 1234,5678 --max-groups 50
     """
-    return serve_cmd.serve(paths.pins(pin_dir), listen, group_by,
-                           dump_cmd.parse_pids(pid or ()), max_groups, user)
+    from orchestrator.commands import dump as dump_cmd
+
+    serve_cmd = _serve()
+    return serve_cmd.serve(_pins(pin_dir), serve_cmd.DEFAULT_LISTEN if listen is None else listen,
+                           group_by, dump_cmd.parse_pids(pid or ()), max_groups, user)
 
 
 @app.command()
@@ -591,6 +679,8 @@ def workload(
 
       lottery workload --nice 0 --duration 30 --procs 2 &
     """
+    from orchestrator.commands import workload as workload_cmd
+
     return workload_cmd.workload(nice, duration, cpu, procs)
 
 
@@ -604,7 +694,9 @@ def status(pin_dir: PinDir = None) -> int:
 
       lottery status --pin-dir /sys/fs/bpf/lottery-test
     """
-    return status_cmd.status(paths.pins(pin_dir))
+    from orchestrator.commands import status as status_cmd
+
+    return status_cmd.status(_pins(pin_dir))
 
 
 @app.command()
@@ -626,8 +718,10 @@ def doctor(
 
       lottery doctor --sudoers alice | sudo tee /etc/sudoers.d/lottery-alice
     """
+    from orchestrator.commands import doctor as doctor_cmd
+
     if sudoers is not None:
-        return doctor_cmd.sudoers(sudoers, paths.pins(pin_dir))
+        return doctor_cmd.sudoers(sudoers, _pins(pin_dir))
     return doctor_cmd.doctor()
 
 
@@ -646,29 +740,66 @@ def _usage_line(err: Exception) -> str:
     return f"lottery: {err.format_message()}: see {where}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: usage errors and known failures are one line on stderr."""
-    command = typer.main.get_command(app)
-    invoke = command.invoke
+class _Deferred(typer.core.TyperCommand):
+    """A command as the list of commands shows it, its name and its help,
+    built from its definition only when it is parsed."""
 
-    def invoke_stoppable(ctx):
-        # typer turns a KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) into a
-        # silent exit 130, whatever the signal; it lets this one through
-        try:
-            return invoke(ctx)
-        except KeyboardInterrupt as err:
-            raise signals.Interrupted(signals.exit_code(err)) from None
+    def __init__(self, name: str, help_text: str, build: Callable[[], Any]):
+        super().__init__(name, help=help_text)
+        self._build = build
 
-    command.invoke = invoke_stoppable
-    signals.install()
+    def make_context(self, info_name, args, parent=None, **extra):
+        return self._build().make_context(info_name, args, parent=parent, **extra)
+
+
+def _only(commands: list | None = None, groups: list | None = None) -> typer.Typer:
+    """`app` with its own options, help and settings but only these of its
+    commands and groups: what Typer builds of it is all they need."""
+    one = copy.copy(app)
+    one.registered_commands = commands or []
+    one.registered_groups = groups or []
+    return one
+
+
+def _built(name: str, **registered: list) -> Any:
+    return typer.main.get_command(_only(**registered)).commands[name]
+
+
+def _summary(info: Any) -> str:
+    """The help Typer gives a command or a group, from its definition."""
+    if isinstance(info.help, str):
+        return inspect.cleandoc(info.help)
+    return inspect.getdoc(info.callback) or ""
+
+
+def command_line() -> Any:
+    """The command line of `app`, each command built only when it is parsed:
+    building one evaluates its options, which import what its help names."""
+    group = typer.main.get_command(_only())
+    for info in app.registered_commands:
+        name = info.name or typer.main.get_command_name(info.callback.__name__)
+        group.add_command(_Deferred(name, _summary(info),
+                                    functools.partial(_built, name, commands=[info])), name)
+    for info in app.registered_groups:
+        group.add_command(_Deferred(info.name, _summary(info),
+                                    functools.partial(_built, info.name, groups=[info])),
+                          info.name)
+    return group
+
+
+def run(argv: list[str]) -> int:
+    """Run the command argv names and return its exit status. Usage errors
+    and known failures are one line on stderr; a stop (Ctrl-C, SIGTERM,
+    SIGHUP) goes on to the caller (entry.main) as KeyboardInterrupt."""
+    command = command_line()
     try:
-        code = command.main(args=argv, prog_name="lottery", standalone_mode=False)
+        with command.make_context("lottery", list(argv)) as ctx:
+            code = command.invoke(ctx)
+    except typer.Exit as err:  # --help, --version
+        code = err.exit_code
     except LotteryError as err:
         code = _fail(err)
-    except signals.Interrupted as err:
-        print("lottery: interrupted", file=sys.stderr)
-        code = err.code
-    except (KeyboardInterrupt, typer.Abort) as err:
+    except typer.Abort as err:
         print("lottery: interrupted", file=sys.stderr)
         code = signals.exit_code(err)
     except BrokenPipeError:
@@ -683,4 +814,4 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(_usage_line(err), file=sys.stderr)
             code = err.exit_code if err.exit_code else EXIT_USAGE
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else EXIT_OK
