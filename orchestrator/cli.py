@@ -16,14 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import typer.core
 
-from orchestrator import __version__, signals
+from orchestrator import __version__, constants, signals
 from orchestrator.constants import (
     EXIT_ERROR,
     EXIT_OK,
-    EXIT_RETAIN_S_DEFAULT,
-    EXIT_RING,
     EXIT_USAGE,
-    TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
 
@@ -183,15 +180,15 @@ def load(
         "--obj", show_default="./build/sched_lottery.bpf.o",
         help="BPF object to load.")] = None,
     max_tasks: Annotated[int | None, typer.Option(
-        "--max-tasks", show_default=str(TASKS_CAPACITY),
+        "--max-tasks", show_default=str(constants.TASKS_CAPACITY),
         help="Rows the task map may hold; dump warns near it.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an instance already loaded at the pin directory.")] = False,
-    exit_retention: Annotated[float, typer.Option(
-        "--exit-retention", metavar="SECONDS",
+    exit_retention: Annotated[float | None, typer.Option(
+        "--exit-retention", metavar="SECONDS", show_default=f"{constants.EXIT_RETAIN_S_DEFAULT:g}",
         help=f"How long an exited task's row stays for readers, 0.1 to 3600 (at most the "
-        f"newest {EXIT_RING} exits). A reader that samples less often sees older exits "
-        "only in their groups' totals, as one 'unseen' row.")] = EXIT_RETAIN_S_DEFAULT,
+        f"newest {constants.EXIT_RING} exits). A reader that samples less often sees older "
+        "exits only in their groups' totals, as one 'unseen' row.")] = None,
 ) -> int:
     """Load the BPF program, attach it to sched_switch and pin it (needs root).
 
@@ -208,7 +205,9 @@ def load(
     """
     from orchestrator.commands import load as load_cmd
 
-    return load_cmd.load(_pins(pin_dir), obj, max_tasks, force, exit_retention)
+    return load_cmd.load(_pins(pin_dir), obj, max_tasks, force,
+                         constants.EXIT_RETAIN_S_DEFAULT if exit_retention is None
+                         else exit_retention)
 
 
 @app.command()

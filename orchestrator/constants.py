@@ -1,8 +1,6 @@
 """Named constants and exit codes, in one place."""
 
-from orchestrator import header
-from orchestrator.header import BPF_HEADER, BPF_SOURCE  # noqa: F401 (named here for the rest)
-from orchestrator.units import NS_PER_S
+from __future__ import annotations
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -46,17 +44,42 @@ PIN_NAMES = (
     "walks",
 )
 
+BPF_SOURCE = "sched_lottery.bpf.c"
+BPF_HEADER = "sched_lottery.h"
 BPF_OBJECT = "sched_lottery.bpf.o"
-# bpf/sched_lottery.h, read from the header: each number is written there once
-TASKS_CAPACITY = header.define("TASKS_CAPACITY")    # live rows
-EXIT_RING = header.define("EXIT_RING")              # exit rows kept at most
-GROUPS_CAPACITY = header.define("GROUPS_CAPACITY")
-SNAPSHOT_SLOTS = header.define("SNAPSHOT_SLOTS")
-EXIT_RETAIN_S_DEFAULT = header.define("EXIT_RETAIN_NS_DEFAULT") / NS_PER_S
-GROUP_IDLE_S_DEFAULT = header.define("GROUP_IDLE_NS") / NS_PER_S
-GROUP_NAME_LEN = header.define("GROUP_NAME_LEN")
-GROUP_KINDS = {header.define(f"GROUP_{kind.upper()}"): kind
-               for kind in ("root", "cgroup", "autogroup", "gone")}
+
+
+def _from_header() -> dict[str, object]:
+    """The sizes and defaults of bpf/sched_lottery.h, read from the header:
+    each number is written there once."""
+    from orchestrator.header import define
+    from orchestrator.units import NS_PER_S
+
+    return {
+        "TASKS_CAPACITY": define("TASKS_CAPACITY"),    # live rows
+        "EXIT_RING": define("EXIT_RING"),              # exit rows kept at most
+        "GROUPS_CAPACITY": define("GROUPS_CAPACITY"),
+        "SNAPSHOT_SLOTS": define("SNAPSHOT_SLOTS"),
+        "EXIT_RETAIN_S_DEFAULT": define("EXIT_RETAIN_NS_DEFAULT") / NS_PER_S,
+        "GROUP_IDLE_S_DEFAULT": define("GROUP_IDLE_NS") / NS_PER_S,
+        "GROUP_NAME_LEN": define("GROUP_NAME_LEN"),
+        "GROUP_KINDS": {define(f"GROUP_{kind.upper()}"): kind
+                        for kind in ("root", "cgroup", "autogroup", "gone")},
+    }
+
+
+def __getattr__(name: str) -> object:
+    # Read when first asked for, not at start-up: `lottery --version` and
+    # `--help` need none of them (PEP 562).
+    if name in _HEADER_NAMES:
+        globals().update(_from_header())
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_HEADER_NAMES = ("TASKS_CAPACITY", "EXIT_RING", "GROUPS_CAPACITY", "SNAPSHOT_SLOTS",
+                 "EXIT_RETAIN_S_DEFAULT", "GROUP_IDLE_S_DEFAULT", "GROUP_NAME_LEN",
+                 "GROUP_KINDS")
 
 # A sample whose rows another reader's snapshot overwrote is taken again,
 # after a random pause, at most this many times.

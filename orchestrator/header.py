@@ -12,8 +12,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-BPF_SOURCE = "sched_lottery.bpf.c"
-BPF_HEADER = "sched_lottery.h"
+from orchestrator.constants import BPF_HEADER, BPF_SOURCE
 
 _DEFINE = re.compile(r"^#define\s+([A-Z][A-Z0-9_]*)\s+([^/\n]+?)\s*(?:/\*.*)?$", re.MULTILINE)
 _SUFFIX = re.compile(r"\b(0[xX][0-9a-fA-F]+|\d+)[uUlL]+\b")
