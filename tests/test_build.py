@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 
+import pytest
 from conftest import need_bpf
 
 from orchestrator import paths
 from orchestrator.commands import build as build_cmd
+from orchestrator.errors import LotteryError
 
 
 def _build(capsys, out, btf) -> str:
@@ -52,3 +54,17 @@ def test_an_object_changed_after_the_build_is_built_again(tmp_path, capsys):
     assert obj.read_bytes() == good  # the compiler is deterministic for the same inputs
     (out / "vmlinux.h.inputs").write_text("{}")  # a stamp of other inputs
     assert "generated" in _build(capsys, out, paths.btf_path())
+
+
+def test_a_btf_from_the_build_directory_is_not_replaced_by_what_is_made_from_it(tmp_path):
+    """The object holds BTF too: built from it, the build would replace its
+    own input (and vmlinux.h likewise)."""
+    need_bpf()
+    out = tmp_path / "build"
+    build_cmd.build(str(out))
+    for made in ("sched_lottery.bpf.o", "vmlinux.h"):
+        before = (out / made).read_bytes()
+        with pytest.raises(LotteryError, match="same file as --btf") as err:
+            build_cmd.build(str(out), str(tmp_path / "build" / ".." / "build" / made))
+        assert err.value.code == 2 and "--build-dir" in err.value.line()
+        assert (out / made).read_bytes() == before

@@ -9,7 +9,7 @@ import os
 import platform
 from pathlib import Path
 
-from orchestrator import paths
+from orchestrator import files, paths
 from orchestrator.constants import BPF_HEADER, BPF_OBJECT, BPF_SOURCE, EXIT_OK
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import tools
@@ -95,13 +95,19 @@ def compile_object(src_dir: Path, include: Path, out: Path, force: bool = False)
 def build(build_dir: str | None = None, btf_path: str | None = None, force: bool = False) -> int:
     """Generate vmlinux.h and compile the object into the build directory."""
     out_dir = paths.build_dir(build_dir)
+    btf = paths.btf_path(btf_path)
+    # a BTF given from the build directory (the object holds BTF too) would be
+    # replaced by what is made from it
+    files.distinct([files.Named("--btf", btf)],
+                   [files.Named("--build-dir", out_dir / "vmlinux.h"),
+                    files.Named("--build-dir", out_dir / BPF_OBJECT)])
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise LotteryError(f"cannot create build directory {out_dir} ({err.strerror})",
                            "run from a writable directory or set LOTTERY_BUILD_DIR") from None
     header = out_dir / "vmlinux.h"
-    wrote = generate_vmlinux_h(paths.btf_path(btf_path), header, force)
+    wrote = generate_vmlinux_h(btf, header, force)
     print(f"{'generated' if wrote else 'up to date'}: {header}")
     built = compile_object(paths.bpf_sources(), out_dir, out_dir / BPF_OBJECT, force=force)
     print(f"{'compiled' if built else 'up to date'}: {out_dir / BPF_OBJECT}")
