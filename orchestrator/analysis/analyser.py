@@ -89,7 +89,7 @@ def analyse_row(row: TaskRow, tickets: int | None, share: shares.Share | None,
                            else fading)
     ewma = None  # no baseline: no average, and the next delta starts one afresh
     if row.runtime_delta_ns is not None:
-        ewma = schedulers.ewma(before, row.runtime_delta_ns, alpha)
+        ewma = schedulers.ewma(before, shares.ran(row), alpha)
     return RowAnalysis(tickets=tickets, share=share, wins=wins,
                        win_rate=None if wins is None else wins / draws, ewma_delta_ns=ewma,
                        edf=edf.estimate(row, interval_ns))

@@ -28,17 +28,18 @@ class EdfEstimate:
 
 
 def estimate(row: TaskRow, interval_ns: int) -> EdfEstimate | None:
-    """The task's estimate, or None if it did not run in the interval."""
+    """The task's estimate, or None if it did not run in the interval.  A
+    counter that went back (a thread that exec'd) is no time at all."""
     runs = row.runs_delta
     if not runs or runs <= 0 or interval_ns <= 0 or row.runtime_delta_ns is None:
         return None
-    wait = row.wait_delta_ns or 0
+    ran, wait = max(0, row.runtime_delta_ns), max(0, row.wait_delta_ns or 0)
     return EdfEstimate(
         activations=runs,
         period_ns=interval_ns / runs,
-        budget_ns=row.runtime_delta_ns / runs,
-        utilisation=row.runtime_delta_ns / interval_ns,
-        response_ns=(wait + row.runtime_delta_ns) / runs,
+        budget_ns=ran / runs,
+        utilisation=ran / interval_ns,
+        response_ns=(wait + ran) / runs,
     )
 
 
