@@ -306,7 +306,8 @@ def main() -> int:
             f"Seconds to read the task map, best of {REPEATS} each: bpftool printing it "
             "alone (to /dev/null), lottery's dump and parse of it (bpftool into a pipe, "
             "streaming parse into records), lottery's whole sample (also running "
-            "the snapshot iterator, dumping the groups and reading /proc/stat), and the "
+            "the snapshot iterator, dumping the snapshots and groups maps and reading "
+            "/proc/stat), and the "
             "whole pipeline of `dump -o FILE` for one sample of a series (also the deltas, "
             "the analysis, the records and the CSV rows written). Wall-clock seconds, and "
             "CPU seconds of the pipeline (Python and the programs it ran) against "
@@ -365,8 +366,9 @@ def main() -> int:
             "",
             f"One scrape of `lottery serve` (groups by command name), best of {REPEATS}: the "
             "collector reads the instance and builds the exposition text, in this process "
-            "as root. As the user serve runs as, each of its three reads also goes through "
-            "sudo (the tests measure that path: tests/test_exporter.py).",
+            "as root, as `sudo lottery serve`'s reading process does (its HTTP child then "
+            "serves the reading; tests/test_serve_privsep.py). Run as a user instead, each "
+            "of its four reads also goes through sudo (tests/test_exporter.py).",
             "",
             "| rows | scrape s | its CPU s |",
             "|---|---|---|",
