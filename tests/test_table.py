@@ -60,6 +60,10 @@ def test_a_view_leaves_out_this_process_and_what_it_started_and_nothing_else():
              builders.task(900002, ppid=900001, comm="bpftool"),
              builders.task(900004, ppid=1, comm="sshd"),
              builders.task(900005, ppid=900004, comm="bash")]
-    frame = Pipeline(tickets.WEIGHT).frame(builders.snap(1, 0, tasks))
+    # a bpftool this process ran and that exited in the interval is its own too
+    gone = builders.task(900003, ppid=me, comm="bpftool", exited=True, exit_seq=0)
+    pipeline = Pipeline(tickets.WEIGHT)
+    pipeline.frame(builders.snap(1, 0, tasks))
+    frame = pipeline.frame(builders.snap(2, 10, tasks, [gone], exits_before=1))
     assert [r.comm for r in frame.without_self().tasks] == ["sshd", "bash"]
-    assert [r.comm for r in frame.tasks] == [t.comm for t in tasks]  # files keep them all
+    assert [r.comm for r in frame.tasks] == [t.comm for t in [*tasks, gone]]  # files keep all

@@ -78,8 +78,9 @@ class Frame:
     # For each task record, where the same record (to the value) stood in
     # the tasks of the frame before; -1 where it is new.  Empty: none known.
     previous: tuple[int, ...] = ()
-    # The live tasks of its snapshot (none in a replay): where own_tgids looks.
-    live: tuple[TaskSample, ...] = field(default=(), repr=False, compare=False)
+    # The tasks its snapshot read, live and exited (none in a replay): where
+    # own_tgids looks, an exited bpftool of this reader's included.
+    kernel_tasks: tuple[TaskSample, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def ran_long(self) -> bool:
@@ -98,7 +99,7 @@ class Frame:
         """Processes of this lottery (the reader, its sudo and bpftool): a
         view of the machine leaves them out; files keep them.  Looked for
         only when a view asks."""
-        return _own_tgids(self.live)
+        return _own_tgids(self.kernel_tasks)
 
     def without_self(self) -> Frame:
         own = self.own_tgids
@@ -209,7 +210,7 @@ class Pipeline:
             draws=analysis.draws,
             seen=Seen(info.live_rows, info.exit_rows, info.dropped, sample.exits_missed,
                       info.groups_lost),
-            seq=self._seq, previous=tuple(previous), live=snap.tasks)
+            seq=self._seq, previous=tuple(previous), kernel_tasks=snap.tasks + snap.exits)
 
 
 def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:
