@@ -200,7 +200,7 @@ def _standard_streams(stdout: Path | None):
 
 
 def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
-                   stdout: Path | None = None) -> subprocess.CompletedProcess:
+                   stdout: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `lottery ARGS` in this process, through the code path the program
     itself runs (orchestrator.entry.main), with standard input, output and
     error as run_lottery gives a child: tenfold cheaper than a child, for
@@ -208,7 +208,10 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
     the command changes of the process (the stop handlers, the unraisable
     hook, argv, the environment, the directory, entry's and signals' state)
     is put back after. A traceback is printed to its stderr and exits 1, as
-    Python would; `stdout` appends standard output to that file instead."""
+    Python would; `stdout` appends standard output to that file instead. A
+    command still running after `timeout` seconds (a safety net: a refusal
+    takes milliseconds) is stopped and the test fails, as subprocess.run's
+    timeout would."""
     from orchestrator import entry, signals
     from orchestrator.kernel import snapshot
 
@@ -216,8 +219,16 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
     hook, argv, environ, where = sys.unraisablehook, sys.argv, dict(os.environ), os.getcwd()
     gave_up = set(snapshot._GAVE_UP)
     code: object = 1
+    late: list[bool] = []
+
+    def stop_late(_signum: int, _frame: object) -> None:
+        late.append(True)
+        raise KeyboardInterrupt  # as Ctrl-C: the command cleans up what it started
+
+    alarm = signal.signal(signal.SIGALRM, stop_late)
     with _standard_streams(stdout) as (out, err):
         try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
             os.environ.update(env or {})
             if cwd is not None:
                 os.chdir(cwd)
@@ -230,6 +241,8 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
         except BaseException:  # as the interpreter would, on its way out
             traceback.print_exc()
         finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, alarm)
             for signum, handler in handlers.items():
                 if handler is not None:
                     signal.signal(signum, handler)
@@ -242,9 +255,11 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
             signals._received.clear()
             snapshot._GAVE_UP.clear()
             snapshot._GAVE_UP.update(gave_up)
+    stdout_text, stderr_text = "" if out is None else out.text(), err.text()
+    if late:
+        raise subprocess.TimeoutExpired(["lottery", *args], timeout, stdout_text, stderr_text)
     status = 0 if code is None else code if isinstance(code, int) else 1
-    return subprocess.CompletedProcess(["lottery", *args], status,
-                                       "" if out is None else out.text(), err.text())
+    return subprocess.CompletedProcess(["lottery", *args], status, stdout_text, stderr_text)
 
 
 def start_lottery(*args: str) -> subprocess.Popen:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+import time
 
 import pytest
 from conftest import DATA, run_in_process, run_lottery
@@ -82,3 +84,18 @@ def test_a_stop_in_process_is_what_a_stop_of_the_program_is(monkeypatch):
     done = run_in_process("--version")
     assert (done.returncode, done.stderr) == (128 + signal.SIGTERM, "lottery: interrupted\n")
     assert signal.getsignal(signal.SIGTERM) is handler  # this process's again
+
+
+def test_a_command_that_does_not_end_is_stopped_and_fails_the_test(monkeypatch):
+    from orchestrator import cli
+
+    def endless(argv):
+        time.sleep(60)
+
+    monkeypatch.setattr(cli, "run", endless)
+    alarm = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(subprocess.TimeoutExpired) as late:
+        run_in_process("--version", timeout=0.2)
+    assert late.value.stderr == "lottery: interrupted\n"  # stopped, and it cleaned up
+    assert signal.getsignal(signal.SIGALRM) is alarm and signal.getitimer(
+        signal.ITIMER_REAL) == (0.0, 0.0)
