@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from orchestrator import paths
+from orchestrator import paths, workload
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
@@ -35,6 +35,17 @@ settings.load_profile("lottery")
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
+
+
+# Tests stop lottery with SIGINT, SIGTERM and SIGHUP, and a signal ignored
+# here would be ignored by every child too (lottery keeps an ignored stop
+# ignored, as nohup wants): a suite run in the background (`make test &`,
+# nohup) would see no stop work. Ignored, they get a handler that does
+# nothing instead: this process still goes on, and a child, whose handlers
+# exec resets, starts with the default action.
+for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_signum) == signal.SIG_IGN:
+        signal.signal(_signum, lambda *_: None)
 
 
 def _bpf_unavailable() -> str | None:
@@ -79,8 +90,7 @@ def _links(pin_dir: Path) -> set[int]:
                  or any(Path(pin).is_relative_to(pin_dir) for pin in link["pinned"]))}
 
 
-@pytest.fixture
-def pin_dir() -> Path:
+def _fresh_pin_dir():
     """A fresh pin directory name; whatever ends up there is removed after."""
     need_bpf()
     bpffs.ensure_mounted()
@@ -95,6 +105,18 @@ def pin_dir() -> Path:
         time.sleep(0.1)
     assert not path.exists(), f"pins left at {path}"
     assert not leaked, f"BPF links left attached: {leaked}"
+
+
+@pytest.fixture
+def pin_dir() -> Path:
+    """A fresh pin directory name; whatever ends up there is removed after."""
+    yield from _fresh_pin_dir()
+
+
+@pytest.fixture(scope="module")
+def module_pin_dir() -> Path:
+    """pin_dir, for every test of a module."""
+    yield from _fresh_pin_dir()
 
 
 @pytest.fixture
@@ -150,13 +172,15 @@ class _Drain:
         # until told the command is over and nothing is left to read: a
         # command may leave a copy of its end open, and then EOF never comes
         while True:
+            # told before looking: whatever was written before is in the pipe
+            over = self._done.is_set()
             ready, _, _ = select.select([self.read_fd], [], [], 0.05)
             if ready:
                 chunk = os.read(self.read_fd, 1 << 16)
                 if not chunk:
                     return
                 self._chunks.append(chunk)
-            elif self._done.is_set():
+            elif over:
                 return
 
     def text(self) -> str:
@@ -269,6 +293,70 @@ def start_lottery(*args: str) -> subprocess.Popen:
                             env=full_env, stdin=subprocess.DEVNULL)
 
 
+# How long an event a test waits for may take on a busy machine before the
+# test fails: a safety net, never a measure (speed belongs to `make bench`).
+PATIENCE_S = 120.0
+
+
+def wait_until(check, what: str, timeout_s: float = PATIENCE_S, step_s: float = 0.05):
+    """Poll `check` until it returns something true, and return that; fail
+    the test naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(step_s)
+    return found
+
+
+def _set_up(pid: int, nice: int, cpu: int | None) -> bool:
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        pinned = cpu is None or os.sched_getaffinity(pid) == {cpu}
+    except (FileNotFoundError, ProcessLookupError):
+        raise AssertionError(f"workload {pid} ended before it was set up") from None
+    # its name is set after its session and cgroup, its nice value last
+    return comm == workload.COMM and int(stat[16]) == nice and pinned
+
+
+def _set_up_all(pids: list[int], nice: int, cpu: int | None) -> None:
+    for pid in pids:
+        wait_until(lambda pid=pid: _set_up(pid, nice, cpu), f"workload {pid} to be set up")
+
+
+def _reap(pids: list[int]) -> None:
+    """Stop and reap those of the children the test has not reaped. Only
+    those are signalled: a pid reaped may be another user's task by now."""
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                workload.stop([pid])
+                os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # the test reaped it
+
+
+@pytest.fixture
+def spin():
+    """spin(nice, cpu, new_session=, cgroup=): CPU-bound workloads that run
+    until the test stops them, or until it ends, however busy the machine is
+    (not for a time it might not give them). Returns their pids once each is
+    set up as asked (its session, cgroup, CPU and nice value): a snapshot
+    taken before a busy machine ran the child would find it in its parent's
+    group, on any CPU."""
+    mine: list[int] = []
+
+    def start(nice: int, cpu: int | None = None, **options) -> list[int]:
+        pids = workload.start(nice, 3600, cpu, **options)
+        mine.extend(pids)
+        _set_up_all(pids, nice, cpu)
+        return pids
+
+    yield start
+    _reap(mine)
+
+
 def need_cpu_controller() -> None:
     """Skip without a cpu controller for cgroups (fail under LOTTERY_REQUIRE_BPF=1)."""
     if cgroups_mod.controller() is None:
@@ -289,8 +377,7 @@ def cgroups():
         assert not made.root.exists(), f"cgroup left at {made.root}"
 
 
-@pytest.fixture
-def throwaway_user():
+def _throwaway_user():
     """A fresh system user, and the sudoers file made for it; both removed
     after, with every process the user still runs."""
     name = f"lp{uuid.uuid4().hex[:8]}"
@@ -307,6 +394,19 @@ def throwaway_user():
             time.sleep(0.1)
         gone = subprocess.run(["userdel", name], capture_output=True, text=True)
         assert gone.returncode == 0, f"user {name} left: {gone.stderr}"
+
+
+@pytest.fixture
+def throwaway_user():
+    """A fresh system user, and the sudoers file made for it; both removed
+    after, with every process the user still runs."""
+    yield from _throwaway_user()
+
+
+@pytest.fixture(scope="module")
+def module_user():
+    """throwaway_user, for every test of a module."""
+    yield from _throwaway_user()
 
 
 def write_sudoers(rules: Path, user: str, pins) -> None:
