@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPO, run_in_process, run_lottery, start_lottery
+from conftest import DATA, REPO, run_in_process, run_lottery, start_lottery, wait_until
 
 from orchestrator.analysis.frames import Frame
 from orchestrator.errors import LotteryError
@@ -141,13 +141,14 @@ def test_workload_killed_outright_takes_its_children_along():
     pid = int(work.stdout.readline().split()[1])
     work.kill()
     work.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}/stat").exists() and time.monotonic() < deadline:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
-        if state == "Z":
-            break
-        time.sleep(0.05)
-    assert not Path(f"/proc/{pid}/stat").exists() or state == "Z"
+    wait_until(lambda: _gone_or_zombie(pid), f"its child {pid} to end")
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -155,10 +156,7 @@ def test_dump_stopped_by_a_signal_keeps_whole_samples(instance, tmp_path, signum
     path = tmp_path / "s.csv"
     dump = start_lottery("dump", "--pin-dir", str(instance.dir), "-q", "-i", "0.1", "-o",
                          str(path))
-    deadline = time.monotonic() + 30
-    while (not path.exists() or path.read_text().count("\n") < 3) and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: path.exists() and path.read_text().count("\n") >= 3, "a sample")
     dump.send_signal(signum)
     _, err = dump.communicate(timeout=30)
     assert dump.returncode == 128 + signum, err
