@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import os
 import signal
 import statistics
@@ -18,6 +19,7 @@ import pytest
 from conftest import PATIENCE_S, _argv_env, need_cpu_controller, wait_until
 
 from orchestrator.kernel import cgroups
+from orchestrator.paths import Pins
 
 CPU = max(os.sched_getaffinity(0))
 
@@ -268,3 +270,47 @@ def test_an_experiment_beside_other_readers_measures_its_own_tasks(instance, cpu
             reader.send_signal(signal.SIGINT)
             _, err = reader.communicate(timeout=30)
             assert "Traceback" not in err and "overwritten" not in err, err
+
+
+def _ended_in_one_line(run: Experiment, tmp_path: Path, *words: str) -> None:
+    """The run ended with one line naming `words`, wrote nothing, left nothing."""
+    try:
+        _, err = run.proc.communicate(timeout=PATIENCE_S)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+    assert run.proc.returncode == 1 and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err and all(word in err for word in words), err
+    assert not run.left(), f"the experiment left {run.left()}"
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_task_someone_else_kills_ends_the_run_in_one_line(instance, cpu_controller, tmp_path):
+    """Its status said, the other task stopped, its cgroups removed: once, the
+    run reaped the dead task to tell why, then waited for it again and ended
+    in a traceback."""
+    run = Experiment("ratio", "--ratios", "2:1", "--duration", "300", "--cpu", str(CPU),
+                     "--via", "cgroup", "--pin-dir", str(instance.dir),
+                     "-o", str(tmp_path / "x.csv"), "--png", str(tmp_path / "x.png"))
+    wait_until(lambda: run.watch() >= 2, "the experiment's two tasks")
+    victim = min(run.grouped)
+    os.kill(victim, signal.SIGKILL)
+    _ended_in_one_line(run, tmp_path, f"(pid {victim}) ended early (status -9)")
+
+
+def test_readings_that_come_late_are_said_so_not_taken_for_ended_tasks(instance, bpf_object,
+                                                                        cpu_controller,
+                                                                        tmp_path):
+    """Another reader holds the instance (a sample it stopped in the middle
+    of): the run's first reading waits for it, longer than the run. That is
+    said in one line; once, its tasks had ended by then, for they ran for
+    the run's length in seconds, and it blamed someone for killing them."""
+    pins: Pins = instance
+    with open(pins.snapshot_link) as held:
+        # a reader's turn, taken and kept as one stopped mid-sample keeps it
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        run = Experiment("ratio", "--ratios", "2:1", "--duration", "2", "--cpu", str(CPU),
+                         "--via", "cgroup", "--pin-dir", str(pins.dir),
+                         "-o", str(tmp_path / "x.csv"), "--png", str(tmp_path / "x.png"))
+        _ended_in_one_line(run, tmp_path, "no two readings", "sampling took longer than the run")
