@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import run_lottery
+from conftest import PATIENCE_S, run_lottery
 
 from orchestrator import workload
 from orchestrator.kernel import snapshot
@@ -147,15 +147,21 @@ def test_reused_pid_starts_from_zero(instance):
     old_row = _rows(snapshot.take(instance), {old})[old]
     workload.wait([old])
     new = None
-    for _ in range(200):  # another fork may take the pid first: try again
+    deadline = time.monotonic() + PATIENCE_S
+    while new is None and time.monotonic() < deadline:
+        if os.path.exists(f"/proc/{old}"):
+            time.sleep(0.01)  # another user's task has the pid now: wait for it to go
+            continue
+        # another fork may take the pid between these lines: try again
         with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
             handle.write(str(old - 1))
         forked_ns = time.monotonic_ns()  # other users' tasks may have had this pid too
         (candidate,) = workload.start(0, 0.05, CPU)
         if candidate == old:
             new = candidate
-            break
-        workload.wait([candidate])
+        else:
+            workload.stop([candidate])
+            workload.wait([candidate])
     assert new is not None, "could not get the old pid again"
     _wait_exit_unreaped(new)
     runtime, _, _ = _proc(new)
