@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import loaded, run_lottery, start_lottery, wait_until
+from conftest import PATIENCE_S, loaded, run_lottery, start_lottery, wait_until
 
 from orchestrator import records, workload
 from orchestrator.constants import EXIT_RING
@@ -370,18 +370,25 @@ def test_first_printed_sample_covers_one_interval(instance, tmp_path):
     assert (busy + idle) / cpus == pytest.approx(float(covered.group(1)) * 1e9, rel=0.1)
 
 
-def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(instance, tmp_path):
+def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(bpf_object, pin_dir,
+                                                                     tmp_path):
     """The issue's stress (stress-ng --cpu 2 --switch 2 --fork 2 --pthread 1):
     per-sample conservation from the CSV alone, median within 1%, p95 5%.
-    `make soak` runs the same for minutes and prints the distribution."""
+    Exit rows are kept 2 s: the stressors end thousands of tasks a second,
+    and with 10 s of them the map holds a full ring, each sample reads it
+    all and takes seconds, so the intervals grow (85 s for 12 samples, on a
+    quiet machine); what a sample finds gone is still counted, in its
+    groups' 'unseen' row, and that is held to conservation too. `make soak`
+    runs the same for minutes, at the default retention, and prints the
+    distribution."""
     out = tmp_path / "stress.csv"
     stress = subprocess.Popen(["stress-ng", "--cpu", "2", "--switch", "2", "--fork", "2",
-                               "--pthread", "1", "--timeout", "60", "--quiet"],
-                              start_new_session=True)
+                               "--pthread", "1", "--quiet"], start_new_session=True)
     try:
-        time.sleep(1.0)
-        done = run_lottery("dump", "-q", "-i", "1", "-n", "12", "-o", str(out),
-                           "--pin-dir", str(instance.dir), timeout=120)
+        with loaded(bpf_object, pin_dir, exit_retain_s=2) as pins:
+            time.sleep(1.0)
+            done = run_lottery("dump", "-q", "-i", "1", "-n", "12", "-o", str(out),
+                               "--pin-dir", str(pins.dir), timeout=PATIENCE_S)
     finally:
         os.killpg(stress.pid, signal.SIGKILL)
         stress.wait()
