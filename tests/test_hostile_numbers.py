@@ -195,9 +195,15 @@ def _hostile_recordings(tmp_path: Path) -> dict[str, Path]:
     return files
 
 
+@pytest.fixture(scope="module")
+def hostile_recordings(tmp_path_factory) -> dict[str, Path]:
+    """Made once for the four commands (some are tens of megabytes)."""
+    return _hostile_recordings(tmp_path_factory.mktemp("hostile"))
+
+
 @pytest.mark.parametrize("command", ["simulate", "plot", "dump --replay", "top --replay"])
-def test_hostile_recordings_are_refused_in_one_line(tmp_path, command):
-    for n, (what, path) in enumerate(_hostile_recordings(tmp_path).items()):
+def test_hostile_recordings_are_refused_in_one_line(tmp_path, command, hostile_recordings):
+    for n, (what, path) in enumerate(hostile_recordings.items()):
         args = [*command.split(), str(path)]
         if command == "plot":
             args += ["-o", str(tmp_path / "out.png")]
