@@ -13,6 +13,7 @@ import os
 import signal
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_insulation_keeps_a_unchanged_when_b3_inflates_b(instance, cpu_controller, tmp_path):
     out, png = tmp_path / "ins.csv", tmp_path / "ins.png"
-    done = _run("insulation", "--duration", "12", "--cpu", str(CPU),
+    done = _run("insulation", "--duration", "8", "--cpu", str(CPU),
                 "--pin-dir", str(instance.dir), "-o", str(out), "--png", str(png))
     assert done.returncode == 0, done.stderr
     rows = _rows(out)
@@ -166,7 +167,7 @@ def test_fairness_linux_keeps_the_ratio_and_lottery_spreads_more_than_stride(
 
 def test_ratio_through_cgroup_weights_is_exact(instance, cpu_controller, tmp_path):
     out = tmp_path / "ratio.csv"
-    done = _run("ratio", "--ratios", "1:1,3:1", "--duration", "3", "--cpu", str(CPU),
+    done = _run("ratio", "--ratios", "1:1,3:1", "--duration", "2", "--cpu", str(CPU),
                 "--seed", "1", "--via", "cgroup", "--pin-dir", str(instance.dir), "-o", str(out),
                 "--png", str(tmp_path / "ratio.png"))
     assert done.returncode == 0, done.stderr
@@ -180,7 +181,7 @@ def test_ratio_through_cgroup_weights_is_exact(instance, cpu_controller, tmp_pat
 def test_error_linux_stays_within_a_few_quanta_while_lotterys_grows(
         instance, cpu_controller, tmp_path):
     out = tmp_path / "error.csv"
-    done = _run("error", "--duration", "6", "--cpu", str(CPU), "--seed", "1",
+    done = _run("error", "--duration", "4", "--cpu", str(CPU), "--seed", "1",
                 "--pin-dir", str(instance.dir), "-o", str(out),
                 "--png", str(tmp_path / "error.png"))
     assert done.returncode == 0, done.stderr
@@ -310,7 +311,9 @@ def test_readings_that_come_late_are_said_so_not_taken_for_ended_tasks(instance,
     with open(pins.snapshot_link) as held:
         # a reader's turn, taken and kept as one stopped mid-sample keeps it
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        run = Experiment("ratio", "--ratios", "2:1", "--duration", "2", "--cpu", str(CPU),
+        run = Experiment("ratio", "--ratios", "2:1", "--duration", "1", "--cpu", str(CPU),
                          "--via", "cgroup", "--pin-dir", str(pins.dir),
                          "-o", str(tmp_path / "x.csv"), "--png", str(tmp_path / "x.png"))
-        _ended_in_one_line(run, tmp_path, "no two readings", "sampling took longer than the run")
+        wait_until(lambda: run.watch() >= 2, "the experiment's two tasks")
+        time.sleep(4)  # at least: the run's length and then some, before its first reading
+    _ended_in_one_line(run, tmp_path, "no two readings", "sampling took longer than the run")

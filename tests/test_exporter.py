@@ -128,12 +128,9 @@ class Prometheus:
         return reply["data"]["result"]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        # its data is the test's to throw away: no orderly shutdown to wait for (4 s)
+        self.proc.kill()
+        self.proc.wait()
 
 
 @pytest.fixture
@@ -227,7 +224,7 @@ def test_promql_rates_of_two_pinned_tasks_agree_with_schedstat(fleet, spin):
     pids = spin(0, CPU) + spin(5, CPU)
     track = Track(pids)
     try:
-        _wait_for(lambda: _spans(prometheus, pids, 15), "15 s of scrapes of both tasks")
+        _wait_for(lambda: _spans(prometheus, pids, 10), "10 s of scrapes of both tasks")
         for pid in pids:
             (first, _), *_, (last, _) = _scrapes(prometheus, pid)
             # a window a millisecond wider than from the first to the last:
@@ -291,11 +288,11 @@ def test_promtool_finds_nothing_wrong_in_a_scrape(fleet):
 SCRAPE_TIMEOUT_S = 10.0
 
 
-def test_concurrent_scrapes_for_10_s_all_succeed_within_the_scrape_timeout(fleet):
+def test_concurrent_scrapes_for_5_s_all_succeed_within_the_scrape_timeout(fleet):
     exporter = fleet.exporter
     times: list[float] = []
     failures: list[str] = []
-    end = time.monotonic() + 10
+    end = time.monotonic() + 5
 
     def scrape() -> None:
         while time.monotonic() < end:
@@ -316,7 +313,7 @@ def test_concurrent_scrapes_for_10_s_all_succeed_within_the_scrape_timeout(fleet
     assert not failures, failures[:5]
     times.sort()
     p99 = times[max(0, int(len(times) * 0.99) - 1)]
-    print(f"\n{len(times)} scrapes by 4 clients in 10 s: median "
+    print(f"\n{len(times)} scrapes by 4 clients in 5 s: median "
           f"{statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
     assert len(times) >= 8  # each client had at least two answers
     assert p99 < SCRAPE_TIMEOUT_S and times[-1] < SCRAPE_TIMEOUT_S, (p99, times[-1])

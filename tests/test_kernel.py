@@ -245,7 +245,7 @@ def test_numbers_match_proc_under_stress_ng_load(instance):
 
 def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instance, tmp_path):
     csv_path, png = tmp_path / "exp.csv", tmp_path / "exp.png"
-    done = run_lottery("experiment", "--ratios", "1:1,3:1", "--duration", "3", "--cpu",
+    done = run_lottery("experiment", "--ratios", "1:1,3:1", "--duration", "2", "--cpu",
                        str(CPU), "--seed", "1", "--pin-dir", str(instance.dir), "--via", "nice",
                        "-o", str(csv_path), "--png", str(png), timeout=120)
     assert done.returncode == 0, done.stderr
