@@ -150,11 +150,13 @@ def loaded(bpf_object: Path, pin_dir: Path, **options):
 
 
 def run_lottery(*args: str, env: dict | None = None, user: str | None = None,
-                cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the CLI as a user would, in a child process."""
+                cwd: Path | None = None, timeout: float | None = None
+                ) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, in a child process (failing the test
+    after `timeout`, PATIENCE_S unless told)."""
     argv, full_env = _argv_env(args, env, user)
     return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout or PATIENCE_S, stdin=subprocess.DEVNULL)
 
 
 class _Drain:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    PATIENCE_S,
     REPO,
     run_in_process,
     run_lottery,
@@ -150,7 +151,7 @@ def test_dump_prints_tables_and_writes_csv(instance, tmp_path):
     result = run_lottery("dump", "--pin-dir", str(instance.dir), "-i", "0.5", "-n", "3",
                          "-o", str(out))
     work.send_signal(signal.SIGINT)
-    work.wait(timeout=30)
+    work.wait(timeout=PATIENCE_S)
     assert result.returncode == 0, result.stderr
     # a silent baseline first: every sample printed covers one interval
     assert result.stdout.count("conservation: tasks") == 3
@@ -254,8 +255,8 @@ def test_the_table_leaves_lottery_itself_out_unless_asked(instance, tmp_path):
     args = ("dump", "--pin-dir", str(instance.dir), "-i", "0.3", "-n", "2", "--top", "500")
     # by its own pid: other users' lottery and bpftool may run meanwhile, and show
     quiet, loud = start_lottery(*args, "-o", str(out)), start_lottery(*args, "--include-self")
-    (quiet_out, quiet_err), (loud_out, loud_err) = (quiet.communicate(timeout=60),
-                                                  loud.communicate(timeout=60))
+    (quiet_out, quiet_err), (loud_out, loud_err) = (quiet.communicate(timeout=PATIENCE_S),
+                                                  loud.communicate(timeout=PATIENCE_S))
     assert quiet.returncode == loud.returncode == 0, quiet_err + loud_err
     assert quiet.pid not in _table_pids(quiet_out) and loud.pid in _table_pids(loud_out)
     assert "bpftool (exited)" in loud_out
@@ -279,7 +280,7 @@ def test_ctrl_c_leaves_only_whole_rows_and_exits_130(instance, tmp_path):
     # stopped while it writes sample after sample, however long they take
     wait_until(lambda: _samples_written(out, proc, 3), "three samples")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=PATIENCE_S)
     assert proc.returncode == 130 and "Traceback" not in err
     text = out.read_text()
     assert text.endswith("\n")

@@ -269,7 +269,7 @@ def test_an_experiment_beside_other_readers_measures_its_own_tasks(instance, cpu
     finally:
         for reader in readers:
             reader.send_signal(signal.SIGINT)
-            _, err = reader.communicate(timeout=30)
+            _, err = reader.communicate(timeout=PATIENCE_S)
             assert "Traceback" not in err and "overwritten" not in err, err
 
 

@@ -489,7 +489,7 @@ def test_two_stops_at_once_end_serve_in_one_line(instance, reader):
     serve = _serve_pid(exporter)
     os.kill(serve, signal.SIGINT)
     os.kill(serve, signal.SIGTERM)
-    exporter.proc.wait(timeout=20)
+    exporter.proc.wait(timeout=PATIENCE_S)
     err = exporter.proc.stderr.read()
     # lottery's one line; a second signal that finds it already exiting may
     # end it with that signal, which runuser then reports ("Terminated")

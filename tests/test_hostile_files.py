@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPO, run_in_process, run_lottery, start_lottery, wait_until
+from conftest import DATA, PATIENCE_S, REPO, run_in_process, run_lottery, start_lottery, wait_until
 
 from orchestrator.analysis.frames import Frame
 from orchestrator.errors import LotteryError
@@ -128,7 +128,7 @@ def test_workload_stopped_by_a_service_manager_ends_its_children(signum):
                             stdout=subprocess.PIPE, text=True)
     pids = [int(work.stdout.readline().split()[1]) for _ in range(2)]
     work.send_signal(signum)
-    assert work.wait(timeout=30) == 128 + signum
+    assert work.wait(timeout=PATIENCE_S) == 128 + signum
     time.sleep(0.2)
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
@@ -140,7 +140,7 @@ def test_workload_killed_outright_takes_its_children_along():
                             text=True)
     pid = int(work.stdout.readline().split()[1])
     work.kill()
-    work.wait(timeout=30)
+    work.wait(timeout=PATIENCE_S)
     wait_until(lambda: _gone_or_zombie(pid), f"its child {pid} to end")
 
 
@@ -158,7 +158,7 @@ def test_dump_stopped_by_a_signal_keeps_whole_samples(instance, tmp_path, signum
                          str(path))
     wait_until(lambda: path.exists() and path.read_text().count("\n") >= 3, "a sample")
     dump.send_signal(signum)
-    _, err = dump.communicate(timeout=30)
+    _, err = dump.communicate(timeout=PATIENCE_S)
     assert dump.returncode == 128 + signum, err
     assert "interrupted after" in err and "Traceback" not in err
     text = path.read_text()

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import PATIENCE_S, run_lottery
+from conftest import PATIENCE_S, run_lottery, wait_until
 
 from orchestrator import workload
 from orchestrator.kernel import snapshot
@@ -217,12 +217,9 @@ def test_numbers_match_proc_under_stress_ng_load(instance):
                                "--quiet"], start_new_session=True)
     try:
         # until they have run, however busy the machine is with other work
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            ran = [pid for pid in _group_members(stress.pid) if _proc(pid)[0] > 200_000_000]
-            if len(ran) >= 4:
-                break
+        wait_until(lambda: len([pid for pid in _group_members(stress.pid)
+                                if _proc(pid)[0] > 200_000_000]) >= 4, "the stressors to run",
+                   step_s=0.5)
         os.killpg(stress.pid, signal.SIGSTOP)  # one moment for both readers
         time.sleep(0.05)
         members = _group_members(stress.pid)

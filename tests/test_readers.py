@@ -80,7 +80,7 @@ def test_two_readers_during_churn_each_see_every_exit(instance, tmp_path):
     finally:
         for proc in readers:
             proc.send_signal(signal.SIGINT)
-        codes = [proc.wait(timeout=30) for proc in readers]
+        codes = [proc.wait(timeout=PATIENCE_S) for proc in readers]
     assert codes == [130, 130], [p.stderr.read() for p in readers]
     for out in outs:
         rows = [r for r in csv.DictReader(open(out)) if r["comm"] == name]
@@ -130,16 +130,17 @@ def _parked_threads(count: int) -> subprocess.Popen:
             f"for _ in range({count}):\n"
             "    threading.Thread(target=sys.stdin.read).start()\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while len(os.listdir(f"/proc/{proc.pid}/task")) <= count:
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
+
+    def parked() -> bool:
+        assert proc.poll() is None, "the process ended"
+        return len(os.listdir(f"/proc/{proc.pid}/task")) > count
+    wait_until(parked, f"{count} threads")
     return proc
 
 
 def _ended(proc: subprocess.Popen) -> None:
     proc.stdin.close()
-    assert proc.wait(timeout=30) == 0
+    assert proc.wait(timeout=PATIENCE_S) == 0
 
 
 def _rows_in_map(pins) -> tuple[set, int, dict, dict]:
@@ -238,7 +239,7 @@ def test_a_program_a_thread_execs_has_its_own_final_numbers(instance):
         proc.stdin.close()
         _exited_unreaped(proc.pid)  # its pid is not another task's while it is read
         snap = snapshot.take(instance)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=PATIENCE_S) == 0
     finally:
         proc.kill()
         proc.wait()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import builders
-from conftest import REPO, wait_until
+from conftest import PATIENCE_S, REPO, wait_until
 
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline
@@ -71,7 +71,7 @@ def test_dump_trace_opens_after_ctrl_c(instance, tmp_path):
     # stopped once it has written samples, however long a busy machine takes
     wait_until(lambda: _counted(path, proc) >= 2, "two samples in the trace")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=PATIENCE_S)
     assert proc.returncode == 130 and "Traceback" not in err, err
     events = json.loads(path.read_text())
     check_trace(events)
