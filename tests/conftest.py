@@ -216,9 +216,9 @@ def _standard_streams(stdout: Path | None):
                           errors="backslashreplace", closefd=False, buffering=1)
         yield out, err
     finally:
-        for stream in (sys.stdout, sys.stderr):
+        for stream in (sys.stdin, sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
-                stream.flush()
+                stream.close()  # flushed; the descriptor stays (closefd=False)
         sys.stdin, sys.stdout, sys.stderr = python
         for fd, copy in zip((0, 1, 2), saved, strict=True):
             os.dup2(copy, fd)
