@@ -8,16 +8,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 import uuid
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from orchestrator import paths
+from orchestrator import paths, workload
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
@@ -31,6 +35,17 @@ settings.load_profile("lottery")
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parent.parent
+
+
+# Tests stop lottery with SIGINT, SIGTERM and SIGHUP, and a signal ignored
+# here would be ignored by every child too (lottery keeps an ignored stop
+# ignored, as nohup wants): a suite run in the background (`make test &`,
+# nohup) would see no stop work. Ignored, they get a handler that does
+# nothing instead: this process still goes on, and a child, whose handlers
+# exec resets, starts with the default action.
+for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    if signal.getsignal(_signum) == signal.SIG_IGN:
+        signal.signal(_signum, lambda *_: None)
 
 
 def _bpf_unavailable() -> str | None:
@@ -75,8 +90,7 @@ def _links(pin_dir: Path) -> set[int]:
                  or any(Path(pin).is_relative_to(pin_dir) for pin in link["pinned"]))}
 
 
-@pytest.fixture
-def pin_dir() -> Path:
+def _fresh_pin_dir():
     """A fresh pin directory name; whatever ends up there is removed after."""
     need_bpf()
     bpffs.ensure_mounted()
@@ -91,6 +105,18 @@ def pin_dir() -> Path:
         time.sleep(0.1)
     assert not path.exists(), f"pins left at {path}"
     assert not leaked, f"BPF links left attached: {leaked}"
+
+
+@pytest.fixture
+def pin_dir() -> Path:
+    """A fresh pin directory name; whatever ends up there is removed after."""
+    yield from _fresh_pin_dir()
+
+
+@pytest.fixture(scope="module")
+def module_pin_dir() -> Path:
+    """pin_dir, for every test of a module."""
+    yield from _fresh_pin_dir()
 
 
 @pytest.fixture
@@ -124,11 +150,142 @@ def loaded(bpf_object: Path, pin_dir: Path, **options):
 
 
 def run_lottery(*args: str, env: dict | None = None, user: str | None = None,
-                cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the CLI as a user would, in a child process."""
+                cwd: Path | None = None, timeout: float | None = None
+                ) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would, in a child process (failing the test
+    after `timeout`, PATIENCE_S unless told)."""
     argv, full_env = _argv_env(args, env, user)
     return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout or PATIENCE_S, stdin=subprocess.DEVNULL)
+
+
+class _Drain:
+    """What a command writes into a pipe, read by a thread as it comes (a
+    pipe's buffer is 64 KiB: a command that prints more would block)."""
+
+    def __init__(self):
+        self.read_fd, self.write_fd = os.pipe()
+        self._chunks: list[bytes] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        # until told the command is over and nothing is left to read: a
+        # command may leave a copy of its end open, and then EOF never comes
+        while True:
+            # told before looking: whatever was written before is in the pipe
+            over = self._done.is_set()
+            ready, _, _ = select.select([self.read_fd], [], [], 0.05)
+            if ready:
+                chunk = os.read(self.read_fd, 1 << 16)
+                if not chunk:
+                    return
+                self._chunks.append(chunk)
+            elif over:
+                return
+
+    def text(self) -> str:
+        self._done.set()
+        self._thread.join()
+        os.close(self.read_fd)
+        return b"".join(self._chunks).decode("utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def _standard_streams(stdout: Path | None):
+    """Descriptors 0, 1 and 2 as a child run by run_lottery has them (no
+    input, output into pipes; with `stdout`, that file opened for appending,
+    as a shell's >>), and sys.std* on them as Python makes them; all put
+    back after. Yields the two drains (None for a file)."""
+    saved = [os.dup(fd) for fd in (0, 1, 2)]
+    python = sys.stdin, sys.stdout, sys.stderr
+    out = None if stdout is not None else _Drain()
+    err = _Drain()
+    null = os.open(os.devnull, os.O_RDONLY)
+    to = os.open(stdout, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) \
+        if stdout is not None else out.write_fd
+    for fd, source in ((0, null), (1, to), (2, err.write_fd)):
+        os.dup2(source, fd)
+        os.close(source)
+    try:
+        sys.stdin = open(0, encoding=sys.__stdin__.encoding, closefd=False)
+        sys.stdout = open(1, "w", encoding=sys.__stdout__.encoding,
+                          errors=sys.__stdout__.errors, closefd=False)
+        sys.stderr = open(2, "w", encoding=sys.__stderr__.encoding,
+                          errors="backslashreplace", closefd=False, buffering=1)
+        yield out, err
+    finally:
+        for stream in (sys.stdin, sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()  # flushed; the descriptor stays (closefd=False)
+        sys.stdin, sys.stdout, sys.stderr = python
+        for fd, copy in zip((0, 1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
+                   stdout: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run `lottery ARGS` in this process, through the code path the program
+    itself runs (orchestrator.entry.main), with standard input, output and
+    error as run_lottery gives a child: tenfold cheaper than a child, for
+    tests about what a command says rather than about processes. Whatever
+    the command changes of the process (the stop handlers, the unraisable
+    hook, argv, the environment, the directory, entry's and signals' state)
+    is put back after. A traceback is printed to its stderr and exits 1, as
+    Python would; `stdout` appends standard output to that file instead. A
+    command still running after `timeout` seconds (a safety net: a refusal
+    takes milliseconds) is stopped and the test fails, as subprocess.run's
+    timeout would."""
+    from orchestrator import entry, signals
+    from orchestrator.kernel import snapshot
+
+    handlers = {signum: signal.getsignal(signum) for signum in signals.STOPPING}
+    hook, argv, environ, where = sys.unraisablehook, sys.argv, dict(os.environ), os.getcwd()
+    gave_up = set(snapshot._GAVE_UP)
+    code: object = 1
+    late: list[bool] = []
+
+    def stop_late(_signum: int, _frame: object) -> None:
+        late.append(True)
+        raise KeyboardInterrupt  # as Ctrl-C: the command cleans up what it started
+
+    alarm = signal.signal(signal.SIGALRM, stop_late)
+    with _standard_streams(stdout) as (out, err):
+        try:
+            signal.setitimer(signal.ITIMER_REAL, timeout)
+            os.environ.update(env or {})
+            if cwd is not None:
+                os.chdir(cwd)
+            sys.argv = ["lottery", *args]
+            entry.main()
+        except SystemExit as done:
+            code = done.code
+            if not (code is None or isinstance(code, int)):
+                print(code, file=sys.stderr)  # sys.exit("text"), as Python does
+        except BaseException:  # as the interpreter would, on its way out
+            traceback.print_exc()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, alarm)
+            for signum, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(signum, handler)
+            sys.unraisablehook, sys.argv = hook, argv
+            os.environ.clear()
+            os.environ.update(environ)
+            os.chdir(where)
+            entry._raised.clear()
+            entry._lost.clear()
+            signals._received.clear()
+            snapshot._GAVE_UP.clear()
+            snapshot._GAVE_UP.update(gave_up)
+    stdout_text, stderr_text = "" if out is None else out.text(), err.text()
+    if late:
+        raise subprocess.TimeoutExpired(["lottery", *args], timeout, stdout_text, stderr_text)
+    status = 0 if code is None else code if isinstance(code, int) else 1
+    return subprocess.CompletedProcess(["lottery", *args], status, stdout_text, stderr_text)
 
 
 def start_lottery(*args: str) -> subprocess.Popen:
@@ -136,6 +293,70 @@ def start_lottery(*args: str) -> subprocess.Popen:
     argv, full_env = _argv_env(args, None, None)
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=full_env, stdin=subprocess.DEVNULL)
+
+
+# How long an event a test waits for may take on a busy machine before the
+# test fails: a safety net, never a measure (speed belongs to `make bench`).
+PATIENCE_S = 120.0
+
+
+def wait_until(check, what: str, timeout_s: float = PATIENCE_S, step_s: float = 0.05):
+    """Poll `check` until it returns something true, and return that; fail
+    the test naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(step_s)
+    return found
+
+
+def _set_up(pid: int, nice: int, cpu: int | None) -> bool:
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        pinned = cpu is None or os.sched_getaffinity(pid) == {cpu}
+    except (FileNotFoundError, ProcessLookupError):
+        raise AssertionError(f"workload {pid} ended before it was set up") from None
+    # its name is set after its session and cgroup, its nice value last
+    return comm == workload.COMM and int(stat[16]) == nice and pinned
+
+
+def _set_up_all(pids: list[int], nice: int, cpu: int | None) -> None:
+    for pid in pids:
+        wait_until(lambda pid=pid: _set_up(pid, nice, cpu), f"workload {pid} to be set up")
+
+
+def _reap(pids: list[int]) -> None:
+    """Stop and reap those of the children the test has not reaped. Only
+    those are signalled: a pid reaped may be another user's task by now."""
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                workload.stop([pid])
+                os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # the test reaped it
+
+
+@pytest.fixture
+def spin():
+    """spin(nice, cpu, new_session=, cgroup=): CPU-bound workloads that run
+    until the test stops them, or until it ends, however busy the machine is
+    (not for a time it might not give them). Returns their pids once each is
+    set up as asked (its session, cgroup, CPU and nice value): a snapshot
+    taken before a busy machine ran the child would find it in its parent's
+    group, on any CPU."""
+    mine: list[int] = []
+
+    def start(nice: int, cpu: int | None = None, **options) -> list[int]:
+        pids = workload.start(nice, 3600, cpu, **options)
+        mine.extend(pids)
+        _set_up_all(pids, nice, cpu)
+        return pids
+
+    yield start
+    _reap(mine)
 
 
 def need_cpu_controller() -> None:
@@ -158,8 +379,7 @@ def cgroups():
         assert not made.root.exists(), f"cgroup left at {made.root}"
 
 
-@pytest.fixture
-def throwaway_user():
+def _throwaway_user():
     """A fresh system user, and the sudoers file made for it; both removed
     after, with every process the user still runs."""
     name = f"lp{uuid.uuid4().hex[:8]}"
@@ -176,6 +396,19 @@ def throwaway_user():
             time.sleep(0.1)
         gone = subprocess.run(["userdel", name], capture_output=True, text=True)
         assert gone.returncode == 0, f"user {name} left: {gone.stderr}"
+
+
+@pytest.fixture
+def throwaway_user():
+    """A fresh system user, and the sudoers file made for it; both removed
+    after, with every process the user still runs."""
+    yield from _throwaway_user()
+
+
+@pytest.fixture(scope="module")
+def module_user():
+    """throwaway_user, for every test of a module."""
+    yield from _throwaway_user()
 
 
 def write_sudoers(rules: Path, user: str, pins) -> None:

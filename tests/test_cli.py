@@ -12,11 +12,19 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import uuid
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_lottery, start_lottery, write_sudoers
+from conftest import (
+    PATIENCE_S,
+    REPO,
+    run_in_process,
+    run_lottery,
+    start_lottery,
+    wait_until,
+    write_sudoers,
+)
 
 from orchestrator import records
 
@@ -54,7 +62,12 @@ def _one_line_error(result, code, *words):
     (["load", "--max-tasks", "0", "--obj", "/nonexistent.o"], ["--max-tasks"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words):
-    _one_line_error(run_lottery(*args), 2, *words)
+    # in process: what is checked is what the command says (the first case
+    # runs as a program, and so do the tests below)
+    run = run_lottery if args == ["dump", "--interval", "0"] else run_in_process
+    done = run(*args)
+    _one_line_error(done, 2, *words)
+    assert done.stdout == ""
 
 
 def test_version_is_printed():
@@ -70,9 +83,10 @@ def test_help_lists_the_choices_of_sort_and_by():
 
 def test_every_command_has_help_with_examples():
     for command in ("build", "load", "dump", "unload", "workload", "status", "doctor",
-                    "simulate", "experiment", "plot"):
-        result = run_lottery(command, "--help")
+                    "simulate", "experiment", "plot", "top", "serve"):
+        result = run_in_process(command, "--help")
         assert result.returncode == 0 and "Examples:" in result.stdout, command
+        assert result.stdout.startswith(f"Usage: lottery {command} ") and result.stderr == ""
 
 
 def test_load_without_object_names_the_fix(tmp_path, pin_dir):
@@ -132,18 +146,20 @@ def test_dump_prints_tables_and_writes_csv(instance, tmp_path):
     work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--nice", "3",
                              "--duration", "60", "--cpu", str(max(os.sched_getaffinity(0)))],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE)
-    work.stdout.readline()  # it has started
+    pid = work.stdout.readline().split()[1].decode()  # it has started
     out = tmp_path / "stats.csv"
     result = run_lottery("dump", "--pin-dir", str(instance.dir), "-i", "0.5", "-n", "3",
                          "-o", str(out))
     work.send_signal(signal.SIGINT)
-    work.wait(timeout=30)
+    work.wait(timeout=PATIENCE_S)
     assert result.returncode == 0, result.stderr
     # a silent baseline first: every sample printed covers one interval
     assert result.stdout.count("conservation: tasks") == 3
     assert "needs two samples" not in result.stdout
     rows = list(csv.DictReader(out.open()))
-    mine = [r for r in rows if r["comm"] == "lottery-work"]
+    # its own worker: others' lottery-work may run meanwhile
+    mine = [r for r in rows if r["pid"] == pid]
+    assert {r["comm"] for r in mine} == {"lottery-work"}
     assert len(mine) == 3 and mine[-1]["nice"] == "3" and int(mine[-1]["runtime_delta_ns"]) > 0
     assert sorted({r["cpu"] for r in rows if r["state"] == "idle"}) == \
         [str(c) for c in range(os.cpu_count())]
@@ -167,21 +183,36 @@ def test_dump_writes_ndjson_beside_the_csv_with_the_same_rows(instance, tmp_path
     assert quiet  # a host always has sleeping tasks: the repeated lines were checked
 
 
+def _spinners(name: str, count: int) -> list[subprocess.Popen]:
+    """CPU-bound processes named `name` (no other task is), until killed."""
+    code = "import sys\nopen('/proc/self/comm', 'w').write(sys.argv[1])\nwhile True: pass\n"
+    procs = [subprocess.Popen([sys.executable, "-c", code, name]) for _ in range(count)]
+    for proc in procs:
+        wait_until(lambda proc=proc: _named(proc, name), f"the name {name}")
+    return procs
+
+
+def _named(proc: subprocess.Popen, name: str) -> bool:
+    assert proc.poll() is None, "a spinner ended early"
+    return Path(f"/proc/{proc.pid}/comm").read_text() == name + "\n"
+
+
 def test_dump_interval_and_count_positional_with_pid_lists_and_patterns(instance, tmp_path):
-    # long enough for three dumps on a busy machine; stopped with Ctrl-C after them
-    work = subprocess.Popen([sys.executable, "-m", "orchestrator", "workload", "--duration", "60",
-                             "--procs", "2", "--cpu", str(max(os.sched_getaffinity(0)))],
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            text=True)
-    pids = [line.split()[1] for line in (work.stdout.readline(), work.stdout.readline())]
-    out = {name: tmp_path / f"{name}.csv" for name in ("pids", "sub", "regex")}
+    # a name no other task has: others may run lottery-work meanwhile
+    name = f"lt-{uuid.uuid4().hex[:6]}-work"
+    procs = _spinners(name, 2)
+    pids = [str(proc.pid) for proc in procs]
+    out = {kind: tmp_path / f"{kind}.csv" for kind in ("pids", "sub", "regex")}
     base = ("dump", "--pin-dir", str(instance.dir), "-q", "0.3", "2")
-    by_pid = run_lottery(*base, "-p", ",".join(pids), "-o", str(out["pids"]))
-    by_sub = run_lottery(*base, "--comm", "ottery-wor", "-o", str(out["sub"]))
-    by_regex = run_lottery(*base, "--comm", "^nothing$", "--comm", "^lottery-w.rk$", "-o",
-                           str(out["regex"]))
-    work.send_signal(signal.SIGINT)
-    work.wait(timeout=30)
+    try:
+        by_pid = run_lottery(*base, "-p", ",".join(pids), "-o", str(out["pids"]))
+        by_sub = run_lottery(*base, "--comm", name[1:-2], "-o", str(out["sub"]))
+        by_regex = run_lottery(*base, "--comm", "^nothing$", "--comm",
+                               f"^{name[:-4]}w.rk$", "-o", str(out["regex"]))
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
     for done in (by_pid, by_sub, by_regex):
         assert done.returncode == 0, done.stderr
     for path in out.values():
@@ -196,10 +227,10 @@ def test_the_default_table_fits_120_columns_and_wide_shows_all(instance, cgroups
     work = subprocess.Popen([sys.executable, "-c", "import os, time\n"
                              "open('/proc/self/comm', 'w').write('x' * 15)\n"
                              # until killed: on a busy machine the two dumps take a while
-                             "end = time.monotonic() + 60\nwhile time.monotonic() < end: pass"])
+                             "end = time.monotonic() + 600\nwhile time.monotonic() < end: pass"])
     (deep / "cgroup.procs").write_text(str(work.pid))
     try:
-        time.sleep(0.3)
+        wait_until(lambda: _named(work, "x" * 15), "the 15-character name")
         args = ("dump", "--pin-dir", str(instance.dir), "0.5", "1", "--top", "200")
         narrow = run_lottery(*args, "--include-self")  # the exited bpftool rows too
         wide = run_lottery(*args, "--wide")
@@ -224,8 +255,8 @@ def test_the_table_leaves_lottery_itself_out_unless_asked(instance, tmp_path):
     args = ("dump", "--pin-dir", str(instance.dir), "-i", "0.3", "-n", "2", "--top", "500")
     # by its own pid: other users' lottery and bpftool may run meanwhile, and show
     quiet, loud = start_lottery(*args, "-o", str(out)), start_lottery(*args, "--include-self")
-    (quiet_out, quiet_err), (loud_out, loud_err) = (quiet.communicate(timeout=60),
-                                                  loud.communicate(timeout=60))
+    (quiet_out, quiet_err), (loud_out, loud_err) = (quiet.communicate(timeout=PATIENCE_S),
+                                                  loud.communicate(timeout=PATIENCE_S))
     assert quiet.returncode == loud.returncode == 0, quiet_err + loud_err
     assert quiet.pid not in _table_pids(quiet_out) and loud.pid in _table_pids(loud_out)
     assert "bpftool (exited)" in loud_out
@@ -234,15 +265,22 @@ def test_the_table_leaves_lottery_itself_out_unless_asked(instance, tmp_path):
     assert str(quiet.pid) in {r["pid"] for r in rows}
 
 
+def _samples_written(path: Path, proc: subprocess.Popen, count: int) -> bool:
+    assert proc.poll() is None, proc.communicate()
+    lines = path.read_text().split("\n")[1:-1] if path.exists() else []
+    return len({line.split(",", 1)[0] for line in lines}) >= count
+
+
 def test_ctrl_c_leaves_only_whole_rows_and_exits_130(instance, tmp_path):
     out = tmp_path / "stats.csv"
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "dump", "--pin-dir",
                              str(instance.dir), "-i", "0.05", "-q", "-o", str(out)],
                             env={**os.environ, "PYTHONPATH": str(REPO)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.0)
+    # stopped while it writes sample after sample, however long they take
+    wait_until(lambda: _samples_written(out, proc, 3), "three samples")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=PATIENCE_S)
     assert proc.returncode == 130 and "Traceback" not in err
     text = out.read_text()
     assert text.endswith("\n")

@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from conftest import DATA, REPO, start_lottery
+from conftest import DATA, PATIENCE_S, REPO, start_lottery
 
 from orchestrator import records
 from orchestrator.sinks.csv_file import HEADER
@@ -69,7 +69,7 @@ def _run_together(children: list[subprocess.Popen]) -> list[tuple[int, int]]:
         child.stdin.flush()
     done = []
     for child in children:
-        out, _ = child.communicate(timeout=300)
+        out, _ = child.communicate(timeout=PATIENCE_S)
         assert child.returncode == 0, out
         wrote, failed = map(int, out.split())
         done.append((wrote, failed))
@@ -136,12 +136,12 @@ def test_dumps_replaying_into_one_csv_keep_every_sample_whole(tmp_path):
     recording = _long_recording(tmp_path / "long.csv", 100)
     alone = tmp_path / "alone.csv"
     one = start_lottery("dump", "--replay", str(recording), "-q", "-o", str(alone))
-    assert one.wait(timeout=120) == 0
+    assert one.wait(timeout=PATIENCE_S) == 0
     path = tmp_path / "same.csv"
     dumps = [start_lottery("dump", "--replay", str(recording), "-q", "-o", str(path))
              for _ in range(3)]
     for dump in dumps:
-        _, err = dump.communicate(timeout=120)
+        _, err = dump.communicate(timeout=PATIENCE_S)
         assert dump.returncode == 0, err
     lines = path.read_text().splitlines()
     assert lines[0] == HEADER and lines.count(HEADER) == 1

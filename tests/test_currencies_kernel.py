@@ -2,7 +2,8 @@
 kernel gave the same tasks (/proc/PID/schedstat), on one shared CPU.
 
 Only the ratios among the test's own tasks are compared, so tasks that
-other users run on the same CPU change nothing."""
+other users run on the same CPU change nothing; the tasks run until stopped,
+whatever time a busy machine takes to sample them."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _normalised(values: dict[int, float]) -> dict[int, float]:
 
 def _expected_and_kernel(instance, pids, span_s=2.0, model=tickets.WEIGHT):
     pipeline = Pipeline(model)
-    time.sleep(0.5)  # let the scheduler settle the group weights
+    time.sleep(0.5)  # let the scheduler settle the group weights (they are set up: spin)
     pipeline.frame(snapshot.take(instance))
     before = _schedstat(pids)
     time.sleep(span_s)
@@ -56,11 +57,10 @@ def _measured(instance, pids):
         workload.wait(pids)
 
 
-def test_each_session_is_a_currency_of_equal_weight(instance):
+def test_each_session_is_a_currency_of_equal_weight(instance, spin):
     """Two CPU-bound tasks at nice 0 and 5 started in two sessions (autogroup
     on): the kernel gives them half each, and so must the expected share."""
-    pids = (workload.start(0, 4.0, CPU, new_session=True)
-            + workload.start(5, 4.0, CPU, new_session=True))
+    pids = spin(0, CPU, new_session=True) + spin(5, CPU, new_session=True)
     expected, kernel, rows = _measured(instance, pids)
     assert rows[pids[0]].group != rows[pids[1]].group
     for pid in pids:
@@ -68,12 +68,11 @@ def test_each_session_is_a_currency_of_equal_weight(instance):
     assert kernel[pids[0]] == pytest.approx(0.5, abs=0.05)  # not 1024:335 = 75:25
 
 
-def test_cgroup_weights_are_currencies(instance, cgroups):
+def test_cgroup_weights_are_currencies(instance, cgroups, spin):
     """A (2048) holds a nice-0 task, B (1024) a nice-0 and a nice-5 task:
     the kernel gives about 66.7 / 25.1 / 8.2 %."""
     a, b = cgroups.make("A", 2048), cgroups.make("B", 1024)
-    pids = (workload.start(0, 4.0, CPU, cgroup=a) + workload.start(0, 4.0, CPU, cgroup=b)
-            + workload.start(5, 4.0, CPU, cgroup=b))
+    pids = spin(0, CPU, cgroup=a) + spin(0, CPU, cgroup=b) + spin(5, CPU, cgroup=b)
     expected, kernel, rows = _measured(instance, pids)
     for pid in pids:
         assert expected[pid] == pytest.approx(kernel[pid], abs=0.03), (expected, kernel)
@@ -82,9 +81,8 @@ def test_cgroup_weights_are_currencies(instance, cgroups):
     assert [groups[rows[pid].group].name for pid in pids] == ["A", "B", "B"]
 
 
-def test_the_flat_model_still_expects_nice_alone(instance):
-    pids = (workload.start(0, 3.0, CPU, new_session=True)
-            + workload.start(5, 3.0, CPU, new_session=True))
+def test_the_flat_model_still_expects_nice_alone(instance, spin):
+    pids = spin(0, CPU, new_session=True) + spin(5, CPU, new_session=True)
     try:
         expected, _, _ = _expected_and_kernel(instance, pids, 1.0, tickets.FLAT)
     finally:

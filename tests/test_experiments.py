@@ -1,10 +1,14 @@
 """The lottery paper's experiments on this kernel, in short real runs
 (issue 12): cgroups are currencies.  Shares are of what the experiment's
-own tasks had, so other load on the CPU changes nothing."""
+own tasks had, so other load on the CPU changes nothing; the cgroups checked
+for after each run are the ones its own tasks ran in (other users' runs
+make lottery-* cgroups too)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import os
 import signal
 import statistics
@@ -13,9 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _argv_env, need_cpu_controller, run_lottery
+from conftest import PATIENCE_S, _argv_env, need_cpu_controller, wait_until
 
 from orchestrator.kernel import cgroups
+from orchestrator.paths import Pins
 
 CPU = max(os.sched_getaffinity(0))
 
@@ -25,25 +30,108 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _left_behind() -> list[str]:
-    found = cgroups.controller()
-    return [] if found is None else [p.name for p in found[0].glob("lottery-*")
-                                     if not p.name.startswith("lottery-test-")]
-
-
 @pytest.fixture
 def cpu_controller():
     need_cpu_controller()
-    before = _left_behind()
-    yield
-    assert _left_behind() == before, "an experiment left its cgroups"
+
+
+def _started(pid: int) -> int:
+    """When a process started (clock ticks after boot): with its pid, what
+    tells it from a later task that got the same pid."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def _tasks(pid: int) -> dict[int, int]:
+    """An experiment's tasks (its children) and when each started."""
+    found = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError, IndexError):
+            found[int(child)] = _started(int(child))
+    return found
+
+
+def _groups(pids) -> dict[int, Path]:
+    """The run's own cgroups: the top-level one (of the cpu controller) each
+    of its tasks is in, if a lottery-* one; everything the run makes is under
+    them (cgroups.Cgroups)."""
+    base, knob = cgroups.controller()
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+                hierarchy, controllers, path = line.split(":", 2)
+                ours = "cpu" in controllers.split(",") if knob == "cpu.shares" \
+                    else hierarchy == "0"
+                if ours and path.startswith("/lottery-"):
+                    found[pid] = base / path.split("/")[1]
+    return found
+
+
+class Experiment:
+    """`lottery experiment ARGS` as a program, watched while it runs: its
+    tasks, and the cgroups they are in."""
+
+    def __init__(self, *args: str):
+        argv, env = _argv_env(("experiment", *args), None, None)
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True,
+                                     stdin=subprocess.DEVNULL)
+        self.tasks: dict[int, int] = {}  # its children (bpftool too), when each started
+        self.grouped: dict[int, Path] = {}  # those in its cgroups: the experiment's tasks
+
+    @property
+    def groups(self) -> set[Path]:
+        return set(self.grouped.values())
+
+    def watch(self) -> int:
+        """Look once; return how many of its tasks were seen in its cgroups."""
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            tasks = _tasks(self.proc.pid)
+            self.tasks.update(tasks)
+            self.grouped.update(_groups(tasks))
+        return len(self.grouped)
+
+    def _ended(self) -> bool:
+        self.watch()
+        return self.proc.poll() is not None
+
+    def wait(self) -> subprocess.CompletedProcess:
+        """Watch it to its end."""
+        wait_until(self._ended, "the experiment to end", step_s=0.1)
+        out, err = self.proc.communicate()
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+    def left(self) -> list[str]:
+        """What is left of the run: its cgroups, and its tasks (a task gone,
+        a zombie, or a later task under its pid, is not left)."""
+        left = [str(group) for group in self.groups if group.exists()]
+        for pid, began in self.tasks.items():
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError, IndexError):
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                if stat[0] != "Z" and int(stat[19]) == began:
+                    left.append(f"task {pid}")
+        return left
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    """Run an experiment to its end; it must leave none of its cgroups and tasks."""
+    run = Experiment(*args)
+    try:
+        done = run.wait()
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+    if done.returncode == 0:
+        assert run.groups, "its tasks were never seen in cgroups of its own"
+    assert not run.left(), f"the experiment left {run.left()}"
+    return done
 
 
 def test_insulation_keeps_a_unchanged_when_b3_inflates_b(instance, cpu_controller, tmp_path):
     out, png = tmp_path / "ins.csv", tmp_path / "ins.png"
-    done = run_lottery("experiment", "insulation", "--duration", "12", "--cpu", str(CPU),
-                       "--pin-dir", str(instance.dir), "-o", str(out), "--png", str(png),
-                       timeout=120)
+    done = _run("insulation", "--duration", "8", "--cpu", str(CPU),
+                "--pin-dir", str(instance.dir), "-o", str(out), "--png", str(png))
     assert done.returncode == 0, done.stderr
     rows = _rows(out)
     ran = {(r["phase"], r["task"]): int(r["runtime_ns"]) for r in rows}
@@ -64,10 +152,9 @@ def test_insulation_keeps_a_unchanged_when_b3_inflates_b(instance, cpu_controlle
 def test_fairness_linux_keeps_the_ratio_and_lottery_spreads_more_than_stride(
         instance, cpu_controller, tmp_path):
     out = tmp_path / "fair.csv"
-    done = run_lottery("experiment", "fairness", "--ratio", "2:1", "--duration", "10",
-                       "--window", "1", "--cpu", str(CPU), "--seed", "1",
-                       "--pin-dir", str(instance.dir), "-o", str(out),
-                       "--png", str(tmp_path / "fair.png"), timeout=120)
+    done = _run("fairness", "--ratio", "2:1", "--duration", "10", "--window", "1",
+                "--cpu", str(CPU), "--seed", "1", "--pin-dir", str(instance.dir), "-o", str(out),
+                "--png", str(tmp_path / "fair.png"))
     assert done.returncode == 0, done.stderr
     rows = _rows(out)
     assert len(rows) >= 9
@@ -80,10 +167,9 @@ def test_fairness_linux_keeps_the_ratio_and_lottery_spreads_more_than_stride(
 
 def test_ratio_through_cgroup_weights_is_exact(instance, cpu_controller, tmp_path):
     out = tmp_path / "ratio.csv"
-    done = run_lottery("experiment", "ratio", "--ratios", "1:1,3:1", "--duration", "3",
-                       "--cpu", str(CPU), "--seed", "1", "--via", "cgroup",
-                       "--pin-dir", str(instance.dir), "-o", str(out),
-                       "--png", str(tmp_path / "ratio.png"), timeout=120)
+    done = _run("ratio", "--ratios", "1:1,3:1", "--duration", "2", "--cpu", str(CPU),
+                "--seed", "1", "--via", "cgroup", "--pin-dir", str(instance.dir), "-o", str(out),
+                "--png", str(tmp_path / "ratio.png"))
     assert done.returncode == 0, done.stderr
     rows = _rows(out)
     assert [r["via"] for r in rows] == ["cgroup", "cgroup"]
@@ -95,9 +181,9 @@ def test_ratio_through_cgroup_weights_is_exact(instance, cpu_controller, tmp_pat
 def test_error_linux_stays_within_a_few_quanta_while_lotterys_grows(
         instance, cpu_controller, tmp_path):
     out = tmp_path / "error.csv"
-    done = run_lottery("experiment", "error", "--duration", "6", "--cpu", str(CPU), "--seed",
-                       "1", "--pin-dir", str(instance.dir), "-o", str(out),
-                       "--png", str(tmp_path / "error.png"), timeout=120)
+    done = _run("error", "--duration", "4", "--cpu", str(CPU), "--seed", "1",
+                "--pin-dir", str(instance.dir), "-o", str(out),
+                "--png", str(tmp_path / "error.png"))
     assert done.returncode == 0, done.stderr
     rows = _rows(out)
     late = rows[len(rows) // 2:]
@@ -111,26 +197,23 @@ def test_error_linux_stays_within_a_few_quanta_while_lotterys_grows(
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_removes_the_tasks_and_the_cgroups(instance, cpu_controller, tmp_path, stop):
-    argv, env = _argv_env(("experiment", "insulation", "--duration", "30", "--cpu", str(CPU),
-                           "--pin-dir", str(instance.dir), "-o", str(tmp_path / "x.csv")),
-                          None, None)
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not _left_behind() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.5)  # the tasks run
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                              text=True).stdout.split()
-    assert children, "no task was started"
-    proc.send_signal(stop)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 128 + stop, err  # typer alone would say 130 for any
+    run = Experiment("insulation", "--duration", "300", "--cpu", str(CPU),
+                     "--pin-dir", str(instance.dir), "-o", str(tmp_path / "x.csv"),
+                     "--png", str(tmp_path / "x.png"))
+    try:
+        # stopped once its tasks run in their cgroups, however long a busy
+        # machine takes to get there
+        wait_until(lambda: run.watch() >= 4, "the experiment's four first tasks")
+        run.proc.send_signal(stop)
+        _, err = run.proc.communicate(timeout=PATIENCE_S)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+    assert run.proc.returncode == 128 + stop, err  # typer alone would say 130 for any
     assert "interrupted" in err and "Traceback" not in err
-    for pid in children:
-        assert not Path(f"/proc/{pid}").exists() or \
-            Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", pid
-    assert not (tmp_path / "x.csv").exists()
+    assert not run.left(), f"the experiment left {run.left()}"
+    assert not list(tmp_path.iterdir())  # no result written
 
 
 def test_no_cpu_controller_is_said_in_one_line(monkeypatch):
@@ -173,9 +256,11 @@ def test_an_experiment_beside_other_readers_measures_its_own_tasks(instance, cpu
                for _ in range(2)]
     try:
         out = tmp_path / "ratio.csv"
-        done = run_lottery("experiment", "ratio", "--ratios", "2:1", "--duration", "2",
-                           "--cpu", "0", "--via", "cgroup", "--pin-dir", str(instance.dir),
-                           "-o", str(out), "--png", str(tmp_path / "r.png"), timeout=120)
+        # long enough for two readings when each waits for the other readers'
+        # turns on a busy machine (it says so in one line when they do not come)
+        done = _run("ratio", "--ratios", "2:1", "--duration", "6", "--cpu", "0", "--via",
+                    "cgroup", "--pin-dir", str(instance.dir), "-o", str(out),
+                    "--png", str(tmp_path / "r.png"))
         assert done.returncode == 0, done.stderr
         (row,) = _rows(out)
         assert float(row["observed_ratio"]) == pytest.approx(2.0, rel=0.05), row
@@ -184,5 +269,51 @@ def test_an_experiment_beside_other_readers_measures_its_own_tasks(instance, cpu
     finally:
         for reader in readers:
             reader.send_signal(signal.SIGINT)
-            _, err = reader.communicate(timeout=30)
+            _, err = reader.communicate(timeout=PATIENCE_S)
             assert "Traceback" not in err and "overwritten" not in err, err
+
+
+def _ended_in_one_line(run: Experiment, tmp_path: Path, *words: str) -> None:
+    """The run ended with one line naming `words`, wrote nothing, left nothing."""
+    try:
+        _, err = run.proc.communicate(timeout=PATIENCE_S)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+    assert run.proc.returncode == 1 and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err and all(word in err for word in words), err
+    assert not run.left(), f"the experiment left {run.left()}"
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_task_someone_else_kills_ends_the_run_in_one_line(instance, cpu_controller, tmp_path):
+    """Its status said, the other task stopped, its cgroups removed: once, the
+    run reaped the dead task to tell why, then waited for it again and ended
+    in a traceback."""
+    run = Experiment("ratio", "--ratios", "2:1", "--duration", "300", "--cpu", str(CPU),
+                     "--via", "cgroup", "--pin-dir", str(instance.dir),
+                     "-o", str(tmp_path / "x.csv"), "--png", str(tmp_path / "x.png"))
+    wait_until(lambda: run.watch() >= 2, "the experiment's two tasks")
+    victim = min(run.grouped)
+    os.kill(victim, signal.SIGKILL)
+    _ended_in_one_line(run, tmp_path, f"(pid {victim}) ended early (status -9)")
+
+
+def test_readings_that_come_late_are_said_so_not_taken_for_ended_tasks(instance, bpf_object,
+                                                                        cpu_controller,
+                                                                        tmp_path):
+    """Another reader holds the instance (a sample it stopped in the middle
+    of): the run's first reading waits for it, longer than the run. That is
+    said in one line; once, its tasks had ended by then, for they ran for
+    the run's length in seconds, and it blamed someone for killing them."""
+    pins: Pins = instance
+    with open(pins.snapshot_link) as held:
+        # a reader's turn, taken and kept as one stopped mid-sample keeps it
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        run = Experiment("ratio", "--ratios", "2:1", "--duration", "1", "--cpu", str(CPU),
+                         "--via", "cgroup", "--pin-dir", str(pins.dir),
+                         "-o", str(tmp_path / "x.csv"), "--png", str(tmp_path / "x.png"))
+        wait_until(lambda: run.watch() >= 2, "the experiment's two tasks")
+        time.sleep(4)  # at least: the run's length and then some, before its first reading
+    _ended_in_one_line(run, tmp_path, "no two readings", "sampling took longer than the run")

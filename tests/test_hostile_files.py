@@ -1,6 +1,7 @@
 """Output files as a hostile user, a full disk or a service manager would
 have them: refused or reported in one line, never half a sample, never a
-write through someone else's link."""
+write through someone else's link.  Refusals run the command line in this
+process (run_in_process), but for one that runs as a program."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPO, run_lottery, start_lottery
+from conftest import DATA, PATIENCE_S, REPO, run_in_process, run_lottery, start_lottery, wait_until
 
 from orchestrator.analysis.frames import Frame
 from orchestrator.errors import LotteryError
@@ -24,6 +25,7 @@ RECORDING = DATA / "recording.csv"
 
 def _one_line_error(result, words: str) -> None:
     assert result.returncode != 0, result.stdout
+    assert result.stdout == "", result.stdout
     assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -50,7 +52,7 @@ def test_a_file_another_user_left_in_a_shared_directory_is_not_appended_to(share
     planted = shared / "out.csv"
     planted.write_text(HEADER + "\n")
     os.chown(planted, 65534, 65534)
-    result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", str(planted))
+    result = run_in_process("dump", "--replay", str(RECORDING), "-q", "-o", str(planted))
     _one_line_error(result, "belongs to another user")
     assert planted.read_text() == HEADER + "\n"
 
@@ -60,12 +62,12 @@ def test_only_regular_files_or_stdout(tmp_path, special):
     if special == "fifo":
         special = str(tmp_path / "pipe")
         os.mkfifo(special)
-    result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", special, timeout=20)
+    result = run_in_process("dump", "--replay", str(RECORDING), "-q", "-o", special, timeout=20)
     _one_line_error(result, "not a regular file")
 
 
 def test_dash_writes_the_csv_to_standard_output():
-    result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", "-")
+    result = run_in_process("dump", "--replay", str(RECORDING), "-q", "-o", "-")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == HEADER and len(lines) == len(RECORDING.read_text().splitlines())
@@ -113,7 +115,7 @@ def test_a_file_that_cannot_be_opened_for_writing_is_one_line(tmp_path):
     path.write_text("")
     subprocess.run(["chattr", "+i", str(path)], check=True)
     try:
-        result = run_lottery("dump", "--replay", str(RECORDING), "-q", "-o", str(path))
+        result = run_in_process("dump", "--replay", str(RECORDING), "-q", "-o", str(path))
         _one_line_error(result, "cannot write CSV")
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True)
@@ -126,7 +128,7 @@ def test_workload_stopped_by_a_service_manager_ends_its_children(signum):
                             stdout=subprocess.PIPE, text=True)
     pids = [int(work.stdout.readline().split()[1]) for _ in range(2)]
     work.send_signal(signum)
-    assert work.wait(timeout=30) == 128 + signum
+    assert work.wait(timeout=PATIENCE_S) == 128 + signum
     time.sleep(0.2)
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
@@ -138,14 +140,15 @@ def test_workload_killed_outright_takes_its_children_along():
                             text=True)
     pid = int(work.stdout.readline().split()[1])
     work.kill()
-    work.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}/stat").exists() and time.monotonic() < deadline:
-        state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
-        if state == "Z":
-            break
-        time.sleep(0.05)
-    assert not Path(f"/proc/{pid}/stat").exists() or state == "Z"
+    work.wait(timeout=PATIENCE_S)
+    wait_until(lambda: _gone_or_zombie(pid), f"its child {pid} to end")
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -153,12 +156,9 @@ def test_dump_stopped_by_a_signal_keeps_whole_samples(instance, tmp_path, signum
     path = tmp_path / "s.csv"
     dump = start_lottery("dump", "--pin-dir", str(instance.dir), "-q", "-i", "0.1", "-o",
                          str(path))
-    deadline = time.monotonic() + 30
-    while (not path.exists() or path.read_text().count("\n") < 3) and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: path.exists() and path.read_text().count("\n") >= 3, "a sample")
     dump.send_signal(signum)
-    _, err = dump.communicate(timeout=30)
+    _, err = dump.communicate(timeout=PATIENCE_S)
     assert dump.returncode == 128 + signum, err
     assert "interrupted after" in err and "Traceback" not in err
     text = path.read_text()
@@ -186,7 +186,7 @@ def test_a_file_starting_with_a_blank_line_is_refused_not_emptied(tmp_path, opti
     """Its first line says nothing of its schema; what follows is someone's."""
     path = tmp_path / "notes"
     path.write_text("\nprecious notes\n")
-    result = run_lottery("dump", "--replay", str(RECORDING), "-q", option, str(path))
+    result = run_in_process("dump", "--replay", str(RECORDING), "-q", option, str(path))
     _one_line_error(result, "does not start with a line of")
     assert path.read_text() == "\nprecious notes\n"
 
@@ -210,7 +210,7 @@ def test_result_files_never_replace_a_device_fifo_or_socket(tmp_path, kind, argv
         with socket.socket(socket.AF_UNIX) as listener:
             listener.bind(str(special))  # the socket's name stays after it is closed
     before = special.lstat()
-    result = run_lottery(*argv, str(special))
+    result = run_in_process(*argv, str(special))
     _one_line_error(result, "not a regular file")
     after = special.lstat()
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)

@@ -385,15 +385,18 @@ def _stopped_at(argv: list[str], delay_s: float, signum: int | None
             proc.wait()
 
 
-@pytest.mark.parametrize("args,runs", [(["--version"], 30), (["dump", "--help"], 20)])
-def test_a_stop_at_any_moment_of_start_up_is_one_line_never_a_traceback(full, args, runs):
+@pytest.mark.parametrize("args,stops", [(["--version"], 10), (["dump", "--help"], 7)])
+def test_a_stop_at_any_moment_of_start_up_is_one_line_never_a_traceback(full, args, stops):
+    """Runs until `stops` of them were stopped before their end (at most
+    ten times as many runs): how many stops land in start-up is up to how
+    busy the machine is, not what the test checks."""
     argv = [str(full / "bin" / "lottery"), *args]
     _stopped_at(argv, 0, None)  # the first run may write bytecode: not a measure
     clean, rest_s = _stopped_at(argv, 0, None)
     assert clean.returncode == 0 and clean.stderr == ""
     rng = random.Random(19)
     stopped = 0
-    for n in range(runs):
+    for n in range(10 * stops):
         signum = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)[n % 3]
         # from right after lottery's handlers are set to a little past the end
         result, _ = _stopped_at(argv, rng.uniform(0, 1.2 * rest_s), signum)
@@ -408,4 +411,6 @@ def test_a_stop_at_any_moment_of_start_up_is_one_line_never_a_traceback(full, ar
             assert result.returncode == 128 + signum, (n, signum, result)
             assert result.stderr in ("", "lottery: interrupted\n"), (n, signum, result.stderr)
             stopped += 1
-    assert stopped >= runs // 3, f"only {stopped} of {runs} runs were stopped"
+            if stopped == stops:
+                return
+    raise AssertionError(f"only {stopped} of {10 * stops} runs were stopped before their end")

@@ -1,6 +1,7 @@
 """Parsing what real bpftool runs printed (tests/data, captured on a 6.18 kernel)."""
 
 import copy
+import functools
 import json
 import os
 
@@ -179,14 +180,24 @@ def test_rows_whose_stamps_are_not_last_are_decoded_every_time():
 
 
 def _walked(rows: list, snapshot: int, at_ns: int) -> list:
-    """The rows as the walk `snapshot` leaves them: live rows restamped."""
+    """The rows as the walk `snapshot` leaves them: live rows restamped (new
+    dicts on the way to the stamps; the rows given are left as they were)."""
     out = []
     for row in rows:
-        row = copy.deepcopy(row)
         if not row["formatted"]["key"]["exited"]:
-            row["formatted"]["value"].update(snapshot=snapshot, sampled_ns=at_ns)
+            formatted = row["formatted"]
+            value = {**formatted["value"], "snapshot": snapshot, "sampled_ns": at_ns}
+            row = {**row, "formatted": {**formatted, "value": value}}
         out.append(row)
     return out
+
+
+@functools.cache
+def _first_walk_live() -> tuple:
+    """The live rows of the first walk of task_map_two_walks.json, read once
+    (the series test copies a row before it changes it)."""
+    walks = json.loads((DATA / "task_map_two_walks.json").read_text())
+    return tuple(r for r in walks[0] if not r["formatted"]["key"]["exited"])
 
 
 def _exit_row(row: dict, seq: int) -> dict:
@@ -204,8 +215,7 @@ def test_a_series_of_dumps_in_any_order_reads_as_fresh_decodes(data):
     order and the chunks, the memo gives what a fresh decode gives, the same
     object for a row whose numbers it has seen, and calls a row unchanged
     exactly when the dump before had its numbers."""
-    rows = [r for r in json.loads((DATA / "task_map_two_walks.json").read_text())[0]
-            if not r["formatted"]["key"]["exited"]]
+    rows = list(_first_walk_live())
     memo = parse.RowMemo()
     seen: dict[str, object] = {}  # a row less its stamps -> the sample it first gave
     before: set[str] = set()      # the stable texts of the dump before

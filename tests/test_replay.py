@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import DATA, run_lottery
+from conftest import DATA, run_in_process, run_lottery
 
 from orchestrator import records
 from orchestrator.analysis.frames import replay_frames
@@ -19,11 +19,14 @@ RECORDING = DATA / "recording.csv"
 
 def test_dump_of_a_replay_writes_the_recording_again(tmp_path):
     again, as_json, back = tmp_path / "again.csv", tmp_path / "a.ndjson", tmp_path / "back.csv"
-    for args in (("--replay", str(RECORDING), "-q", "-o", str(again)),
-                 ("--replay", str(RECORDING), "-q", "--json-output", str(as_json)),
-                 ("--replay", str(as_json), "-q", "-o", str(back))):
-        done = run_lottery("dump", *args)
-        assert done.returncode == 0, done.stderr
+    # the first as a program, the others in process
+    for run, args in ((run_lottery, ("--replay", str(RECORDING), "-q", "-o", str(again))),
+                      (run_in_process, ("--replay", str(RECORDING), "-q", "--json-output",
+                                        str(as_json))),
+                      (run_in_process, ("--replay", str(as_json), "-q", "-o", str(back)))):
+        done = run("dump", *args)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout == f"wrote 4 samples to {args[-1]}\n", done.stdout
     assert again.read_bytes() == RECORDING.read_bytes()
     assert back.read_bytes() == RECORDING.read_bytes()
     assert records.read(as_json) == records.read(RECORDING)

@@ -2,7 +2,12 @@
 every command that reads and writes files, each way of naming one file twice
 (the same path, another spelling of it, a hard link, a symbolic link on
 either side, standard output) is refused in one line with exit 2, and the
-file read is byte for byte what it was."""
+file read is byte for byte what it was.
+
+The commands run in this process (run_in_process): the check is what a
+command says and what it leaves of the files. One case of each kind runs
+as a program (run_lottery, or a child whose standard output is the file),
+the entry point and start-up included."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import DATA, _argv_env, run_lottery
+from conftest import DATA, _argv_env, run_in_process, run_lottery
 
 RECORDING = DATA / "recording.csv"
 MAPPING = "-20..19 100\n"
@@ -73,8 +78,14 @@ def pin_dir() -> Path:
     assert not path.exists()
 
 
+def _first(*params) -> bool:
+    """Is this the first case of a parametrized test (run as a program)?"""
+    return all(value == values[0] for value, values in params)
+
+
 def _one_line_exit_2(result: subprocess.CompletedProcess, *words: str) -> None:
     assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "", result.stdout
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for word in words:
@@ -96,7 +107,8 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, case
     read, written = _spellings(tmp_path, name)[spelling]
     args = [str(read) if a == "IN" else str(written) if a == "OUT" else a for a in argv]
     # an instance that is not loaded: refused before it is looked for
-    result = run_lottery(*args, *(["--pin-dir", str(pin_dir)] if args[0] != "plot" else []))
+    run = run_lottery if _first((case, list(CASES)), (spelling, SPELLINGS)) else run_in_process
+    result = run(*args, *(["--pin-dir", str(pin_dir)] if args[0] != "plot" else []))
     _one_line_exit_2(result, "same file", str(written))
     assert (tmp_path / name).read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -106,7 +118,7 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, case
 def test_plot_refuses_a_recording_whose_png_would_be_itself(tmp_path):
     recording = tmp_path / "run.png"
     before = _make(recording, None)
-    _one_line_exit_2(run_lottery("plot", str(recording)), "same file", "--output")
+    _one_line_exit_2(run_in_process("plot", str(recording)), "same file", "--output")
     assert recording.read_bytes() == before
 
 
@@ -115,10 +127,10 @@ TWO_OUTPUTS = [("dump", "--replay", str(RECORDING), "-q", A, B)
                             ("--json-output", "--trace-output"))]
 TWO_OUTPUTS += [("experiment", *sub, "-o", "--png") for sub in
                 ((), ("ratio",), ("insulation",), ("fairness",), ("error",))]
+TWICE = ["same path", "a hard link", "a link as the output", "another spelling"]
 
 
-@pytest.mark.parametrize("spelling", ["same path", "a hard link", "a link as the output",
-                                      "another spelling"])
+@pytest.mark.parametrize("spelling", TWICE)
 @pytest.mark.parametrize("command", TWO_OUTPUTS,
                          ids=lambda argv: " ".join(a for a in argv if a != str(RECORDING)))
 def test_two_outputs_naming_one_file_are_refused(tmp_path, command, spelling, pin_dir):
@@ -127,7 +139,8 @@ def test_two_outputs_naming_one_file_are_refused(tmp_path, command, spelling, pi
     target.write_bytes(b"kept\n")
     one, two = _spellings(tmp_path, "out")[spelling]
     *head, first, second = command
-    result = run_lottery(*head, first, str(one), second, str(two), "--pin-dir", str(pin_dir))
+    run = run_lottery if _first((command, TWO_OUTPUTS), (spelling, TWICE)) else run_in_process
+    result = run(*head, first, str(one), second, str(two), "--pin-dir", str(pin_dir))
     _one_line_exit_2(result, "name the same file", first, second)
     assert target.read_bytes() == b"kept\n"
 
@@ -136,25 +149,30 @@ def test_two_outputs_naming_one_file_are_refused(tmp_path, command, spelling, pi
 def test_two_outputs_naming_one_new_file_are_refused(tmp_path, first, second):
     """A file not there yet, named once through a dangling link."""
     (tmp_path / "link").symlink_to(tmp_path / "new")
-    result = run_lottery("dump", "--replay", str(RECORDING), "-q", first, str(tmp_path / "new"),
-                         second, str(tmp_path / "link"))
+    result = run_in_process("dump", "--replay", str(RECORDING), "-q", first,
+                            str(tmp_path / "new"), second, str(tmp_path / "link"))
     _one_line_exit_2(result, "name the same file")
     assert not (tmp_path / "new").exists()
 
 
-def _run_into(args: list[str], stdout: Path, cwd: Path | None = None):
-    """The CLI with standard output appended to `stdout` (a shell's >>)."""
+def _run_into(args: list[str], stdout: Path, as_program: bool = False):
+    """The CLI with standard output appended to `stdout` (a shell's >>), in
+    this process or as a program."""
+    if not as_program:
+        return run_in_process(*args, stdout=stdout)
     argv, env = _argv_env(args, None, None)
     with stdout.open("ab") as out:
-        return subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, text=True, env=env,
-                              stdin=subprocess.DEVNULL, timeout=60, cwd=cwd)
+        done = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, text=True, env=env,
+                              stdin=subprocess.DEVNULL, timeout=60)
+    return subprocess.CompletedProcess(argv, done.returncode, "", done.stderr)
 
 
 @pytest.mark.parametrize("option", ["-o", "--json-output"])
 def test_dash_is_standard_output_and_refused_when_that_is_the_recording(tmp_path, option):
     recording = tmp_path / "r.csv"
     before = _make(recording, None)
-    result = _run_into(["dump", "--replay", str(recording), "-q", option, "-"], recording)
+    result = _run_into(["dump", "--replay", str(recording), "-q", option, "-"], recording,
+                       as_program=option == "-o")
     _one_line_exit_2(result, "same file", "standard output")
     assert recording.read_bytes() == before
 
@@ -167,7 +185,8 @@ def test_standard_output_appended_to_the_recording_is_refused(tmp_path, argv):
     before = _make(recording, None)
     args = [str(recording) if a == "IN" else str(tmp_path / "other") if a == "OTHER" else a
             for a in argv]
-    _one_line_exit_2(_run_into(args, recording), "standard output", "reads")
+    _one_line_exit_2(_run_into(args, recording, as_program=argv[0] == "simulate"),
+                     "standard output", "reads")
     assert recording.read_bytes() == before
     assert not (tmp_path / "other").exists()
 

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import _argv_env, run_lottery
+from conftest import PATIENCE_S, _argv_env, run_lottery
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.openmetrics import exposition
@@ -80,7 +80,7 @@ class RootServe:
         """End both, whatever state they are in (the test's cleanup)."""
         if self.proc.poll() is None:
             self.proc.kill()
-        self.proc.wait(timeout=10)
+        self.proc.wait(timeout=PATIENCE_S)
         if self.http and self.http_alive() and self._is_ours(self.http):
             os.kill(self.http, signal.SIGKILL)
 
@@ -200,7 +200,7 @@ def test_sudo_serve_reads_as_root_and_parses_http_as_nobody(instance, root_serve
             assert fd <= 2 or target.startswith("socket:["), (fd, target)
 
         os.kill(serve.proc.pid, signal.SIGTERM)
-        assert serve.proc.wait(timeout=20) == 128 + signal.SIGTERM
+        assert serve.proc.wait(timeout=PATIENCE_S) == 128 + signal.SIGTERM
         assert serve.proc.stderr.read() == "lottery: interrupted\n"
         assert not serve.http_alive()
     finally:
@@ -213,14 +213,14 @@ def test_sudo_serve_reads_as_root_and_parses_http_as_nobody(instance, root_serve
 def test_either_side_killed_ends_the_other(root_serve):
     serve = root_serve()
     os.kill(serve.http, signal.SIGKILL)
-    assert serve.proc.wait(timeout=20) == 1
+    assert serve.proc.wait(timeout=PATIENCE_S) == 1
     err = serve.proc.stderr.read()
     assert err == (f"lottery: serve's HTTP process (PID {serve.http}) ended: killed by "
                    "SIGKILL: run serve again (a service's Restart=on-failure does)\n"), err
 
     serve = root_serve()
     os.kill(serve.proc.pid, signal.SIGKILL)
-    serve.proc.wait(timeout=20)
+    serve.proc.wait(timeout=PATIENCE_S)
     _wait_for(lambda: not serve.http_alive(), "the HTTP child to die with its parent", 10)
 
 

@@ -1,6 +1,7 @@
 """Recordings too short for what is asked of them: plot, dump --replay and
 top --replay say so in one line instead of drawing empty axes or showing
-nothing.  The recordings are cut from a real dump's (tests/data)."""
+nothing.  The recordings are cut from a real dump's (tests/data).  The
+commands run in this process (run_in_process), but for one plot that draws."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import DATA, run_lottery
+from conftest import DATA, run_in_process, run_lottery
 
 from orchestrator import records
 
@@ -56,6 +57,7 @@ def _each_task_once(tmp_path: Path) -> Path:
 
 def _one_line_exit_2(result, *words: str) -> None:
     assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == "", result.stdout
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for word in words:
@@ -71,16 +73,16 @@ def _one_line_exit_2(result, *words: str) -> None:
 def test_plot_of_too_little_data_says_so(tmp_path, make, words):
     recording = make(tmp_path)
     assert records.read(recording) is not None  # a recording dump could have written
-    _one_line_exit_2(run_lottery("plot", str(recording)), words, recording.name)
+    _one_line_exit_2(run_in_process("plot", str(recording)), words, recording.name)
     assert not recording.with_suffix(".png").exists()
 
 
 def test_plot_of_one_sample_as_ndjson_says_so_too(tmp_path):
     ndjson = tmp_path / "one.ndjson"
-    converted = run_lottery("dump", "--replay", str(_one_sample(tmp_path)), "-q",
+    converted = run_in_process("dump", "--replay", str(_one_sample(tmp_path)), "-q",
                             "--json-output", str(ndjson))
     assert converted.returncode == 0, converted.stderr
-    _one_line_exit_2(run_lottery("plot", str(ndjson)), "holds one sample")
+    _one_line_exit_2(run_in_process("plot", str(ndjson)), "holds one sample")
 
 
 def test_plot_of_two_samples_draws(tmp_path):
@@ -94,7 +96,8 @@ def test_plot_of_two_samples_draws(tmp_path):
 
 def test_dump_replay_of_no_sample_is_refused_before_writing(tmp_path):
     out = tmp_path / "out.csv"
-    result = run_lottery("dump", "--replay", str(_header_only(tmp_path)), "-q", "-o", str(out))
+    result = run_in_process("dump", "--replay", str(_header_only(tmp_path)), "-q", "-o",
+                            str(out))
     _one_line_exit_2(result, "holds no sample to replay")
     assert not out.exists()
 
@@ -102,7 +105,7 @@ def test_dump_replay_of_no_sample_is_refused_before_writing(tmp_path):
 def test_dump_replay_of_one_sample_shows_it_and_says_what_is_missing(tmp_path):
     one = _one_sample(tmp_path)
     out = tmp_path / "out.csv"
-    result = run_lottery("dump", "--replay", str(one), "-o", str(out))
+    result = run_in_process("dump", "--replay", str(one), "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "holds one sample" in result.stderr and "CPU %" in result.stderr
     assert "PID" in result.stdout and "wrote 1 samples" in result.stdout
@@ -114,5 +117,5 @@ def test_dump_replay_of_one_sample_shows_it_and_says_what_is_missing(tmp_path):
                          ids=["one sample", "no sample"])
 def test_top_replay_of_too_few_samples_says_so(tmp_path, make, words):
     # before it asks for a terminal: the recording is what is wrong
-    _one_line_exit_2(run_lottery("top", "--replay", str(make(tmp_path))), words,
+    _one_line_exit_2(run_in_process("top", "--replay", str(make(tmp_path))), words,
                      "dump --replay" if "one" in words else "lottery dump")

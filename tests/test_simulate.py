@@ -7,7 +7,7 @@ import csv
 import shutil
 
 import pytest
-from conftest import DATA, run_lottery
+from conftest import DATA, run_in_process, run_lottery
 
 from orchestrator import records
 from orchestrator.analysis import simulate as sim
@@ -100,7 +100,7 @@ def test_cli_prints_the_table_and_writes_the_csv(tmp_path):
     (["dump", "--simulate-draws", "-1"], "--simulate-draws -1"),
 ])
 def test_bad_analysis_input_is_one_line(args, message):
-    done = run_lottery(*args)
-    assert done.returncode == 2, done
+    done = run_in_process(*args)
+    assert done.returncode == 2 and done.stdout == "", done
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

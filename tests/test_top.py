@@ -14,14 +14,15 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import builders
 import pytest
-from conftest import REPO
+from conftest import REPO, wait_until
 
-from orchestrator import workload
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline
+from orchestrator.kernel import parse, tools
 from orchestrator.sinks import rows
 from orchestrator.sinks.live import GROUPINGS, SORTS, TopApp
 
@@ -138,81 +139,102 @@ def tmux_session():
     subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
 
 
+def _status(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
 def _screen(name: str) -> str:
     return subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True,
                           text=True).stdout
 
 
-def _wait_screen(name: str, *words: str, timeout: float = 30) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
+def _wait_screen(name: str, *words: str) -> str:
+    def shown() -> str:
         screen = _screen(name)
-        if all(w in screen for w in words):
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"{words} not on the screen:\n{screen}")
+        return screen if all(w in screen for w in words) else ""
+    try:
+        return wait_until(shown, f"{words} on the screen", step_s=0.2)
+    except AssertionError as err:
+        raise AssertionError(f"{err}:\n{_screen(name)}") from None
 
 
 def _top_pid(marker: str) -> int:
     """The pid of the `lottery top` whose pin directory is `marker`."""
-    for _ in range(100):
+    def found() -> int:
         # the python process itself, not the shell that started it
-        found = subprocess.run(["pgrep", "-f", f"^{sys.executable} -m orchestrator top "
-                                f"--pin-dir {marker}"], capture_output=True, text=True
-                               ).stdout.split()
-        if found:
-            return int(found[0])
-        time.sleep(0.1)
-    raise AssertionError("lottery top did not start")
+        pids = subprocess.run(["pgrep", "-f", f"^{sys.executable} -m orchestrator top "
+                               f"--pin-dir {marker}"], capture_output=True, text=True
+                              ).stdout.split()
+        return int(pids[0]) if pids else 0
+    return wait_until(found, "lottery top to start", step_s=0.1)
 
 
-def _start_top(instance, session: str, width: int = 80, height: int = 24) -> None:
+def _snapshots(pins) -> int:
+    """How many snapshots of the instance were begun: top is its only reader."""
+    return parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))[
+        "snapshots"]
+
+
+def _ends_at_once(pid: int, pins, snapshots_before: int) -> None:
+    """A stop ends top before its next sample, measured in its own samples
+    (one every half second), not in seconds a busy machine may stretch: at
+    most the one it was taking and one begun before the stop reached it."""
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), f"top ({pid}) to end")
+    took = _snapshots(pins) - snapshots_before
+    assert took <= 2, f"top went on sampling after the stop: {took} samples"
+
+
+def _start_top(instance, session: str, where: Path, width: int = 80, height: int = 24
+               ) -> Path:
+    """top in a new tmux session; returns the file its exit status goes to.
+    On the screen too, but a stop in the middle of one of top's escape
+    sequences may leave the terminal eating what is printed after it."""
+    status = where / "status"
     command = (f"cd {REPO} && PYTHONPATH={REPO} {sys.executable} -m orchestrator top "
-               f"--pin-dir {instance.dir} -i 0.5; echo EXITED $?; sleep 30")
+               f"--pin-dir {instance.dir} -i 0.5; echo EXITED $? | tee {status}; sleep 30")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(width), "-y",
                     str(height), command], check=True)
+    return status
 
 
-def test_top_in_a_real_80x24_terminal(instance, tmux_session):
+def _exited(status: Path, code: int) -> None:
+    assert wait_until(lambda: _status(status), "top's exit status") == f"EXITED {code}\n"
+
+
+def test_top_in_a_real_80x24_terminal(instance, tmux_session, spin, tmp_path):
     cpu = max(os.sched_getaffinity(0))
-    pids = workload.start(0, 8.0, cpu) + workload.start(5, 8.0, cpu)
-    try:
-        _start_top(instance, tmux_session)
-        screen = _wait_screen(tmux_session, "lottery-work", "Jain's index")
-        assert max(len(line) for line in screen.splitlines()) <= 80
-        for key in ("g", "g", "g", "s", "g"):  # into every grouping, and back
-            subprocess.run(["tmux", "send-keys", "-t", tmux_session, key], check=True)
-            time.sleep(0.3)
-        assert "by thread" in _wait_screen(tmux_session, "by thread")
-        subprocess.run(["tmux", "send-keys", "-t", tmux_session, "q"], check=True)
-        screen = _wait_screen(tmux_session, "EXITED")
-        assert "EXITED 0" in screen and "Traceback" not in screen, screen
-    finally:
-        workload.stop(pids)
-        workload.wait(pids)
+    spin(0, cpu)  # until the test ends, however long top takes to show them
+    spin(5, cpu)
+    status = _start_top(instance, tmux_session, tmp_path)
+    screen = _wait_screen(tmux_session, "lottery-work", "Jain's index")
+    assert max(len(line) for line in screen.splitlines()) <= 80
+    for key in ("g", "g", "g", "s", "g"):  # into every grouping, and back
+        subprocess.run(["tmux", "send-keys", "-t", tmux_session, key], check=True)
+        time.sleep(0.3)
+    assert "by thread" in _wait_screen(tmux_session, "by thread")
+    subprocess.run(["tmux", "send-keys", "-t", tmux_session, "q"], check=True)
+    _exited(status, 0)
+    screen = _wait_screen(tmux_session, "EXITED")
+    assert "EXITED 0" in screen and "Traceback" not in screen, screen
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
-def test_a_stop_by_signal_ends_top_at_once_with_its_status(instance, tmux_session, stop):
-    _start_top(instance, tmux_session, 200, 50)
+def test_a_stop_by_signal_ends_top_at_once_with_its_status(instance, tmux_session, stop,
+                                                           tmp_path):
+    status = _start_top(instance, tmux_session, tmp_path, 200, 50)
     _wait_screen(tmux_session, "Jain's index")
     pid = _top_pid(str(instance.dir))
+    before = _snapshots(instance)
     os.kill(pid, stop)
-    deadline = time.monotonic() + 3  # once, a top ignored SIGTERM for more than 3 s
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
-        time.sleep(0.05)
-    assert not os.path.exists(f"/proc/{pid}"), f"top still runs after {stop.name}"
-    screen = _wait_screen(tmux_session, "EXITED")
-    assert f"EXITED {128 + stop}" in screen and "Traceback" not in screen, screen
+    _ends_at_once(pid, instance, before)  # once, a top ignored SIGTERM for seconds
+    _exited(status, 128 + stop)
+    assert "Traceback" not in _screen(tmux_session)
 
 
-def test_a_terminal_that_goes_away_ends_top(instance, tmux_session):
-    _start_top(instance, tmux_session)
+def test_a_terminal_that_goes_away_ends_top(instance, tmux_session, tmp_path):
+    _start_top(instance, tmux_session, tmp_path)
     _wait_screen(tmux_session, "Jain's index")
     pid = _top_pid(str(instance.dir))
+    before = _snapshots(instance)
     subprocess.run(["tmux", "kill-session", "-t", tmux_session], check=True)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
-        time.sleep(0.05)
-    assert not os.path.exists(f"/proc/{pid}"), "top outlived its terminal"
+    _ends_at_once(pid, instance, before)

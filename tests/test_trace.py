@@ -9,10 +9,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import builders
-from conftest import REPO
+from conftest import PATIENCE_S, REPO, wait_until
 
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline
@@ -52,6 +51,16 @@ def test_the_trace_is_whole_after_every_sample(tmp_path):
     assert [e["ts"] for e in cpu] == [1_000_000.0, 2_000_000.0]  # the start of each interval
 
 
+def _counted(path, proc: subprocess.Popen) -> int:
+    """Samples in a trace being written: the file is a whole array after each."""
+    assert proc.poll() is None, proc.communicate()
+    try:
+        events = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):  # not there yet, or being rewritten
+        return 0
+    return len({e["ts"] for e in events if e["ph"] == "C"})
+
+
 def test_dump_trace_opens_after_ctrl_c(instance, tmp_path):
     path = tmp_path / "run.json"
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "dump", "--pin-dir",
@@ -59,9 +68,10 @@ def test_dump_trace_opens_after_ctrl_c(instance, tmp_path):
                              "--trace-output", str(path)],
                             env={**os.environ, "PYTHONPATH": str(REPO)}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.0)
+    # stopped once it has written samples, however long a busy machine takes
+    wait_until(lambda: _counted(path, proc) >= 2, "two samples in the trace")
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=PATIENCE_S)
     assert proc.returncode == 130 and "Traceback" not in err, err
     events = json.loads(path.read_text())
     check_trace(events)

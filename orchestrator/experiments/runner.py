@@ -31,15 +31,23 @@ class Task:
 Timeline = list[tuple[float, dict[str, int]]]
 
 
+def _exit_status(pid: int) -> int | None:
+    """How a child ended (as subprocess gives it), or None while it runs; it
+    is left to be reaped by run's end, which waits for every task."""
+    try:
+        ended = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return 0
+    if ended is None:
+        return None
+    return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+
+
 def _missing(name: str, pid: int, snap: Snapshot) -> LotteryError:
     """Why a task of the run is not in a snapshot, as far as can be told."""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        done, status = pid, 0
-    if done:
-        return LotteryError(f"task {name} (pid {pid}) ended early "
-                            f"(status {os.waitstatus_to_exitcode(status)})",
+    status = _exit_status(pid)
+    if status is not None:
+        return LotteryError(f"task {name} (pid {pid}) ended early (status {status})",
                             "something killed it: run the experiment again")
     if snap.info.dropped:
         return LotteryError(f"task {name} (pid {pid}) did not fit in the instance's task map "
@@ -59,7 +67,7 @@ def run(pins: Pins, tasks: list[Task], cpu: int, duration_s: float, step_s: floa
     take = bpftool_source(pins)
     begin = time.monotonic()
     try:
-        _start(tasks, pids, cpu, duration_s, step_s, 0.0)
+        _start(tasks, pids, cpu, duration_s, 0.0)
         for tick in Sampler(lambda: take(1 << 64), step_s).ticks():
             snap = tick.snapshot
             now = units.s(snap.info.start_ns) - begin  # CLOCK_MONOTONIC, as time.monotonic()
@@ -70,19 +78,25 @@ def run(pins: Pins, tasks: list[Task], cpu: int, duration_s: float, step_s: floa
             timeline.append((now, {name: runtime[pid] for name, pid in pids.items()}))
             if now >= duration_s:
                 return timeline
-            _start(tasks, pids, cpu, duration_s, step_s, now)
+            _start(tasks, pids, cpu, duration_s, now)
         return timeline
     finally:
         workload.stop(pids.values())
         workload.wait(pids.values())
 
 
+# A task runs until the run stops it, however the run ends, or dies with it
+# (workload's parent-death signal): its own time limit is only a bound, and
+# must not end it first when a busy machine makes the run's readings late.
+OUTLIVE_S = 3600.0
+
+
 def _start(tasks: list[Task], pids: dict[str, int], cpu: int, duration_s: float,
-           step_s: float, now: float) -> None:
+           now: float) -> None:
     """Start the tasks whose time has come; each runs past the run's end."""
     for task in tasks:
         if task.name not in pids and task.start_s <= now:
-            left = duration_s - task.start_s + 2 * step_s + 1
+            left = duration_s - task.start_s + OUTLIVE_S
             pids[task.name] = workload.start(task.nice, left, cpu, cgroup=task.cgroup)[0]
 
 

@@ -19,9 +19,19 @@ from orchestrator.sinks import rows
 DEFAULT_COLUMNS = ("pid", "comm", "group", "nice", "tickets", "set", "cpu", "wait", "share",
                    "expected", "observed", "error")
 WIDTH = 120
-# tabulate widens every column by 2 beyond its header; the two spaces between
-# columns are gap enough, and they are what lets the default fit WIDTH.
-_tabulate.MIN_PADDING = 0
+
+
+def _tight(body: list, headers: list) -> str:
+    """tabulate without its padding: it widens every column by 2 beyond its
+    header, and the two spaces between columns are gap enough (what lets the
+    default fit WIDTH). Its setting is the module's, so it is set for this
+    table alone: once set at import, it changed every other table the
+    process drew after (simulate's and experiment's results)."""
+    padding, _tabulate.MIN_PADDING = _tabulate.MIN_PADDING, 0
+    try:
+        return tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
+    finally:
+        _tabulate.MIN_PADDING = padding
 
 
 def columns(names: str | None, wide: bool, draws: int) -> tuple[str, ...]:
@@ -60,8 +70,7 @@ def render(frame: Frame, top: int, sort: str, grouping: Grouping,
              f" map {seen.live_rows} live + {seen.exit_rows} exited rows")
     if seen.dropped or seen.exits_missed:
         title += f"; not seen: {seen.dropped} live tasks, {seen.exits_missed} exits"
-    table = tabulate(body, headers=rows.headers(shown, view), tablefmt="simple",
-                     disable_numparse=True)
+    table = _tight(body, rows.headers(shown, view))
     out = f"{title}\n{table}\n{conservation_line(check)}"
     return out + "\n" + textwrap.fill(fairness_line(frame), WIDTH, subsequent_indent="  ")
 
@@ -78,6 +87,6 @@ def render_edf(frame: Frame, top: int) -> str:
                "LATENESS ms"]
     util = "; ".join(f"{g} {u:.3f}" for g, u in sorted(frame.utilisation.items()))
     return (f"EDF view (period = interval / runs; deadline = period)\n"
-            f"{tabulate(body, headers=headers, tablefmt='simple', disable_numparse=True)}\n"
+            f"{_tight(body, headers)}\n"
             f"total utilisation per group (EDF meets all deadlines on one CPU iff <= 1): "
             f"{util or 'needs two samples'}")
