@@ -26,7 +26,7 @@ from conftest import PATIENCE_S, _argv_env, run_lottery
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.openmetrics import exposition
-from test_exporter import _free_port, _get, _wait_for
+from test_exporter import _free_port, _get, _value, _wait_for
 
 from orchestrator import workload
 from orchestrator.exporter import privsep
@@ -138,13 +138,6 @@ def _descriptors(pid: int) -> dict[int, str]:
 
 def _schedstat_ns(pid: int) -> int:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-
-
-def _value(text: str, name: str, label: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(f'{name}{{group="{label}"}} '):
-            return float(line.split()[-1])
-    raise AssertionError(f"{name} of {label} not in the scrape")
 
 
 def test_sudo_serve_reads_as_root_and_parses_http_as_nobody(instance, root_serve):
