@@ -288,6 +288,21 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
     return subprocess.CompletedProcess(["lottery", *args], status, stdout_text, stderr_text)
 
 
+def one_line_error(result: subprocess.CompletedProcess, *words: str, code: int | None = 2,
+                   stdout: str | None = "") -> None:
+    """What every refusal must look like: exit `code` (None: any but 0), one
+    line on stderr holding each of `words`, no traceback, and `stdout` (None:
+    anything) on standard output."""
+    shown = (result.args, result.stdout[-300:], result.stderr[-500:])
+    assert result.returncode != 0 if code is None else result.returncode == code, shown
+    if stdout is not None:
+        assert result.stdout == stdout, shown
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, shown
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+
+
 def start_lottery(*args: str) -> subprocess.Popen:
     """Start the CLI in the background (stop it with SIGINT, as Ctrl-C would)."""
     argv, full_env = _argv_env(args, None, None)

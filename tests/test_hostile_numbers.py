@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from conftest import DATA, run_in_process, run_lottery
+from conftest import DATA, one_line_error, run_in_process, run_lottery
 
 from orchestrator import bounds, records
 from orchestrator.cli import app
@@ -90,14 +90,6 @@ def _cases() -> list[tuple[str, str, list[str]]]:
     return cases
 
 
-def _one_line_usage_error(done, *words: str) -> None:
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2, (done.args, done.stdout[-300:], done.stderr[-300:])
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-500:]
-    for word in words:
-        assert word in lines[0], (done.args, lines[0])
-
-
 def test_every_numeric_option_refuses_what_is_out_of_range():
     cases = _cases()
     assert len(cases) > 60  # every command's every number, several values each
@@ -122,13 +114,13 @@ def test_every_numeric_option_refuses_what_is_out_of_range():
 def test_a_ratio_out_of_reach_is_refused_naming_the_nearest(via, ratio, nearest):
     done = run_in_process("experiment", "--ratios", f"2:1,{ratio}", "--via", via,
                        "--pin-dir", "/sys/fs/bpf/lottery-never-loaded")
-    _one_line_usage_error(done, "--ratios", nearest, f"up to {nearest.split('.')[0]}")
+    one_line_error(done, "--ratios", nearest, f"up to {nearest.split('.')[0]}")
 
 
 def test_a_simulation_beyond_the_draws_bound_names_the_option_that_brings_it_down():
     done = run_in_process("simulate", "tests/data/dump.csv", "--quantum", "0.01",
                        "--replays", "10000")
-    _one_line_usage_error(done, "draws", "--quantum")
+    one_line_error(done, "draws", "--quantum")
 
 
 def _rows() -> tuple[list[str], list[list[str]]]:
@@ -209,7 +201,7 @@ def test_hostile_recordings_are_refused_in_one_line(tmp_path, command, hostile_r
             args += ["-o", str(tmp_path / "out.png")]
         # the first as a program, the rest in process
         done = (run_lottery if n == 0 else run_in_process)(*args, timeout=30)
-        _one_line_usage_error(done, str(path))
+        one_line_error(done, str(path))
         assert done.stdout == "", what
         assert not (tmp_path / "out.png").exists(), what
 
@@ -236,7 +228,7 @@ def test_hostile_ticket_mappings_are_refused_in_one_line(tmp_path, text, words):
     mapping = tmp_path / "tickets.txt"
     mapping.write_text(text)
     done = run_in_process("simulate", "tests/data/dump.csv", "--tickets", str(mapping))
-    _one_line_usage_error(done, *words)
+    one_line_error(done, *words)
 
 
 @pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
@@ -246,7 +238,7 @@ def test_a_ticket_mapping_that_never_ends_is_refused(tmp_path, special):
         path = tmp_path / "fifo"
         os.mkfifo(path)
     done = run_in_process("simulate", "tests/data/dump.csv", "--tickets", str(path), timeout=30)
-    _one_line_usage_error(done, "not a regular file")
+    one_line_error(done, "not a regular file")
 
 
 def test_the_documented_limits_are_the_checked_ones():
@@ -265,7 +257,7 @@ def test_the_documented_limits_are_the_checked_ones():
 def test_pids_are_ascii_numbers_the_kernel_can_have(pids, words):
     for command in (["dump", "--replay", "tests/data/recording.csv"],
                     ["serve", "--pin-dir", "/sys/fs/bpf/lottery-never-loaded"]):
-        _one_line_usage_error(run_in_process(*command, "-p", pids), "--pid", words)
+        one_line_error(run_in_process(*command, "-p", pids), "--pid", words)
 
 
 def test_a_byte_order_mark_is_not_part_of_a_recording_or_a_mapping(tmp_path):

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import DATA, _argv_env, run_in_process, run_lottery
+from conftest import DATA, _argv_env, one_line_error, run_in_process, run_lottery
 
 RECORDING = DATA / "recording.csv"
 MAPPING = "-20..19 100\n"
@@ -83,15 +83,6 @@ def _first(*params) -> bool:
     return all(value == values[0] for value, values in params)
 
 
-def _one_line_exit_2(result: subprocess.CompletedProcess, *words: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert result.stdout == "", result.stdout
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-
-
 def _make(path: Path, text: str | None) -> bytes:
     data = RECORDING.read_bytes() if text is None else text.encode()
     path.write_bytes(data)
@@ -109,7 +100,7 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, case
     # an instance that is not loaded: refused before it is looked for
     run = run_lottery if _first((case, list(CASES)), (spelling, SPELLINGS)) else run_in_process
     result = run(*args, *(["--pin-dir", str(pin_dir)] if args[0] != "plot" else []))
-    _one_line_exit_2(result, "same file", str(written))
+    one_line_error(result, "same file", str(written))
     assert (tmp_path / name).read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["sub", "dirlink", name, f"hard-{name}", f"link-{name}"])
@@ -118,7 +109,7 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, case
 def test_plot_refuses_a_recording_whose_png_would_be_itself(tmp_path):
     recording = tmp_path / "run.png"
     before = _make(recording, None)
-    _one_line_exit_2(run_in_process("plot", str(recording)), "same file", "--output")
+    one_line_error(run_in_process("plot", str(recording)), "same file", "--output")
     assert recording.read_bytes() == before
 
 
@@ -141,7 +132,7 @@ def test_two_outputs_naming_one_file_are_refused(tmp_path, command, spelling, pi
     *head, first, second = command
     run = run_lottery if _first((command, TWO_OUTPUTS), (spelling, TWICE)) else run_in_process
     result = run(*head, first, str(one), second, str(two), "--pin-dir", str(pin_dir))
-    _one_line_exit_2(result, "name the same file", first, second)
+    one_line_error(result, "name the same file", first, second)
     assert target.read_bytes() == b"kept\n"
 
 
@@ -151,7 +142,7 @@ def test_two_outputs_naming_one_new_file_are_refused(tmp_path, first, second):
     (tmp_path / "link").symlink_to(tmp_path / "new")
     result = run_in_process("dump", "--replay", str(RECORDING), "-q", first,
                             str(tmp_path / "new"), second, str(tmp_path / "link"))
-    _one_line_exit_2(result, "name the same file")
+    one_line_error(result, "name the same file")
     assert not (tmp_path / "new").exists()
 
 
@@ -173,7 +164,7 @@ def test_dash_is_standard_output_and_refused_when_that_is_the_recording(tmp_path
     before = _make(recording, None)
     result = _run_into(["dump", "--replay", str(recording), "-q", option, "-"], recording,
                        as_program=option == "-o")
-    _one_line_exit_2(result, "same file", "standard output")
+    one_line_error(result, "same file", "standard output")
     assert recording.read_bytes() == before
 
 
@@ -185,7 +176,7 @@ def test_standard_output_appended_to_the_recording_is_refused(tmp_path, argv):
     before = _make(recording, None)
     args = [str(recording) if a == "IN" else str(tmp_path / "other") if a == "OTHER" else a
             for a in argv]
-    _one_line_exit_2(_run_into(args, recording, as_program=argv[0] == "simulate"),
+    one_line_error(_run_into(args, recording, as_program=argv[0] == "simulate"),
                      "standard output", "reads")
     assert recording.read_bytes() == before
     assert not (tmp_path / "other").exists()
@@ -195,7 +186,7 @@ def test_standard_output_appended_to_an_output_is_refused(tmp_path):
     out = tmp_path / "out.csv"
     out.write_bytes(b"")
     result = _run_into(["dump", "--replay", str(RECORDING), "-q", "-o", str(out)], out)
-    _one_line_exit_2(result, "standard output", "writes")
+    one_line_error(result, "standard output", "writes")
     assert out.read_bytes() == b""
 
 

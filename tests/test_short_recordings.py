@@ -10,7 +10,7 @@ import io
 from pathlib import Path
 
 import pytest
-from conftest import DATA, run_in_process, run_lottery
+from conftest import DATA, one_line_error, run_in_process, run_lottery
 
 from orchestrator import records
 
@@ -55,15 +55,6 @@ def _each_task_once(tmp_path: Path) -> Path:
     return _write(tmp_path / "once.csv", header, rows)
 
 
-def _one_line_exit_2(result, *words: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert result.stdout == "", result.stdout
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-
-
 @pytest.mark.parametrize("make,words", [
     (_one_sample, "holds one sample"),
     (_header_only, "no task with an interval"),
@@ -73,7 +64,7 @@ def _one_line_exit_2(result, *words: str) -> None:
 def test_plot_of_too_little_data_says_so(tmp_path, make, words):
     recording = make(tmp_path)
     assert records.read(recording) is not None  # a recording dump could have written
-    _one_line_exit_2(run_in_process("plot", str(recording)), words, recording.name)
+    one_line_error(run_in_process("plot", str(recording)), words, recording.name)
     assert not recording.with_suffix(".png").exists()
 
 
@@ -82,7 +73,7 @@ def test_plot_of_one_sample_as_ndjson_says_so_too(tmp_path):
     converted = run_in_process("dump", "--replay", str(_one_sample(tmp_path)), "-q",
                             "--json-output", str(ndjson))
     assert converted.returncode == 0, converted.stderr
-    _one_line_exit_2(run_in_process("plot", str(ndjson)), "holds one sample")
+    one_line_error(run_in_process("plot", str(ndjson)), "holds one sample")
 
 
 def test_plot_of_two_samples_draws(tmp_path):
@@ -98,7 +89,7 @@ def test_dump_replay_of_no_sample_is_refused_before_writing(tmp_path):
     out = tmp_path / "out.csv"
     result = run_in_process("dump", "--replay", str(_header_only(tmp_path)), "-q", "-o",
                             str(out))
-    _one_line_exit_2(result, "holds no sample to replay")
+    one_line_error(result, "holds no sample to replay")
     assert not out.exists()
 
 
@@ -117,5 +108,5 @@ def test_dump_replay_of_one_sample_shows_it_and_says_what_is_missing(tmp_path):
                          ids=["one sample", "no sample"])
 def test_top_replay_of_too_few_samples_says_so(tmp_path, make, words):
     # before it asks for a terminal: the recording is what is wrong
-    _one_line_exit_2(run_in_process("top", "--replay", str(make(tmp_path))), words,
+    one_line_error(run_in_process("top", "--replay", str(make(tmp_path))), words,
                      "dump --replay" if "one" in words else "lottery dump")
