@@ -130,6 +130,34 @@ async def test_a_failure_inside_the_app_ends_it_with_one_line_and_status_1(monke
     assert "\n" not in app.failure.line()
 
 
+@pytest.mark.asyncio
+async def test_a_frame_that_cannot_be_drawn_ends_top_with_one_line(monkeypatch):
+    """Frames are drawn from the frames thread: an error there once killed
+    that thread with a traceback and left top frozen on its last frame."""
+    def broken(*_):
+        raise ValueError("More values provided than there are columns.")
+
+    monkeypatch.setattr(rows, "cells", broken)
+    app = TopApp(_frames)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(100):
+            if app.failure is not None:
+                break
+            await pilot.pause(0.05)
+    assert app.return_code == 1
+    assert app.failure is not None and "ValueError" in app.failure.line()
+
+
+@pytest.mark.asyncio
+async def test_frames_still_coming_when_top_quits_are_dropped_without_a_word():
+    for _ in range(5):  # the frame in flight meets the screen at any stage of its end
+        app = TopApp(_frames)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _until_shown(app, pilot, 1)
+            await pilot.press("q")
+        assert app.return_code in (0, None) and app.failure is None
+
+
 @pytest.fixture
 def tmux_session():
     if not shutil.which("tmux"):

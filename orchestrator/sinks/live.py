@@ -11,6 +11,7 @@ and in any grouping."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import os
 import signal
@@ -40,6 +41,11 @@ _WIDE = 110           # from this many columns on, the table shows more columns
 _SHOWN = 200          # rows the table holds: more than a screen, few enough to redraw
 # The exit status of a stop by signal, as the rest of lottery gives it.
 _STOPS = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
+
+
+def _failed(error: Exception) -> LotteryError:
+    return LotteryError(f"lottery top failed: {type(error).__name__}: {error}",
+                        "please report it, with the terminal's size and the keys pressed")
 
 
 def columns(width: int, grouping: groupings.Grouping) -> tuple[str, ...]:
@@ -125,15 +131,14 @@ class TopApp(App[None]):
         # Textual calls this with any error a handler raised: it would print a
         # traceback with its locals and leave with status 1 unnoticed.  Leave
         # with one line instead, through the command (commands/top.py).
-        self.failure = LotteryError(f"lottery top failed: {type(error).__name__}: {error}",
-                                    "please report it, with the terminal's size and the keys "
-                                    "pressed")
+        self.failure = _failed(error)
         self._stop.set()
         self.exit(return_code=1)
 
     def _sample(self) -> None:
         """In the frames thread: take frames until told to stop.  A failure
-        (the instance unloaded, say) ends the app with it."""
+        (the instance unloaded, say, or a frame that could not be drawn) ends
+        the app with it."""
         try:
             for frame in self._frames(self._stop):
                 if self._stop.is_set():
@@ -141,14 +146,24 @@ class TopApp(App[None]):
                 self.call_from_thread(self.show, frame)
         except LotteryError as err:
             self.failure = err
-        except RuntimeError:
-            return  # the app ended while a frame was on its way
+        except Exception as error:
+            # A frame on its way while the app ends finds its screen gone:
+            # that is the end, not a failure.  Drawing errors come back here
+            # from the app's loop (not through _handle_exception): without
+            # this the thread would die with a traceback and top would freeze.
+            if self._stop.is_set():
+                return
+            self.failure = _failed(error)
         if not self._stop.is_set():
-            self.call_from_thread(self.exit, None, 1 if self.failure else 0)
+            self._stop.set()
+            with contextlib.suppress(RuntimeError):  # the app ended meanwhile
+                self.call_from_thread(self.exit, None, 1 if self.failure else 0)
 
     # drawing
 
     def show(self, frame: Frame) -> None:
+        if self._stop.is_set():  # the app is ending: its widgets may be gone
+            return
         check = frame.conservation
         if check:
             self._conservation.append(abs(check.error))
