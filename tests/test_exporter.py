@@ -224,7 +224,7 @@ def test_promql_rates_of_two_pinned_tasks_agree_with_schedstat(fleet, spin):
     pids = spin(0, CPU) + spin(5, CPU)
     track = Track(pids)
     try:
-        _wait_for(lambda: _spans(prometheus, pids, 10), "10 s of scrapes of both tasks")
+        _wait_for(lambda: _spans(prometheus, pids, 6), "6 s of scrapes of both tasks")
         for pid in pids:
             (first, _), *_, (last, _) = _scrapes(prometheus, pid)
             # a window a millisecond wider than from the first to the last:
