@@ -250,22 +250,26 @@ def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instanc
     assert [(r["nice_a"], r["nice_b"]) for r in rows] == [("0", "0"), ("0", "5")]
     for r in rows:
         assert float(r["observed_ratio"]) == pytest.approx(float(r["weight_ratio"]), rel=0.05)
-        # both ran (other users' tasks on the CPU may take part of it: no more is assumed)
-        assert min(int(r["runtime_a_ns"]), int(r["runtime_b_ns"])) > 50e6
+        # both ran (other users' tasks on the CPU may take most of it: no
+        # amount is assumed; the run itself refuses a window a task had no
+        # CPU in)
+        assert min(int(r["runtime_a_ns"]), int(r["runtime_b_ns"])) > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "OBSERVED (LINUX)" in done.stdout
 
 
-def test_simulate_live_replays_what_the_program_saw(instance, spin):
+def test_simulate_live_replays_what_the_program_saw(instance, spin, tmp_path):
     pids = spin(0, CPU) + spin(5, CPU)  # outlive it, busy or not
+    out = tmp_path / "simulated.csv"
     try:
         done = run_lottery("simulate", "--live", "2", "--interval", "0.5", "--seed", "1",
-                           "--pin-dir", str(instance.dir))
+                           "--pin-dir", str(instance.dir), "-o", str(out))
     finally:
         workload.stop(pids)
         workload.wait(pids)
     assert done.returncode == 0, done.stderr
-    # by pid: others' lottery-work may run meanwhile, and be shown too
-    shown = {int(line.split()[0]): line.split()[1:3] for line in done.stdout.splitlines()
-             if line.split() and line.split()[0].isdigit()}
-    assert shown[pids[0]] == ["lottery-work", "0"] and shown[pids[1]] == ["lottery-work", "5"]
+    # by pid, from every task the run replayed: on a busy machine others'
+    # tasks may outrun these and fill the printed table's top rows
+    replayed = {int(r["pid"]): r for r in csv.DictReader(out.open())}
+    assert [(replayed[p]["comm"], replayed[p]["nice"]) for p in pids] == \
+        [("lottery-work", "0"), ("lottery-work", "5")]

@@ -124,7 +124,8 @@ def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
     With a reader's `memo`, rows unchanged since its last snapshot are the
     same objects, and the snapshot says which they are (Snapshot.unchanged)."""
     try:
-        for attempt in range(tries):
+        for _ in range(tries):
+            began = time.monotonic()
             with _turn(pins) as handle:
                 number = parse.snapshot_number(_walk(pins, handle))
                 idle = procstat.read_idle()  # right after the walk: one moment for both
@@ -140,7 +141,14 @@ def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
                 timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
                 return Snapshot(info, timestamp_s, tuple(rows.live), tuple(rows.exits),
                                 tuple(idle), groups, rows.unchanged)
-            time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+            # Another reader walked while this one read, and is reading its
+            # own rows now (a reader through sudo holds no lock).  Walking
+            # again at once would overwrite them, and its retry ours: both
+            # retry without end on a busy machine (seen: a dump beside a
+            # scraping exporter gave up after 8).  Let it finish first: wait
+            # about as long as a read takes here, a random part of it so two
+            # readers do not wait in step.
+            time.sleep(max(0.005, random.uniform(0.5, 1.5) * (time.monotonic() - began)))
     except LotteryError as err:
         raise _not_loaded(err, pins) from None
     raise LotteryError(f"{tries} samples in a row were overwritten by other readers of "
