@@ -310,6 +310,18 @@ def start_lottery(*args: str) -> subprocess.Popen:
                             env=full_env, stdin=subprocess.DEVNULL)
 
 
+# The scheduler switches tasks at ticks: 4 ms at this kernel's HZ=250.
+TICK_NS = 4_000_000
+
+
+def ratio_allowed(a_ns: int, b_ns: int, rel: float) -> float:
+    """How far two tasks' CPU-time ratio may stray from their weights': `rel`,
+    or a tick of either task's time when a busy CPU gave the pair little of
+    it (no amount of CPU is assumed: other users' tasks may share it)."""
+    assert a_ns > 0 and b_ns > 0, (a_ns, b_ns)
+    return max(rel, TICK_NS / a_ns + TICK_NS / b_ns)
+
+
 # How long an event a test waits for may take on a busy machine before the
 # test fails: a safety net, never a measure (speed belongs to `make bench`).
 PATIENCE_S = 120.0
