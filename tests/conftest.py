@@ -406,7 +406,8 @@ def cgroups():
         assert not made.root.exists(), f"cgroup left at {made.root}"
 
 
-def _throwaway_user():
+@pytest.fixture
+def throwaway_user():
     """A fresh system user, and the sudoers file made for it; both removed
     after, with every process the user still runs."""
     name = f"lp{uuid.uuid4().hex[:8]}"
@@ -423,19 +424,6 @@ def _throwaway_user():
             time.sleep(0.1)
         gone = subprocess.run(["userdel", name], capture_output=True, text=True)
         assert gone.returncode == 0, f"user {name} left: {gone.stderr}"
-
-
-@pytest.fixture
-def throwaway_user():
-    """A fresh system user, and the sudoers file made for it; both removed
-    after, with every process the user still runs."""
-    yield from _throwaway_user()
-
-
-@pytest.fixture(scope="module")
-def module_user():
-    """throwaway_user, for every test of a module."""
-    yield from _throwaway_user()
 
 
 def write_sudoers(rules: Path, user: str, pins) -> None:

@@ -64,9 +64,10 @@ def _wait_for(check, what: str, timeout: float = PATIENCE_S):
 
 
 class Exporter:
-    """`lottery serve` as `user` on a free loopback port."""
+    """`lottery serve` as `user` (None: root, HTTP as nobody) on a free
+    loopback port."""
 
-    def __init__(self, pins, user: str, *args: str):
+    def __init__(self, pins, user: str | None, *args: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/metrics"
         argv, env = _argv_env(("serve", "--pin-dir", str(pins.dir), "--listen",
@@ -93,10 +94,8 @@ class Exporter:
             self.proc.wait()
 
 
-# Every 2 s: a reader through sudo cannot take turns with others (kernel/
-# snapshot.py), and on a busy machine, where a scrape takes about a second,
-# one every second would overwrite the samples of a dump of the same
-# instance every time, as the dump then says (read less often).
+# Every 2 s: on a busy machine a scrape takes about a second, and a dump of
+# the same instance beside it waits its turn (kernel/snapshot.py).
 SCRAPE_S = 2
 
 
@@ -148,14 +147,14 @@ class Fleet(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def fleet(bpf_object, module_pin_dir, module_user, tmp_path_factory):
-    """An instance, its exporter (groups per process) run by a user with the
-    doctor's sudo rules, and a Prometheus scraping it, for the tests of this
-    module that need all three."""
-    user, rules = module_user
+def fleet(bpf_object, module_pin_dir, tmp_path_factory):
+    """An instance, its exporter (groups per process) as docs/FLEET.md runs
+    it (sudo lottery serve: read as root, HTTP as nobody), and a Prometheus
+    scraping it, for the tests of this module that need all three.  Reading
+    as root, the exporter takes turns with a root dump of the instance; the
+    exporter as a user through sudo (which cannot) has tests of its own."""
     with loaded(bpf_object, module_pin_dir) as instance:
-        write_sudoers(rules, user, instance)
-        exporter = Exporter(instance, user, "--group-by", "process")
+        exporter = Exporter(instance, None, "--group-by", "process")
         prometheus = None
         try:
             prometheus = Prometheus(tmp_path_factory.mktemp("prometheus"),

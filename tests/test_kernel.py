@@ -147,6 +147,7 @@ def _old_and_new(instance) -> tuple:
     take the pid first, and keep it (a long-lived thread, say): then a new
     old task is made, until one pid is won back."""
     deadline = time.monotonic() + PATIENCE_S
+    taken, missed = 0, []
     while time.monotonic() < deadline:
         (old,) = workload.start(0, 0.5, CPU)
         _wait_exit_unreaped(old)  # its exit row is its own while no task can take its pid
@@ -154,6 +155,7 @@ def _old_and_new(instance) -> tuple:
         workload.wait([old])
         for _ in range(5):
             if os.path.exists(f"/proc/{old}"):
+                taken += 1
                 break  # another user's task has the pid now
             # another fork may take the pid between these lines: try again
             with open("/proc/sys/kernel/ns_last_pid", "w") as handle:
@@ -162,9 +164,11 @@ def _old_and_new(instance) -> tuple:
             (new,) = workload.start(0, 0.05, CPU)
             if new == old:
                 return old_row, new, forked_ns
+            missed.append(new - old)
             workload.stop([new])
             workload.wait([new])
-    raise AssertionError(f"no pid was won back in {PATIENCE_S:.0f} s")
+    raise AssertionError(f"no pid was won back in {PATIENCE_S:.0f} s: taken by others "
+                         f"{taken} times, forks landed at old + {missed[-20:]}")
 
 
 def test_reused_pid_starts_from_zero(instance):
