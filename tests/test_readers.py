@@ -144,8 +144,9 @@ def _ended(proc: subprocess.Popen) -> None:
 
 
 def _rows_in_map(pins) -> tuple[dict, int, dict, dict]:
-    """The live rows (key: the snapshot that wrote it) and the number of exit rows the task map holds,
-    with the program's counters read just before and just after."""
+    """The live rows (each key with the snapshot that wrote it) and the
+    number of exit rows the task map holds, with the program's counters
+    read just before and just after."""
     def counters():
         return parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))
     before = counters()
