@@ -315,11 +315,15 @@ TICK_NS = 4_000_000
 
 
 def ratio_allowed(a_ns: int, b_ns: int, rel: float) -> float:
-    """How far two tasks' CPU-time ratio may stray from their weights': `rel`,
-    or a tick of either task's time when a busy CPU gave the pair little of
-    it (no amount of CPU is assumed: other users' tasks may share it)."""
-    assert a_ns > 0 and b_ns > 0, (a_ns, b_ns)
-    return max(rel, TICK_NS / a_ns + TICK_NS / b_ns)
+    """How far two tasks' CPU-time ratio a/b may stray from their weights':
+    `rel`, or what a tick at each end of the window (either task may be
+    mid-turn at each of the two readings) can do to a/b when a busy CPU gave
+    the pair little time (no amount is assumed: others may share the CPU)."""
+    slack = 2 * TICK_NS
+    assert min(a_ns, b_ns) > slack, f"too little CPU to tell a ratio: {a_ns}, {b_ns} ns"
+    ratio = a_ns / b_ns
+    return max(rel, (a_ns + slack) / (b_ns - slack) / ratio - 1,
+               1 - (a_ns - slack) / (b_ns + slack) / ratio)
 
 
 # How long an event a test waits for may take on a busy machine before the
