@@ -36,7 +36,7 @@ def _stopped(signum: int) -> KeyboardInterrupt:
 
 def _stop(signum: int, _frame: object) -> None:
     """Raise the first stop; one after it waits for the first's cleanup
-    instead of breaking into it (as signals.install's handler)."""
+    instead of breaking into it."""
     if not _raised:
         _raised.append(_stopped(signum))
         raise _raised[0]

@@ -27,24 +27,6 @@ class Interrupted(Exception):
         self.code = code
 
 
-_received: list[int] = []  # what stopped lottery, for exit_code after click's Abort
-
-
-def _raise(signum: int, _frame: object) -> None:
-    first = not _received
-    _received.append(signum)
-    if first:  # a second stop (two Ctrl-C, or a service manager and timeout) waits
-        raise Stopped(signum)  # for the first's cleanup instead of breaking into it
-
-
-def install() -> None:
-    """Make SIGINT, SIGTERM and SIGHUP raise Stopped, once: lottery stops on
-    the first and finishes its cleanup through any that follow."""
-    for signum in STOPPING:
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup: stay ignored
-            signal.signal(signum, _raise)
-
-
 def default() -> None:
     """In a forked child: the signals kill it, as they would any program."""
     for signum in STOPPING:
@@ -54,4 +36,4 @@ def default() -> None:
 def exit_code(err: BaseException) -> int:
     """128 + the signal that stopped lottery (SIGINT for Ctrl-C)."""
     # click turns a KeyboardInterrupt it sees into Abort, which has no signum
-    return 128 + getattr(err, "signum", _received[-1] if _received else signal.SIGINT)
+    return 128 + getattr(err, "signum", signal.SIGINT)

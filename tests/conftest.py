@@ -232,7 +232,7 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
     error as run_lottery gives a child: tenfold cheaper than a child, for
     tests about what a command says rather than about processes. Whatever
     the command changes of the process (the stop handlers, the unraisable
-    hook, argv, the environment, the directory, entry's and signals' state)
+    hook, argv, the environment, the directory, entry's state)
     is put back after. A traceback is printed to its stderr and exits 1, as
     Python would; `stdout` appends standard output to that file instead. A
     command still running after `timeout` seconds (a safety net: a refusal
@@ -278,7 +278,6 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
             os.chdir(where)
             entry._raised.clear()
             entry._lost.clear()
-            signals._received.clear()
             snapshot._GAVE_UP.clear()
             snapshot._GAVE_UP.update(gave_up)
     stdout_text, stderr_text = "" if out is None else out.text(), err.text()
