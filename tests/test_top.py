@@ -118,21 +118,26 @@ async def test_every_key_in_every_grouping_and_sort_draws_whole_rows(size):
     assert app.return_code in (0, None) and app.failure is None
 
 
+def _broken(*_):
+    raise ValueError("More values provided than there are columns.")
+
+
+async def _until_failed(app) -> None:
+    # not pilot.pause: it waits on a screen the failure is taking down
+    for _ in range(100):
+        if app.failure is not None:
+            return
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.asyncio
 async def test_a_failure_inside_the_app_ends_it_with_one_line_and_status_1(monkeypatch):
     app = TopApp(_frames)
-
-    def broken(*_):
-        raise ValueError("More values provided than there are columns.")
-
     async with app.run_test(size=(80, 24)) as pilot:
         await _until_shown(app, pilot, 1)
-        monkeypatch.setattr(rows, "cells", broken)
+        monkeypatch.setattr(rows, "cells", _broken)
         app.call_later(app.action_group)  # as the g key does; the error reaches Textual
-        for _ in range(100):
-            if app.failure is not None:
-                break
-            await asyncio.sleep(0.05)
+        await _until_failed(app)
     assert app.return_code == 1
     assert app.failure is not None and "ValueError" in app.failure.line()
     assert "\n" not in app.failure.line()
@@ -142,16 +147,10 @@ async def test_a_failure_inside_the_app_ends_it_with_one_line_and_status_1(monke
 async def test_a_frame_that_cannot_be_drawn_ends_top_with_one_line(monkeypatch):
     """Frames are drawn from the frames thread: an error there once killed
     that thread with a traceback and left top frozen on its last frame."""
-    def broken(*_):
-        raise ValueError("More values provided than there are columns.")
-
-    monkeypatch.setattr(rows, "cells", broken)
+    monkeypatch.setattr(rows, "cells", _broken)
     app = TopApp(_frames)
-    async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(100):
-            if app.failure is not None:
-                break
-            await pilot.pause(0.05)
+    async with app.run_test(size=(80, 24)):
+        await _until_failed(app)
     assert app.return_code == 1
     assert app.failure is not None and "ValueError" in app.failure.line()
 
