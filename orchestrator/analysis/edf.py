@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from orchestrator.analysis import shares
 from orchestrator.sampling.deltas import TaskRow
 
 
@@ -33,7 +34,7 @@ def estimate(row: TaskRow, interval_ns: int) -> EdfEstimate | None:
     runs = row.runs_delta
     if not runs or runs <= 0 or interval_ns <= 0 or row.runtime_delta_ns is None:
         return None
-    ran, wait = max(0, row.runtime_delta_ns), max(0, row.wait_delta_ns or 0)
+    ran, wait = shares.ran(row), shares.waited(row)
     return EdfEstimate(
         activations=runs,
         period_ns=interval_ns / runs,
