@@ -78,9 +78,10 @@ class Frame:
     # For each task record, where the same record (to the value) stood in
     # the tasks of the frame before; -1 where it is new.  Empty: none known.
     previous: tuple[int, ...] = ()
-    # The tasks its snapshot read, live and exited (none in a replay): where
-    # own_tgids looks, an exited bpftool of this reader's included.
-    kernel_tasks: tuple[TaskSample, ...] = field(default=(), repr=False, compare=False)
+    # The snapshot it was made from (None in a replay): where own_tgids
+    # looks, among its live and exited tasks (an exited bpftool of this
+    # reader's included), only when a view asks.
+    kernel: Snapshot | None = field(default=None, repr=False, compare=False)
 
     @property
     def ran_long(self) -> bool:
@@ -99,7 +100,8 @@ class Frame:
         """Processes of this lottery (the reader, its sudo and bpftool): a
         view of the machine leaves them out; files keep them.  Looked for
         only when a view asks."""
-        return _own_tgids(self.kernel_tasks)
+        snap = self.kernel
+        return _own_tgids((*snap.tasks, *snap.exits) if snap else ())
 
     def without_self(self) -> Frame:
         own = self.own_tgids
@@ -210,7 +212,7 @@ class Pipeline:
             draws=analysis.draws,
             seen=Seen(info.live_rows, info.exit_rows, info.dropped, sample.exits_missed,
                       info.groups_lost),
-            seq=self._seq, previous=tuple(previous), kernel_tasks=snap.tasks + snap.exits)
+            seq=self._seq, previous=tuple(previous), kernel=snap)
 
 
 def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:
