@@ -146,7 +146,10 @@ def _ended(proc: subprocess.Popen) -> None:
 def _rows_in_map(pins) -> tuple[dict, int, dict, dict]:
     """The live rows (each key with the snapshot that wrote it) and the
     number of exit rows the task map holds, with the program's counters
-    read just before and just after."""
+    read just before and just after.  Keys are counted once: bpftool meets
+    a key twice when a delete under it sends the dump back to the map's
+    start (beside a fork loop: 21,818 rows of a 16,384-exit ring), and
+    readers take such a key once (kernel/parse.py)."""
     def counters():
         return parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))
     before = counters()
@@ -155,7 +158,8 @@ def _rows_in_map(pins) -> tuple[dict, int, dict, dict]:
     keys = [row["formatted"]["key"] for row in rows]
     live = {(k["pid"], k["start_ns"]): row["formatted"]["value"]["snapshot"]
             for k, row in zip(keys, rows, strict=True) if not k["exited"]}
-    return live, sum(1 for k in keys if k["exited"]), before, after
+    exits = {(k["pid"], k["start_ns"]) for k in keys if k["exited"]}
+    return live, len(exits), before, after
 
 
 def _walked_since(live: dict, snap) -> set:
