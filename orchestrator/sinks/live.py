@@ -222,6 +222,13 @@ class TopApp(App[None]):
 
     # keys
 
+    async def action_quit(self) -> None:
+        # Say stop before the screen goes: a frame already on its way from
+        # the frames thread must find the app ending, not a screen without
+        # its widgets (seen on a busy machine: NoMatches '#status' after q).
+        self._stop.set()
+        self.exit()
+
     def action_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self._draw()
