@@ -19,6 +19,7 @@
  * so user space takes it from the kernel's NOHZ idle clock in /proc/stat.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "sched_lottery.h"
@@ -143,6 +144,19 @@ static __always_inline __u64 group_id(struct task_group *tg)
 	return cgrp && cgrp->kn ? cgrp->kn->id : 0;
 }
 
+/* A kernel without CONFIG_CFS_BANDWIDTH has no cfs_bandwidth: its groups
+ * read as unlimited.  RUNTIME_INF (no quota) is all ones. */
+static __always_inline void read_bandwidth(struct group *g, struct task_group *tg)
+{
+	if (!bpf_core_field_exists(tg->cfs_bandwidth))
+		return;
+	g->quota_ns = tg->cfs_bandwidth.quota == ~0ULL ? 0 : tg->cfs_bandwidth.quota;
+	g->period_ns = tg->cfs_bandwidth.period;
+	g->periods = tg->cfs_bandwidth.nr_periods;
+	g->throttled_periods = tg->cfs_bandwidth.nr_throttled;
+	g->throttled_ns = tg->cfs_bandwidth.throttled_time;
+}
+
 /* Record the chain of task groups above a task, leaf first, and return the
  * leaf's id.  A snapshot refreshes each group once: where it finds one it
  * already refreshed, the rest of the chain is fresh too. */
@@ -175,6 +189,7 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 		g->parent = parent ? group_id(parent) : 0;
 		g->shares = tg->shares;
 		g->idle = tg->idle;
+		read_bandwidth(g, tg);
 		g->snapshot = snapshot;
 		g->seen_ns = bpf_ktime_get_ns();
 		if (!parent) {

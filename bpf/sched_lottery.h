@@ -80,6 +80,14 @@ struct group {
 	__u32 kind;                /* GROUP_* */
 	__u32 idle;                /* cpu.idle: weighted as SCHED_IDLE */
 	__u64 number;              /* cgroup id, or the autogroup's number */
+	/* CPU bandwidth (tg->cfs_bandwidth; v1 cpu.cfs_quota_us and v2 cpu.max
+	 * alike): a ceiling on the group's CPU time, and how often it was hit.
+	 * The counters only grow, as cpu.stat shows them. */
+	__u64 quota_ns;            /* per period; 0: no limit */
+	__u64 period_ns;
+	__u64 periods;             /* nr_periods: periods the group was active in */
+	__u64 throttled_periods;   /* nr_throttled */
+	__u64 throttled_ns;        /* throttled_time, summed over its CPUs */
 	char name[GROUP_NAME_LEN]; /* cgroup directory name; empty for the others */
 };
 

@@ -552,7 +552,7 @@ def top(
     Jain's index per contention set; sparklines of conservation and fairness.
     Fits 80x24, shows more columns from 110 wide.
 
-    Keys: q quit, s sort (delta, error, wait, pid), g group by, p pause,
+    Keys: q quit, s sort (delta, error, deficit, wait, pid), g group by, p pause,
     / filter by name or regular expression.
 
     Examples:

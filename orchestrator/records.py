@@ -88,6 +88,18 @@ class Group:
     exited_wait_ns: int = 0
     exited_runs: int = 0
     exited_switches: int = 0
+    # CPU bandwidth: a ceiling of quota_ns per period_ns (0: none), and the
+    # kernel's throttling counters, which only grow (cpu.stat)
+    quota_ns: int = 0
+    period_ns: int = 0
+    periods: int = 0
+    throttled_periods: int = 0
+    throttled_ns: int = 0
+
+    @property
+    def quota_cpus(self) -> float | None:
+        """The ceiling in CPUs (0.2: a fifth of one CPU); None: no limit."""
+        return self.quota_ns / self.period_ns if self.quota_ns and self.period_ns else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +238,16 @@ def _of(part: str, name: str, scale: Callable[[float], float] | None = None):
     return lambda j: None if (p := getattr(j.analysis, part)) is None else scale(get(p))
 
 
+def _ms_or_none(ns: float | None) -> float | None:
+    return None if ns is None else units.ms(ns)
+
+
+def _throttled_ms(limit: Any) -> float | None:
+    """The interval's throttled time of the group whose quota binds the task."""
+    return None if limit is None or limit.throttled is None \
+        else units.ms(limit.throttled.throttled_ns)
+
+
 def _state(j: Joined) -> str:
     if j.row.unseen_exits:
         return "unseen"  # exits that left the map before this sample
@@ -277,6 +299,14 @@ FIELDS = (
     Field("group", attrgetter("group"), text=True),
     Field("dropped", attrgetter("dropped"), required=True),
     Field("exits_missed", attrgetter("exits_missed"), required=True),
+    Field("demand_ms", lambda j: _ms_or_none(j.analysis.demand_ns), 3),
+    Field("quota_cpus", _of("limit", "quota_cpus"), 3),
+    Field("throttled_ms", lambda j: _throttled_ms(j.analysis.limit), 3),
+    Field("deficit_ms", _of("deficit", "total_ns", units.ms), 3),
+    Field("deficit_cpus_ms", _of("deficit", "cpus_ns", units.ms), 3),
+    Field("deficit_throttled_ms", _of("deficit", "throttled_ns", units.ms), 3),
+    Field("deficit_waited_ms", _of("deficit", "waited_ns", units.ms), 3),
+    Field("deficit_unasked_ms", _of("deficit", "unasked_ns", units.ms), 3),
 )
 NAMES = tuple(f.name for f in FIELDS)
 TIMESTAMP = FIELDS[0]

@@ -69,7 +69,7 @@ def test_version_is_printed():
 
 def test_help_lists_the_choices_of_sort_and_by():
     shown = run_lottery("dump", "--help").stdout
-    assert "delta|runtime|wait|switches|error|pid" in shown
+    assert "delta|runtime|wait|switches|error|deficit|pid" in shown
     assert "thread|process|comm|group" in shown
 
 

@@ -17,7 +17,7 @@ from itertools import compress
 from operator import not_
 
 from orchestrator import bounds, units
-from orchestrator.analysis import edf, schedulers, shares
+from orchestrator.analysis import deficit, edf, schedulers, shares
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.records import Key
 from orchestrator.sampling.deltas import Sample, TaskRow
@@ -45,6 +45,11 @@ class RowAnalysis:
     win_rate: float | None = None
     ewma_delta_ns: float | None = None
     edf: edf.EdfEstimate | None = None
+    # of a task that took part in its set's lottery: what it asked for, the
+    # quota that binds its group, and why it ran less than its tickets are worth
+    demand_ns: int | None = None
+    limit: deficit.Limit | None = None
+    deficit: deficit.Deficit | None = None
 
     @property
     def still(self) -> bool:
@@ -79,9 +84,10 @@ _NEGLIGIBLE_NS = 0.5  # an average below this prints as 0 ns: it is 0
 
 def analyse_row(row: TaskRow, tickets: int | None, share: shares.Share | None,
                 wins: int | None, draws: int, before: float | None, interval_ns: int,
-                alpha: float) -> RowAnalysis:
-    """One task's analysis: its `share` and `wins` in the sample, and its
-    average from the one it had `before` (None: it starts afresh)."""
+                alpha: float, limit: deficit.Limit | None = None) -> RowAnalysis:
+    """One task's analysis: its `share` and `wins` in the sample, its
+    average from the one it had `before` (None: it starts afresh), and the
+    quota `limit` of its task group."""
     if row.runtime_delta_ns == 0 and not row.runs_delta and share is None:
         # Did not run: only its average moves, down to zero.
         fading = schedulers.ewma(before, 0, alpha)
@@ -90,9 +96,13 @@ def analyse_row(row: TaskRow, tickets: int | None, share: shares.Share | None,
     ewma = None  # no baseline: no average, and the next delta starts one afresh
     if row.runtime_delta_ns is not None:
         ewma = schedulers.ewma(before, shares.ran(row), alpha)
+    took_part = share is not None
     return RowAnalysis(tickets=tickets, share=share, wins=wins,
                        win_rate=None if wins is None else wins / draws, ewma_delta_ns=ewma,
-                       edf=edf.estimate(row, interval_ns))
+                       edf=edf.estimate(row, interval_ns),
+                       demand_ns=shares.demand(row) if took_part else None,
+                       limit=limit if took_part else None,
+                       deficit=deficit.deficit(row, share, interval_ns, limit))
 
 
 @dataclass
@@ -119,6 +129,7 @@ class Analyser:
         is_same = list(map(same.__contains__, keys))
         moving = list(compress(tasks, map(not_, is_same)))
         by_task = shares.shares(moving, self._tickets, interval, groups)
+        limit_of = deficit.limits(sample.snapshot.groups, sample.throttled)
         wins = self._draw(by_task)
         before, alpha = self._rows, self.opts.alpha
         rows = dict(zip(keys, map(before.get, keys), strict=True)) if same else {}
@@ -129,7 +140,8 @@ class Analyser:
             key = row.task.key
             old = before.get(key)
             a = analyse_row(row, self._tickets(row), by_task.get(key), wins.get(key),
-                            self.opts.draws, old.ewma_delta_ns if old else None, interval, alpha)
+                            self.opts.draws, old.ewma_delta_ns if old else None, interval, alpha,
+                            limit_of.get(row.task.group))
             rows[key] = a
             if a.still:
                 still.add(key)

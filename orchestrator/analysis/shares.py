@@ -34,6 +34,25 @@ def waited(row: TaskRow) -> int:
     return max(0, row.wait_delta_ns or 0)
 
 
+def demand(row: TaskRow) -> int:
+    """What the task asked for in the interval: what it ran, plus the part
+    of its wait that followed a preemption.
+
+    A wait after a wake-up is latency: the task wanted its burst sooner, not
+    more CPU (a lottery would run the burst and give the rest away).  A wait
+    after an involuntary switch-out is time it wanted and did not get.  The
+    counters do not say which wait followed which switch, so the wait is
+    split by the share of switch-outs that were involuntary; a task that
+    never left the CPU in the interval, or whose switches are not known,
+    counts all of it (see docs/ANALYSIS.md)."""
+    wait = waited(row)
+    forced = row.involuntary_delta
+    switches = row.switches_delta
+    if wait and forced is not None and switches and switches > 0:
+        wait = wait * min(1.0, max(0, forced) / switches)
+    return ran(row) + round(wait)
+
+
 def contended(row: TaskRow, tickets: int | None) -> bool:
     """Did the task take part in the interval's lottery: hold tickets, and run
     or wait to run?"""
@@ -49,6 +68,7 @@ class Share:
     ticket_share: float  # its tickets' worth in the base currency, as a share of the group's
     expected: float      # what an ideal lottery gives it, given what it asked for
     observed: float      # runtime / runtime of the group: what Linux gave
+    capacity_ns: int = 0  # what its contention group ran in all: the whole the shares divide
 
     @property
     def error(self) -> float:
@@ -84,16 +104,22 @@ class _Currency:
     currency, and what it funds (groups below it and tasks)."""
 
     weight: float = 1.0
+    ceiling_ns: float | None = None  # its CPU bandwidth in the interval (quota), if limited
     groups: dict[int, _Currency] = field(default_factory=dict)
     tasks: list[tuple[TaskRow, int, float]] = field(default_factory=list)  # (row, tickets, demand)
     _demand: float | None = None
 
     def demand(self, cap_ns: int) -> float:
-        """What it was runnable for in all (computed once: the tree is built first)."""
+        """What it asked for in all, at most the interval on one CPU and at
+        most its quota (computed once: the tree is built first)."""
         if self._demand is None:
             total = sum(d for _, _, d in self.tasks) + sum(g.demand(cap_ns)
                                                         for g in self.groups.values())
-            self._demand = min(total, cap_ns) if cap_ns else total
+            if cap_ns:
+                total = min(total, cap_ns)
+            if self.ceiling_ns is not None:
+                total = min(total, self.ceiling_ns)
+            self._demand = total
         return self._demand
 
     def allocate(self, capacity: float, worth: float, cap_ns: int,
@@ -114,16 +140,25 @@ class _Currency:
 
 
 def _tree(members: Iterable[tuple[TaskRow, int, float]],
-          groups: Mapping[int, Group] | None) -> _Currency:
+          groups: Mapping[int, Group] | None, interval_ns: int) -> _Currency:
     base = _Currency()
     root = currencies.root_of(groups) if groups else None
-    for row, tickets, demand in members:
+    for row, tickets, wanted in members:
         node = base
         for g in currencies.chain(groups, row.task.group) if groups else ():
             if g.kind != "root":
-                node = node.groups.setdefault(g.id, _Currency(currencies.weight(g, root)))
-        node.tasks.append((row, tickets, demand))
+                node = node.groups.get(g.id) or node.groups.setdefault(
+                    g.id, _Currency(currencies.weight(g, root), _ceiling(g, interval_ns)))
+        node.tasks.append((row, tickets, wanted))
     return base
+
+
+def _ceiling(group: Group, interval_ns: int) -> float | None:
+    """The CPU time a group's quota lets it run in the interval: a currency
+    whose funding has a ceiling.  (The kernel enforces it per period; over
+    an interval of many periods the two agree.)"""
+    cpus = group.quota_cpus
+    return cpus * interval_ns if cpus is not None and interval_ns > 0 else None
 
 
 def _fraction(part: float, whole: float) -> float:
@@ -135,12 +170,13 @@ def shares(rows: Iterable[TaskRow], tickets_of: TicketsOf, interval_ns: int = 0,
            groups: Mapping[int, Group] | None = None) -> dict[Key, Share]:
     """Return the share of every contending task, by task key.
 
-    A task's demand is the time it was runnable (ran + waited), at most the
-    interval; the group's capacity is what its members ran in all.  With
-    `groups`, tickets are funded through the task-group hierarchy: at each
-    level a group's weight is split among the groups and tasks in it that
-    contend in this set, each capped at what it was runnable for.  Every
-    share lies in 0..1: time that went back is no time."""
+    A task's demand is what it ran plus the wait that followed its
+    preemptions (`demand`), at most the interval; the group's capacity is
+    what its members ran in all.  With `groups`, tickets are funded through
+    the task-group hierarchy: at each level a group's weight is split among
+    the groups and tasks in it that contend in this set, each capped at what
+    it asked for, and a group with a CPU quota at what the quota allows.
+    Every share lies in 0..1: time that went back is no time."""
     sets: dict[str, list[tuple[TaskRow, int]]] = {}
     for row in rows:
         tickets = tickets_of(row)
@@ -149,19 +185,19 @@ def shares(rows: Iterable[TaskRow], tickets_of: TicketsOf, interval_ns: int = 0,
     out: dict[Key, Share] = {}
     for name, members in sets.items():
         runtime = sum(ran(r) for r, _ in members)
-        demand = [ran(r) + waited(r) for r, _ in members]
+        wanted = [demand(r) for r, _ in members]
         if interval_ns > 0:
-            demand = [min(d, interval_ns) for d in demand]
+            wanted = [min(d, interval_ns) for d in wanted]
         # One CPU runs one thing at a time: a group there wants at most the
         # interval (or what ran, when timing skew makes that a little more).
         cap_ns = max(interval_ns, runtime) if name != SYSTEM and interval_ns > 0 else 0
         given: dict[Key, tuple[float, float]] = {}
-        _tree(((r, t, d) for (r, t), d in zip(members, demand, strict=True)),
-              groups).allocate(runtime, 1.0, cap_ns, given)
+        _tree(((r, t, d) for (r, t), d in zip(members, wanted, strict=True)),
+              groups, interval_ns).allocate(runtime, 1.0, cap_ns, given)
         for r, _ in members:
             ticket_share, grant = given[r.task.key]
             out[r.task.key] = Share(name, min(1.0, ticket_share), _fraction(grant, runtime),
-                                    _fraction(ran(r), runtime))
+                                    _fraction(ran(r), runtime), runtime)
     return out
 
 

@@ -347,7 +347,9 @@ def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:
                 idle=bool(v["idle"]), exits=v["exits"],
                 exited_runtime_ns=v["exited_runtime_ns"], exited_wait_ns=v["exited_wait_ns"],
                 exited_runs=v["exited_runs"],
-                exited_switches=v["exited_voluntary_switches"] + v["exited_involuntary_switches"])
+                exited_switches=v["exited_voluntary_switches"] + v["exited_involuntary_switches"],
+                quota_ns=v["quota_ns"], period_ns=v["period_ns"], periods=v["periods"],
+                throttled_periods=v["throttled_periods"], throttled_ns=v["throttled_ns"])
         except (KeyError, TypeError) as err:
             raise _stale_map(err) from None
     return out

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import compress
 from operator import attrgetter, not_
 
-from orchestrator.records import CpuIdle, Key, Snapshot, TaskSample
+from orchestrator.records import CpuIdle, Group, Key, Snapshot, TaskSample
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,6 +21,9 @@ class TaskRow:
     switches_delta: int | None
     runs_delta: int | None
     unseen_exits: int = 0  # > 0: not a task but the exits of its group nobody saw
+    # switches out while still runnable (preempted): the ones that say it
+    # wanted more than it got
+    involuntary_delta: int | None = None
 
     @property
     def quiet(self) -> bool:
@@ -54,6 +57,30 @@ class Conservation:
         return (self.busy_ns + self.idle_ns - self.capacity_ns) / self.capacity_ns
 
 
+@dataclass(frozen=True, slots=True)
+class Throttling:
+    """What a task group's CPU bandwidth counters moved by in the interval."""
+
+    periods: int
+    throttled_periods: int
+    throttled_ns: int  # summed over its CPUs, as cpu.stat counts it
+
+
+def throttling(groups: dict[int, Group], before: dict[int, Group]) -> dict[int, Throttling]:
+    """The interval's throttling of every limited group that both snapshots
+    hold (a group new to the map has no baseline: its counters may have run
+    long before).  A counter that went back (a cgroup removed and its id's
+    group made anew) is no throttling."""
+    out = {}
+    for gid, g in groups.items():
+        old = before.get(gid)
+        if g.quota_ns and old is not None:
+            out[gid] = Throttling(max(0, g.periods - old.periods),
+                                  max(0, g.throttled_periods - old.throttled_periods),
+                                  max(0, g.throttled_ns - old.throttled_ns))
+    return out
+
+
 @dataclass(frozen=True)
 class Sample:
     snapshot: Snapshot
@@ -64,6 +91,7 @@ class Sample:
     # Live tasks whose row is the one of the sample before, to the value: their
     # numbers did not change (Snapshot.unchanged) and nothing moved then either.
     unchanged: frozenset[Key] = frozenset()
+    throttled: dict[int, Throttling] = field(default_factory=dict)  # by group id
 
     @property
     def interval_ns(self) -> int:
@@ -81,6 +109,7 @@ def _row(task: TaskSample, old: TaskSample | None) -> TaskRow:
         wait_delta_ns=_delta(task.wait_ns, old and old.wait_ns),
         switches_delta=_delta(task.switches, old and old.switches),
         runs_delta=_delta(task.runs, old and old.runs),
+        involuntary_delta=_delta(task.involuntary_switches, old and old.involuntary_switches),
     )
 
 
@@ -169,7 +198,7 @@ class Reader:
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
         self._prev = cur
         return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed,
-                      frozenset(same))
+                      frozenset(same), throttling(cur.groups, prev.groups) if prev else {})
 
     def _vanished(self, cur: Snapshot, counted: list[TaskSample]) -> list[TaskSample]:
         """Known tasks that left the task list with no exit this sample counted

@@ -34,7 +34,7 @@ from orchestrator.sinks import rows
 # A frame source: given an event that says stop, yield frames until it is set.
 Frames = Callable[[threading.Event], Iterator[Frame]]
 
-SORTS = ("delta", "error", "wait", "pid")  # what s cycles through (sinks/rows.SORTS)
+SORTS = ("delta", "error", "deficit", "wait", "pid")  # what s cycles through (sinks/rows.SORTS)
 GROUPINGS = groupings.NAMES
 HISTORY = 12          # samples a row's sparkline remembers
 _WIDE = 110           # from this many columns on, the table shows more columns
@@ -46,6 +46,15 @@ _STOPS = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGI
 def _failed(error: Exception) -> LotteryError:
     return LotteryError(f"lottery top failed: {type(error).__name__}: {error}",
                         "please report it, with the terminal's size and the keys pressed")
+
+
+def _below(found: list[rows.GroupRow]) -> str:
+    """A line on the row furthest below what its tickets are worth, and why."""
+    worst = max(found, key=lambda g: g.deficit_ms or 0.0, default=None)
+    if worst is None or not worst.deficit_ms or worst.deficit_ms < 0.05:
+        return "\nbelow share: -"
+    return (f"\nbelow share: {worst.name} short {worst.deficit_ms:.1f} ms: "
+            f"{rows.why(worst) or '-'}")
 
 
 def columns(width: int, grouping: groupings.Grouping) -> tuple[str, ...]:
@@ -63,7 +72,7 @@ class TopApp(App[None]):
 
     TITLE = "lottery top"
     CSS = """
-    #status { height: 2; padding: 0 1; }
+    #status { height: 3; padding: 0 1; }
     .spark-row { height: 1; }
     Sparkline { height: 1; width: 1fr; }
     .label { width: 22; padding: 0 1; }
@@ -192,6 +201,11 @@ class TopApp(App[None]):
         frame = self._last
         if frame is None:
             return
+        self.query_one("#conservation", Sparkline).data = list(self._conservation)
+        self.query_one("#fairness", Sparkline).data = list(self._fairness)
+        grouping = groupings.GROUPINGS[self.by]
+        shown = columns(self.size.width, grouping)
+        found = self._rows(frame)
         check = frame.conservation
         when = datetime.fromtimestamp(frame.timestamp_s).strftime("%H:%M:%S")
         sets = "; ".join(f"{f.group} {f.index:.3f} ({f.tasks})" for f in frame.fairness
@@ -202,12 +216,7 @@ class TopApp(App[None]):
             f"{state}{when}  {frame.interval_s:.3f} s  {len(frame.tasks)} tasks  "
             f"conservation {error}  by {self.by}  sort {self.sort}"
             + (f"  filter {self.pattern!r}" if self.pattern else "")
-            + f"\nJain's index: {sets or '-'}")
-        self.query_one("#conservation", Sparkline).data = list(self._conservation)
-        self.query_one("#fairness", Sparkline).data = list(self._fairness)
-        grouping = groupings.GROUPINGS[self.by]
-        shown = columns(self.size.width, grouping)
-        found = self._rows(frame)
+            + f"\nJain's index: {sets or '-'}" + _below(found))
         for g in found:
             history = self._history.setdefault((self.by, g.name), deque(maxlen=HISTORY))
             if g.observed is not None:

@@ -40,6 +40,17 @@ class GroupRow:
     observed: float | None = None
     wins: int | None = None
     ewma_ns: float | None = None
+    # the tightest CPU quota over its members' task groups, and the most its
+    # binding group was throttled in the interval (a group's, not a sum)
+    quota_cpus: float | None = None
+    throttled_ms: float | None = None
+    # why it ran less than its tickets are worth (analysis/deficit.py), summed
+    demand_ms: float | None = None
+    deficit_ms: float | None = None
+    deficit_cpus_ms: float | None = None
+    deficit_throttled_ms: float | None = None
+    deficit_waited_ms: float | None = None
+    deficit_unasked_ms: float | None = None
     # what its members differ in: shares of different contention groups do
     # not add up, and one GROUP, NICE or TICKETS value would misstate the rest
     contention: set[str] = field(default_factory=set)
@@ -101,6 +112,16 @@ def aggregate(records: Iterable[TaskRecord], grouping: Grouping,
             g.observed = _add(g.observed, r.observed_share)
         g.wins = _add(g.wins, r.lottery_wins)
         g.ewma_ns = _add(g.ewma_ns, r.ewma_runtime_delta_ns)
+        if r.quota_cpus is not None:
+            g.quota_cpus = min(g.quota_cpus or r.quota_cpus, r.quota_cpus)
+        if r.throttled_ms is not None:
+            g.throttled_ms = max(g.throttled_ms or 0.0, r.throttled_ms)
+        g.demand_ms = _add(g.demand_ms, r.demand_ms)
+        g.deficit_ms = _add(g.deficit_ms, r.deficit_ms)
+        g.deficit_cpus_ms = _add(g.deficit_cpus_ms, r.deficit_cpus_ms)
+        g.deficit_throttled_ms = _add(g.deficit_throttled_ms, r.deficit_throttled_ms)
+        g.deficit_waited_ms = _add(g.deficit_waited_ms, r.deficit_waited_ms)
+        g.deficit_unasked_ms = _add(g.deficit_unasked_ms, r.deficit_unasked_ms)
     for g in groups.values():
         if len(g.contention) > 1:
             g.ticket_share = g.expected = g.observed = g.wins = None
@@ -138,6 +159,7 @@ SORTS: dict[str, tuple[Callable[[GroupRow], float], Callable[[TaskRecord], float
     "wait": _by("wait_delta_ns", "wait_delta_ns", 1),
     "switches": _by("switches_delta", "switches_delta", 1),
     "error": (_abs_error, _abs_error),
+    "deficit": _by("deficit_ms", "deficit_ms", 1),
     "pid": _by("pid", "pid", -1),
 }
 SORT_KEYS = tuple(SORTS)
@@ -170,6 +192,10 @@ def _ms(ns: float | None) -> str:
     return "" if ns is None else f"{units.ms(ns):.1f}"
 
 
+def _ms_value(ms: float | None) -> str:
+    return "" if ms is None else f"{ms:.1f}"
+
+
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f}"
 
@@ -184,10 +210,31 @@ def _cpu(g: GroupRow, v: View) -> str:
     return f"{100 * g.runtime_delta_ns / v.interval_ns:.1f}"
 
 
+THROTTLED = "*"  # after a group's path: its CPU quota held it off in the interval
+
+
+def throttled(g: GroupRow) -> bool:
+    return bool(g.throttled_ms)
+
+
 def _path_cell(g: GroupRow, v: View) -> str:
-    if v.wide or len(g.group) <= v.group_width:
-        return g.group
-    return "…" + g.group[-(v.group_width - 1):]  # the end of a path tells groups apart
+    mark = THROTTLED if throttled(g) else ""
+    width = v.group_width - len(mark)
+    if v.wide or len(g.group) <= width:
+        return g.group + mark
+    return "…" + g.group[-(width - 1):] + mark  # the end of a path tells groups apart
+
+
+# The parts of a deficit, as `why` names them, in the order they are taken.
+WHY = (("cpus", "deficit_cpus_ms"), ("throttled", "deficit_throttled_ms"),
+       ("waited", "deficit_waited_ms"), ("unasked", "deficit_unasked_ms"))
+
+
+def why(g: GroupRow, least_ms: float = 0.05) -> str:
+    """The parts of its deficit, largest first: "throttled 380.2 waited 12.0"."""
+    parts = [(getattr(g, name) or 0.0, label) for label, name in WHY]
+    return " ".join(f"{label} {ms:.1f}" for ms, label in sorted(parts, reverse=True)
+                    if ms >= least_ms)
 
 
 def _name(g: GroupRow, v: View) -> str:
@@ -248,6 +295,12 @@ COLUMNS: dict[str, Column] = {
     "observed": Column(_fixed("OBS %"), lambda g, v: _pct(g.observed)),
     "error": Column(_fixed("ERR pp"), lambda g, v: _pct(g.error)),
     "ewma": Column(_fixed("EWMA ms"), lambda g, v: _ms(g.ewma_ns)),
+    "demand": Column(_fixed("DEMAND ms"), lambda g, v: _ms_value(g.demand_ms)),
+    "quota": Column(_fixed("QUOTA cpus"), lambda g, v: "" if g.quota_cpus is None
+                    else f"{g.quota_cpus:.2f}"),
+    "throttled": Column(_fixed("THROTTLED ms"), lambda g, v: _ms_value(g.throttled_ms)),
+    "deficit": Column(_fixed("SHORT ms"), lambda g, v: _ms_value(g.deficit_ms)),
+    "why": Column(_fixed("WHY SHORT (ms)"), lambda g, v: why(g)),
     "won": Column(_fixed("WON"), lambda g, v: _blank(g.wins)),
     "winrate": Column(_fixed("WIN %"), lambda g, v: _pct(
         None if g.wins is None or not v.draws else g.wins / v.draws)),

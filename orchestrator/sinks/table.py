@@ -72,6 +72,11 @@ def render(frame: Frame, top: int, sort: str, grouping: Grouping,
         title += f"; not seen: {seen.dropped} live tasks, {seen.exits_missed} exits"
     table = _tight(body, rows.headers(shown, view))
     out = f"{title}\n{table}\n{conservation_line(check)}"
+    if {"group", "name"} & set(shown) or grouping.by_path:
+        held = [g for g in groups if rows.throttled(g)]
+        if held:
+            out += (f"\n{rows.THROTTLED} throttled: {len(held)} of these rows' task groups hit "
+                    "their CPU quota in the interval (--columns ...,quota,throttled,why)")
     return out + "\n" + textwrap.fill(fairness_line(frame), WIDTH, subsequent_indent="  ")
 
 
