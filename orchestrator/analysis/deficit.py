@@ -1,9 +1,10 @@
 """Why a task ran less than its tickets are worth: its deficit in one
 interval, split into what the kernel measured.
 
-A task's entitlement is its ticket share of what its contention set ran
-(shares.Share: ticket_share x capacity).  What it ran short of that is put,
-in this order, to:
+A task's entitlement is what a lottery among the same tasks would have
+given it had it asked for all it could, quota aside (shares.Share.entitled:
+its tickets at the water level of its currency, funded down the tree).
+What it ran short of that is put, in this order, to:
 
 - cpus: entitled to more than one CPU's worth of the interval, which a
   thread cannot run (a task allowed on few CPUs of a busy set);
@@ -67,7 +68,7 @@ def deficit(row: TaskRow, share: shares.Share | None, interval_ns: int,
     set's lottery or the interval is not known."""
     if share is None or interval_ns <= 0:
         return None
-    entitled = share.ticket_share * share.capacity_ns
+    entitled = share.entitled * share.capacity_ns
     ran = shares.ran(row)
     total = max(0.0, entitled - ran)
     cpus = min(total, max(0.0, entitled - interval_ns))

@@ -35,22 +35,25 @@ def waited(row: TaskRow) -> int:
 
 
 def demand(row: TaskRow) -> int:
-    """What the task asked for in the interval: what it ran, plus the part
-    of its wait that followed a preemption.
+    """What the task asked for in the interval.
 
-    A wait after a wake-up is latency: the task wanted its burst sooner, not
-    more CPU (a lottery would run the burst and give the rest away).  A wait
-    after an involuntary switch-out is time it wanted and did not get.  The
-    counters do not say which wait followed which switch, so the wait is
-    split by the share of switch-outs that were involuntary; a task that
-    never left the CPU in the interval, or whose switches are not known,
-    counts all of it (see docs/ANALYSIS.md)."""
-    wait = waited(row)
-    forced = row.involuntary_delta
-    switches = row.switches_delta
-    if wait and forced is not None and switches and switches > 0:
-        wait = wait * min(1.0, max(0, forced) / switches)
-    return ran(row) + round(wait)
+    A task that never went to sleep in it (no voluntary switch-out) wanted
+    the CPU all the time it waited: ran + waited.  A task that slept got
+    through its bursts: a wait after a wake-up, or after a preemption in the
+    middle of a burst it finished later, delayed its work without making it
+    more (a lottery would have run the burst sooner and given the rest
+    away).  Each preemption says it wanted more at that moment: it is
+    credited one more run of its average length, never more than its wait
+    after preemptions (the wait split by the share of switch-outs that were
+    involuntary).  Switch counts not known: all of the wait counts.  See
+    docs/ANALYSIS.md for the measurements and the limits."""
+    ran_ns, wait = ran(row), waited(row)
+    forced, switches = row.involuntary_delta, row.switches_delta
+    if forced is None or switches is None or switches - forced <= 0:
+        return ran_ns + wait
+    forced = max(0, forced)
+    per_run = ran_ns / max(1, row.runs_delta or 0)
+    return ran_ns + round(min(wait * forced / switches, forced * per_run))
 
 
 def contended(row: TaskRow, tickets: int | None) -> bool:
@@ -69,6 +72,9 @@ class Share:
     expected: float      # what an ideal lottery gives it, given what it asked for
     observed: float      # runtime / runtime of the group: what Linux gave
     capacity_ns: int = 0  # what its contention group ran in all: the whole the shares divide
+    # what a lottery would give it had it asked for all it could (no demand
+    # cap of its own, no quota): the share it can be said to fall short of
+    entitled: float = 0.0
 
     @property
     def error(self) -> float:
@@ -82,20 +88,37 @@ def fill(tickets: Sequence[float], demand: Sequence[float], capacity: float) -> 
     demanded; what a holder leaves is split among the others the same way.
     This is what a lottery among runnable tasks gives in the long run: a task
     cannot win while it sleeps."""
+    return water(tickets, demand, capacity)[0]
+
+
+def water(tickets: Sequence[float], demand: Sequence[float], capacity: float
+          ) -> tuple[list[float], list[float]]:
+    """`fill`, and what each holder would get had it alone asked for all: a
+    holder that wanted more than it got has that already; one that got all
+    it asked would take its tickets' part of what it held and what the
+    others left, beside those that wanted more (exact unless that raises
+    another holder into wanting more than it gets: then an upper bound)."""
     out = [0.0] * len(tickets)
     left = capacity
     pending = sorted(range(len(tickets)), key=lambda i: demand[i] / tickets[i])
     weight = sum(tickets)
+    cut = len(pending)
     for n, i in enumerate(pending):
         fair = left * tickets[i] / weight
         if demand[i] >= fair:  # this one and all after it want more than their share
             for j in pending[n:]:
                 out[j] = left * tickets[j] / weight
-            return out
+            cut = n
+            break
         out[i] = demand[i]
         left -= demand[i]
         weight -= tickets[i]
-    return out
+    if cut == len(pending):
+        weight = 0.0  # every holder got all it asked
+    asked = list(out)
+    for i in pending[:cut]:
+        asked[i] = max(out[i], tickets[i] * (left + out[i]) / (weight + tickets[i]))
+    return out, asked
 
 
 @dataclass
@@ -122,21 +145,25 @@ class _Currency:
             self._demand = total
         return self._demand
 
-    def allocate(self, capacity: float, worth: float, cap_ns: int,
-                 out: dict[tuple[int, int], tuple[float, float]]) -> None:
+    def allocate(self, capacity: float, worth: float, entitled: float, cap_ns: int,
+                 out: dict[tuple[int, int], tuple[float, float, float]]) -> None:
         """Split `capacity` among what it funds, by weight, capped by demand;
-        `worth` is this currency's share of the base currency.  Fills `out`
-        with each task's (ticket share, grant)."""
+        `worth` is this currency's share of the base currency, `entitled`
+        what it would have got had it asked for all (at least `capacity`).
+        Fills `out` with each task's (ticket share, grant, entitlement)."""
         funded: list[tuple[float, float, object]] = [
             (g.weight, g.demand(cap_ns), g) for g in self.groups.values()]
         funded += [(tickets, d, row) for row, tickets, d in self.tasks]
         total = sum(w for w, _, _ in funded)
-        grants = fill([w for w, _, _ in funded], [d for _, d, _ in funded], capacity)
-        for (w, _, item), grant in zip(funded, grants, strict=True):
+        grants, asked = water([w for w, _, _ in funded], [d for _, d, _ in funded], capacity)
+        # what the currency would have had beyond its grant, shared the same way
+        scale = entitled / capacity if capacity > 0 else None
+        for (w, _, item), grant, own in zip(funded, grants, asked, strict=True):
+            share = max(grant, own * scale if scale is not None else entitled * w / total)
             if isinstance(item, _Currency):
-                item.allocate(grant, worth * w / total, cap_ns, out)
+                item.allocate(grant, worth * w / total, share, cap_ns, out)
             else:
-                out[item.task.key] = (worth * w / total, grant)
+                out[item.task.key] = (worth * w / total, grant, share)
 
 
 def _tree(members: Iterable[tuple[TaskRow, int, float]],
@@ -191,13 +218,14 @@ def shares(rows: Iterable[TaskRow], tickets_of: TicketsOf, interval_ns: int = 0,
         # One CPU runs one thing at a time: a group there wants at most the
         # interval (or what ran, when timing skew makes that a little more).
         cap_ns = max(interval_ns, runtime) if name != SYSTEM and interval_ns > 0 else 0
-        given: dict[Key, tuple[float, float]] = {}
+        given: dict[Key, tuple[float, float, float]] = {}
         _tree(((r, t, d) for (r, t), d in zip(members, wanted, strict=True)),
-              groups, interval_ns).allocate(runtime, 1.0, cap_ns, given)
+              groups, interval_ns).allocate(runtime, 1.0, runtime, cap_ns, given)
         for r, _ in members:
-            ticket_share, grant = given[r.task.key]
+            ticket_share, grant, entitled = given[r.task.key]
             out[r.task.key] = Share(name, min(1.0, ticket_share), _fraction(grant, runtime),
-                                    _fraction(ran(r), runtime), runtime)
+                                    _fraction(ran(r), runtime), runtime,
+                                    _fraction(entitled, runtime))
     return out
 
 
