@@ -18,6 +18,7 @@ from orchestrator import groupings, units
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline, bpftool_source
 from orchestrator.errors import LotteryError
+from orchestrator.exporter import bandwidth
 from orchestrator.exporter.totals import Series, Totals
 from orchestrator.kernel import snapshot, tools
 from orchestrator.paths import Pins
@@ -42,6 +43,7 @@ class Collector:
         self._pipeline = Pipeline(tickets.WEIGHT)
         self._lock = threading.Lock()
         self._groups = Totals(groupings.get(group_by, "--group-by", GROUP_BY).namer, max_groups)
+        self._max_groups = max_groups
         wanted = set(pids)
         self._pids = Totals(lambda tasks: lambda r: str(r.tgid) if r.tgid in wanted else None,
                             len(wanted)) if wanted else None
@@ -60,7 +62,8 @@ class Collector:
     def describe(self) -> list[Metric]:
         """Every family's name, with no sample: the registry learns the names
         (for ?name[]= filters) without reading the instance."""
-        names = [*_families("lottery", ["group"], {}), *_families("lottery_pid", ["pid"], {})]
+        names = [*_families("lottery", ["group"], {}), *_families("lottery_pid", ["pid"], {}),
+                 *bandwidth.families({}, 0)]
         names += [CounterMetricFamily(name, "") for name in (
             "lottery_cpu_idle_seconds", "lottery_tasks_dropped", "lottery_exits_missed",
             "lottery_bpf_run_seconds", "lottery_bpf_runs")]
@@ -113,6 +116,7 @@ class Collector:
             "(--max-groups).", self._groups.folded))
         if self._pids is not None:
             out += _families("lottery_pid", ["pid"], self._pids.update(frame))
+        out += bandwidth.families(snap.groups, self._max_groups)
         idle = CounterMetricFamily("lottery_cpu_idle_seconds", "Idle time per CPU.",
                                    labels=["cpu"])
         for cpu in frame.idle:

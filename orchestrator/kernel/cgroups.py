@@ -73,6 +73,19 @@ class Cgroups:
         (path / self.knob).write_text(str(value))
         return path
 
+    def limit(self, path: Path, cpus: float, period_us: int = 100_000) -> None:
+        """Cap one of this run's groups at `cpus` CPUs (0.2: a fifth of one)
+        through CFS bandwidth: v1 cpu.cfs_period_us and cpu.cfs_quota_us,
+        v2 cpu.max, which the kernel keeps in the same place."""
+        if path not in self.made:
+            raise ValueError(f"{path} is not one of this run's groups")
+        quota = max(1000, round(cpus * period_us))
+        if self.knob == "cpu.shares":
+            (path / "cpu.cfs_period_us").write_text(str(period_us))
+            (path / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            (path / "cpu.max").write_text(f"{quota} {period_us}")
+
     def nest(self, path: Path) -> None:
         """Let `path` have weighted children (cgroup v2 asks for it)."""
         self._delegate(path)
