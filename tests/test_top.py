@@ -76,6 +76,12 @@ async def test_top_shows_tasks_and_answers_every_key():
         first = table.get_row_at(0)
         # pid, expected, observed: 202 was runnable 375 ms of 1000, so 101 is owed 625
         assert first[0] == 101 and first[4] == "62.5" and first[5] == "75.0"
+        # the third status line: who fell furthest below what its tickets are
+        # worth (202: half of 1000 ms, ran 250, waited 125), and why; no line
+        # wider than the terminal
+        status = str(app.query_one("#status").content).splitlines()
+        assert len(status) == 3 and all(len(line) <= 78 for line in status), status
+        assert status[2] == "below share: spin-202/202 short 250.0 ms: waited 125.0 unasked 125.0"
         await pilot.press("s")
         assert app.sort == "error"
         await pilot.press("g")

@@ -52,9 +52,15 @@ def _below(found: list[rows.GroupRow]) -> str:
     """A line on the row furthest below what its tickets are worth, and why."""
     worst = max(found, key=lambda g: g.deficit_ms or 0.0, default=None)
     if worst is None or not worst.deficit_ms or worst.deficit_ms < 0.05:
-        return "\nbelow share: -"
-    return (f"\nbelow share: {worst.name} short {worst.deficit_ms:.1f} ms: "
+        return "below share: -"
+    return (f"below share: {worst.name} short {worst.deficit_ms:.1f} ms: "
             f"{rows.why(worst) or '-'}")
+
+
+def _fit(line: str, width: int) -> str:
+    """One line of the status, cut to the terminal: a wrapped line would push
+    the Jain's index line out of its three rows."""
+    return line if len(line) <= width else line[:max(1, width - 1)] + "…"
 
 
 def columns(width: int, grouping: groupings.Grouping) -> tuple[str, ...]:
@@ -216,7 +222,8 @@ class TopApp(App[None]):
             f"{state}{when}  {frame.interval_s:.3f} s  {len(frame.tasks)} tasks  "
             f"conservation {error}  by {self.by}  sort {self.sort}"
             + (f"  filter {self.pattern!r}" if self.pattern else "")
-            + f"\nJain's index: {sets or '-'}" + _below(found))
+            + f"\nJain's index: {sets or '-'}"
+            + "\n" + _fit(_below(found), self.size.width - 2))
         for g in found:
             history = self._history.setdefault((self.by, g.name), deque(maxlen=HISTORY))
             if g.observed is not None:
