@@ -436,3 +436,18 @@ def write_sudoers(rules: Path, user: str, pins) -> None:
     rules.write_text(printed.stdout)
     os.chmod(rules, 0o440)
     subprocess.run(["visudo", "-cf", str(rules)], check=True, capture_output=True)
+
+
+def schedstat_runtime(pids) -> dict[int, int]:
+    """The kernel's CPU time of each task (/proc/PID/schedstat, first field)."""
+    out = {}
+    for pid in pids:
+        with open(f"/proc/{pid}/schedstat") as handle:
+            out[pid] = int(handle.read().split()[0])
+    return out
+
+
+def normalised(values: dict) -> dict:
+    """Each value as a share of their sum."""
+    total = sum(values.values())
+    return {k: v / total for k, v in values.items()}

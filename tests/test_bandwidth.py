@@ -13,7 +13,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import wait_until
+from conftest import normalised, schedstat_runtime, wait_until
 
 from orchestrator import workload
 from orchestrator.analysis import tickets
@@ -21,19 +21,6 @@ from orchestrator.analysis.frames import Pipeline
 from orchestrator.kernel import snapshot
 
 CPU = max(os.sched_getaffinity(0))
-
-
-def _runtime(pids):
-    out = {}
-    for pid in pids:
-        with open(f"/proc/{pid}/schedstat") as handle:
-            out[pid] = int(handle.read().split()[0])
-    return out
-
-
-def _normalised(values):
-    total = sum(values.values())
-    return {k: v / total for k, v in values.items()}
 
 
 def _throttled_ns(group) -> int:
@@ -45,22 +32,31 @@ def _throttled_ns(group) -> int:
 
 
 def _measure(instance, pids, limited, span_s=2.0):
-    """One interval of `span_s`: the frame's records of `pids`, the kernel's
-    runtime of each, and the limited group's throttled time read from
-    cpu.stat just before and just after the snapshot that ends it."""
-    pipeline = Pipeline(tickets.WEIGHT)
-    time.sleep(0.5)  # the quota's first periods: let it settle into throttling
-    pipeline.frame(snapshot.take(instance))
-    before = _runtime(pids)
-    time.sleep(span_s)
-    around = [_throttled_ns(limited)]
-    snap = snapshot.take(instance)
-    around.append(_throttled_ns(limited))
-    frame = pipeline.frame(snap)
-    after = _runtime(pids)
+    """One interval of `span_s` while `pids` run (they are stopped after):
+    the frame's records of them, their expected shares and the kernel's
+    shares among them (each 3 pp of the other), the snapshot, and the
+    limited group's throttled time read from cpu.stat just before and just
+    after the snapshot that ends the interval."""
+    try:
+        pipeline = Pipeline(tickets.WEIGHT)
+        time.sleep(0.5)  # the quota's first periods: let it settle into throttling
+        pipeline.frame(snapshot.take(instance))
+        before = schedstat_runtime(pids)
+        time.sleep(span_s)
+        around = [_throttled_ns(limited)]
+        snap = snapshot.take(instance)
+        around.append(_throttled_ns(limited))
+        frame = pipeline.frame(snap)
+        after = schedstat_runtime(pids)
+    finally:
+        workload.stop(pids)
+        workload.wait(pids)
     records = {r.pid: r for r in frame.tasks if r.pid in pids}
-    kernel = {pid: after[pid] - before[pid] for pid in pids}
-    return records, kernel, snap, around
+    expected = normalised({pid: records[pid].expected_share for pid in pids})
+    given = normalised({pid: after[pid] - before[pid] for pid in pids})
+    for pid in pids:
+        assert expected[pid] == pytest.approx(given[pid], abs=0.03), (expected, given)
+    return records, given, snap, around
 
 
 def _outweigh_others(cgroups) -> None:
@@ -79,11 +75,6 @@ def bound(snap, path) -> bool:
     return g.throttled_periods > 0.5 * g.periods
 
 
-def _stopped(pids):
-    workload.stop(pids)
-    workload.wait(pids)
-
-
 def test_a_quota_caps_its_currency_and_its_cost_reads_as_throttled(instance, cgroups, spin):
     """Q (20% of a CPU) and F of equal weight, one spinner each on one CPU:
     the kernel gives Q 20 % of the CPU, not the half its weight is worth."""
@@ -91,14 +82,7 @@ def test_a_quota_caps_its_currency_and_its_cost_reads_as_throttled(instance, cgr
     q, f = cgroups.make("Q", 1024), cgroups.make("F", 1024)
     cgroups.limit(q, 0.2)
     pids = spin(0, CPU, cgroup=q) + spin(0, CPU, cgroup=f)
-    try:
-        records, kernel, snap, around = _measure(instance, pids, q)
-    finally:
-        _stopped(pids)
-    expected = _normalised({pid: records[pid].expected_share for pid in pids})
-    given = _normalised(kernel)
-    for pid in pids:
-        assert expected[pid] == pytest.approx(given[pid], abs=0.03), (expected, given)
+    records, given, snap, around = _measure(instance, pids, q)
     assert bound(snap, q)
     assert given[pids[0]] < 0.45, given  # weight alone would give half
     qr, fr = records[pids[0]], records[pids[1]]
@@ -126,14 +110,7 @@ def test_a_nested_quota_caps_the_groups_below_it(instance, cgroups, spin):
     f = cgroups.make("F", 1024)
     cgroups.limit(p, 0.3)
     pids = spin(0, CPU, cgroup=a) + spin(0, CPU, cgroup=b) + spin(0, CPU, cgroup=f)
-    try:
-        records, kernel, snap, _ = _measure(instance, pids, p)
-    finally:
-        _stopped(pids)
-    expected = _normalised({pid: records[pid].expected_share for pid in pids})
-    given = _normalised(kernel)
-    for pid in pids:
-        assert expected[pid] == pytest.approx(given[pid], abs=0.03), (expected, given)
+    records, given, snap, _ = _measure(instance, pids, p)
     assert given[pids[0]] + given[pids[1]] < 0.45, given  # P held below its half
     assert records[pids[0]].quota_cpus == 0.3 == records[pids[1]].quota_cpus
     assert records[pids[0]].throttled_ms > 0

@@ -11,6 +11,7 @@ import os
 import time
 
 import pytest
+from conftest import normalised, schedstat_runtime
 
 from orchestrator import workload
 from orchestrator.analysis import tickets
@@ -20,32 +21,19 @@ from orchestrator.kernel import snapshot
 CPU = max(os.sched_getaffinity(0))
 
 
-def _schedstat(pids):
-    out = {}
-    for pid in pids:
-        with open(f"/proc/{pid}/schedstat") as handle:
-            out[pid] = int(handle.read().split()[0])
-    return out
-
-
-def _normalised(values: dict[int, float]) -> dict[int, float]:
-    total = sum(values.values())
-    return {k: v / total for k, v in values.items()}
-
-
 def _expected_and_kernel(instance, pids, span_s=2.0, model=tickets.WEIGHT):
     pipeline = Pipeline(model)
     time.sleep(0.5)  # let the scheduler settle the group weights (they are set up: spin)
     pipeline.frame(snapshot.take(instance))
-    before = _schedstat(pids)
+    before = schedstat_runtime(pids)
     time.sleep(span_s)
     snap = snapshot.take(instance)
     frame = pipeline.frame(snap)
-    after = _schedstat(pids)
+    after = schedstat_runtime(pids)
     records = {r.pid: r for r in frame.tasks if r.pid in pids}
     expected = {pid: records[pid].expected_share for pid in pids}
     kernel = {pid: after[pid] - before[pid] for pid in pids}
-    return _normalised(expected), _normalised(kernel), {t.pid: t for t in snap.tasks}
+    return normalised(expected), normalised(kernel), {t.pid: t for t in snap.tasks}
 
 
 def _measured(instance, pids):
