@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orchestrator.constants import GROUP_NAME_LEN
 from orchestrator.records import Group
 
 NICE_0_WEIGHT = 1024
@@ -29,21 +28,14 @@ def root_of(groups: Mapping[int, Group]) -> Group | None:
     return next((g for g in groups.values() if g.kind == "root"), None)
 
 
-# GROUP_NAME_LEN less its NUL: a name this long may have been cut, so its
-# cgroup id keeps it apart from a sibling cut alike.
-_NAME_BYTES = GROUP_NAME_LEN - 1
-
-
 def label(group: Group) -> str:
+    """A group's level in a path: a cgroup's directory name (whole: the map
+    holds NAME_MAX bytes), a session's autogroup, the totals of groups gone."""
     if group.kind == "autogroup":
         return f"autogroup-{group.number}"
     if group.kind == "gone":
         return "(gone)"  # totals of groups that went away
-    if not group.name:
-        return f"cgroup-{group.number}"
-    if len(group.name.encode("utf-8")) >= _NAME_BYTES:
-        return f"{group.name}~{group.number}"
-    return group.name
+    return group.name or f"cgroup-{group.number}"
 
 
 def chain(groups: Mapping[int, Group], gid: int) -> list[Group]:
