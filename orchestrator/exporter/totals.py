@@ -10,8 +10,9 @@ leaves without an exit record this reader saw keeps its last numbers.  Labels
 beyond the cap fold into "other" (the first labels seen hold their own series
 while they have tasks: a label moved in and out of "other" by how much it
 ran would take its counts with it, and counters would go back), and a label
-with no task left has no series (its totals are kept, should it come back).  Everything is read from
-the frame's records, as the table and the files read them."""
+with no task left has no series (its totals are kept, should it come
+back).  Everything is read from the frame's records, as the table and the
+files read them."""
 
 from __future__ import annotations
 

@@ -53,9 +53,6 @@ class Container(NamedTuple):
     pod_uid: str
 
 
-_NONE = Container("", "")
-
-
 def _pod(parts: list[str], at: int) -> str:
     """The pod uid a cgroup named parts[at] (its parents before it) stands
     for; "" when it is no pod's."""
@@ -90,7 +87,7 @@ def decode(path: str) -> Container:
             return Container(container, pod)
         if not container:
             container = _container(parts, at)
-    return Container(container, "") if container else _NONE
+    return Container(container, "")
 
 
 def name(found: Container) -> str:
