@@ -114,6 +114,12 @@ struct {
 	__type(value, struct snapshot_info);
 } snapshots SEC(".maps");
 
+/* What a group enters the map as, until its walk fills it in: read then, it
+ * is an empty "gone" entry (no totals), never a second root.  In .rodata, not
+ * on the stack: with whole names a struct group and a task's row together
+ * pass the 512 bytes of BPF stack. */
+static const struct group new_group = { .kind = GROUP_GONE };
+
 static __always_inline void *only(void *map)
 {
 	__u32 zero = 0;
@@ -121,11 +127,11 @@ static __always_inline void *only(void *map)
 	return bpf_map_lookup_elem(map, &zero);
 }
 
-/* Insert a zeroed entry, or find the one a racing insert of the same key
+/* Insert a new entry, or find the one a racing insert of the same key
  * made first: that race is not a failure. */
-static __always_inline void *insert(void *map, void *key, void *zeroed)
+static __always_inline void *insert(void *map, void *key, const void *fresh)
 {
-	long err = bpf_map_update_elem(map, key, zeroed, BPF_NOEXIST);
+	long err = bpf_map_update_elem(map, key, fresh, BPF_NOEXIST);
 
 	if (err && err != -EEXIST)
 		return NULL;
@@ -163,7 +169,6 @@ static __always_inline void read_bandwidth(struct group *g, struct task_group *t
 static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 {
 	struct counters *cnt = only(&counters);
-	struct group zeroed = {};
 	__u64 leaf = 0;
 
 	for (int level = 0; level < GROUP_DEPTH && tg; level++) {
@@ -179,7 +184,7 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 		if (g && (!snapshot || g->snapshot == snapshot))
 			break;
 		if (!g) {
-			g = insert(&groups, &id, &zeroed);
+			g = insert(&groups, &id, &new_group);
 			if (!g) {
 				if (cnt)
 					__sync_fetch_and_add(&cnt->groups_lost, 1);
@@ -492,12 +497,11 @@ static __always_inline void sweep_groups(__u64 now, struct settings *cfg)
 {
 	struct group_sweep ctx = { .now = now, .idle_ns = GROUP_IDLE_NS };
 	__u64 gone_id = GROUP_ID_GONE;
-	struct group gone = { .kind = GROUP_GONE };
 
 	if (cfg && cfg->group_idle_ns)
 		ctx.idle_ns = cfg->group_idle_ns;
 	if (!bpf_map_lookup_elem(&groups, &gone_id))
-		bpf_map_update_elem(&groups, &gone_id, &gone, BPF_NOEXIST);
+		bpf_map_update_elem(&groups, &gone_id, &new_group, BPF_NOEXIST);
 	bpf_for_each_map_elem(&groups, sweep_group, &ctx, 0);
 }
 

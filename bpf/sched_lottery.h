@@ -18,7 +18,9 @@
 #define GROUPS_CAPACITY 8192
 #define GROUP_DEPTH 8 /* task-group levels read above a task, leaf first */
 #define TASK_COMM_LEN 16
-#define GROUP_NAME_LEN 64
+/* A cgroup directory name whole (NAME_MAX + its NUL): a container runtime's
+ * `cri-containerd-<64 hex>.scope` is 85 bytes, and its id is at the end. */
+#define GROUP_NAME_LEN 256
 
 /* task_key.exited: a task's exit row has its own key, so an exit never
  * touches the live row a reader is about to dump. */

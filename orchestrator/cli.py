@@ -248,7 +248,8 @@ def dump(
         "runtime is the lifetime total.")] = "delta",
     by: Annotated[str, typer.Option(
         "--by", metavar="|".join(_groupings()), help="One table row per thread, "
-        "process, command name or task group.")] = "thread",
+        "process, command name, task group or container (its id and pod uid, read from "
+        "its task group's path; `host` for tasks in none).")] = "thread",
     tickets: TicketsOption = "weight",
     draws: Annotated[int, typer.Option(
         "--simulate-draws", help="Lottery draws per sample among each group's tickets; "
@@ -312,6 +313,8 @@ def dump(
       lottery dump 0.5 -p 1234,1240 --comm '^postgres'
 
       lottery dump -n 3 --by group --tickets flat
+
+      lottery dump 2 5 --by container --sort delta
 
       lottery dump 1 3 --columns pid,comm,cpu,wait,maxwait --wide
     """
@@ -540,7 +543,7 @@ def top(
         "--interval", "-i", help="Seconds between samples, 0.01 to 86400.")] = 1.0,
     by: Annotated[str, typer.Option(
         "--by", metavar="|".join(_groupings()), help="Rows per thread, process, "
-        "command name or task group (g cycles).")] = "thread",
+        "command name, task group or container (g cycles).")] = "thread",
     tickets: TicketsOption = "weight",
     pin_dir: PinDir = None,
     replay: Annotated[Path | None, typer.Option(
@@ -618,8 +621,9 @@ def serve(
         "default, [::1]:PORT for IPv6.", show_default=_serve().DEFAULT_LISTEN)] = None,
     group_by: Annotated[str, typer.Option(
         "--group-by", metavar="|".join(_groupings(labels=True)), help="What the `group` label "
-        "names: the command name, the process (name/tgid) or the task group "
-        "(/autogroup-41, /A/B).")] = "comm",
+        "names: the command name, the process (name/tgid), the task group "
+        "(/autogroup-41, /A/B) or the container (its id; with `container_id` and "
+        "`pod_uid` labels).")] = "comm",
     pid: Annotated[list[str] | None, typer.Option(
         "--pid", "-p", metavar="PID[,PID...]", help="Also series per process for these "
         "TGIDs (repeatable): lottery_pid_* with a `pid` label.")] = None,
@@ -650,6 +654,8 @@ def serve(
       sudo lottery serve
 
       sudo lottery serve --user lottery --listen 0.0.0.0:19941 --group-by group
+
+      sudo lottery serve --group-by container --max-groups 200
 
       lottery serve              (as a user with the doctor's sudo rules)
 

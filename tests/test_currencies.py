@@ -134,3 +134,53 @@ def test_draws_and_replays_hold_the_funded_tickets_not_the_raw_ones():
     stride = {r.pid: r.stride_ns for r in result}
     assert stride[1] == pytest.approx(stride[2], rel=0.01)
     assert {r.pid: r.tickets for r in result} == {1: 1024, 2: 335}  # shown as the task holds them
+
+
+class _Dirs:
+    """A hierarchy's paths by cgroup id, as CgroupDirs reads them, and what was asked."""
+
+    def __init__(self, paths: dict[int, str]):
+        self.paths, self.asked = paths, []
+
+    def path(self, cgroup_id: int) -> str | None:
+        self.asked.append(cgroup_id)
+        return self.paths.get(cgroup_id)
+
+
+def _deep_chain(depth: int) -> dict:
+    """What the groups map holds of a cgroup `depth` levels down (ids 100 +
+    level): the 8 levels the BPF walk reads above a task, and the root,
+    which every task at the top files."""
+    held = range(max(1, depth - 7), depth + 1)
+    return {1: builders.group(1, 0, "root", number=0),
+            **{100 + n: builders.group(100 + n, 100 + n - 1 if n > 1 else 1, name=f"d{n}")
+               for n in held}}
+
+
+def test_a_path_deeper_than_the_walk_reads_the_rest_from_the_hierarchy():
+    groups = _deep_chain(10)
+    dirs = _Dirs({103: "/d1/d2/d3"})
+    assert currencies.path(groups, 110, dirs) == "/" + "/".join(f"d{n}" for n in range(1, 11))
+    assert dirs.asked == [103]  # the highest level held, once
+    assert currencies.path(groups, 103, dirs) == "/d1/d2/d3"
+
+
+def test_a_path_no_one_knows_the_top_of_says_so():
+    assert currencies.path(_deep_chain(9), 109, _Dirs({})) == "?/d2/d3/d4/d5/d6/d7/d8/d9"
+    assert currencies.path(_deep_chain(9), 109) == "?/d2/d3/d4/d5/d6/d7/d8/d9"
+
+
+def test_a_group_the_map_had_no_room_for_is_found_by_its_cgroup_id():
+    dirs = _Dirs({999_999: "/kubepods/besteffort/pod1"})
+    assert currencies.path(GROUPS, 999_999, dirs) == "/kubepods/besteffort/pod1"
+    assert currencies.path(GROUPS, 888_888, dirs) == "?"
+    autogroup = (1 << 62) | 77  # GROUP_ID_AUTOGROUP: no directory has it
+    assert currencies.path(GROUPS, autogroup, dirs) == "?"
+    assert autogroup not in dirs.asked
+
+
+def test_a_whole_path_asks_the_hierarchy_nothing():
+    dirs = _Dirs({})
+    assert currencies.path(GROUPS, BY_NAME["lt-A"], dirs) == "/lt-A"
+    assert currencies.path(_deep_chain(8), 108, dirs) == "/d1/d2/d3/d4/d5/d6/d7/d8"
+    assert dirs.asked == []

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import builders
 
+from orchestrator import groupings
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline
+from orchestrator.exporter.collector import _families, _labeller
 from orchestrator.exporter.totals import OTHER, Totals
-from orchestrator.records import Snapshot, TaskSample
+from orchestrator.records import Group, Snapshot, TaskSample
 
 
 def _task(pid: int, comm: str, runtime: int, exited: bool = False, seq: int = 0) -> TaskSample:
@@ -65,3 +67,54 @@ def test_labels_beyond_the_cap_count_under_other_for_the_tasks_whole_life():
     out = totals.update(reader.frame(_snap(9, [*later, _task(5, "e", 5)], [], 0)))
     assert out[OTHER].numbers.cpu_ns == 70 and "c" not in out
     assert out["e"].numbers.cpu_ns == 5
+
+
+ID_A, ID_B, ID_C = ("a" * 64, "b" * 64, "c" * 64)
+POD_UID = "5b6f1d2e-8c3a-4e9b-a7d1-0c2e4f6a8b9d"
+_CONTAINER_GROUPS = {
+    1: builders.group(1, 0, "root", number=0),
+    2: builders.group(2, 1, name="kubepods"),
+    3: builders.group(3, 2, name=f"pod{POD_UID}"),
+    4: builders.group(4, 3, name=ID_A),
+    5: builders.group(5, 1, name="system.slice"),
+    6: builders.group(6, 5, name=f"docker-{ID_B}.scope"),
+    7: builders.group(7, 5, name=f"docker-{ID_C}.scope"),
+    8: builders.group(8, 5, name="sshd.service"),
+}
+
+
+def _in(pid: int, group: int, runtime: int) -> TaskSample:
+    return builders.task(pid, start_ns=pid * 10, comm="w", runtime_ns=runtime, group=group)
+
+
+def _container_series(totals: Totals, reader: Pipeline, n: int, live: list[TaskSample],
+                      *more: Group):
+    groups = {**_CONTAINER_GROUPS, **{g.id: g for g in more}}
+    snap = builders.snap(n, n * 1_000_000_000, live, idle=(n,), groups=groups,
+                         timestamp_s=1.7e9 + n)
+    return totals.update(reader.frame(snap))
+
+
+def test_containers_label_series_by_id_and_pod_uid_and_fold_beyond_the_cap():
+    other = (OTHER, "", "")
+    totals = Totals(_labeller(groupings.get("container")), 3, other)
+    reader = Pipeline(tickets.WEIGHT)
+    live = [_in(1, 4, 10), _in(2, 4, 20), _in(3, 6, 30), _in(4, 8, 40), _in(5, 7, 50)]
+    first = _container_series(totals, reader, 1, live)
+    assert set(first) == {(ID_A, ID_A, POD_UID), (ID_B, ID_B, ""), ("host", "", ""), other}
+    assert first[(ID_A, ID_A, POD_UID)].numbers.cpu_ns == 30
+    assert first[other].numbers.cpu_ns == 50 and totals.folded == 1
+    # A's container goes: its series goes once its tasks are gone for good,
+    # and its slot is free for the next container, while C stays in other
+    later = [_in(3, 6, 60), _in(4, 8, 70), _in(5, 7, 80)]
+    for n in range(2, 9):
+        out = _container_series(totals, reader, n, later)
+    assert (ID_A, ID_A, POD_UID) not in out
+    conmon = builders.group(9, 3, name="crio-conmon-" + "d" * 64 + ".scope")  # the pod's own
+    out = _container_series(totals, reader, 9, [*later, _in(6, 9, 5)], conmon)
+    assert out[(f"pod-{POD_UID}", "", POD_UID)].numbers.cpu_ns == 5
+    assert out[other].numbers.cpu_ns == 80
+    text = "".join(f"{m.name} {s.labels}\n" for m in _families("lottery", [
+        "group", "container_id", "pod_uid"], out) for s in m.samples)
+    assert f"'group': 'pod-{POD_UID}', 'container_id': '', 'pod_uid': '{POD_UID}'" in text
+    assert f"'group': '{ID_B}', 'container_id': '{ID_B}', 'pod_uid': ''" in text

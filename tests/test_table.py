@@ -9,9 +9,9 @@ from conftest import DATA
 
 from orchestrator import groupings, records
 from orchestrator.analysis import tickets
-from orchestrator.analysis.frames import Pipeline, replay_frames
+from orchestrator.analysis.frames import Frame, Pipeline, replay_frames
 from orchestrator.records import TaskRecord
-from orchestrator.sinks import rows
+from orchestrator.sinks import rows, table
 
 _BLANK = TaskRecord._make([None] * len(TaskRecord._fields))
 
@@ -67,3 +67,39 @@ def test_a_view_leaves_out_this_process_and_what_it_started_and_nothing_else():
     frame = pipeline.frame(builders.snap(2, 10, tasks, [gone], exits_before=1))
     assert [r.comm for r in frame.without_self().tasks] == ["sshd", "bash"]
     assert [r.comm for r in frame.tasks] == [t.comm for t in [*tasks, gone]]  # files keep all
+
+
+CONTAINER_ID = "9e" * 32
+POD_UID = "5b6f1d2e-8c3a-4e9b-a7d1-0c2e4f6a8b9d"
+
+
+def _by_container(wide: bool) -> list[str]:
+    pod = f"/kubepods/burstable/pod{POD_UID}"
+    found = [_record(1, "nginx", f"{pod}/{CONTAINER_ID}", 0, "cpu1"),
+             _record(2, "nginx", f"{pod}/{CONTAINER_ID}/worker", 0, "cpu1"),
+             _record(3, "pause", pod, 0, "cpu1"),
+             _record(4, "sshd", "/system.slice/sshd.service", 0, "cpu1")]
+    frame = Frame(1.7e9, tuple(found), (), 1.0, 1.0)
+    grouping = groupings.get("container")
+    shown = table.columns(None, wide, 0, grouping)
+    out = table.render(frame, 10, "pid", grouping, shown, wide).splitlines()
+    return out[1:out.index("conservation: needs two samples")]  # the header and the rows
+
+
+def test_by_container_a_row_shows_its_short_id_and_pod_uid_within_the_tables_width():
+    header, _, *lines = _by_container(wide=False)
+    assert header.split()[:4] == ["THREADS", "CONTAINER", "POD", "UID"]
+    assert max(map(len, (header, *lines))) <= table.WIDTH
+    by_name = {line.split()[1]: line.split() for line in lines}
+    assert set(by_name) == {CONTAINER_ID[:12], f"pod-{POD_UID[:8]}", "host"}
+    assert by_name[CONTAINER_ID[:12]][:3] == ["2", CONTAINER_ID[:12], POD_UID]
+    assert by_name[f"pod-{POD_UID[:8]}"][2] == POD_UID
+    assert by_name["host"][2] != POD_UID
+    assert CONTAINER_ID not in "\n".join(lines)
+
+
+def test_by_container_wide_the_id_and_the_pods_group_are_whole():
+    header, _, *lines = _by_container(wide=True)
+    assert "POD UID" in header and "GROUP" in header
+    text = "\n".join(lines)
+    assert CONTAINER_ID in text and f"pod-{POD_UID}" in text and "(2 groups)" in text

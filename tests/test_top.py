@@ -26,13 +26,22 @@ from orchestrator.kernel import parse, tools
 from orchestrator.sinks import rows
 from orchestrator.sinks.live import GROUPINGS, SORTS, TopApp
 
+CONTAINER_ID = "c0ffee" + "0123456789" * 5 + "abcdef12"
+POD_UID = "5b6f1d2e-8c3a-4e9b-a7d1-0c2e4f6a8b9d"
+
 
 def _snap(n: int, runtimes: dict[int, int]):
+    """Odd pids run in a container of a pod (as containerd names its
+    cgroups), even ones in the root group."""
     tasks = [builders.task(pid, comm=f"spin-{pid}", cpu=1, runtime_ns=runtime,
-                           wait_ns=runtime // 2, runs=n, group=1 + pid % 2)
+                           wait_ns=runtime // 2, runs=n, group=5 if pid % 2 else 1)
              for pid, runtime in runtimes.items()]
     groups = {1: builders.group(1, 0, "root", number=0),
-              2: builders.group(2, 1, "autogroup", number=41)}
+              2: builders.group(2, 1, name="kubepods.slice"),
+              3: builders.group(3, 2, name="kubepods-besteffort.slice"),
+              4: builders.group(4, 3, name=f"kubepods-besteffort-pod"
+                                f"{POD_UID.replace('-', '_')}.slice"),
+              5: builders.group(5, 4, name=f"cri-containerd-{CONTAINER_ID}.scope")}
     return builders.snap(n, n * 1_000_000_000, tasks, groups=groups, timestamp_s=1.7e9 + n)
 
 
@@ -122,6 +131,26 @@ async def test_every_key_in_every_grouping_and_sort_draws_whole_rows(size):
         assert app.by == GROUPINGS[0] and app.failure is None
         await pilot.press("q")
     assert app.return_code in (0, None) and app.failure is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_by_container_rows_are_named_by_their_id_short_where_narrow(size):
+    app = TopApp(_few_frames, by="container")
+    async with app.run_test(size=size) as pilot:
+        await _until_shown(app, pilot)
+        table = app.query_one("#tasks")
+        shown = {str(table.get_row_at(i)[1]): table.get_row_at(i) for i in range(2)}
+        assert set(shown) == {CONTAINER_ID[:12], "host"}
+        headers = [str(c.label) for c in table.columns.values()]
+        assert headers[1] == "CONTAINER"
+        if size[0] >= 110:
+            assert shown[CONTAINER_ID[:12]][headers.index("POD UID")] == POD_UID
+        await pilot.press("slash", *POD_UID[:8], "enter")  # a filter finds the pod's uid
+        await pilot.pause(0.1)
+        assert table.row_count == 1 and str(table.get_row_at(0)[1]) == CONTAINER_ID[:12]
+        await pilot.press("q")
+    assert app.failure is None
 
 
 def _broken(*_):
@@ -249,7 +278,8 @@ def test_top_in_a_real_80x24_terminal(instance, tmux_session, spin, tmp_path):
     status = _start_top(instance, tmux_session, tmp_path)
     screen = _wait_screen(tmux_session, "lottery-work", "Jain's index")
     assert max(len(line) for line in screen.splitlines()) <= 80
-    for key in ("g", "g", "g", "s", "g"):  # into every grouping, and back
+    keys = ["g"] * (len(GROUPINGS) - 1) + ["s", "g"]
+    for key in keys:  # into every grouping, and back
         subprocess.run(["tmux", "send-keys", "-t", tmux_session, key], check=True)
         time.sleep(0.3)
     assert "by thread" in _wait_screen(tmux_session, "by thread")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orchestrator.constants import GROUP_NAME_LEN
+from orchestrator.header import define
+from orchestrator.kernel.cgroup_dirs import CgroupDirs
 from orchestrator.records import Group
 
 NICE_0_WEIGHT = 1024
@@ -29,21 +30,14 @@ def root_of(groups: Mapping[int, Group]) -> Group | None:
     return next((g for g in groups.values() if g.kind == "root"), None)
 
 
-# GROUP_NAME_LEN less its NUL: a name this long may have been cut, so its
-# cgroup id keeps it apart from a sibling cut alike.
-_NAME_BYTES = GROUP_NAME_LEN - 1
-
-
 def label(group: Group) -> str:
+    """A group's level in a path: a cgroup's directory name (whole: the map
+    holds NAME_MAX bytes), a session's autogroup, the totals of groups gone."""
     if group.kind == "autogroup":
         return f"autogroup-{group.number}"
     if group.kind == "gone":
         return "(gone)"  # totals of groups that went away
-    if not group.name:
-        return f"cgroup-{group.number}"
-    if len(group.name.encode("utf-8")) >= _NAME_BYTES:
-        return f"{group.name}~{group.number}"
-    return group.name
+    return group.name or f"cgroup-{group.number}"
 
 
 def chain(groups: Mapping[int, Group], gid: int) -> list[Group]:
@@ -57,24 +51,44 @@ def chain(groups: Mapping[int, Group], gid: int) -> list[Group]:
     return list(reversed(out))
 
 
-def path(groups: Mapping[int, Group], gid: int) -> str:
-    """'/', '/autogroup-41', '/A/B'; '?' for a group the map did not hold."""
+def _cgroup_id(gid: int) -> bool:
+    # autogroup ids (and the gone entry's) lie above every cgroup id
+    return 0 < gid < define("GROUP_ID_AUTOGROUP")
+
+
+def path(groups: Mapping[int, Group], gid: int, dirs: CgroupDirs | None = None) -> str:
+    """'/', '/autogroup-41', '/A/B'.  Where the map holds a group's chain only
+    in part (deeper than the BPF walk reads, or above a group it had no room
+    for), the rest is read from `dirs` by cgroup id; '?' stands for what
+    neither knows."""
     levels = chain(groups, gid)
     if not levels:
-        return "?" if gid else ""
-    return "/" + "/".join(label(g) for g in levels if g.kind != "root")
+        if not gid:
+            return ""
+        found = dirs.path(gid) if dirs is not None and _cgroup_id(gid) else None
+        return found or "?"
+    top = levels[0]
+    below = "/".join(label(g) for g in levels if g.kind != "root")
+    if top.kind == "root" or not top.parent:
+        return "/" + below
+    # the map holds nothing above `top`: its own path says where it is
+    above = dirs.path(top.number) if dirs is not None and top.kind == "cgroup" else None
+    if above is None:
+        return "?/" + below
+    return above + below[len(label(top)):]
 
 
 class Paths(dict):
     """Group paths of one snapshot, each built once: paths[gid] or paths(gid).
     A dict, so that the lookups of a sample's every task cost what a dict's do."""
 
-    def __init__(self, groups: Mapping[int, Group]):
+    def __init__(self, groups: Mapping[int, Group], dirs: CgroupDirs | None = None):
         super().__init__()
         self._groups = groups
+        self._dirs = dirs
 
     def __missing__(self, gid: int) -> str:
-        found = self[gid] = path(self._groups, gid)
+        found = self[gid] = path(self._groups, gid, self._dirs)
         return found
 
     __call__ = dict.__getitem__

@@ -27,6 +27,7 @@ from orchestrator.analysis.tickets import TicketModel
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, snapshot
+from orchestrator.kernel.cgroup_dirs import CgroupDirs, cpu_hierarchy
 from orchestrator.paths import Pins
 from orchestrator.records import (
     TIMESTAMP,
@@ -133,7 +134,9 @@ class Joiner:
     """Joins each task's row with its analysis and its group's path into its
     record, once per sample, for one reader's successive samples."""
 
-    def __init__(self) -> None:
+    def __init__(self, dirs: CgroupDirs | None = None) -> None:
+        # where the paths the groups map holds only in part are read
+        self._dirs = dirs
         self._records: list[TaskRecord] = []  # the last sample's
         self._places: dict[Key, int] = {}     # where each live task's stood
         self._lost: tuple[int, int] | None = None
@@ -144,7 +147,7 @@ class Joiner:
         """The sample's task records, its idle records, and for each task
         record where the same record stood in the sample before (-1: new)."""
         info, groups = sample.snapshot.info, sample.snapshot.groups
-        path = currencies.Paths(groups)
+        path = currencies.Paths(groups, self._dirs)
         lost = (info.dropped, sample.exits_missed)
         # A group that came or went changes no path of a task whose row did
         # not change (the walk filed its group and the groups above it in both
@@ -188,7 +191,7 @@ class Pipeline:
     def __init__(self, model: TicketModel, options: AnalysisOptions | None = None):
         self.reader = Reader()
         self.analyser = Analyser(model, options or AnalysisOptions())
-        self.joiner = Joiner()
+        self.joiner = Joiner(CgroupDirs(cpu_hierarchy()))
         self._seq = 0
 
     @property

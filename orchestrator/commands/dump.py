@@ -206,8 +206,8 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     validate(opts)
     frames, limit = _frames(pins, opts)  # a bad recording fails here, before any file is touched
     sinks = _open_sinks(opts)
-    shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws)
     grouping = groupings.get(opts.by)
+    shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws, grouping)
     warn = _Capacity(limit)
     named = names.matcher(opts.comm)  # its regexes compiled once, not per sample
     done = 0

@@ -19,7 +19,7 @@ from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline, bpftool_source
 from orchestrator.errors import LotteryError
 from orchestrator.exporter import bandwidth
-from orchestrator.exporter.totals import Series, Totals
+from orchestrator.exporter.totals import OTHER, Label, Series, Totals
 from orchestrator.kernel import snapshot, tools
 from orchestrator.paths import Pins
 from orchestrator.records import SnapshotInfo
@@ -32,6 +32,17 @@ def _seconds(ns: float) -> float:
     return ns / units.NS_PER_S
 
 
+def _labeller(grouping: groupings.Grouping):
+    """A task's labels: its group's name (`group`), then the grouping's own
+    (a container's id and pod uid)."""
+    def labeller(tasks):
+        name_of, key_of, values = grouping.namer(tasks), grouping.key, grouping.label_values
+        if not grouping.labels:
+            return lambda r: (name_of(r),)
+        return lambda r: (name_of(r), *values(key_of(r)))
+    return labeller
+
+
 class Collector:
     """Reads the instance at `pins` at every scrape; counters per group of
     tasks (`group_by`), at most `max_groups` of them, and per PID for `pids`."""
@@ -42,11 +53,15 @@ class Collector:
         self._take = bpftool_source(pins)
         self._pipeline = Pipeline(tickets.WEIGHT)
         self._lock = threading.Lock()
-        self._groups = Totals(groupings.get(group_by, "--group-by", GROUP_BY).namer, max_groups)
+        grouping = groupings.get(group_by, "--group-by", GROUP_BY)
+        self._labels = ["group", *grouping.labels]
+        # the series of groups beyond the cap: group="other", the rest blank
+        other = (OTHER, *("" for _ in grouping.labels))
+        self._groups = Totals(_labeller(grouping), max_groups, other)
         self._max_groups = max_groups
         wanted = set(pids)
-        self._pids = Totals(lambda tasks: lambda r: str(r.tgid) if r.tgid in wanted else None,
-                            len(wanted)) if wanted else None
+        self._pids = Totals(lambda tasks: lambda r: (str(r.tgid),) if r.tgid in wanted else None,
+                            len(wanted), (OTHER,)) if wanted else None
         self._dropped = 0
         self._missed = 0
         self._capacity: int | None = None
@@ -110,7 +125,7 @@ class Collector:
         self._missed += max(0, frame.seen.exits_missed)
         if self._capacity is None:
             self._capacity = snapshot.capacity(self._pins)
-        out = _families("lottery", ["group"], self._groups.update(frame))
+        out = _families("lottery", self._labels, self._groups.update(frame))
         out.append(GaugeMetricFamily(
             "lottery_groups_folded", "Groups of live tasks counted under group=\"other\" "
             "(--max-groups).", self._groups.folded))
@@ -160,7 +175,7 @@ class Collector:
         return [seconds, runs]
 
 
-def _families(prefix: str, labels: list[str], series: dict[str, Series]) -> list[Metric]:
+def _families(prefix: str, labels: list[str], series: dict[Label, Series]) -> list[Metric]:
     cpu = CounterMetricFamily(f"{prefix}_cpu_seconds", "CPU time of the tasks, since they "
                               "started (exited ones while the exporter read).", labels=labels)
     wait = CounterMetricFamily(f"{prefix}_runqueue_wait_seconds", "Time the tasks waited "
@@ -173,12 +188,12 @@ def _families(prefix: str, labels: list[str], series: dict[str, Series]) -> list
     tasks = GaugeMetricFamily(f"{prefix}_tasks", "Live tasks (threads).", labels=labels)
     held = GaugeMetricFamily(f"{prefix}_tickets", "Tickets (weights) of the tasks that ran "
                              "or waited since the last reading.", labels=labels)
-    for label, s in sorted(series.items()):
-        cpu.add_metric([label], _seconds(s.numbers.cpu_ns))
-        wait.add_metric([label], _seconds(s.numbers.wait_ns))
-        switches.add_metric([label, "voluntary"], s.numbers.voluntary)
-        switches.add_metric([label, "involuntary"], s.numbers.involuntary)
-        expected.add_metric([label], _seconds(s.expected_ns))
-        tasks.add_metric([label], s.tasks)
-        held.add_metric([label], s.tickets)
+    for values, s in sorted(series.items()):
+        cpu.add_metric(values, _seconds(s.numbers.cpu_ns))
+        wait.add_metric(values, _seconds(s.numbers.wait_ns))
+        switches.add_metric([*values, "voluntary"], s.numbers.voluntary)
+        switches.add_metric([*values, "involuntary"], s.numbers.involuntary)
+        expected.add_metric(values, _seconds(s.expected_ns))
+        tasks.add_metric(values, s.tasks)
+        held.add_metric(values, s.tickets)
     return [cpu, wait, switches, expected, tasks, held]

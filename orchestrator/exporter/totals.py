@@ -1,18 +1,22 @@
-"""Counters per label (a command name, a process, a task group) that only
-grow, from one reader's successive frames.
+"""Counters per label (a command name, a process, a task group, a
+container's labels together) that only grow, from one reader's successive
+frames.
 
 A label's CPU time is what its tasks have used since they started: the
 kernel's totals of its live tasks, plus the final numbers of those that
 exited while the exporter read.  Each task keeps the label it got when first
 seen, so a task's numbers never move from one series to another; a task that
 leaves without an exit record this reader saw keeps its last numbers.  Labels
-beyond the cap fold into "other", and a label with no task left has no
-series (its totals are kept, should it come back).  Everything is read from
-the frame's records, as the table and the files read them."""
+beyond the cap fold into "other" (the first labels seen hold their own series
+while they have tasks: a label moved in and out of "other" by how much it
+ran would take its counts with it, and counters would go back), and a label
+with no task left has no series (its totals are kept, should it come
+back).  Everything is read from the frame's records, as the table and the
+files read them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from orchestrator.analysis.frames import Frame
@@ -25,8 +29,10 @@ _PENDING_SAMPLES = 5
 # Totals of labels with no task left, kept for their return; the oldest go first.
 _KEPT_LABELS = 10_000
 
+# What a series is told apart by: a label's value, or the values of several.
+Label = Hashable
 # Given a frame's tasks, what labels a task (None: not counted here).
-Labeller = Callable[[tuple[TaskRecord, ...]], Callable[[TaskRecord], str | None]]
+Labeller = Callable[[tuple[TaskRecord, ...]], Callable[[TaskRecord], Label | None]]
 
 
 @dataclass(slots=True)
@@ -60,7 +66,7 @@ class Series:
 
 @dataclass(slots=True)
 class _Task:
-    label: str
+    label: Label
     numbers: Numbers
     missing: int = 0  # frames since it was last seen live
 
@@ -77,30 +83,32 @@ def _set_runtimes(frame: Frame) -> dict[str, int]:
 
 
 class Totals:
-    """One reader's counters per label; `update` with each frame."""
+    """One reader's counters per label; `update` with each frame.  `other`
+    is the label of the tasks of labels beyond `max_labels`."""
 
-    def __init__(self, labeller: Labeller, max_labels: int):
+    def __init__(self, labeller: Labeller, max_labels: int, other: Label = OTHER):
         self._labeller = labeller
         self._max = max_labels
+        self._other = other
         self._tasks: dict[Key, _Task] = {}
-        self._gone: dict[str, Numbers] = {}      # finals of tasks that left, per label
-        self._expected: dict[str, float] = {}    # expected CPU ns, per label
-        self._own: set[str] = set()              # labels with a series of their own
-        self.folded = 0                          # labels of live tasks folded into OTHER
+        self._gone: dict[Label, Numbers] = {}    # finals of tasks that left, per label
+        self._expected: dict[Label, float] = {}  # expected CPU ns, per label
+        self._own: set[Label] = set()            # labels with a series of their own
+        self.folded = 0                          # labels of live tasks folded into other
 
-    def _label(self, wanted: str) -> str:
+    def _label(self, wanted: Label) -> Label:
         if wanted in self._own or len(self._own) < self._max:
             self._own.add(wanted)
             return wanted
-        return OTHER
+        return self._other
 
-    def update(self, frame: Frame) -> dict[str, Series]:
+    def update(self, frame: Frame) -> dict[Label, Series]:
         """Fold one frame in; return every label that has live tasks."""
         label_of = self._labeller(frame.tasks)
         ran = _set_runtimes(frame)
-        series: dict[str, Series] = {}
+        series: dict[Label, Series] = {}
         seen: set[Key] = set()
-        folded: set[str] = set()
+        folded: set[Label] = set()
         for r in frame.tasks:
             if r.state == "unseen":
                 continue  # exits nobody saw: their tasks keep their last numbers
@@ -117,7 +125,7 @@ class Totals:
                 self._tasks.pop(r.key, None)
                 continue
             seen.add(r.key)
-            if label == OTHER:
+            if label == self._other:
                 folded.add(wanted)
             self._tasks[r.key] = _Task(label, Numbers.of(r))
             out = series.setdefault(label, Series())
@@ -136,12 +144,12 @@ class Totals:
         for label, out in series.items():
             out.numbers.add(self._gone.get(label, Numbers()))
             out.expected_ns = self._expected.get(label, 0.0)
-        self._own = {label for label in series if label != OTHER}
+        self._own = {label for label in series if label != self._other}
         self.folded = len(folded)
         self._forget(series)
         return series
 
-    def _forget(self, live: dict[str, Series]) -> None:
+    def _forget(self, live: dict[Label, Series]) -> None:
         """Keep the totals of at most _KEPT_LABELS labels without tasks."""
         idle = [label for label in self._gone if label not in live]
         for label in idle[:max(0, len(idle) - _KEPT_LABELS)]:

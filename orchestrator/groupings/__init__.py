@@ -1,7 +1,7 @@
 """What tasks are grouped by, in one vocabulary for every view: the rows of
 `dump --by` and of `lottery top` (the g key), and the `group` label of the
-exporter (`serve --group-by`).  One decoder per file; a new grouping (a
-container, a pod) is one more file and one line in GROUPINGS."""
+exporter (`serve --group-by`).  One decoder per file; a new grouping is
+one more file and one line in GROUPINGS."""
 
 from __future__ import annotations
 
@@ -25,11 +25,22 @@ class Grouping:
     per_task: bool = False  # a group per thread: too many for the exporter's labels
     counts: bool = False    # its groups hold many processes: show how many threads
     by_path: bool = False   # its groups are task groups: their path names them
+    # Groups named otherwise than by a command or a path: the header of the
+    # column of their names, and a name as a tight column shows it.
+    title: str | None = None
+    short: Callable[[str], str] = str
+    # What the exporter labels a group's series with besides `group`, read
+    # from its key; and the table columns that show more of a group after
+    # its name (for tasks and processes: their task group and nice).
+    labels: tuple[str, ...] = ()
+    label_values: Callable[[Hashable], tuple[str, ...]] = lambda key: ()
+    detail: tuple[str, ...] = ("group", "nice")
 
 
 def _load() -> dict[str, Grouping]:
-    from orchestrator.groupings import comm, group, process, thread
-    return {g.name: g for g in (thread.THREAD, process.PROCESS, comm.COMM, group.GROUP)}
+    from orchestrator.groupings import comm, container, group, process, thread
+    return {g.name: g for g in (thread.THREAD, process.PROCESS, comm.COMM, group.GROUP,
+                                container.CONTAINER)}
 
 
 GROUPINGS = _load()

@@ -65,10 +65,11 @@ def _fit(line: str, width: int) -> str:
 
 def columns(width: int, grouping: groupings.Grouping) -> tuple[str, ...]:
     """The columns at this terminal width: who, where it competes, what it
-    got against what it is owed; wide, also its group, nice, error and wait."""
+    got against what it is owed; wide, also what tells its group apart (a
+    task's group and nice, a container's pod), error and wait."""
     if width < _WIDE:
         return ("pid", "name", "set", "cpu", "expected", "observed", "bar", "history")
-    more = () if grouping.by_path else ("group", "nice")
+    more = () if grouping.by_path else grouping.detail
     return ("pid", "name", *more, "set", "cpu", "expected", "observed", "error", "wait", "bar",
             "history")
 
@@ -199,7 +200,8 @@ class TopApp(App[None]):
             tasks = [r for r in tasks if named(r.comm) or named(r.group or "")]
         elif named:
             found = [g for g in rows.aggregate(tasks, grouping)
-                     if named(g.comm) or named(g.group) or named(g.name)]
+                     if named(g.comm) or named(g.group) or named(g.name)
+                     or any(map(named, g.labels))]
             return heapq.nlargest(_SHOWN, found, key=rows.SORTS[self.sort][0])
         return rows.top_groups(tasks, grouping, self.sort, _SHOWN)
 

@@ -51,6 +51,7 @@ class GroupRow:
     deficit_throttled_ms: float | None = None
     deficit_waited_ms: float | None = None
     deficit_unasked_ms: float | None = None
+    labels: tuple[str, ...] = ()  # the values of its grouping's labels (Grouping.labels)
     # what its members differ in: shares of different contention groups do
     # not add up, and one GROUP, NICE or TICKETS value would misstate the rest
     contention: set[str] = field(default_factory=set)
@@ -92,7 +93,8 @@ def aggregate(records: Iterable[TaskRecord], grouping: Grouping,
             name = name_of(r)
             pid = r.pid if per_task else r.tgid if grouping.name == "process" else 0
             comm = name.rsplit("/", 1)[0] if grouping.name == "process" else r.comm
-            g = groups[key] = GroupRow(name, pid, comm, path, r.nice, r.tickets)
+            g = groups[key] = GroupRow(name, pid, comm, path, r.nice, r.tickets,
+                                       labels=grouping.label_values(key))
         unseen = r.state == "unseen"
         g.threads += 0 if unseen else 1
         g.paths.add(path)
@@ -237,11 +239,28 @@ def why(g: GroupRow, least_ms: float = 0.05) -> str:
                     if ms >= least_ms)
 
 
+def _own_name(g: GroupRow, v: View) -> str:
+    """The name of a group named otherwise than by command or path: whole
+    in a wide view, else as a tight column shows it (a container's id)."""
+    return g.name if v.wide else v.grouping.short(g.name)
+
+
 def _name(g: GroupRow, v: View) -> str:
-    """A group by task group is named by its path; any other by its command."""
+    """A group by task group is named by its path, one with a name of its
+    own by that; any other by its command."""
     if v.grouping.by_path:
         return _path_cell(g, v)
+    if v.grouping.title:
+        return _own_name(g, v)
     return g.comm + (" (exited)" if g.exited else "")
+
+
+def _label(label: str) -> Callable[[GroupRow, View], str]:
+    """A cell showing the group's value of `label`, where its grouping has it."""
+    def cell(g: GroupRow, v: View) -> str:
+        names = v.grouping.labels
+        return g.labels[names.index(label)] if label in names else ""
+    return cell
 
 
 TICKS = "▁▂▃▄▅▆▇█"
@@ -276,10 +295,12 @@ def _fixed(text: str) -> Callable[[View], str]:
 COLUMNS: dict[str, Column] = {
     "pid": Column(lambda v: "THREADS" if v.grouping.counts else "PID",
                   lambda g, v: g.threads if v.grouping.counts else g.pid),
-    "comm": Column(_fixed("COMM"), lambda g, v: "" if v.grouping.by_path
-                   else g.comm + (" (exited)" if g.exited else "")),
-    "name": Column(lambda v: "GROUP" if v.grouping.by_path else "COMM", _name),
+    "comm": Column(lambda v: v.grouping.title or "COMM",
+                   lambda g, v: "" if v.grouping.by_path else _name(g, v)),
+    "name": Column(lambda v: "GROUP" if v.grouping.by_path else v.grouping.title or "COMM",
+                   _name),
     "group": Column(_fixed("GROUP"), _path_cell),
+    "pod": Column(_fixed("POD UID"), _label("pod_uid")),
     "nice": Column(_fixed("NICE"), lambda g, v: _blank(g.nice)),
     "tickets": Column(_fixed("TICKETS"), lambda g, v: _blank(g.tickets)),
     "set": Column(_fixed("SET"), lambda g, v: g.contention_group),
@@ -310,15 +331,19 @@ COLUMNS: dict[str, Column] = {
 # Columns of `lottery top` only: they need a history, and a terminal.
 TOP_ONLY = ("name", "bar", "history")
 TABLE_COLUMNS = tuple(name for name in COLUMNS if name not in TOP_ONLY)
+# Columns of a grouping's label: blank in any grouping without it.
+LABEL_COLUMNS = {"pod": "pod_uid"}
 
 
-def choose(names: str | None, wide: bool, draws: int, defaults: tuple[str, ...]
-           ) -> tuple[str, ...]:
+def choose(names: str | None, wide: bool, draws: int, defaults: tuple[str, ...],
+           labels: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The table columns to show: those named (comma-separated), all with
-    wide, or the defaults (with the draws' when there are draws)."""
+    wide (those of the grouping's `labels` only), or the defaults (with the
+    draws' when there are draws)."""
     draw_columns = ("won", "winrate")
     if wide:
-        return tuple(c for c in TABLE_COLUMNS if draws or c not in draw_columns)
+        return tuple(c for c in TABLE_COLUMNS if (draws or c not in draw_columns)
+                     and (c not in LABEL_COLUMNS or LABEL_COLUMNS[c] in labels))
     if names:
         picked = tuple(n.strip() for n in names.split(",") if n.strip())
         unknown = [n for n in picked if n not in TABLE_COLUMNS]

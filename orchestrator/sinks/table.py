@@ -21,6 +21,21 @@ DEFAULT_COLUMNS = ("pid", "comm", "group", "nice", "tickets", "set", "cpu", "wai
 WIDTH = 120
 
 
+def default_columns(grouping: Grouping | None = None) -> tuple[str, ...]:
+    """DEFAULT_COLUMNS with what tells the grouping's groups apart after the
+    name (Grouping.detail: a container's pod uid instead of a task's group
+    path and nice)."""
+    if grouping is None:
+        return DEFAULT_COLUMNS
+    found: list[str] = []
+    for name in DEFAULT_COLUMNS:
+        if name == "group":
+            found += grouping.detail
+        elif name != "nice":
+            found.append(name)
+    return tuple(found)
+
+
 def _tight(body: list, headers: list) -> str:
     """tabulate without its padding: it widens every column by 2 beyond its
     header, and the two spaces between columns are gap enough (what lets the
@@ -34,8 +49,10 @@ def _tight(body: list, headers: list) -> str:
         _tabulate.MIN_PADDING = padding
 
 
-def columns(names: str | None, wide: bool, draws: int) -> tuple[str, ...]:
-    return rows.choose(names, wide, draws, DEFAULT_COLUMNS)
+def columns(names: str | None, wide: bool, draws: int, grouping: Grouping | None = None
+            ) -> tuple[str, ...]:
+    return rows.choose(names, wide, draws, default_columns(grouping),
+                       grouping.labels if grouping else ())
 
 
 def conservation_line(check: Conservation | None) -> str:
