@@ -317,6 +317,8 @@ def dump(
       lottery dump 2 5 --by container --sort delta
 
       lottery dump 1 3 --columns pid,comm,cpu,wait,maxwait --wide
+
+      lottery dump 2 --sort deficit --columns pid,comm,group,quota,deficit,why
     """
     from orchestrator.analysis.analyser import AnalysisOptions
     from orchestrator.commands import dump as dump_cmd
