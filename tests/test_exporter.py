@@ -476,6 +476,49 @@ def test_slow_and_idle_clients_cannot_starve_a_scrape(instance, reader):
     assert "Traceback" not in err, err
 
 
+def test_clients_trickling_headers_cannot_hold_the_slots_against_scrapes(instance, reader):
+    """Forty clients each sending a header line every 0.5 s (a per-read
+    timeout never fires; they used to hold every slot: 0 of 14 scrapes
+    answered), reconnecting when sent away: every scrape is answered, and
+    HEAD says the length the body has."""
+    exporter = Exporter(instance, reader)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", exporter.port), timeout=5) as sock:
+                    sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+                    while not stop.wait(0.5):
+                        sock.sendall(b"X-Slow: 1\r\n")
+            except OSError:
+                stop.wait(0.05)  # sent away: come back, as an attacker would
+
+    trickling = [threading.Thread(target=trickle, daemon=True) for _ in range(40)]
+    try:
+        for t in trickling:
+            t.start()
+        time.sleep(0.6)  # every slot taken by them by now
+        answered = 0
+        for _ in range(6):
+            with urllib.request.urlopen(exporter.url + "?name[]=lottery_up", timeout=5) as got:
+                answered += "lottery_up" in got.read().decode()
+            time.sleep(0.25)
+        assert answered == 6
+        head = urllib.request.urlopen(urllib.request.Request(exporter.url, method="HEAD"),
+                                      timeout=5)
+        length = int(head.headers["Content-Length"])
+        body = len(urllib.request.urlopen(exporter.url, timeout=5).read())
+        assert head.read() == b"" and length == pytest.approx(body, rel=0.05), (length, body)
+    finally:
+        stop.set()
+        for t in trickling:
+            t.join(timeout=10)
+        exporter.stop()
+    err = exporter.proc.stderr.read()
+    assert "Traceback" not in err, err
+
+
 def _serve_pid(exporter: Exporter) -> int:
     """The serve process itself (runuser forks it)."""
     found = subprocess.run(["pgrep", "-f", "-P", str(exporter.proc.pid), "orchestrator serve"],
