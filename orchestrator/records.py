@@ -307,6 +307,7 @@ FIELDS = (
     Field("deficit_throttled_ms", _of("deficit", "throttled_ns", units.ms), 3),
     Field("deficit_waited_ms", _of("deficit", "waited_ns", units.ms), 3),
     Field("deficit_unasked_ms", _of("deficit", "unasked_ns", units.ms), 3),
+    Field("exec_from", _row("exec_from")),
 )
 NAMES = tuple(f.name for f in FIELDS)
 TIMESTAMP = FIELDS[0]

@@ -122,8 +122,13 @@ class Totals:
                     r.expected_share * ran[r.contention_group]
             if r.state == "exited":
                 self._gone.setdefault(label, Numbers()).add(Numbers.of(r))
-                self._tasks.pop(r.key, None)
+                if r.key not in seen:  # live again: a thread that called exec took it over
+                    self._tasks.pop(r.key, None)
                 continue
+            if r.exec_from is not None:
+                # its numbers now hold those of the thread that called exec
+                for key in [k for k in self._tasks if k[0] == r.exec_from]:
+                    del self._tasks[key]
             seen.add(r.key)
             if label == self._other:
                 folded.add(wanted)

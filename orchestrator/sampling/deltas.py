@@ -24,6 +24,9 @@ class TaskRow:
     # switches out while still runnable (preempted): the ones that say it
     # wanted more than it got
     involuntary_delta: int | None = None
+    # the thread that called exec and took this key over in the interval:
+    # the deltas go on from its numbers (Reader._exec_takeovers)
+    exec_from: int | None = None
 
     @property
     def quiet(self) -> bool:
@@ -173,18 +176,22 @@ class Reader:
         left = set() if len(keys) - rows.count(None) == len(before) else \
             before.keys() - set(keys)
         same = cur.unchanged & self._quiet if prev is not None else frozenset()
-        fresh = list(compress(range(len(keys)), map(not_, map(same.__contains__, keys))))
-        for i in fresh:
-            t = tasks[i]
-            rows[i] = _row(t, baseline(t))
-        self._rows = dict(zip(keys, rows, strict=True))
-        self._quiet = same | {keys[i] for i in fresh if rows[i].quiet}
         mine: list[TaskSample] = []
         missed = 0
         if prev is not None:
             first, last = prev.info.exits, cur.info.exits
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
             missed = (last - first) - len(mine)
+        took_over = self._exec_takeovers(mine, left, keys, tasks) if left and mine else {}
+        fresh = list(compress(range(len(keys)), map(not_, map(same.__contains__, keys))))
+        for i in fresh:
+            t = tasks[i]
+            thread = took_over.get(keys[i])
+            rows[i] = _row(t, baseline(t)) if thread is None else \
+                replace(_row(t, thread), exec_from=thread.pid)
+        self._rows = dict(zip(keys, rows, strict=True))
+        self._quiet = same | {keys[i] for i in fresh if rows[i].quiet}
+        if prev is not None:
             rows += [_row(t, baseline(t)) for t in mine]
         retired = retired_totals(cur)
         if missed and complete and not cur.info.dropped:
@@ -199,6 +206,38 @@ class Reader:
         self._prev = cur
         return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed,
                       frozenset(same), throttling(cur.groups, prev.groups) if prev else {})
+
+    def _exec_takeovers(self, exits: list[TaskSample], left: set[Key], keys: list[Key],
+                        tasks: tuple[TaskSample, ...]) -> dict[Key, TaskSample]:
+        """Live tasks whose key another thread took over by calling exec.
+
+        exec from a thread other than the leader kills the leader, whose
+        exit row keeps its key (pid, start), and gives that pid and start
+        time to the thread that called it (de_thread: exchange_tids), with
+        the thread's own numbers.  So a key with an exit row in the interval
+        that is live again is that thread: its numbers go on from the
+        thread's last ones, not the leader's (they went back: a row of
+        -501 ms, an exporter counter that fell).  The thread is the one of
+        its process that left the task list with no exit, whose numbers are
+        the highest not above the key's; the key's row says which
+        (exec_from).  The thread is counted there, not as gone."""
+        ended = {t.key for t in exits}
+        again = [i for i, key in enumerate(keys) if key in ended] if ended & set(keys) else []
+        out: dict[Key, TaskSample] = {}
+        for i in again:
+            task = tasks[i]
+            threads = [self._known[k] for k in left
+                       if k not in ended and k in self._known and k[0] != task.pid
+                       and self._known[k].tgid == task.tgid
+                       and self._known[k].runtime_ns <= task.runtime_ns]
+            if not threads:
+                continue  # no thread of it was known: it counts from its start
+            thread = max(threads, key=lambda t: t.runtime_ns)
+            out[keys[i]] = thread
+            left.discard(thread.key)
+            del self._known[thread.key]
+            self._age.pop(thread.key, None)
+        return out
 
     def _vanished(self, cur: Snapshot, counted: list[TaskSample]) -> list[TaskSample]:
         """Known tasks that left the task list with no exit this sample counted

@@ -1,0 +1,75 @@
+"""A thread that calls exec takes over its leader's pid and start time, with
+its own numbers (de_thread).  On the real kernel: the deltas go on from the
+thread's numbers, none goes negative, they add up to what the process used
+(its rusage), and the exporter's counters never go back."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+import time
+
+from orchestrator.analysis import tickets
+from orchestrator.analysis.frames import Pipeline
+from orchestrator.exporter.totals import OTHER, Totals
+from orchestrator.kernel import snapshot
+
+# The issue's case: the main thread runs 1.0 s, a second thread 0.3 s and
+# then calls exec; the new program runs 0.5 s.  The leader ran more than the
+# thread: its key's numbers went back by 0.5 s (a row of -501 ms before).
+PROGRAM = textwrap.dedent("""
+    import os, sys, threading, time
+    def spin(s):
+        end = time.thread_time() + s
+        while time.thread_time() < end:
+            pass
+    if sys.argv[1:] == ["child"]:
+        spin(0.5)
+        sys.exit(0)
+    spin(1.0)
+    def second():
+        spin(0.3)
+        os.execv(sys.executable, [sys.executable, __file__, "child"])
+    threading.Thread(target=second).start()
+    time.sleep(30)
+""")
+
+
+def test_exec_from_a_thread_keeps_every_number(instance, tmp_path):
+    script = tmp_path / "exec_from_thread.py"
+    script.write_text(PROGRAM)
+    pipeline = Pipeline(tickets.WEIGHT)
+    pipeline.frame(snapshot.take(instance))  # the baseline, before the process starts
+    pid = os.spawnv(os.P_NOWAIT, sys.executable, [sys.executable, str(script)])
+    totals = Totals(lambda tasks: lambda r: (str(r.tgid),) if r.tgid == pid else None, 1,
+                    (OTHER,))
+    records, shown = [], []
+    try:
+        ended = None
+        while ended is None or len(shown) < 3:  # and two readings after it ended
+            time.sleep(0.25)
+            frame = pipeline.frame(snapshot.take(instance))
+            records += [r for r in frame.tasks if r.tgid == pid]
+            series = totals.update(frame).get((str(pid),))
+            if series is not None:
+                shown.append(series.numbers.cpu_ns)
+            if ended is None:
+                done, _, usage = os.wait4(pid, os.WNOHANG)
+                if done == pid:
+                    ended, spent_ns = frame, round((usage.ru_utime + usage.ru_stime) * 1e9)
+    finally:
+        if ended is None:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    assert any(r.exec_from is not None for r in records), records  # seen as such
+    assert all(r.runtime_delta_ns is None or r.runtime_delta_ns >= 0 for r in records), [
+        (r.pid, r.state, r.runtime_ns, r.runtime_delta_ns) for r in records]
+    counted = sum(r.runtime_delta_ns or 0 for r in records)
+    # the process's rusage, from its exact runtime rounded to microseconds
+    assert abs(counted - spent_ns) <= 20_000_000, (counted, spent_ns)
+    assert counted > 1_700_000_000  # 1.8 s of work, less no part of it
+    assert shown == sorted(shown), shown  # the counter never goes back
+    # the leader's 1.0 s and the thread's 0.3 s stay in it while the new
+    # program runs (before, the key's numbers fell to the thread's)
+    assert shown[-1] >= 1_300_000_000, shown
