@@ -417,3 +417,39 @@ def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(bpf_object, 
     assert len(errors) >= 7
     assert statistics.median(errors) < 0.01, errors
     assert errors[int(0.95 * (len(errors) - 1))] < 0.05, errors
+
+
+def test_a_reload_under_a_dump_is_said_and_starts_a_new_baseline(bpf_object, pin_dir,
+                                                                  tmp_path):
+    """`load --force` while dump reads: the sample across the two instances
+    is not written (before: exits_missed -131, an interval whose tasks made
+    0.70 s of 1.0), dump says so once, and every sample written keeps
+    conservation."""
+    out = tmp_path / "reload.csv"
+    with loaded(bpf_object, pin_dir) as pins:
+        reader = start_lottery("dump", "-q", "-i", "0.4", "-n", "7", "-o", str(out),
+                               "--pin-dir", str(pins.dir))
+        try:
+            wait_until(lambda: out.exists() and len(records.read(out)) >= 2,
+                       "two samples before the reload")
+            done = run_lottery("load", "--force", "--pin-dir", str(pins.dir), "--obj",
+                               str(bpf_object))
+            assert done.returncode == 0, done.stderr
+            _, err = reader.communicate(timeout=PATIENCE_S)
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
+    assert reader.returncode == 0, err
+    assert err.count("loaded again") == 1, err
+    samples = records.read(out)
+    assert len(samples) == 6  # seven ticks, one of them the new baseline
+    assert all(r.exits_missed >= 0 for s in samples for r in s.tasks), err
+    # the new baseline leaves a gap in the file: the sample after it covers
+    # 0.4 s, not the 0.8 s since the sample written before it
+    times = [s.timestamp_s for s in samples]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert sum(gap > 0.6 for gap in gaps) == 1, gaps
+    errors = [e for (_, e), gap in zip(records.conservation(samples), gaps, strict=True)
+              if gap < 0.6]
+    assert len(errors) >= 4 and all(abs(e) < 0.05 for e in errors), errors

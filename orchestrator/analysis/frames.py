@@ -35,6 +35,7 @@ from orchestrator.records import (
     Key,
     RecordedSample,
     Snapshot,
+    SnapshotInfo,
     TaskRecord,
     TaskSample,
     idle_record,
@@ -83,6 +84,9 @@ class Frame:
     # looks, among its live and exited tasks (an exited bpftool of this
     # reader's included), only when a view asks.
     kernel: Snapshot | None = field(default=None, repr=False, compare=False)
+    # The instance was loaded again since the frame before (its walks and
+    # exits are numbered from the start): this frame is a new baseline.
+    reloaded: bool = False
 
     @property
     def ran_long(self) -> bool:
@@ -189,17 +193,28 @@ class Pipeline:
     against its own samples before."""
 
     def __init__(self, model: TicketModel, options: AnalysisOptions | None = None):
-        self.reader = Reader()
-        self.analyser = Analyser(model, options or AnalysisOptions())
-        self.joiner = Joiner(CgroupDirs(cpu_hierarchy()))
+        self._model, self._options = model, options or AnalysisOptions()
+        self._start()
         self._seq = 0
+        self._last: SnapshotInfo | None = None
+
+    def _start(self) -> None:
+        self.reader = Reader()
+        self.analyser = Analyser(self._model, self._options)
+        self.joiner = Joiner(CgroupDirs(cpu_hierarchy()))
 
     @property
     def exits_from(self) -> int:
         return self.reader.exits_from
 
     def frame(self, snap: Snapshot, asked_s: float = 0.0, skipped: int = 0) -> Frame:
-        """The frame of `snap` (the first a reader takes is a baseline: no deltas)."""
+        """The frame of `snap` (the first a reader takes is a baseline: no
+        deltas; so is the first after the instance was loaded again)."""
+        last, self._last = self._last, snap.info
+        reloaded = last is not None and (snap.info.snapshot <= last.snapshot
+                                         or snap.info.exits < last.exits)
+        if reloaded:  # nothing of the old instance's numbers goes on into the new
+            self._start()
         sample = self.reader.advance(snap)
         analysis = self.analyser.analyse(sample)
         tasks, idle, previous = self.joiner(sample, analysis)
@@ -215,7 +230,7 @@ class Pipeline:
             draws=analysis.draws,
             seen=Seen(info.live_rows, info.exit_rows, info.dropped, sample.exits_missed,
                       info.groups_lost),
-            seq=self._seq, previous=tuple(previous), kernel=snap)
+            seq=self._seq, previous=tuple(previous), kernel=snap, reloaded=reloaded)
 
 
 def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:
@@ -237,7 +252,7 @@ def live_frames(pins: Pins, model: TicketModel, interval_s: float, count: int | 
     for tick in sampler.ticks(count):
         frame = pipeline.frame(tick.snapshot, interval_s, tick.skipped)
         if not tick.baseline:
-            yield frame
+            yield frame  # a reloaded one too: its reader says so (Frame.reloaded)
 
 
 def _recorded_fairness(tasks: list[TaskRecord]) -> list[shares.Fairness]:

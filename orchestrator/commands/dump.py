@@ -213,6 +213,12 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
     done = 0
     try:
         for whole in frames:
+            if whole.reloaded:
+                # a sample across two instances would mix their counters
+                print("lottery: note: the instance was loaded again since the sample before "
+                      "(load --force): this sample is a new baseline, not written",
+                      file=sys.stderr)
+                continue
             frame = _filter(whole, opts, named)
             warn.check(whole.seen, whole.interval_s)
             # the table's tasks, also the ones a deadline warning may name

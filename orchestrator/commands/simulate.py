@@ -29,7 +29,8 @@ def _live(pins: Pins, intervals: int, interval_s: float, model_name: str | None)
     bounds.check("--interval", interval_s)
     snapshot.require_loaded(pins)
     model = tickets.model(model_name or "weight")
-    frames = list(live_frames(pins, model, interval_s, intervals))
+    # a frame across a reload is a new baseline, not an interval
+    frames = [f for f in live_frames(pins, model, interval_s, intervals) if not f.reloaded]
     return sim.from_samples(frames, source=f"{intervals} live intervals")
 
 

@@ -26,7 +26,8 @@ def frames(pins: Pins, model: tickets.TicketModel, interval_s: float) -> Frames:
         for frame in live_frames(pins, model, interval_s, sleep=stop.wait):
             if stop.is_set():
                 return
-            yield frame
+            if not frame.reloaded:  # a new baseline: the next frame shows
+                yield frame
     return run
 
 
