@@ -130,7 +130,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_insulation_keeps_a_unchanged_when_b3_inflates_b(instance, cpu_controller, tmp_path):
     out, png = tmp_path / "ins.csv", tmp_path / "ins.png"
-    done = _run("insulation", "--duration", "6", "--cpu", str(CPU),
+    done = _run("insulation", "--duration", "5", "--cpu", str(CPU),
                 "--pin-dir", str(instance.dir), "-o", str(out), "--png", str(png))
     assert done.returncode == 0, done.stderr
     rows = _rows(out)
@@ -152,7 +152,7 @@ def test_insulation_keeps_a_unchanged_when_b3_inflates_b(instance, cpu_controlle
 def test_fairness_linux_keeps_the_ratio_and_lottery_spreads_more_than_stride(
         instance, cpu_controller, tmp_path):
     out = tmp_path / "fair.csv"
-    done = _run("fairness", "--ratio", "2:1", "--duration", "6", "--window", "0.6",
+    done = _run("fairness", "--ratio", "2:1", "--duration", "5", "--window", "0.5",
                 "--cpu", str(CPU), "--seed", "1", "--pin-dir", str(instance.dir), "-o", str(out),
                 "--png", str(tmp_path / "fair.png"))
     assert done.returncode == 0, done.stderr

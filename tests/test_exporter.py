@@ -223,7 +223,7 @@ def test_promql_rates_of_two_pinned_tasks_agree_with_schedstat(fleet, spin):
     pids = spin(0, CPU) + spin(5, CPU)
     track = Track(pids)
     try:
-        _wait_for(lambda: _spans(prometheus, pids, 6), "6 s of scrapes of both tasks")
+        _wait_for(lambda: _spans(prometheus, pids, 4), "4 s of scrapes of both tasks")
         for pid in pids:
             (first, _), *_, (last, _) = _scrapes(prometheus, pid)
             # a window a millisecond wider than from the first to the last:
@@ -256,11 +256,11 @@ def test_a_dump_of_the_same_instance_keeps_its_conservation(fleet, spin, tmp_pat
     spin(0, CPU)
     spin(5, CPU)
     out = tmp_path / "beside.csv"
-    done = run_lottery("dump", "--pin-dir", str(fleet.instance.dir), "-i", "0.5", "-n", "16",
+    done = run_lottery("dump", "--pin-dir", str(fleet.instance.dir), "-i", "0.5", "-n", "10",
                        "-q", "-o", str(out), timeout=PATIENCE_S)
     assert done.returncode == 0, done.stderr
     errors = [e for _, e in records.conservation(records.read(out))]
-    assert len(errors) >= 15
+    assert len(errors) >= 9
     assert abs(statistics.median(errors)) < 0.03, errors
     # and Prometheus scraped all along
     up = prometheus.query("min_over_time(lottery_up[10s])")
