@@ -120,15 +120,22 @@ class Totals:
             if r.expected_share is not None:
                 self._expected[label] = self._expected.get(label, 0.0) + \
                     r.expected_share * ran[r.contention_group]
-            if r.state == "exited":
-                self._gone.setdefault(label, Numbers()).add(Numbers.of(r))
+            gone = self._gone.setdefault(label, Numbers()) if r.state == "exited" else None
+            if r.exec_from is not None:
+                # its numbers hold those of the thread that called exec
+                for key in [k for k in self._tasks if k[0] == r.exec_from]:
+                    del self._tasks[key]
+                if gone is not None and r.key not in seen:
+                    # the thread's exit row replaced its leader's: the
+                    # leader's last numbers are its final ones
+                    leader = self._tasks.pop(r.key, None)
+                    if leader is not None:
+                        gone.add(leader.numbers)
+            if gone is not None:
+                gone.add(Numbers.of(r))
                 if r.key not in seen:  # live again: a thread that called exec took it over
                     self._tasks.pop(r.key, None)
                 continue
-            if r.exec_from is not None:
-                # its numbers now hold those of the thread that called exec
-                for key in [k for k in self._tasks if k[0] == r.exec_from]:
-                    del self._tasks[key]
             seen.add(r.key)
             if label == self._other:
                 folded.add(wanted)

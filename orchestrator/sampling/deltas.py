@@ -182,23 +182,29 @@ class Reader:
             first, last = prev.info.exits, cur.info.exits
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
             missed = (last - first) - len(mine)
-        took_over = self._exec_takeovers(mine, left, keys, tasks) if left and mine else {}
+        # exec from a thread: keys whose task another thread became
+        took_over, overwritten = self._exec_takeovers(mine, left, keys, tasks, complete) \
+            if mine else ({}, [])
         fresh = list(compress(range(len(keys)), map(not_, map(same.__contains__, keys))))
         for i in fresh:
             t = tasks[i]
             thread = took_over.get(keys[i])
             rows[i] = _row(t, baseline(t)) if thread is None else \
-                replace(_row(t, thread), exec_from=thread.pid)
+                replace(_row(t, thread), exec_from=thread.pid)  # pid 0: a thread never seen
         self._rows = dict(zip(keys, rows, strict=True))
         self._quiet = same | {keys[i] for i in fresh if rows[i].quiet}
-        if prev is not None:
-            rows += [_row(t, baseline(t)) for t in mine]
+        for t in mine:
+            thread = took_over.get((t.pid, t.start_ns, "exit")) if took_over else None
+            rows.append(_row(t, baseline(t)) if thread is None else
+                        replace(_row(t, thread), exec_from=thread.pid))
         retired = retired_totals(cur)
         if missed and complete and not cur.info.dropped:
-            vanished = self._vanished(cur, mine)
+            # a leader whose exit row its successor's replaced: counted to
+            # its last numbers already, as a task that vanished is
+            vanished = self._vanished(cur, mine) + overwritten
             rows += _unseen(self._retired, retired, mine, vanished)
             for task in vanished:  # counted with the unseen exits: not carried
-                del self._known[task.key]
+                self._known.pop(task.key, None)
         self._retired = retired
         self._remember(left, [tasks[i] for i in fresh], {t.key for t in mine})
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
@@ -208,7 +214,8 @@ class Reader:
                       frozenset(same), throttling(cur.groups, prev.groups) if prev else {})
 
     def _exec_takeovers(self, exits: list[TaskSample], left: set[Key], keys: list[Key],
-                        tasks: tuple[TaskSample, ...]) -> dict[Key, TaskSample]:
+                        tasks: tuple[TaskSample, ...], complete: bool
+                        ) -> tuple[dict, list[TaskSample]]:
         """Live tasks whose key another thread took over by calling exec.
 
         exec from a thread other than the leader kills the leader, whose
@@ -222,22 +229,42 @@ class Reader:
         the highest not above the key's; the key's row says which
         (exec_from).  The thread is counted there, not as gone."""
         ended = {t.key for t in exits}
-        again = [i for i, key in enumerate(keys) if key in ended] if ended & set(keys) else []
-        out: dict[Key, TaskSample] = {}
-        for i in again:
-            task = tasks[i]
-            threads = [self._known[k] for k in left
-                       if k not in ended and k in self._known and k[0] != task.pid
-                       and self._known[k].tgid == task.tgid
-                       and self._known[k].runtime_ns <= task.runtime_ns]
-            if not threads:
-                continue  # no thread of it was known: it counts from its start
-            thread = max(threads, key=lambda t: t.runtime_ns)
-            out[keys[i]] = thread
-            left.discard(thread.key)
-            del self._known[thread.key]
-            self._age.pop(thread.key, None)
-        return out
+        out: dict = {}
+        overwritten: list[TaskSample] = []
+        for i in [i for i, key in enumerate(keys) if key in ended] if ended & set(keys) else []:
+            thread = self._thread_of(tasks[i], left, ended, complete)
+            if thread is not None:
+                out[keys[i]] = thread
+        # The thread may have exited too before the next sample: its exit row
+        # then replaced its leader's (one key), with numbers below the
+        # leader's last ones.
+        for t in exits:
+            known = self._known.get(t.key)
+            if known is not None and known.runtime_ns > t.runtime_ns and t.key not in out:
+                thread = self._thread_of(t, left, ended, complete)
+                if thread is not None:
+                    out[(t.pid, t.start_ns, "exit")] = thread
+                    overwritten.append(known)
+        return out, overwritten
+
+    def _thread_of(self, task: TaskSample, left: set[Key], ended: set[Key],
+                   complete: bool) -> TaskSample | None:
+        """The last numbers of the thread of `task`'s process that called
+        exec: the one that left the task list with no exit row, whose runtime
+        is the highest not above the task's; zeros when this reader never
+        saw it (it started after the snapshot before, if that one held every
+        task); None when that cannot be told."""
+        threads = [self._known[k] for k in left
+                   if k not in ended and k in self._known and k[0] != task.pid
+                   and self._known[k].tgid == task.tgid
+                   and self._known[k].runtime_ns <= task.runtime_ns]
+        if not threads:
+            return replace(_zero(task), pid=0) if complete else None
+        thread = max(threads, key=lambda t: t.runtime_ns)
+        left.discard(thread.key)
+        del self._known[thread.key]
+        self._age.pop(thread.key, None)
+        return thread
 
     def _vanished(self, cur: Snapshot, counted: list[TaskSample]) -> list[TaskSample]:
         """Known tasks that left the task list with no exit this sample counted
