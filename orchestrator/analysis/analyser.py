@@ -100,7 +100,7 @@ def analyse_row(row: TaskRow, tickets: int | None, share: shares.Share | None,
     return RowAnalysis(tickets=tickets, share=share, wins=wins,
                        win_rate=None if wins is None else wins / draws, ewma_delta_ns=ewma,
                        edf=edf.estimate(row, interval_ns),
-                       demand_ns=shares.demand(row) if took_part else None,
+                       demand_ns=share.demand_ns if took_part else None,
                        limit=limit if took_part else None,
                        deficit=deficit.deficit(row, share, interval_ns, limit))
 

@@ -75,6 +75,7 @@ class Share:
     # what a lottery would give it had it asked for all it could (no demand
     # cap of its own, no quota): the share it can be said to fall short of
     entitled: float = 0.0
+    demand_ns: int = 0  # what it asked for (`demand`), before the cap at the interval
 
     @property
     def error(self) -> float:
@@ -212,20 +213,19 @@ def shares(rows: Iterable[TaskRow], tickets_of: TicketsOf, interval_ns: int = 0,
     out: dict[Key, Share] = {}
     for name, members in sets.items():
         runtime = sum(ran(r) for r, _ in members)
-        wanted = [demand(r) for r, _ in members]
-        if interval_ns > 0:
-            wanted = [min(d, interval_ns) for d in wanted]
+        asked = [demand(r) for r, _ in members]
+        wanted = [min(d, interval_ns) for d in asked] if interval_ns > 0 else asked
         # One CPU runs one thing at a time: a group there wants at most the
         # interval (or what ran, when timing skew makes that a little more).
         cap_ns = max(interval_ns, runtime) if name != SYSTEM and interval_ns > 0 else 0
         given: dict[Key, tuple[float, float, float]] = {}
         _tree(((r, t, d) for (r, t), d in zip(members, wanted, strict=True)),
               groups, interval_ns).allocate(runtime, 1.0, runtime, cap_ns, given)
-        for r, _ in members:
+        for (r, _), d in zip(members, asked, strict=True):
             ticket_share, grant, entitled = given[r.task.key]
             out[r.task.key] = Share(name, min(1.0, ticket_share), _fraction(grant, runtime),
                                     _fraction(ran(r), runtime), runtime,
-                                    _fraction(entitled, runtime))
+                                    _fraction(entitled, runtime), d)
     return out
 
 

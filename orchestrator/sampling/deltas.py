@@ -173,8 +173,10 @@ class Reader:
         rows = list(map(before.get, keys))
         # the tasks of the last sample that are not in this one; most samples
         # have none, which the count of rows found tells without a set
-        left = set() if len(keys) - rows.count(None) == len(before) else \
-            before.keys() - set(keys)
+        current: set[Key] | None = None  # the keys as a set, made once if needed
+        if len(keys) - rows.count(None) != len(before):
+            current = set(keys)
+        left = set() if current is None else before.keys() - current
         same = cur.unchanged & self._quiet if prev is not None else frozenset()
         mine: list[TaskSample] = []
         missed = 0
@@ -183,8 +185,10 @@ class Reader:
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
             missed = (last - first) - len(mine)
         # exec from a thread: keys whose task another thread became
-        took_over, overwritten = self._exec_takeovers(mine, left, keys, tasks, complete) \
-            if mine else ({}, [])
+        if mine and current is None:
+            current = set(keys)
+        took_over, overwritten = self._exec_takeovers(mine, left, keys, tasks, current,
+                                                      complete) if mine else ({}, [])
         fresh = list(compress(range(len(keys)), map(not_, map(same.__contains__, keys))))
         for i in fresh:
             t = tasks[i]
@@ -214,7 +218,7 @@ class Reader:
                       frozenset(same), throttling(cur.groups, prev.groups) if prev else {})
 
     def _exec_takeovers(self, exits: list[TaskSample], left: set[Key], keys: list[Key],
-                        tasks: tuple[TaskSample, ...], complete: bool
+                        tasks: tuple[TaskSample, ...], current: set[Key], complete: bool
                         ) -> tuple[dict, list[TaskSample]]:
         """Live tasks whose key another thread took over by calling exec.
 
@@ -231,7 +235,7 @@ class Reader:
         ended = {t.key for t in exits}
         out: dict = {}
         overwritten: list[TaskSample] = []
-        for i in [i for i, key in enumerate(keys) if key in ended] if ended & set(keys) else []:
+        for i in [i for i, key in enumerate(keys) if key in ended] if ended & current else []:
             thread = self._thread_of(tasks[i], left, ended, complete)
             if thread is not None:
                 out[keys[i]] = thread
