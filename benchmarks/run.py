@@ -24,7 +24,7 @@ from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
 from orchestrator.commands import unload as unload_cmd
 from orchestrator.exporter.collector import Collector
-from orchestrator.kernel import parse, snapshot, tools
+from orchestrator.kernel import snapshot, tools
 from orchestrator.sinks.csv_file import CsvSink
 
 HERE = Path(__file__).parent
@@ -120,38 +120,39 @@ def _best(fn, repeats: int) -> tuple[float, float]:
     return min(times), min(cpu)
 
 
-def _time_dump(pins, repeats: int) -> tuple[tuple[float, float], float, float, int]:
-    """Best-of seconds for bpftool alone printing the map (wall and CPU), for
-    lottery's dump and parse of the same map, and for a whole sample
-    (snapshot iterator, /proc/stat, dump, parse); and the row count."""
-    for _ in range(3):  # the parked threads are in; rows of the last size's threads freed
-        rows = len(snapshot.take(pins).tasks)
-    argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pins.tasks)]
-    alone = _best(lambda: subprocess.run(argv, stdout=subprocess.DEVNULL, check=True), repeats)
-    parsed = _best(lambda: parse.task_rows(parse.iter_formatted(tools.stream(argv)), 0), repeats)
-    sample = _best(lambda: snapshot.take(pins), repeats)
-    return alone, parsed[0], sample[0], rows
+def _time_sample(pins, repeats: int) -> tuple[float, float, int, int]:
+    """Best-of wall and CPU seconds of one sample of a reader that has
+    sampled before (the walk, /proc/stat, the dumps of its slot's map and
+    of the groups, the parse), the live tasks it holds and the rows its last
+    walk wrote."""
+    with snapshot.session(pins) as reader:
+        for _ in range(3):  # the first walk writes every task, the second what it found
+            reader.take()
+        wall, cpu = _best(reader.take, repeats)
+        snap = reader.take()
+    return wall, cpu, len(snap.tasks), snap.info.rows
 
 
 def _time_pipeline(pins, out_dir: Path, repeats: int) -> tuple[float, float]:
     """Best-of seconds (wall and CPU) for one whole sample as dump takes it
     with a CSV, in a series as dump takes them: the snapshot, the deltas
     against the previous one, the analysis, the records and the CSV rows
-    written.  The series starts two samples before the ones timed, as the
-    first samples of a dump find nothing to reuse."""
+    written.  The series starts three samples before the ones timed, as the
+    first samples of a reader write every task."""
     pipeline = frames.Pipeline(tickets.WEIGHT)
-    take = frames.bpftool_source(pins)
-    pipeline.frame(take(pipeline.exits_from))
+    source = frames.bpftool_source(pins)
+    pipeline.frame(source.take())
     sink = CsvSink(out_dir / f"bench-{os.getpid()}.csv")
 
     def one() -> None:
-        sink.write(pipeline.frame(take(pipeline.exits_from)))
+        sink.write(pipeline.frame(source.take()))
 
     try:
-        _best(one, 2)
+        _best(one, 3)
         return _best(one, repeats)
     finally:
         sink.close()
+        source.close()
 
 
 def _command(pins, out: Path, samples: int) -> tuple[float, float, float]:
@@ -198,8 +199,12 @@ def _time_scrape(pins, repeats: int) -> tuple[float, float]:
     collector = Collector(pins, "comm")
     collector.read_once()  # the exporter's baseline at its start
     registry.register(collector)
-    generate_latest(registry)  # the first scrape decodes every row
-    return _best(lambda: generate_latest(registry), repeats)
+    generate_latest(registry)  # the first scrapes decode every row
+    generate_latest(registry)
+    try:
+        return _best(lambda: generate_latest(registry), repeats)
+    finally:
+        collector.close()
 
 
 def _sample_hwm_mb(pins) -> float:
@@ -220,8 +225,8 @@ def _pid_max() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("docs/PERFORMANCE.md"))
-    parser.add_argument("--tasks", default="1000,10000,100000",
-                        help="map sizes for the dump timing")
+    parser.add_argument("--tasks", default="1000,10000,20000,100000",
+                        help="parked threads for the sample timing")
     parser.add_argument("--pipe-runs", type=int, default=5)
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -301,50 +306,48 @@ def main() -> int:
             f"{ns['seed_style'] / ns['empty']:.2f} |",
             f"| lottery on_switch | {ns['lottery']:.1f} | {ns['lottery'] / ns['empty']:.2f} |",
             "",
-            "## Dump path",
+            "## What a sample costs",
             "",
-            f"Seconds to read the task map, best of {REPEATS} each: bpftool printing it "
-            "alone (to /dev/null), lottery's dump and parse of it (bpftool into a pipe, "
-            "streaming parse into records), lottery's whole sample (also running "
-            "the snapshot iterator, dumping the snapshots and groups maps and reading "
-            "/proc/stat), and the "
-            "whole pipeline of `dump -o FILE` for one sample of a series (also the deltas, "
-            "the analysis, the records and the CSV rows written). Wall-clock seconds, and "
-            "CPU seconds of the pipeline (Python and the programs it ran) against "
-            "bpftool's own CPU seconds. The rows are real tasks: sleeping threads parked "
-            "in child processes, so most rows are unchanged from one sample to the next, "
-            "as on most hosts. Peak RSS (VmHWM) of a fresh Python process taking one "
-            "sample.",
+            "Each reader walks a slot of its own, and its walk writes only the tasks "
+            "that changed since its walk before (docs/ARCHITECTURE.md, Several readers): a "
+            f"sample costs what changed, not what exists. Best of {REPEATS} each, on real "
+            "tasks: sleeping threads parked in child processes, beside what the machine "
+            "runs. `sample`: one sample of a reader that has sampled before (the walk, "
+            "/proc/stat, the dumps, the parse); `dump -o`: one sample of a series as dump "
+            "takes it with a CSV (also the deltas, the analysis, the records and the CSV "
+            "lines); CPU seconds are this process's and the programs it ran (bpftool). "
+            "`vs 1k`: the CPU of `dump -o` against the same at the first size. Peak RSS "
+            "(VmHWM) of a fresh Python process taking one sample (its first walk writes "
+            "every task).",
             "",
-            "| rows | bpftool alone s | dump+parse s | ratio | whole sample s | ratio "
-            "| `dump -o` sample s | ratio | its CPU s | bpftool CPU s | CPU ratio "
-            "| peak RSS MB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| parked threads | tasks held | rows its walk wrote | sample s | its CPU s "
+            "| `dump -o` sample s | its CPU s | vs 1k | peak RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
-        load_cmd.load(pins, obj=obj)  # the instance whose map the dump path reads
+        load_cmd.load(pins, obj=obj)  # the instance the samples read
         old_pid_max = _pid_max()
         scrapes: list[tuple[int, float, float]] = []
         commands: list[str] = []
+        base_cpu = None
         try:
             for count in (int(n) for n in args.tasks.split(",")):
                 if count + 10_000 > _pid_max():  # room for the threads' pids
                     Path("/proc/sys/kernel/pid_max").write_text(str(4 * count))
                 procs = _park_threads(count)
                 try:
-                    (alone, alone_cpu), parsed, sample, rows = _time_dump(pins, REPEATS)
+                    sample, sample_cpu, tasks, written = _time_sample(pins, REPEATS)
                     whole, whole_cpu = _time_pipeline(pins, build, REPEATS)
                     command, command_cpu, command_rss = _time_command(pins, build)
                     rss = _sample_hwm_mb(pins)
-                    scrapes.append((rows, *_time_scrape(pins, REPEATS)))
+                    scrapes.append((tasks, *_time_scrape(pins, REPEATS)))
                 finally:
                     _release(procs)
-                lines.append(f"| {rows} | {alone:.3f} | {parsed:.3f} | {parsed / alone:.2f} | "
-                             f"{sample:.3f} | {sample / alone:.2f} | {whole:.3f} | "
-                             f"{whole / alone:.2f} | {whole_cpu:.3f} | {alone_cpu:.3f} | "
-                             f"{whole_cpu / alone_cpu:.2f} | {rss:.0f} |")
-                commands.append(f"| {rows} | {alone:.3f} | {alone_cpu:.3f} | {command:.3f} | "
-                                f"{command / alone:.2f} | {command_cpu:.3f} | "
-                                f"{command_cpu / alone_cpu:.2f} | {command_rss:.0f} |")
+                base_cpu = base_cpu or whole_cpu
+                lines.append(f"| {count} | {tasks} | {written} | {sample:.4f} | "
+                             f"{sample_cpu:.4f} | {whole:.4f} | {whole_cpu:.4f} | "
+                             f"{whole_cpu / base_cpu:.2f} | {rss:.0f} |")
+                commands.append(f"| {count} | {tasks} | {command:.4f} | {command_cpu:.4f} | "
+                                f"{command_rss:.0f} |")
         finally:
             Path("/proc/sys/kernel/pid_max").write_text(str(old_pid_max))
         lines += [
@@ -352,14 +355,14 @@ def main() -> int:
             "The command as a user runs it: `lottery dump 0.01 N -o FILE` with its table "
             "printed, in a process of its own, per sample (a run of 11 samples less a run of "
             "1, median of 3 pairs): wall-clock and CPU seconds (the command and the programs "
-            "it ran) against bpftool alone above. Its peak RSS over 11 samples (ru_maxrss "
-            "of the command, or of a program it ran if larger): a sampler keeps the memory "
-            "a sample frees for the next (orchestrator/heap.py), so it stays at the size of "
-            "its largest sample.",
+            "it ran). Its peak RSS over 11 samples (ru_maxrss of the command, or of a "
+            "program it ran if larger): a sampler keeps the memory a sample frees for the "
+            "next (orchestrator/heap.py), so it stays at the size of its largest sample, "
+            "its first.",
             "",
-            "| rows | bpftool alone s | its CPU s | `lottery dump -o` per sample s | ratio "
-            "| its CPU s | CPU ratio | peak RSS MB |",
-            "|---|---|---|---|---|---|---|---|",
+            "| parked threads | tasks held | `lottery dump -o` per sample s | its CPU s "
+            "| peak RSS MB |",
+            "|---|---|---|---|---|",
             *commands,
             "",
             "## Exporter",
@@ -367,12 +370,12 @@ def main() -> int:
             f"One scrape of `lottery serve` (groups by command name), best of {REPEATS}: the "
             "collector reads the instance and builds the exposition text, in this process "
             "as root, as `sudo lottery serve`'s reading process does (its HTTP child then "
-            "serves the reading; tests/test_serve_privsep.py). Run as a user instead, each "
-            "of its four reads also goes through sudo (tests/test_exporter.py).",
+            "serves the reading; tests/test_serve_privsep.py). Run as a user instead, its "
+            "walks go through lottery's root helper (`sudo lottery reader`).",
             "",
-            "| rows | scrape s | its CPU s |",
+            "| tasks | scrape s | its CPU s |",
             "|---|---|---|",
-            *(f"| {rows} | {wall:.3f} | {cpu:.3f} |" for rows, wall, cpu in scrapes),
+            *(f"| {rows} | {wall:.4f} | {cpu:.4f} |" for rows, wall, cpu in scrapes),
         ]
     finally:
         unload_cmd.remove(pins)

@@ -1,19 +1,28 @@
-"""make soak: conservation under the stress of the currencies issue, for
-minutes.  A real instance in its own pin directory, `stress-ng --cpu 2
---switch 2 --fork 2 --pthread 1` in its own session, and two dumps reading the
-instance at once; prints the distribution of per-sample conservation error
-computed from each CSV alone.  Not a test: nothing here fails on a number."""
+"""make soak: the busy host of issue 21, for minutes.  A real instance in its
+own pin directory; `stress-ng --cpu 2` and `stress-ng --switch 2 --fork 2
+--pthread 1` in sessions of their own; 3,000 parked threads; three loops of
+short processes; and three readers of the instance at once: a dump every
+second, a dump every half second (both into CSVs) and an exporter scraped
+every 0.2 s.  Prints, per dump, its intervals (median, p95, worst) against
+the one asked, its per-sample conservation error from the CSV alone, its
+warnings; and the scrapes' latency.  Not a test: nothing here fails on a
+number."""
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,28 +33,81 @@ from orchestrator.commands import unload as unload_cmd
 from orchestrator.kernel import bpffs
 from orchestrator.records import conservation, read
 
-STRESS = ["stress-ng", "--cpu", "2", "--switch", "2", "--fork", "2", "--pthread", "1",
-          "--quiet"]
+HOGS = ["stress-ng", "--cpu", "2", "--quiet"]
+STRESS = ["stress-ng", "--switch", "2", "--fork", "2", "--pthread", "1", "--quiet"]
+CHURN = "while :; do /bin/true; done"
+PARKED = 3000
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[round(fraction * (len(sorted_values) - 1))]
 
 
-def _report(name: str, path: Path) -> str:
-    errors = sorted(abs(e) for _, e in conservation(read(path)))
-    if not errors:
-        return f"{name}: no samples"
-    rows = path.read_text().count("\n") - 1
-    return (f"{name}: {len(errors)} samples, {rows} rows; |error| median "
-            f"{100 * statistics.median(errors):.2f}%, p95 {100 * _percentile(errors, 0.95):.2f}%"
-            f", worst {100 * errors[-1]:.2f}%")
+def _report(name: str, path: Path, asked: float, said: list[str]) -> list[str]:
+    samples = read(path)
+    stamps = sorted({r.timestamp_s for r in samples})
+    gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
+    errors = sorted(abs(e) for _, e in conservation(samples))
+    warned = [line for line in said if "warning" in line]
+    if not gaps or not errors:
+        return [f"{name}: no samples"]
+    lines = [f"{name} (every {asked:g} s): {len(stamps)} samples; interval median "
+             f"{statistics.median(gaps):.3f} s ({100 * (statistics.median(gaps) / asked - 1):+.1f}"
+             f"%), p95 {_percentile(gaps, 0.95):.3f} s "
+             f"({100 * (_percentile(gaps, 0.95) / asked - 1):+.1f}%), worst {gaps[-1]:.3f} s; "
+             f"|conservation error| median {100 * statistics.median(errors):.2f}%, p95 "
+             f"{100 * _percentile(errors, 0.95):.2f}%, worst {100 * errors[-1]:.2f}%; "
+             f"{len(warned)} warnings"]
+    lines += [f"  {w.split(':', 2)[-1].strip()[:110]}" for w in dict.fromkeys(warned)]
+    return lines
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _scrape(url: str, stop: threading.Event, latencies: list[float], failed: list[str]
+            ) -> None:
+    while not stop.wait(0.2):
+        began = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=30) as reply:
+                reply.read()
+        except OSError as err:
+            failed.append(str(err))
+        latencies.append(time.monotonic() - began)
+
+
+def _park(count: int) -> subprocess.Popen:
+    code = ("import sys, threading\n"
+            f"for _ in range({count}):\n"
+            "    threading.Thread(target=sys.stdin.read, daemon=True).start()\n"
+            "print(flush=True); sys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()
+    return proc
+
+
+def _exits_per_s(pins, seconds: float = 2.0) -> float:
+    counters = pins.counters
+
+    def exits() -> int:
+        out = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(counters)],
+                             capture_output=True, text=True, check=True).stdout
+        return json.loads(out)[0]["formatted"]["value"]["exits"]
+    first = exits()
+    time.sleep(seconds)
+    return (exits() - first) / seconds
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=180.0, help="how long the stress runs")
-    parser.add_argument("--interval", type=float, default=1.0, help="dump interval, seconds")
+    parser.add_argument("--seconds", type=float, default=180.0, help="how long the readers run")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("soak: needs root (it loads BPF)", file=sys.stderr)
@@ -55,36 +117,63 @@ def main() -> int:
     bpffs.ensure_mounted()
     pins = paths.pins(f"/sys/fs/bpf/lottery-soak-{uuid.uuid4().hex[:8]}")
     load_cmd.load(pins, obj=str(work / "build" / "sched_lottery.bpf.o"))
-    stress = readers = None
+    load: list[subprocess.Popen] = []
+    readers: list[subprocess.Popen] = []
+    parked = serve = None
+    stop, latencies, failed = threading.Event(), [], []
+    scraper = None
     try:
-        stress = subprocess.Popen([*STRESS, "--timeout", str(int(args.seconds) + 30)],
-                                  start_new_session=True)
+        load = [subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
+                for argv in (HOGS, STRESS, *[["sh", "-c", CHURN]] * 3)]
+        parked = _park(PARKED)
         time.sleep(2.0)
-        outs = [work / "fast.csv", work / "slow.csv"]
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        rate = _exits_per_s(pins)
+        port = _free_port()
+        serve = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", "--pin-dir",
+                                  str(pins.dir), "--listen", f"127.0.0.1:{port}"], env=ENV,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+        time.sleep(2.0)
+        scraper = threading.Thread(target=_scrape, args=(f"http://127.0.0.1:{port}/metrics",
+                                                          stop, latencies, failed))
+        scraper.start()
+        outs = {1.0: work / "second.csv", 0.5: work / "half.csv"}
         readers = [subprocess.Popen([sys.executable, "-m", "orchestrator", "dump", "-q", "-i",
-                                     str(interval), "-o", str(out), "--pin-dir", str(pins.dir)],
-                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                   for interval, out in zip((args.interval, 2.5 * args.interval), outs,
-                                            strict=True)]
+                                     str(asked), "-o", str(out), "--pin-dir", str(pins.dir)],
+                                    env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                   for asked, out in outs.items()]
         time.sleep(args.seconds)
         for proc in readers:
             proc.send_signal(signal.SIGINT)
         said = [proc.communicate(timeout=300)[1].decode().splitlines() for proc in readers]
-        print(f"stress: {' '.join(STRESS)}, {args.seconds:g} s; two readers at "
-              f"{args.interval:g} s and {2.5 * args.interval:g} s")
-        for name, out, lines in zip(("fast reader", "slow reader"), outs, said, strict=True):
-            warned = [line for line in lines if "warning" in line]
-            print(_report(name, out) + f"; {len(warned)} warnings")
-            for line in dict.fromkeys(w.split(":", 2)[-1].strip()[:90] for w in warned):
-                print(f"  {line}")
+        stop.set()
+        scraper.join()
+        print(f"busy host: {' '.join(HOGS)}; {' '.join(STRESS)}; 3 loops of /bin/true; "
+              f"{PARKED} parked threads; about {rate:.0f} exits/s; {args.seconds:g} s")
+        for (asked, out), lines in zip(outs.items(), said, strict=True):
+            print("\n".join(_report(f"dump {asked:g}", out, asked, lines)))
+        ordered = sorted(latencies)
+        if ordered:
+            print(f"scrapes every 0.2 s: {len(ordered)}, {len(failed)} failed; latency median "
+                  f"{statistics.median(ordered):.3f} s, p99 {_percentile(ordered, 0.99):.3f} s, "
+                  f"worst {ordered[-1]:.3f} s")
     finally:
-        for proc in readers or ():
+        stop.set()
+        if scraper is not None:
+            scraper.join()
+        for proc in readers:
             if proc.poll() is None:
                 proc.kill()
-        if stress is not None:
-            os.killpg(stress.pid, signal.SIGKILL)
-            stress.wait()
+                proc.wait()
+        if serve is not None:
+            os.killpg(serve.pid, signal.SIGTERM)
+            serve.wait()
+        for proc in load:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if parked is not None:
+            parked.stdin.close()
+            parked.wait()
         unload_cmd.unload(pins)
     return 0
 

@@ -4,14 +4,16 @@
  * The kernel already keeps exact per-task runtime, run-queue delay and switch
  * counts; this program only adds what it does not keep (longest single wait,
  * final numbers of dying tasks, the task-group chain each task is funded
- * through) and copies the rest into the task map when a reader asks for a
- * snapshot.  That keeps the sched_switch path to a task-storage lookup and a
- * few loads.
+ * through) and copies the rest into a reader's own map when that reader asks
+ * for a snapshot.  That keeps the sched_switch path to a task-storage lookup
+ * and a few loads.
  *
- * Any number of readers may share one instance, so no read consumes anything:
- * a snapshot owns the live rows it writes (user space checks that none was
- * overwritten before it used them), and exits are numbered and kept for a
- * retention time, so every reader finds each exit it has not seen yet.
+ * Any number of readers may share one instance, so no read consumes anything
+ * another reader needs: each reader has a slot with a map of its own, which
+ * only its walks write, and a walk writes only the tasks that changed since
+ * that reader's walk before (a sample costs what changed, not what exists).
+ * Exits are numbered and kept for a retention time; a walk copies the ones
+ * its reader has not been given.
  *
  * Idle time is not counted here: switches to and from the idle task do not
  * add up on every machine (on a Firecracker guest, perf shows a CPU going
@@ -28,10 +30,14 @@
 #define ROOT_GROUP 1   /* kernfs gives the root of every hierarchy id 1 */
 #define EEXIST 17
 
-struct wait_track {
+/* What the program keeps per task (task storage: it leaves with the task). */
+struct task_track {
 	__u64 seen_delay_ns; /* run_delay at the previous switch-out */
 	__u64 max_ns;
 	__u64 primed;        /* seen_delay_ns is a real baseline */
+	__u64 sig;           /* its numbers as the last walk found them, hashed */
+	__u64 change;        /* counters.changes when a walk found them changed */
+	__u64 group;         /* its group at the last walk (do_exit moves it) */
 };
 
 /* One snapshot in progress, found by the iterator session it runs in. */
@@ -41,19 +47,69 @@ struct walk {
 	__u64 exits;   /* exits recorded before it started */
 	__u64 rows;    /* live rows it wrote */
 	__u64 dropped; /* live tasks it could not write */
+	__u64 live;    /* live tasks it found */
+	__u32 slot;    /* its reader's slot; READER_SLOTS: none */
+	__u32 full;    /* write every task, not only the changed ones */
+	__u64 since;   /* tasks whose change is above this changed since the
+	                * reader's walk before */
+	__u64 changes; /* counters.changes when it began */
+	__u64 exits_from; /* the first exit it copied for its reader */
+	__u64 copied;     /* exits it copied */
+	__u64 retired[4]; /* counters.retired_* as it read `exits` */
 	/* the task group of the task before, and its id: threads of a process
 	 * come one after another, and share it */
 	__u64 last_tg;
 	__u64 last_group;
 };
 
+/* Exit rows, shared by all readers (each copies what it needs). */
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, EXIT_MAP_ENTRIES);
+	__type(key, struct task_key);
+	__type(value, struct task_stats);
+} tasks SEC(".maps");
+
+/* Each reader slot's own rows: what its last walk wrote. */
+struct reader_map {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TASK_MAP_ENTRIES);
 	__type(key, struct task_key);
 	__type(value, struct task_stats);
-} tasks SEC(".maps");
+};
+
+struct reader_map rows_0 SEC(".maps"), rows_1 SEC(".maps"), rows_2 SEC(".maps"),
+	rows_3 SEC(".maps"), rows_4 SEC(".maps"), rows_5 SEC(".maps"), rows_6 SEC(".maps"),
+	rows_7 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, READER_SLOTS);
+	__type(key, __u32);
+	__array(values, struct reader_map);
+} reader_rows SEC(".maps") = {
+	.values = { &rows_0, &rows_1, &rows_2, &rows_3, &rows_4, &rows_5, &rows_6, &rows_7 },
+};
+
+/* Where each slot's reader is: its walk before began at change `since`; the
+ * next exit to give it is `exits_from`; the walk before copied the exits
+ * from `copied_from` to `copied_to` into its map, which holds `rows` rows. */
+struct reader {
+	__u64 since;
+	__u64 exits_from;
+	__u64 copied_from;
+	__u64 copied_to;
+	__u64 rows;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, READER_SLOTS);
+	__type(key, __u32);
+	__type(value, struct reader);
+} reader_state SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -82,7 +138,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct wait_track);
+	__type(value, struct task_track);
 } waits SEC(".maps");
 
 /* LRU: a reader that stops in the middle of a walk leaves its entry behind. */
@@ -215,7 +271,7 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 static __always_inline void fill_row(struct task_stats *row, struct task_struct *task,
 				     __u64 now)
 {
-	struct wait_track *w = bpf_task_storage_get(&waits, task, 0, 0);
+	struct task_track *w = bpf_task_storage_get(&waits, task, 0, 0);
 
 	row->runtime_ns = task->se.sum_exec_runtime;
 	row->wait_ns = task->sched_info.run_delay;
@@ -237,7 +293,7 @@ static __always_inline void fill_row(struct task_stats *row, struct task_struct 
  * switch-outs of a task is the single wait that preceded the current run. */
 static __always_inline void track_wait(struct task_struct *prev)
 {
-	struct wait_track *w;
+	struct task_track *w;
 	__u64 delay, wait;
 
 	w = bpf_task_storage_get(&waits, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -283,13 +339,12 @@ static __always_inline void retire(struct task_stats *final)
  * no longer says: take the group its last snapshot saw, or its session's. */
 static __always_inline __u64 group_at_exit(struct task_struct *task)
 {
-	struct task_key live = { .pid = task->pid, .start_ns = task->start_time };
-	struct task_stats *row = bpf_map_lookup_elem(&tasks, &live);
+	struct task_track *w = bpf_task_storage_get(&waits, task, 0, 0);
 	struct task_group *tg = task->sched_task_group;
 	struct autogroup *ag = task->signal->autogroup;
 
-	if (row && row->group)
-		return row->group;
+	if (w && w->group)
+		return w->group;
 	if (tg && !tg->parent && ag && ag->id && ag->tg)
 		tg = ag->tg; /* as if autogroup were on; it is the default */
 	return file_groups(tg, 0);
@@ -309,6 +364,11 @@ static __always_inline void record_exit(struct task_struct *prev)
 	fill_row(&final, prev, bpf_ktime_get_ns());
 	final.group = group_at_exit(prev);
 	retire(&final);
+	__sync_fetch_and_add(&cnt->retired_runtime_ns, final.runtime_ns);
+	__sync_fetch_and_add(&cnt->retired_wait_ns, final.wait_ns);
+	__sync_fetch_and_add(&cnt->retired_runs, final.runs);
+	__sync_fetch_and_add(&cnt->retired_switches,
+			     final.voluntary_switches + final.involuntary_switches);
 	final.exit_seq = __sync_fetch_and_add(&cnt->exits, 1);
 	slot = final.exit_seq % EXIT_RING;
 	ring = bpf_map_lookup_elem(&exit_ring, &slot);
@@ -342,13 +402,24 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	return 0;
 }
 
-/* What a snapshot drops when it ends (see tidy). */
+/* What a snapshot does with the exit ring when it ends. */
 struct sweep {
-	__u64 snapshot;
 	__u64 oldest_exit_ns; /* exit rows sampled before this are dropped */
 	__u64 from;           /* the first exit number to look at */
 	__u64 stop;           /* where the walk through the ring stopped */
+	__u64 snapshot;       /* the walk whose reader the exits are copied for */
+	__u32 slot;           /* that reader's slot */
+	__u32 copied;
 };
+
+/* A row more or fewer in a reader's map. */
+static __always_inline void count_rows(__u32 slot, __s64 change)
+{
+	struct reader *reader = bpf_map_lookup_elem(&reader_state, &slot);
+
+	if (reader)
+		reader->rows += change;
+}
 
 static __always_inline void drop(void *key, __u64 *count)
 {
@@ -364,27 +435,6 @@ static __always_inline struct exit_slot *exit_slot(__u64 seq)
 	struct exit_slot *ring = bpf_map_lookup_elem(&exit_ring, &slot);
 
 	return ring && ring->seq == seq + 1 ? ring : NULL;
-}
-
-/* A task that died leaves a live row behind, unless it is this snapshot's:
- * its reader counts that row, and the next snapshot drops it. */
-static long clear_dead(__u32 i, struct sweep *ctx)
-{
-	struct counters *cnt = only(&counters);
-	struct exit_slot *ring = exit_slot(ctx->from + i);
-	struct task_key live;
-	struct task_stats *row;
-
-	if (!cnt || !ring) {
-		ctx->stop = ctx->from + i;
-		return 1;
-	}
-	live = ring->key;
-	live.exited = 0;
-	row = bpf_map_lookup_elem(&tasks, &live);
-	if (row && row->snapshot != ctx->snapshot)
-		drop(&live, &cnt->live_rows);
-	return 0;
 }
 
 /* Exits are numbered in the order their rows were sampled, near enough:
@@ -409,22 +459,53 @@ static long expire_exit(__u32 i, struct sweep *ctx)
 	return 0;
 }
 
-/* The whole map, when the counts say it holds live rows that are neither
- * this snapshot's nor found through the ring (a full map left tasks out, the
- * ring overflowed, another snapshot ran at the same time). */
-static long sweep_row(struct bpf_map *map, struct task_key *key, struct task_stats *row,
-		      struct sweep *ctx)
+/* Give the reader the row of one exit it has not been given.  An exit
+ * still being recorded is not in the ring yet: the reader's next walk
+ * copies it, as it copies again every exit numbered after this walk began. */
+static long copy_exit(__u32 i, struct sweep *ctx)
 {
-	struct counters *cnt = only(&counters);
+	__u64 seq = ctx->from + i;
+	struct exit_slot *ring = exit_slot(seq);
+	struct task_stats *row, *copy;
+	struct task_key live;
+	void *out;
 
-	if (!cnt)
-		return 1;
-	if (key->exited) {
-		if (row->sampled_ns < ctx->oldest_exit_ns)
-			drop(key, &cnt->exit_rows);
-	} else if (row->snapshot != ctx->snapshot) {
-		drop(key, &cnt->live_rows);
-	}
+	out = bpf_map_lookup_elem(&reader_rows, &ctx->slot);
+	if (!ring || !out)
+		return 0;
+	/* the dead task's live row, if a walk before wrote one (one this walk
+	 * wrote stays: the task exited after the walk passed it, and its
+	 * reader has it live until the next walk gives its exit again) */
+	live = ring->key;
+	live.exited = 0;
+	row = bpf_map_lookup_elem(out, &live);
+	if (row && row->snapshot != ctx->snapshot && !bpf_map_delete_elem(out, &live))
+		count_rows(ctx->slot, -1);
+	row = bpf_map_lookup_elem(&tasks, &ring->key);
+	if (!row || row->exit_seq != seq)
+		return 0;
+	if (!bpf_map_update_elem(out, &ring->key, row, BPF_NOEXIST))
+		count_rows(ctx->slot, 1);
+	else if (bpf_map_update_elem(out, &ring->key, row, BPF_EXIST))
+		return 0;
+	/* stamped as this walk's, as its live rows are (on the reader's copy:
+	 * the one in the exit map is every reader's) */
+	copy = bpf_map_lookup_elem(out, &ring->key);
+	if (copy)
+		copy->snapshot = ctx->snapshot;
+	ctx->copied++;
+	return 0;
+}
+
+/* The exit rows the walk before copied leave the reader's map (an exit the
+ * ring has gone past since is left: the walk's end sweeps it out). */
+static long uncopy_exit(__u32 i, struct sweep *ctx)
+{
+	struct exit_slot *ring = exit_slot(ctx->from + i);
+	void *out = bpf_map_lookup_elem(&reader_rows, &ctx->slot);
+
+	if (ring && out && !bpf_map_delete_elem(out, &ring->key))
+		count_rows(ctx->slot, -1);
 	return 0;
 }
 
@@ -441,28 +522,6 @@ static __always_inline __u64 walk_ring(void *callback, struct sweep *sweep, __u6
 	sweep->stop = exits; /* unless the callback stops before */
 	bpf_loop(exits - from, callback, sweep, 0);
 	return sweep->stop;
-}
-
-/* Scanning every bucket of the task map costs as much as the walk itself
- * at 10,000 tasks, so a snapshot finds what to drop through the exit ring,
- * and sweeps the whole map only when the counts show that it must. */
-static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 now,
-				 struct settings *cfg)
-{
-	__u64 retain = cfg && cfg->exit_retain_ns ? cfg->exit_retain_ns : EXIT_RETAIN_NS_DEFAULT;
-	struct sweep sweep = { .snapshot = walk->snapshot };
-	__u64 exits = cnt->exits;
-	__u64 stop;
-
-	if (retain < now)
-		sweep.oldest_exit_ns = now - retain;
-	/* Exits numbered before the walk began were passed over by it; the
-	 * ones after it may be this snapshot's, and are looked at again. */
-	stop = walk_ring(clear_dead, &sweep, cnt->cleared, exits);
-	cnt->cleared = stop < walk->exits ? stop : walk->exits;
-	cnt->expired = walk_ring(expire_exit, &sweep, cnt->expired, exits);
-	if (cnt->live_rows > walk->rows)
-		bpf_for_each_map_elem(&tasks, sweep_row, &sweep, 0);
 }
 
 /* A group idle for GROUP_IDLE_NS folds its totals into the "gone" entry and
@@ -505,17 +564,128 @@ static __always_inline void sweep_groups(__u64 now, struct settings *cfg)
 	bpf_for_each_map_elem(&groups, sweep_group, &ctx, 0);
 }
 
+/* Rows of another walk than `keep`'s leave (all, with keep 0); the ones
+ * kept are counted. */
+struct clearing {
+	__u64 keep;
+	__u64 kept;
+};
+
+static long clear_row(struct bpf_map *map, struct task_key *key, struct task_stats *row,
+		      struct clearing *ctx)
+{
+	if (ctx->keep && row->snapshot == ctx->keep)
+		ctx->kept++;
+	else
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+/* The reader slot a walk serves, from the name of the pin its reader
+ * opened: readers/<slot> for the tasks that changed, readers/<slot>-full
+ * for all.  Any other pin (the plain `snapshot`) serves no slot. */
+static __always_inline void read_slot(struct bpf_iter_meta *meta, struct walk *walk)
+{
+	const unsigned char *name = BPF_CORE_READ(meta->seq, file, f_path.dentry, d_name.name);
+	char buf[8] = {};
+
+	walk->slot = READER_SLOTS;
+	if (!name || bpf_probe_read_kernel_str(buf, sizeof(buf), name) < 2)
+		return;
+	if (buf[0] < '0' || buf[0] >= '0' + READER_SLOTS || (buf[1] && buf[1] != '-'))
+		return;
+	walk->slot = buf[0] - '0';
+	walk->full = buf[1] == '-';
+}
+
+/* After the walk: exit rows past the retention leave, the exits the walk
+ * before copied leave the reader's map, and the reader gets the exits
+ * numbered since its walk before began (those numbered while that walk ran
+ * may have come after it read the ring).  After, not before: a reader's
+ * time slice spent on thousands of exits before the walk left the walk to
+ * be preempted half way (20-70 ms gaps beside a fork storm), and a walk
+ * that reads some tasks 50 ms after the others skews the conservation check
+ * by percents; /proc/stat read a moment later costs only idle time, which a
+ * busy machine has little of. */
+static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 now,
+				 struct settings *cfg)
+{
+	__u64 retain = cfg && cfg->exit_retain_ns ? cfg->exit_retain_ns : EXIT_RETAIN_NS_DEFAULT;
+	struct sweep sweep = { .slot = walk->slot, .snapshot = walk->snapshot };
+	struct reader *reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
+	__u64 exits = cnt->exits;
+	__u64 from = walk->exits;
+
+	if (retain < now)
+		sweep.oldest_exit_ns = now - retain;
+	cnt->expired = walk_ring(expire_exit, &sweep, cnt->expired, exits);
+	if (reader) {
+		if (!walk->full)
+			walk_ring(uncopy_exit, &sweep, reader->copied_from, reader->copied_to);
+		reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
+	}
+	if (reader) {
+		if (reader->exits_from < from)
+			from = reader->exits_from;
+		if (exits - from > EXIT_RING)
+			from = exits - EXIT_RING;
+		sweep.copied = 0;
+		walk_ring(copy_exit, &sweep, from, exits);
+		reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
+		if (reader) {
+			reader->exits_from = walk->exits;
+			reader->copied_from = from;
+			reader->copied_to = exits;
+		}
+	}
+	walk->exits_from = from;
+	walk->copied = sweep.copied;
+}
+
 static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct counters *cnt)
 {
 	__u64 session = meta->session_id;
 	struct walk *walk = bpf_map_lookup_elem(&walks, &session);
 	struct walk fresh = {};
+	struct reader *reader;
+	void *out;
 
 	if (walk)
 		return walk;
-	fresh.start_ns = bpf_ktime_get_ns();
-	fresh.exits = cnt->exits;
+	/* Only a session's first object starts a walk: a call for a later one
+	 * that finds none is a stray (seen under fork storms: a walk of the
+	 * same session once more, after its end), and must not run a walk of
+	 * its own over the reader's map. */
+	if (meta->seq_num) {
+		__sync_fetch_and_add(&cnt->stray_calls, 1);
+		return NULL;
+	}
+	read_slot(meta, &fresh);
+	reader = bpf_map_lookup_elem(&reader_state, &fresh.slot);
+	out = bpf_map_lookup_elem(&reader_rows, &fresh.slot);
 	fresh.snapshot = __sync_fetch_and_add(&cnt->snapshots, 1) + 1;
+	if (!reader || !out) {
+		fresh.slot = READER_SLOTS;
+	} else if (fresh.full) {
+		/* a new reader, or one that lost track: nothing of before stays */
+		struct clearing none = {};
+
+		bpf_for_each_map_elem(out, clear_row, &none, 0);
+		reader->rows = 0;
+	} else {
+		/* Its reader has read what the walk before wrote.  Live rows stay,
+		 * to be written over where their tasks changed and dropped where
+		 * they did not (no allocation for a task that runs all the time);
+		 * its end replaces the exits. */
+		fresh.since = reader->since;
+	}
+	fresh.exits = cnt->exits;
+	fresh.retired[0] = cnt->retired_runtime_ns;
+	fresh.retired[1] = cnt->retired_wait_ns;
+	fresh.retired[2] = cnt->retired_runs;
+	fresh.retired[3] = cnt->retired_switches;
+	fresh.start_ns = bpf_ktime_get_ns();
+	fresh.changes = cnt->changes;
 	bpf_map_update_elem(&walks, &session, &fresh, BPF_ANY);
 	return bpf_map_lookup_elem(&walks, &session);
 }
@@ -525,10 +695,31 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 {
 	__u64 session = ctx->meta->session_id;
 	__u64 now = bpf_ktime_get_ns();
-	__u32 slot = walk->snapshot % SNAPSHOT_SLOTS;
+	__u32 slot = walk->slot < READER_SLOTS ? walk->slot : READER_SLOTS;
 	struct snapshot_info *info = bpf_map_lookup_elem(&snapshots, &slot);
+	void *out = bpf_map_lookup_elem(&reader_rows, &walk->slot);
+	struct reader *reader;
 
 	tidy(walk, cnt, now, cfg);
+	reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
+
+	/* tasks it could not write are written again next time */
+	if (reader && !walk->dropped)
+		reader->since = walk->changes;
+	else if (reader && walk->full)
+		reader->since = 0;
+	/* The rows of walks before that this one did not write over (tasks
+	 * that did not change, or are gone) leave now, after the walk: deleting
+	 * them as it passed made it slower, and so more often preempted half
+	 * way under load.  Only when there are some. */
+	if (reader && out && reader->rows > walk->rows + walk->copied) {
+		struct clearing keep = { .keep = walk->snapshot };
+
+		bpf_for_each_map_elem(out, clear_row, &keep, 0);
+		reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
+		if (reader)
+			reader->rows = keep.kept;
+	}
 	sweep_groups(now, cfg);
 	if (info) {
 		info->snapshot = walk->snapshot;
@@ -536,20 +727,53 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 		info->end_ns = now;
 		info->rows = walk->rows;
 		info->dropped = walk->dropped;
+		info->full = walk->full;
 		info->exits = walk->exits;
+		info->exits_from = walk->exits_from;
 		info->exits_lost = cnt->exits_lost;
 		info->groups_lost = cnt->groups_lost;
-		info->live_rows = cnt->live_rows;
+		info->live_rows = walk->live;
 		info->exit_rows = cnt->exit_rows;
+		info->retired_runtime_ns = walk->retired[0];
+		info->retired_wait_ns = walk->retired[1];
+		info->retired_runs = walk->retired[2];
+		info->retired_switches = walk->retired[3];
 	}
 	BPF_SEQ_PRINTF(ctx->meta->seq, "%llu\n", walk->snapshot);
 	bpf_map_delete_elem(&walks, &session);
 }
 
-/* Reading the pinned iterator takes a snapshot: every live task is copied
- * into the task map, then rows no reader needs are dropped (see tidy).  The
- * reader gets the snapshot's number, which its rows bear, and finds what
- * else the walk did in the snapshots map. */
+static __always_inline __u64 mix(__u64 h, __u64 v)
+{
+	return (h ^ v) * 0x100000001b3ULL; /* FNV-1a's prime, a word at a time */
+}
+
+/* Everything a row holds that can change while the task lives, hashed: a
+ * task whose hash is the same has the same row. */
+static __always_inline __u64 signature(struct task_struct *task, __u64 group)
+{
+	__u64 comm[2] = {};
+	__u64 h = 0xcbf29ce484222325ULL;
+
+	bpf_probe_read_kernel(comm, sizeof(comm), task->comm);
+	h = mix(h, task->se.sum_exec_runtime);
+	h = mix(h, task->sched_info.run_delay);
+	h = mix(h, task->sched_info.pcount);
+	h = mix(h, task->nvcsw);
+	h = mix(h, task->nivcsw);
+	h = mix(h, group);
+	h = mix(h, ((__u64)task->static_prio << 32) | task->policy);
+	h = mix(h, ((__u64)task->thread_info.cpu << 32) | task->nr_cpus_allowed);
+	h = mix(h, ((__u64)task->tgid << 32) | task->real_parent->tgid);
+	h = mix(h, comm[0]);
+	return mix(h, comm[1]);
+}
+
+/* Reading a reader's pin takes a snapshot: every live task that changed
+ * since that reader's walk before (every one, for readers/<slot>-full) is
+ * copied into the reader's map, with the exits it has not been given.  The
+ * reader gets the snapshot's number and finds what else the walk did in the
+ * snapshots map, at its slot. */
 SEC("iter/task")
 int snapshot(struct bpf_iter__task *ctx)
 {
@@ -557,10 +781,11 @@ int snapshot(struct bpf_iter__task *ctx)
 	struct counters *cnt = only(&counters);
 	struct settings *cfg = only(&settings);
 	struct task_key key = {};
-	struct task_stats *row;
-	struct task_stats zeroed = {};
+	struct task_stats row = {}, *found;
 	struct walk *walk;
-	__u64 limit;
+	struct task_track *w;
+	__u64 group, sig, limit;
+	void *out;
 
 	if (!cnt)
 		return 0;
@@ -572,34 +797,54 @@ int snapshot(struct bpf_iter__task *ctx)
 		return 0;
 	}
 	/* a dying task's final numbers come from its last switch (record_exit) */
-	if (task->exit_state)
+	if (task->exit_state || walk->slot >= READER_SLOTS)
 		return 0;
-	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
-	key.pid = task->pid;
-	key.start_ns = task->start_time;
-	row = NULL;
-	if (walk->rows < limit) {
-		/* most tasks have their row from the walk before: find it first,
-		 * which takes no bucket lock */
-		row = bpf_map_lookup_elem(&tasks, &key);
-		if (!row && !bpf_map_update_elem(&tasks, &key, &zeroed, BPF_NOEXIST)) {
-			__sync_fetch_and_add(&cnt->live_rows, 1);
-			row = bpf_map_lookup_elem(&tasks, &key);
-		} else if (!row) {
-			row = bpf_map_lookup_elem(&tasks, &key); /* a racing insert's */
-		}
-	}
-	if (!row) {
-		__sync_fetch_and_add(&walk->dropped, 1);
-		return 0;
-	}
-	fill_row(row, task, walk->start_ns);
-	row->snapshot = walk->snapshot;
 	if ((__u64)task->sched_task_group != walk->last_tg || !walk->last_group) {
 		walk->last_tg = (__u64)task->sched_task_group;
 		walk->last_group = file_groups(task->sched_task_group, walk->snapshot);
 	}
-	row->group = walk->last_group;
+	group = walk->last_group;
+	walk->live++;
+	/* made here for a task that has not switched out since the program
+	 * was loaded (a thread parked before it) */
+	w = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (w) {
+		sig = signature(task, group);
+		if (w->sig != sig || !w->change) {
+			w->sig = sig;
+			w->change = __sync_fetch_and_add(&cnt->changes, 1) + 1;
+		}
+		w->group = group;
+	}
+	out = bpf_map_lookup_elem(&reader_rows, &walk->slot);
+	if (!out)
+		return 0;
+	key.pid = task->pid;
+	key.start_ns = task->start_time;
+	if (w && w->change <= walk->since)
+		return 0; /* unchanged: a row of it a walk before wrote leaves at the end */
+	found = bpf_map_lookup_elem(out, &key);
+	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
+	if (walk->rows >= limit) {
+		__sync_fetch_and_add(&walk->dropped, 1);
+		return 0;
+	}
+	if (found) {
+		/* written over in place: a task that runs all the time costs
+		 * its reader's map no allocation */
+		fill_row(found, task, walk->start_ns);
+		found->snapshot = walk->snapshot;
+		found->group = group;
+	} else {
+		fill_row(&row, task, walk->start_ns);
+		row.snapshot = walk->snapshot;
+		row.group = group;
+		if (bpf_map_update_elem(out, &key, &row, BPF_NOEXIST)) {
+			__sync_fetch_and_add(&walk->dropped, 1);
+			return 0;
+		}
+		count_rows(walk->slot, 1);
+	}
 	__sync_fetch_and_add(&walk->rows, 1);
 	return 0;
 }

@@ -14,7 +14,9 @@
  * only the ones younger than the retention `load --exit-retention` sets. */
 #define EXIT_RING 16384
 #define EXIT_RETAIN_NS_DEFAULT (10ULL * 1000000000) /* when load sets none */
+/* A reader's map holds a walk's live rows and the exits it copied. */
 #define TASK_MAP_ENTRIES (TASKS_CAPACITY + EXIT_RING + 1024) /* + room for races */
+#define EXIT_MAP_ENTRIES (EXIT_RING + 1024)
 #define GROUPS_CAPACITY 8192
 #define GROUP_DEPTH 8 /* task-group levels read above a task, leaf first */
 #define TASK_COMM_LEN 16
@@ -22,8 +24,8 @@
  * `cri-containerd-<64 hex>.scope` is 85 bytes, and its id is at the end. */
 #define GROUP_NAME_LEN 256
 
-/* task_key.exited: a task's exit row has its own key, so an exit never
- * touches the live row a reader is about to dump. */
+/* task_key.exited: a task's exit row has its own key, beside its live row in
+ * a reader's map. */
 struct task_key {
 	__u32 pid;
 	__u32 exited;   /* 0: live row written by a snapshot; 1: final numbers */
@@ -46,8 +48,6 @@ struct task_stats {
 	__u32 cpu;                 /* CPU it last ran on */
 	__u32 cpus_allowed;        /* nr_cpus_allowed: 1 means pinned to `cpu` */
 	char comm[TASK_COMM_LEN];
-	/* Stamped by every walk, so last: a row's text before them is unchanged
-	 * while its task sleeps, and the reader reuses what it made of it. */
 	__u64 sampled_ns;          /* CLOCK_MONOTONIC when these numbers were read
 	                            * (a live row: when its snapshot began) */
 	__u64 snapshot;            /* live row: the snapshot that wrote it */
@@ -98,29 +98,57 @@ struct counters {
 	__u64 exits;       /* exits recorded: the next exit_seq */
 	__u64 exits_lost;  /* exits whose row could not be written */
 	__u64 groups_lost; /* groups that did not fit: their totals went to the root */
-	/* Rows in the task map, kept by every insert and delete, so a snapshot
-	 * knows without scanning the map whether it holds rows to drop. */
-	__u64 live_rows;
-	__u64 exit_rows;
-	__u64 cleared;     /* exits before this have no live row left */
+	__u64 exit_rows;   /* rows in the exit map */
 	__u64 expired;     /* exit rows before this left after the retention */
+	/* What every task that exited used, in all: the groups' totals summed,
+	 * added before the exit takes its number, so that a walk reading the
+	 * count of exits and then these has the totals of all of those exits. */
+	__u64 retired_runtime_ns;
+	__u64 retired_wait_ns;
+	__u64 retired_runs;
+	__u64 retired_switches;
+	/* Each change a walk finds in a task's numbers takes the next number,
+	 * which the task keeps: a reader is given the tasks whose number is
+	 * above the count when its own last walk began. */
+	__u64 changes;
+	/* calls of the snapshot program for a session whose walk had ended */
+	__u64 stray_calls;
 };
 
-/* What one snapshot did, kept in the snapshots map at slot
- * snapshot % SNAPSHOT_SLOTS: the walk prints only its number, and its
- * reader dumps the map to find the rest. */
-#define SNAPSHOT_SLOTS 64
+/* A reader owns one slot: it holds an flock on the pin of the slot's own
+ * map, rows_<slot>, reads readers/<slot> (or readers/<slot>-full) to walk,
+ * and dumps that map, which only its walks write.  So no reader can overwrite,
+ * consume or see another's rows.  Each slot's map costs its hash table's
+ * buckets (4 MiB) while empty. */
+#define READER_SLOTS 8
+/* Slots a reader through sudo (lottery's root helper) may take; the others
+ * are kept for readers running as root, so that users holding the read
+ * rules cannot take every slot. */
+#define READER_SLOTS_SUDO 6
+
+/* What one snapshot did, kept in the snapshots map at its reader's slot
+ * (READER_SLOTS: a read of the plain `snapshot` pin, which writes no rows):
+ * the walk prints only its number, and its reader dumps the map for the rest. */
+#define SNAPSHOT_SLOTS (READER_SLOTS + 1)
 struct snapshot_info {
 	__u64 snapshot;    /* its number, from 1 */
 	__u64 start_ns;    /* CLOCK_MONOTONIC when the walk began */
 	__u64 end_ns;      /* and when it ended */
-	__u64 rows;        /* live rows it wrote */
-	__u64 dropped;     /* live tasks it could not write (the map was full) */
+	__u64 rows;        /* live rows it wrote: tasks that changed since its
+	                    * reader's walk before (every task, when full) */
+	__u64 dropped;     /* changed live tasks it could not write (map full) */
+	__u64 full;        /* 1: it wrote every live task, not only the changed */
 	__u64 exits;       /* exits numbered before it began */
+	__u64 exits_from;  /* the first exit whose row it copied to its reader */
 	__u64 exits_lost;  /* since load: exits whose row could not be written */
 	__u64 groups_lost; /* since load: groups that did not fit */
-	__u64 live_rows;   /* rows in the task map when it ended */
-	__u64 exit_rows;
+	__u64 live_rows;   /* live tasks it found (written or not) */
+	__u64 exit_rows;   /* rows in the exit map when it ended */
+	/* counters.retired_* as it began, with its `exits` */
+	__u64 retired_runtime_ns;
+	__u64 retired_wait_ns;
+	__u64 retired_runs;
+	__u64 retired_switches;
 };
 
 /* Set once by `lottery load` (bpftool map update). */

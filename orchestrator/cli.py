@@ -732,6 +732,20 @@ def doctor(
     return doctor_cmd.doctor()
 
 
+@app.command(hidden=True)
+def reader(pin_dir: PinDir = None) -> int:
+    """The root helper a reader who is not root runs through sudo (one slot
+    of the instance, one walk per request on stdin); lottery runs it itself.
+
+    Examples:
+
+      sudo lottery reader --pin-dir /sys/fs/bpf/lottery   (by lottery, not by hand)
+    """
+    from orchestrator.kernel import helper
+
+    return helper.main(_pins(pin_dir))
+
+
 def _fail(err: LotteryError) -> int:
     print(err.line(), file=sys.stderr)
     if err.detail:

@@ -42,7 +42,14 @@ PIN_NAMES = (
     "exit_ring",
     "waits",
     "walks",
+    "reader_state",
+    "reader_rows",
 )
+# Each reader slot's pins: readers/<slot> and readers/<slot>-full (the
+# snapshot link, pinned again: the walk tells its slot from the name its
+# reader opened), and its map rows_<slot>.
+READERS_DIR_NAME = "readers"
+READER_ROWS_PREFIX = "rows_"
 
 BPF_SOURCE = "sched_lottery.bpf.c"
 BPF_HEADER = "sched_lottery.h"
@@ -60,6 +67,8 @@ def _from_header() -> dict[str, object]:
         "EXIT_RING": define("EXIT_RING"),              # exit rows kept at most
         "GROUPS_CAPACITY": define("GROUPS_CAPACITY"),
         "SNAPSHOT_SLOTS": define("SNAPSHOT_SLOTS"),
+        "READER_SLOTS": define("READER_SLOTS"),
+        "READER_SLOTS_SUDO": define("READER_SLOTS_SUDO"),
         "EXIT_RETAIN_S_DEFAULT": define("EXIT_RETAIN_NS_DEFAULT") / NS_PER_S,
         "GROUP_IDLE_S_DEFAULT": define("GROUP_IDLE_NS") / NS_PER_S,
         "GROUP_NAME_LEN": define("GROUP_NAME_LEN"),
@@ -78,15 +87,9 @@ def __getattr__(name: str) -> object:
 
 
 _HEADER_NAMES = ("TASKS_CAPACITY", "EXIT_RING", "GROUPS_CAPACITY", "SNAPSHOT_SLOTS",
+                 "READER_SLOTS", "READER_SLOTS_SUDO",
                  "EXIT_RETAIN_S_DEFAULT", "GROUP_IDLE_S_DEFAULT", "GROUP_NAME_LEN",
                  "GROUP_KINDS")
-
-# A sample whose rows another reader's snapshot overwrote is taken again,
-# after a random pause, at most this many times.
-SAMPLE_TRIES = 8
-# How long a root reader waits for another to finish its sample (flock on
-# the iterator pin) before it goes on unlocked.
-LOCK_WAIT_S = 10.0
 
 # Warn when the task map is this full.
 FILL_WARN_FRACTION = 0.9

@@ -35,9 +35,18 @@ class Pins:
                 bpffs.check_pin(pin)
         return self
 
+    def reader(self, slot: int, full: bool = False) -> Path:
+        """The pin a reader of `slot` opens to walk (see kernel/snapshot.py)."""
+        return self.dir / c.READERS_DIR_NAME / (f"{slot}-full" if full else str(slot))
+
+    def rows(self, slot: int) -> Path:
+        """The map a walk of `slot` writes."""
+        return self.dir / f"{c.READER_ROWS_PREFIX}{slot}"
+
     def all(self) -> list[Path]:
         """Return every pin this instance may own, overrides included."""
         found = [self.dir / name for name in c.PIN_NAMES]
+        found += [self.rows(slot) for slot in range(c.READER_SLOTS)]
         found += [self.switch_link, self.tasks]
         if self.prog:
             found.append(self.prog)

@@ -117,13 +117,20 @@ class SnapshotInfo:
     snapshot: int
     start_ns: int       # CLOCK_MONOTONIC when the walk began
     end_ns: int
-    rows: int           # live rows it wrote
-    dropped: int        # live tasks it could not write (the map was full)
+    rows: int           # live rows it wrote: the tasks that changed (all, when full)
+    dropped: int        # changed live tasks it could not write (the map was full)
+    full: int           # 1: it wrote every live task
     exits: int          # exits numbered before it began
+    exits_from: int     # the first exit it copied for its reader
     exits_lost: int     # since load
     groups_lost: int    # since load
-    live_rows: int      # rows in the task map when it ended
-    exit_rows: int
+    live_rows: int      # live tasks it found
+    exit_rows: int      # rows in the exit map when it ended
+    # what the `exits` tasks that exited before it began used in all
+    retired_runtime_ns: int = 0
+    retired_wait_ns: int = 0
+    retired_runs: int = 0
+    retired_switches: int = 0
 
     @classmethod
     def from_btf(cls, value: dict[str, Any]) -> SnapshotInfo:
@@ -137,13 +144,14 @@ class Snapshot:
 
     info: SnapshotInfo
     timestamp_s: float  # wall clock of info.start_ns
-    tasks: tuple[TaskSample, ...]  # the live rows this snapshot wrote
+    tasks: tuple[TaskSample, ...]  # every live task at this snapshot
     exits: tuple[TaskSample, ...]  # every exit row read, oldest first
     idle: tuple[CpuIdle, ...]
     groups: dict[int, Group]
     # Live tasks whose numbers are exactly those of this reader's previous
-    # snapshot (parse.RowMemo); the stages after it need not work them out
-    # again.  Empty when nothing is known of the one before.
+    # snapshot (the walk did not write them: kernel/snapshot.Session); the
+    # stages after it need not work them out again.  Empty when nothing is
+    # known of the one before.
     unchanged: frozenset[Key] = frozenset()
 
 

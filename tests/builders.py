@@ -28,20 +28,25 @@ def row(t: TaskSample, runtime: int | None = 0, wait: int | None = 0, switches: 
 
 def info(n: int = 1, at_ns: int = 0, rows: int = 0, *, end_ns: int | None = None,
          dropped: int = 0, exits: int = 0, exits_lost: int = 0, groups_lost: int = 0,
-         live_rows: int | None = None, exit_rows: int = 0) -> SnapshotInfo:
+         live_rows: int | None = None, exit_rows: int = 0,
+         retired: tuple[int, int, int, int] = (0, 0, 0, 0)) -> SnapshotInfo:
     return SnapshotInfo(snapshot=n, start_ns=at_ns, end_ns=at_ns if end_ns is None else end_ns,
-                        rows=rows, dropped=dropped, exits=exits, exits_lost=exits_lost,
+                        rows=rows, dropped=dropped, full=0, exits=exits, exits_from=exits,
+                        exits_lost=exits_lost,
                         groups_lost=groups_lost, live_rows=rows if live_rows is None
-                        else live_rows, exit_rows=exit_rows)
+                        else live_rows, exit_rows=exit_rows, retired_runtime_ns=retired[0],
+                        retired_wait_ns=retired[1], retired_runs=retired[2],
+                        retired_switches=retired[3])
 
 
 def snap(n: int, at_ns: int, tasks=(), exit_rows=(), idle=(0, 0), exits_before: int = 0,
          groups: dict | None = None, timestamp_s: float = 0.0, dropped: int = 0,
-         unchanged=frozenset()) -> Snapshot:
+         unchanged=frozenset(), retired: tuple[int, int, int, int] = (0, 0, 0, 0)
+         ) -> Snapshot:
     """A snapshot as snapshot.take returns it: its live rows, the exit rows
     read, and how many exits were numbered before its walk began."""
     return Snapshot(info(n, at_ns, len(tasks), exits=exits_before, exit_rows=len(exit_rows),
-                         dropped=dropped),
+                         dropped=dropped, retired=retired),
                     timestamp_s, tuple(tasks), tuple(exit_rows),
                     tuple(CpuIdle(i, ns) for i, ns in enumerate(idle)), groups or {},
                     frozenset(unchanged))

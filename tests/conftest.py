@@ -239,11 +239,9 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
     takes milliseconds) is stopped and the test fails, as subprocess.run's
     timeout would."""
     from orchestrator import entry, signals
-    from orchestrator.kernel import snapshot
 
     handlers = {signum: signal.getsignal(signum) for signum in signals.STOPPING}
     hook, argv, environ, where = sys.unraisablehook, sys.argv, dict(os.environ), os.getcwd()
-    gave_up = set(snapshot._GAVE_UP)
     code: object = 1
     late: list[bool] = []
 
@@ -278,8 +276,6 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None,
             os.chdir(where)
             entry._raised.clear()
             entry._lost.clear()
-            snapshot._GAVE_UP.clear()
-            snapshot._GAVE_UP.update(gave_up)
     stdout_text, stderr_text = "" if out is None else out.text(), err.text()
     if late:
         raise subprocess.TimeoutExpired(["lottery", *args], timeout, stdout_text, stderr_text)

@@ -148,15 +148,16 @@ def test_dump_by_container_finds_the_containers_and_pods_and_their_cpu(instance,
 
     # the CPU of each, between two readings with the spinners stopped
     grouping = groupings.get("container")
-    pipeline, take = Pipeline(tickets.WEIGHT), bpftool_source(instance)
+    pipeline, source = Pipeline(tickets.WEIGHT), bpftool_source(instance)
+    take = source.take
     _stop(pids)
     before = _per_container(members)
-    pipeline.frame(take(pipeline.exits_from))
+    pipeline.frame(take())
     _go_on(pids)
     wait_until(lambda: _grown_enough(members, before), "CPU for every container")
     _stop(pids)
     after = _per_container(members)
-    frame = pipeline.frame(take(pipeline.exits_from))
+    frame = pipeline.frame(take())
     _go_on(pids)
     interval_ns = frame.conservation.interval_ns
     ours = [r for r in frame.tasks if r.pid in pids]

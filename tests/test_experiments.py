@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import fcntl
 import os
 import signal
 import statistics
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import PATIENCE_S, _argv_env, need_cpu_controller, ratio_allowed, wait_until
 
-from orchestrator.kernel import cgroups
+from orchestrator.constants import READER_SLOTS
+from orchestrator.kernel import cgroups, snapshot
 from orchestrator.paths import Pins
 
 CPU = max(os.sched_getaffinity(0))
@@ -304,17 +304,19 @@ def test_a_task_someone_else_kills_ends_the_run_in_one_line(instance, cpu_contro
 def test_readings_that_come_late_are_said_so_not_taken_for_ended_tasks(instance, bpf_object,
                                                                         cpu_controller,
                                                                         tmp_path):
-    """Another reader holds the instance (a sample it stopped in the middle
-    of): the run's first reading waits for it, longer than the run. That is
-    said in one line; once, its tasks had ended by then, for they ran for
-    the run's length in seconds, and it blamed someone for killing them."""
+    """Other readers hold every reader slot: the run's first reading waits
+    for one, longer than the run. That is said in one line; once, its tasks
+    had ended by then, for they ran for the run's length in seconds, and it
+    blamed someone for killing them."""
     pins: Pins = instance
-    with open(pins.snapshot_link) as held:
-        # a reader's turn, taken and kept as one stopped mid-sample keeps it
-        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+    held = [snapshot.claim(pins, [slot], wait=False)[1] for slot in range(READER_SLOTS)]
+    try:
         run = Experiment("ratio", "--ratios", "2:1", "--duration", "1", "--cpu", str(CPU),
                          "--via", "cgroup", "--pin-dir", str(pins.dir),
                          "-o", str(tmp_path / "x.csv"), "--png", str(tmp_path / "x.png"))
         wait_until(lambda: run.watch() >= 2, "the experiment's two tasks")
         time.sleep(4)  # at least: the run's length and then some, before its first reading
+    finally:
+        for handle in held:
+            handle.close()
     _ended_in_one_line(run, tmp_path, "no two readings", "sampling took longer than the run")

@@ -80,21 +80,21 @@ def test_exits_that_left_the_map_are_counted_as_missed():
     kept = task(pid=11, start=1_200, runtime=4, exited=True, exit_seq=14)
     sample = reader.advance(snap(2, 2_000, [], exits_before=15, exit_rows=[kept]))
     assert sample.exits_missed == 4
-    assert [r.runtime_delta_ns for r in sample.tasks] == [4]  # started in the interval
+    # started in the interval; the 4 others in one row
+    assert [r.runtime_delta_ns for r in sample.tasks if not r.unseen_exits] == [4]
+    assert [r.unseen_exits for r in sample.tasks if r.unseen_exits] == [4]
 
 
-def test_exits_that_left_the_map_are_accounted_from_their_group_totals():
+def test_exits_that_left_the_map_are_accounted_from_the_totals_of_exits():
     """A ran 100 ns by the first sample and died at 150; B was born and died
     at 30.  A's exit row was pushed out of the ring before the second sample:
-    its group's totals still give its last 50 ns, in one row."""
-    def group(exits, runtime):
-        return {5: builders.group(5, 0, "root", exits=exits, exited_runtime_ns=runtime)}
-
+    the totals of all exits the program keeps still give its last 50 ns, in
+    one row."""
     a = replace(task(pid=1, start=1, runtime=100), group=5)
     b = replace(task(pid=2, start=1_500, runtime=30, exited=True, exit_seq=1), group=5)
-    first = replace(snap(1, 1_000, [a], idle=(0, 0)), groups=group(0, 0))
-    second = replace(snap(2, 2_000, [], idle=(1_000, 920), exits_before=2, exit_rows=[b]),
-                     groups=group(2, 180))
+    first = snap(1, 1_000, [a], idle=(0, 0))
+    second = snap(2, 2_000, [], idle=(1_000, 920), exits_before=2, exit_rows=[b],
+                  retired=(180, 0, 0, 0))
     reader = deltas.Reader()
     reader.advance(first)
     sample = reader.advance(second)

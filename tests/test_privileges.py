@@ -4,14 +4,21 @@ and nothing else runs as root."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import shutil
+import signal
+import statistics
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
-from conftest import run_lottery, write_sudoers
+from conftest import PATIENCE_S, run_lottery, write_sudoers
 
-from orchestrator.kernel import tools
+from orchestrator import records
+from orchestrator.kernel import helper, snapshot, tools
 
 
 def _as(user: str, *argv: str) -> subprocess.CompletedProcess:
@@ -35,6 +42,8 @@ def test_the_printed_rules_let_a_user_read_and_nothing_more(instance, throwaway_
     attempts = [
         [cat, "/etc/shadow"],
         [cat, str(instance.snapshot_link), "/etc/shadow"],
+        [cat, str(instance.reader(0))],
+        [*helper.argv(instance)[:-1], "/sys/fs/bpf"],
         [bpftool, "prog", "dump", "xlated", "pinned", str(instance.dir / "on_switch"),
          "file", "/etc/lottery-owned"],
         [bpftool, "-j", "map", "dump", "pinned", str(instance.counters)],
@@ -50,3 +59,72 @@ def test_the_printed_rules_let_a_user_read_and_nothing_more(instance, throwaway_
         assert "password is required" in tried.stderr or "not allowed" in tried.stderr, \
             (argv, tried.stderr)
     assert not Path("/etc/lottery-owned").exists() and instance.tasks.exists()
+
+
+def test_a_user_walking_in_loops_cannot_stop_a_root_reader(instance, throwaway_user,
+                                                           tmp_path):
+    """A user holding exactly the read rules, walking without end through
+    three loops of the root helper (full walks, as fast as it answers) and
+    dumping the exit map in a fourth: root's dump is slowed at most, never
+    stopped, and its samples keep conservation."""
+    user, rules = throwaway_user
+    write_sudoers(rules, user, instance)
+    walks = f"while :; do yes full | sudo -n {' '.join(helper.argv(instance))} >/dev/null; done"
+    dumps = (f"while :; do sudo -n {tools.require('bpftool')} -j map dump pinned "
+             f"{instance.tasks} >/dev/null; done")
+    loops = [subprocess.Popen(["runuser", "-u", user, "--", "sh", "-c", loop],
+                              start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for loop in (walks, walks, walks, dumps)]
+    try:
+        time.sleep(1.0)  # the loops are walking
+        out = tmp_path / "root.csv"
+        done = run_lottery("dump", "0.2", "8", "-q", "-o", str(out), "--pin-dir",
+                           str(instance.dir), timeout=PATIENCE_S)
+        assert done.returncode == 0, done.stderr
+        errors = [abs(e) for _, e in records.conservation(records.read(out))]
+        assert len(errors) == 8 and statistics.median(errors) < 0.02, errors
+        # no rule opens a slot's pin: a user walks only through the helper
+        tried = _as(user, tools.require("cat"), str(instance.reader(0)))
+        assert tried.returncode != 0
+        assert "password is required" in tried.stderr or "not allowed" in tried.stderr
+    finally:
+        for loop in loops:
+            os.killpg(loop.pid, signal.SIGKILL)
+            loop.wait()
+
+
+def _helper(user: str, pins) -> subprocess.Popen:
+    return subprocess.Popen(["runuser", "-u", user, "--", "sudo", "-n", *helper.argv(pins)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _answers(proc: subprocess.Popen, within_s: float) -> bool:
+    """Ask the helper for a walk; did its answer begin within `within_s`?"""
+    proc.stdin.write(b"next\n")
+    proc.stdin.flush()
+    ready, _, _ = select.select([proc.stdout], [], [], within_s)
+    return bool(ready) and proc.stdout.readline().strip().isdigit()
+
+
+def test_one_user_holds_two_slots_at_most_and_a_third_reader_waits(instance, throwaway_user):
+    """Users holding the read rules cannot take every slot: a user's third
+    helper waits until one of its first two ends; root still finds a slot."""
+    user, rules = throwaway_user
+    write_sudoers(rules, user, instance)
+    helpers = [_helper(user, instance) for _ in range(3)]
+    try:
+        assert _answers(helpers[0], PATIENCE_S) and _answers(helpers[1], PATIENCE_S)
+        assert not _answers(helpers[2], 2.0)  # waiting for one of the user's places
+        with snapshot.session(instance) as root:
+            assert root.take().info.full  # a root reader is not kept out
+        helpers[0].stdin.close()
+        assert helpers[0].wait(timeout=PATIENCE_S) == 0
+        ready, _, _ = select.select([helpers[2].stdout], [], [], PATIENCE_S)
+        assert ready and helpers[2].stdout.readline().strip().isdigit()
+    finally:
+        for proc in helpers:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            proc.kill()
+            proc.wait()

@@ -24,7 +24,8 @@ import pytest
 from conftest import PATIENCE_S, loaded, run_lottery, start_lottery, wait_until
 
 from orchestrator import records, workload
-from orchestrator.constants import EXIT_RING
+from orchestrator.constants import EXIT_RING, READER_SLOTS
+from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, snapshot, tools
 
 CPU = max(os.sched_getaffinity(0))
@@ -143,50 +144,84 @@ def _ended(proc: subprocess.Popen) -> None:
     assert proc.wait(timeout=PATIENCE_S) == 0
 
 
-def _rows_in_map(pins) -> tuple[dict, int, dict, dict]:
-    """The live rows (each key with the snapshot that wrote it) and the
-    number of exit rows the task map holds, with the program's counters
-    read just before and just after.  Keys are counted once: bpftool meets
-    a key twice when a delete under it sends the dump back to the map's
-    start (beside a fork loop: 21,818 rows of a 16,384-exit ring), and
-    readers take such a key once (kernel/parse.py)."""
+def _exit_rows(pins) -> tuple[int, dict, dict]:
+    """The exit rows of the instance's exit map, with the program's counters
+    read just before and just after.  Keys are counted once: bpftool meets a
+    key twice when a delete under it sends the dump back to the map's start
+    (beside a fork loop: 21,818 rows of a 16,384-exit ring), and readers
+    take such a key once (kernel/parse.py)."""
     def counters():
         return parse.map_value(tools.bpftool(["map", "dump", "pinned", str(pins.counters)]))
     before = counters()
     rows = tools.bpftool(["map", "dump", "pinned", str(pins.tasks)])
     after = counters()
-    keys = [row["formatted"]["key"] for row in rows]
-    live = {(k["pid"], k["start_ns"]): row["formatted"]["value"]["snapshot"]
-            for k, row in zip(keys, rows, strict=True) if not k["exited"]}
-    exits = {(k["pid"], k["start_ns"]) for k in keys if k["exited"]}
-    return live, len(exits), before, after
+    keys = {(r["formatted"]["key"]["pid"], r["formatted"]["key"]["start_ns"],
+             r["formatted"]["key"]["exited"]) for r in rows}
+    assert all(exited for *_, exited in keys)  # live rows are in the readers' maps only
+    return len(keys), before, after
 
 
-def _walked_since(live: dict, snap) -> set:
-    """Live rows a walk after `snap` wrote (seen beside tests/load/busy.py:
-    the instance's snapshot number moved on between a sample and the dump
-    after it, though nothing else read this pin directory)."""
-    return {key for key, number in live.items() if number > snap.info.snapshot}
+def _written(pins, slot: int) -> dict:
+    """The live rows in reader slot `slot`'s map: key -> the snapshot that wrote it."""
+    rows = tools.bpftool(["map", "dump", "pinned", str(pins.rows(slot))])
+    return {(r["formatted"]["key"]["pid"], r["formatted"]["key"]["start_ns"]):
+            r["formatted"]["value"]["snapshot"] for r in rows
+            if not r["formatted"]["key"]["exited"]}
 
 
-def test_rows_of_dead_tasks_leave_and_the_counts_are_the_map(instance):
-    """A snapshot drops the live rows of tasks that died since the last one,
-    and the row counts it prints are what the map holds."""
+def test_a_walk_writes_what_changed_since_its_readers_walk_before(instance):
+    """300 parked threads: a reader's first walk writes them all, its later
+    walks none of them, whatever another reader walks in between, and the
+    reader still holds each with the numbers it had; once they end, they
+    leave its tasks and come as exits."""
     proc = _parked_threads(300)
-    seen = snapshot.take(instance)
-    threads = {(t.pid, t.start_ns) for t in seen.tasks if t.tgid == proc.pid}
-    assert len(threads) == 301
-    _ended(proc)
-    snap = snapshot.take(instance)
-    live, exits, before, after = _rows_in_map(instance)
-    assert not live.keys() & threads
-    later = _walked_since(live, snap)
-    assert len(live) - len(later) == snap.info.live_rows == snap.info.rows == len(snap.tasks)
-    assert before["live_rows"] == len(live) == after["live_rows"]
-    # only exits come and go between the two readings of the counters
-    assert before["exit_rows"] <= exits <= after["exit_rows"]
-    assert snap.info.exit_rows <= exits
-    assert {(t.pid, t.start_ns) for t in snap.exits} >= threads
+    mine, other = snapshot.Session(instance), snapshot.Session(instance)
+    try:
+        first = mine.take()
+        threads = {t.key: t for t in first.tasks if t.tgid == proc.pid}
+        assert len(threads) == 301 and first.info.full
+        assert first.info.rows == len(first.tasks) == first.info.live_rows
+        mine.take()  # writes again what the first walk found changed
+        third = mine.take()
+        written = _written(instance, mine._slot.number)
+        other.take()
+        other.take()
+        assert _written(instance, mine._slot.number) == written  # no other walk writes its map
+        assert set(written.values()) <= {third.info.snapshot}
+        assert not third.info.full and third.info.rows == len(written) < third.info.live_rows
+        assert not written.keys() & threads.keys()
+        fourth = mine.take()
+        assert {t.key: t for t in fourth.tasks if t.tgid == proc.pid} == threads
+        assert threads.keys() <= fourth.unchanged
+        _ended(proc)
+        after = mine.take()
+        assert not {t.key for t in after.tasks} & threads.keys()
+        assert {t.key for t in after.exits} >= threads.keys()
+        exits, before_counts, after_counts = _exit_rows(instance)
+        assert before_counts["exit_rows"] <= exits <= after_counts["exit_rows"] + 2
+    finally:
+        mine.close()
+        other.close()
+
+
+def test_a_reader_finding_every_slot_taken_waits_and_goes_on(instance, tmp_path):
+    """Readers beyond the slots are slowed, never stopped: a dump started
+    while every slot is held waits, and samples once one is given back."""
+    held = [snapshot.claim(instance, [slot], wait=False)[1] for slot in range(READER_SLOTS)]
+    try:
+        with pytest.raises(LotteryError, match="every reader slot"):
+            snapshot.claim(instance, range(READER_SLOTS), wait=False)
+        out = tmp_path / "waited.csv"
+        dump = start_lottery("dump", "-n", "2", "-i", "0.2", "-q", "-o", str(out),
+                             "--pin-dir", str(instance.dir))
+        time.sleep(1.0)
+        assert dump.poll() is None and not _stamps(out)  # waiting, not failed
+        held.pop().close()
+        assert dump.wait(timeout=PATIENCE_S) == 0, dump.communicate()
+        assert len(_stamps(out)) == 2
+    finally:
+        for handle in held:
+            handle.close()
 
 
 def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
@@ -204,10 +239,8 @@ def test_unread_exits_leave_the_map_bounded(bpf_object, pin_dir, tmp_path):
         assert after.info.exits - before.info.exits >= 20_000
         assert after.info.exit_rows <= EXIT_RING
         assert after.info.live_rows == len(after.tasks) < 5_000
-        live, exits, counted, recounted = _rows_in_map(pins)
-        assert len(threads) == 201 and not live.keys() & threads
-        later = _walked_since(live, after)
-        assert len(live) == counted["live_rows"] == after.info.live_rows + len(later)
+        assert len(threads) == 201 and not {t.key for t in after.tasks} & threads
+        exits, counted, recounted = _exit_rows(pins)
         # A dump is no atomic picture: an exit during it (other users' tasks
         # end all the time) replaces the ring's oldest row, and the dump may
         # meet both. Each such exit adds at most one row to what it finds.

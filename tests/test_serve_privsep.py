@@ -251,6 +251,7 @@ def _replies(channel: socket.socket) -> list[bytes]:
 
 def test_the_parent_answers_only_the_request_whatever_else_the_child_sends(instance, capfd):
     collector = Collector(instance, "process")
+    collector.read_once()  # its reader slot taken, and held, before the descriptors are counted
     registry = CollectorRegistry()
     registry.register(collector)
     readings = []
@@ -279,6 +280,7 @@ def test_the_parent_answers_only_the_request_whatever_else_the_child_sends(insta
     finally:
         os.close(pipe_r)
         os.close(pipe_w)
+        collector.close()
     # one reading for the one request, and that reading whole
     assert len(readings) == 1 and replies == readings, (len(readings), len(replies))
     up = [f for f in privsep.families(replies[0]) if f.name == "lottery_up"]
@@ -310,6 +312,7 @@ def test_the_child_serves_the_parents_reading_as_the_parent_would_have(instance)
     collector = Collector(instance, "process", max_groups=10_000)
     collector.read_once()
     families = list(collector.collect())
+    collector.close()
 
     class Fixed:  # the collector, but with that one reading at every scrape
         def describe(self):

@@ -26,7 +26,7 @@ from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions, 
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
-from orchestrator.kernel import parse, snapshot
+from orchestrator.kernel import snapshot
 from orchestrator.kernel.cgroup_dirs import CgroupDirs, cpu_hierarchy
 from orchestrator.paths import Pins
 from orchestrator.records import (
@@ -55,6 +55,7 @@ class Seen:
     dropped: int = 0       # live tasks that did not fit in the map
     exits_missed: int = 0  # exits of the interval whose rows were gone
     groups_lost: int = 0   # task groups that did not fit, since load
+    exits: int = 0         # exits numbered in the interval
 
 
 @dataclass(frozen=True)
@@ -203,10 +204,6 @@ class Pipeline:
         self.analyser = Analyser(self._model, self._options)
         self.joiner = Joiner(CgroupDirs(cpu_hierarchy()))
 
-    @property
-    def exits_from(self) -> int:
-        return self.reader.exits_from
-
     def frame(self, snap: Snapshot, asked_s: float = 0.0, skipped: int = 0) -> Frame:
         """The frame of `snap` (the first a reader takes is a baseline: no
         deltas; so is the first after the instance was loaded again)."""
@@ -229,16 +226,15 @@ class Pipeline:
             utilisation=analysis.utilisation, late=tuple(analysis.late),
             draws=analysis.draws,
             seen=Seen(info.live_rows, info.exit_rows, info.dropped, sample.exits_missed,
-                      info.groups_lost),
+                      info.groups_lost, sample.exits),
             seq=self._seq, previous=tuple(previous), kernel=snap, reloaded=reloaded)
 
 
-def bpftool_source(pins: Pins) -> Callable[[int], Snapshot]:
-    """Snapshots of a loaded instance; the argument is the first exit the
-    reader has not counted (older exit rows need not be read)."""
+def bpftool_source(pins: Pins) -> snapshot.Session:
+    """One reader of a loaded instance: each `take()` is its next sample;
+    `close()` gives its reader slot back (so does the end of the process)."""
     heap.keep_freed_memory()  # the next sample reuses what this one frees
-    memo = parse.RowMemo()
-    return lambda exits_from: snapshot.take(pins, exits_from, memo)
+    return snapshot.Session(pins)
 
 
 def live_frames(pins: Pins, model: TicketModel, interval_s: float, count: int | None = None,
@@ -247,12 +243,14 @@ def live_frames(pins: Pins, model: TicketModel, interval_s: float, count: int | 
     """Frames of a loaded instance, one per interval after a silent
     baseline, on the sampler's clock."""
     pipeline = Pipeline(model, options)
-    take = bpftool_source(pins)
-    sampler = Sampler(lambda: take(pipeline.exits_from), interval_s, sleep=sleep)
-    for tick in sampler.ticks(count):
-        frame = pipeline.frame(tick.snapshot, interval_s, tick.skipped)
-        if not tick.baseline:
-            yield frame  # a reloaded one too: its reader says so (Frame.reloaded)
+    source = bpftool_source(pins)
+    try:
+        for tick in Sampler(source.take, interval_s, sleep=sleep).ticks(count):
+            frame = pipeline.frame(tick.snapshot, interval_s, tick.skipped)
+            if not tick.baseline:
+                yield frame  # a reloaded one too: its reader says so (Frame.reloaded)
+    finally:
+        source.close()
 
 
 def _recorded_fairness(tasks: list[TaskRecord]) -> list[shares.Fairness]:

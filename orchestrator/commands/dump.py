@@ -7,12 +7,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from orchestrator import bounds, files, groupings, signals
+from orchestrator import bounds, files, groupings, signals, units
 from orchestrator.analysis import analyser, tickets
 from orchestrator.analysis.analyser import AnalysisOptions, Late
 from orchestrator.analysis.frames import Frame, Seen, live_frames, recorded, replay_frames
 from orchestrator.constants import (
     EXIT_OK,
+    EXIT_RETAIN_S_DEFAULT,
+    EXIT_RING,
     EXIT_USAGE,
     FILL_WARN_FRACTION,
     TASKS_CAPACITY,
@@ -59,6 +61,7 @@ class _Capacity:
     every sample; say every sample that lost sight of exits."""
 
     limit: int
+    retention_s: float = EXIT_RETAIN_S_DEFAULT
     dropping: bool = False
     full_said: bool = False
     groups_lost: int | None = None
@@ -81,9 +84,21 @@ class _Capacity:
                   f"({info.live_rows} of {self.limit} live rows): reload with a larger "
                   "--max-tasks")
         if exits_missed:
-            _warn(f"{exits_missed} exits of this {interval_s:.1f} s interval had left the map "
-                  "before this sample (their CPU time is in the 'unseen' row): sample more "
-                  "often, or reload with a longer --exit-retention")
+            _warn(f"{exits_missed} exits of this {interval_s:.1f} s interval were not seen "
+                  f"(their CPU time is in the 'unseen' row): {self._why_missed(info, interval_s)}")
+
+    def _why_missed(self, info: Seen, interval_s: float) -> str:
+        """The cause of exits missed, and the fix that works for it."""
+        if info.exits > EXIT_RING:
+            return (f"{info.exits} exits came in the interval and the ring keeps the last "
+                    f"{EXIT_RING}: sample more often (a shorter interval)")
+        if interval_s > self.retention_s:
+            return (f"the interval is longer than the {self.retention_s:g} s exits are kept: "
+                    "sample more often, or reload with sudo lottery load --force "
+                    "--exit-retention SECONDS")
+        return ("a thread's exec ended under its leader's key, and the later exit replaced "
+                "the leader's row, or a row could not be written (lottery status shows "
+                "exits lost); no fix is needed")
 
 
 def timing(interval_arg: float | None, count_arg: int | None, interval: float | None,
@@ -187,28 +202,29 @@ def _warn_one_sample(path: Path) -> None:
           "recorded, so CPU % and the conservation check stay blank", file=sys.stderr)
 
 
-def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], int]:
+def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], _Capacity]:
     """The frames to show, from the instance or the replayed recording, and
-    the task map's row limit."""
+    what the instance's bounds are (to warn when a sample meets them)."""
     if opts.replay:
         samples = recorded(opts.replay)
         if len(samples) == 1:
             _warn_one_sample(opts.replay)
-        return replay_frames(samples, count=opts.iterations), TASKS_CAPACITY
+        return replay_frames(samples, count=opts.iterations), _Capacity(TASKS_CAPACITY)
     model = tickets.model(opts.ticket_model)
     snapshot.require_loaded(pins)
-    limit = snapshot.capacity(pins)
-    return live_frames(pins, model, opts.interval_s, opts.iterations, opts.analysis), limit
+    given = snapshot.settings(pins)
+    limits = _Capacity(given["max_tasks"] or TASKS_CAPACITY,
+                       units.s(given["exit_retain_ns"]) or EXIT_RETAIN_S_DEFAULT)
+    return live_frames(pins, model, opts.interval_s, opts.iterations, opts.analysis), limits
 
 
 def dump(pins: Pins, opts: DumpOptions) -> int:
     """Sample until the iterations are done or Ctrl-C; return the exit code."""
     validate(opts)
-    frames, limit = _frames(pins, opts)  # a bad recording fails here, before any file is touched
+    frames, warn = _frames(pins, opts)  # a bad recording fails here, before any file is touched
     sinks = _open_sinks(opts)
     grouping = groupings.get(opts.by)
     shown_columns = table.columns(opts.columns, opts.wide, opts.analysis.draws, grouping)
-    warn = _Capacity(limit)
     named = names.matcher(opts.comm)  # its regexes compiled once, not per sample
     done = 0
     try:

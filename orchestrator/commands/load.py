@@ -12,6 +12,7 @@ from orchestrator.constants import (
     EXIT_OK,
     EXIT_RETAIN_S_DEFAULT,
     GROUP_IDLE_S_DEFAULT,
+    READER_SLOTS,
 )
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import bpffs, btf, tools
@@ -49,6 +50,18 @@ def _loadall(obj: str, pins: Pins) -> None:
             err.problem = "the kernel's verifier rejected the program"
             err.fix = "its log ends with the lines below; rebuild with lottery build --force"
         raise
+
+
+def _pin_readers(pins: Pins) -> None:
+    """Pin the snapshot link once more per reader slot, twice: the walk tells
+    the slot it serves, and whether to write every task, from the name its
+    reader opened (kernel/snapshot.py)."""
+    bpftool = tools.require("bpftool")
+    bpffs.make_dir(pins.reader(0).parent)
+    for slot in range(READER_SLOTS):
+        for full in (False, True):
+            tools.run([bpftool, "link", "pin", "pinned", str(pins.snapshot_link),
+                       str(pins.reader(slot, full))], what="bpftool link pin")
 
 
 def _apply_overrides(pins: Pins) -> None:
@@ -91,6 +104,7 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
     _loadall(str(obj_path), pins)
     try:
         _settings(obj_path, pins, max_tasks, exit_retain_s, group_idle_s)
+        _pin_readers(pins)
         _apply_overrides(pins)
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])
     except BaseException:

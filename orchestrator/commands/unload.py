@@ -7,6 +7,7 @@ not).  Each path passes bpffs.check_pin first; what fails is left and named."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from orchestrator.constants import (
     EXIT_ERROR,
     EXIT_OK,
     PIN_NAMES,
+    READER_SLOTS,
     SNAPSHOT_LINK_NAME,
     SWITCH_LINK_NAME,
 )
@@ -36,6 +38,9 @@ def _pinned(pins: Pins) -> list[Path]:
     """Every pin of the instance: its own in its directory, then every bpffs
     path of the maps, programs and links behind them (bpftool -f names them)."""
     named = [(pins.dir / name, "link" if name in _LINKS else "map") for name in PIN_NAMES]
+    named += [(pins.reader(slot, full), "link") for slot in range(READER_SLOTS)
+              for full in (False, True)]
+    named += [(pins.rows(slot), "map") for slot in range(READER_SLOTS)]
     named += [(pins.switch_link, "link"), (pins.tasks, "map")]
     if pins.prog:
         named.append((pins.prog, "prog"))
@@ -79,6 +84,11 @@ def remove(pins: Pins) -> tuple[list[Path], list[str]]:
             left.append(err.problem)
         except OSError as err:
             left.append(f"{pin}: {err.strerror}")
+    readers = pins.reader(0).parent
+    with contextlib.suppress(FileNotFoundError, OSError):
+        if not os.listdir(readers):
+            os.rmdir(readers)
+            removed.append(readers)
     try:
         others = sorted(os.listdir(pins.dir))
     except FileNotFoundError:
@@ -101,8 +111,8 @@ def unload(pins: Pins) -> int:
               file=sys.stderr)
         return EXIT_OK
     if removed:
-        elsewhere = [str(p) for p in removed if p != pins.dir and p.parent != pins.dir]
-        print(f"unloaded: removed {sum(p.parent == pins.dir for p in removed)} pins"
+        elsewhere = [str(p) for p in removed if p != pins.dir and pins.dir not in p.parents]
+        print(f"unloaded: removed {sum(pins.dir in p.parents for p in removed)} pins"
               + (f" in {pins.dir}" if pins.dir in removed or not elsewhere else "")
               + (f" and {', '.join(elsewhere)}" if elsewhere else ""))
     return EXIT_ERROR if left else EXIT_OK

@@ -64,11 +64,11 @@ def run(pins: Pins, tasks: list[Task], cpu: int, duration_s: float, step_s: floa
     each at the moment its snapshot's walk began."""
     pids: dict[str, int] = {}
     timeline: Timeline = []
-    take = bpftool_source(pins)
+    source = bpftool_source(pins)
     begin = time.monotonic()
     try:
         _start(tasks, pids, cpu, duration_s, 0.0)
-        for tick in Sampler(lambda: take(1 << 64), step_s).ticks():
+        for tick in Sampler(source.take, step_s).ticks():
             snap = tick.snapshot
             now = units.s(snap.info.start_ns) - begin  # CLOCK_MONOTONIC, as time.monotonic()
             runtime = {t.pid: t.runtime_ns for t in snap.tasks}
@@ -81,6 +81,7 @@ def run(pins: Pins, tasks: list[Task], cpu: int, duration_s: float, step_s: floa
             _start(tasks, pids, cpu, duration_s, now)
         return timeline
     finally:
+        source.close()
         workload.stop(pids.values())
         workload.wait(pids.values())
 

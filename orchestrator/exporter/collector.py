@@ -50,7 +50,7 @@ class Collector:
     def __init__(self, pins: Pins, group_by: str = "comm", max_groups: int = 100,
                  pids: tuple[int, ...] = ()):
         self._pins = pins
-        self._take = bpftool_source(pins)
+        self._source = bpftool_source(pins)
         self._pipeline = Pipeline(tickets.WEIGHT)
         self._lock = threading.Lock()
         grouping = groupings.get(group_by, "--group-by", GROUP_BY)
@@ -69,6 +69,10 @@ class Collector:
         self._last_error = ""
         self._last_info: SnapshotInfo | None = None
 
+
+    def close(self) -> None:
+        """Give the reader slot back."""
+        self._source.close()
     def read_once(self) -> None:
         """Read the instance now, raising what fails (before serving)."""
         with self._lock:
@@ -111,7 +115,7 @@ class Collector:
                                 time.perf_counter() - start)
 
     def _read(self) -> list[Metric]:
-        snap = self._take(self._pipeline.exits_from)
+        snap = self._source.take()
         last = self._last_info
         if last is not None and (snap.info.snapshot <= last.snapshot
                                  or snap.info.exits < last.exits):

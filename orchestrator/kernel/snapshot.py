@@ -1,29 +1,41 @@
-"""Take one sample of a loaded instance: run the snapshot iterator, read each
-CPU's idle time, then read the group and task maps through
-`bpftool map dump -j`.
+"""Take samples of a loaded instance, each reader through a slot of its own.
 
-Several readers may share an instance.  A snapshot owns the live rows it
-wrote (their `snapshot` field).  Readers running as root take turns: each
-holds an flock on the iterator's pin for its whole sample.  Should rows be
-overwritten all the same (a reader through sudo cannot hold the lock, or one
-held it too long), the reader sees it and takes the sample again."""
+A reader owns a slot while it reads: an flock on the pin of the slot's map
+(rows_<slot>), held by a file it keeps open, so a reader that dies frees its
+slot with it.  Reading that pin runs the snapshot iterator for the slot:
+it writes into the slot's own map (rows_<slot>) the live tasks that changed
+since the slot's walk before, and the exits since; the reader dumps that map
+and keeps the other tasks from its samples before (Session).  No other reader
+writes the map, so a sample is never overwritten and never taken again, and
+what a sample costs grows with what changed, not with what exists.  The
+first walk of a slot (readers/<slot>-full) writes every live task.
+
+A reader not running as root reads through `sudo lottery reader`, a root
+helper that owns a slot for it and hands over what bpftool printed
+(kernel/helper.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import random
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from orchestrator import units
-from orchestrator.constants import LOCK_WAIT_S, SAMPLE_TRIES, TASKS_CAPACITY
+from orchestrator.constants import READER_SLOTS, READER_SLOTS_SUDO, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
 from orchestrator.paths import Pins
-from orchestrator.records import Snapshot, SnapshotInfo
+from orchestrator.records import Key, Snapshot, SnapshotInfo, TaskSample
+
+# How often a reader that found every slot taken looks again.
+_SLOT_POLL_S = 0.05
+# How long a reader waits for the pins of an instance being loaded again.
+_RELOAD_WAIT_S = 5.0
 
 
 def require_loaded(pins: Pins) -> None:
@@ -32,10 +44,13 @@ def require_loaded(pins: Pins) -> None:
     reader's first sample: take() does not check again."""
     pins.checked()
     if not tools.is_root():
-        return  # pins are root-only; the elevated calls below tell for themselves
+        return  # pins are root-only; the helper tells for itself
     missing = [p for p in (pins.snapshot_link, pins.tasks) if not p.exists()]
     if missing:
         raise LotteryError(f"not loaded ({missing[0]} is missing)", "run sudo lottery load")
+    if not pins.reader(0).exists():
+        raise LotteryError(f"the instance at {pins.dir} has no reader slots (loaded by an "
+                           "older lottery)", "run sudo lottery load --force")
 
 
 def settings(pins: Pins) -> dict:
@@ -55,120 +70,247 @@ def _not_loaded(err: LotteryError, pins: Pins) -> LotteryError:
     return err
 
 
-# Iterator pins whose lock this process last waited for in vain.
-_GAVE_UP: set[Path] = set()
+def _opened(pins: Pins, slot: int) -> IO:
+    """Slot `slot`'s map pin, open, to hold its flock (an open of the
+    iterator's pin would hold the link, and keep it after an unload); a
+    reload under way (its pins gone for a moment) is waited for,
+    _RELOAD_WAIT_S at most."""
+    deadline = time.monotonic() + _RELOAD_WAIT_S
+    while True:
+        try:
+            return open(pins.rows(slot), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            if time.monotonic() >= deadline:
+                if not pins.snapshot_link.exists():
+                    raise LotteryError(f"not loaded (nothing pinned at {pins.dir})",
+                                       "run sudo lottery load") from None
+                raise LotteryError(f"the instance at {pins.dir} has no reader slots "
+                                   "(loaded by an older lottery)",
+                                   "run sudo lottery load --force") from None
+        except OSError as err:
+            raise LotteryError(f"opening {pins.rows(slot)} failed: {err.strerror}") from None
+        time.sleep(_SLOT_POLL_S)
+
+
+def claim(pins: Pins, slots: Iterable[int], wait: bool = True) -> tuple[int, IO]:
+    """A free slot among `slots` and the open pin whose flock holds it.  With
+    every slot taken, look again until one is free: a reader is slowed by
+    the others, never stopped (`wait` False: raise instead)."""
+    slots = list(slots)
+    while True:
+        for slot in slots:
+            handle = _opened(pins, slot)
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return slot, handle
+            except BlockingIOError:
+                handle.close()
+        if not wait:
+            raise LotteryError(f"every reader slot of {pins.dir} is taken "
+                               f"({len(slots)} readers at once)", "stop a reader, then try again")
+        time.sleep(_SLOT_POLL_S)
+
+
+class Slot:
+    """A reader's slot, held for as long as it reads.  A reload of the
+    instance (`load --force`) makes new pins: the slot is taken again in
+    the new instance, and its first walk there writes every task."""
+
+    def __init__(self, pins: Pins, slots: Iterable[int]) -> None:
+        self._pins, self._slots = pins, list(slots)
+        self.number: int | None = None
+        self._lock: IO | None = None
+
+    def walk(self, full: bool) -> Raw:
+        for _ in range(2):
+            if self._lock is not None and not self._current():
+                self.close()
+            if self._lock is None:
+                self.number, self._lock = claim(self._pins, self._slots)
+                full = True
+            try:
+                return read_slot(self._pins, self.number, full)
+            except FileNotFoundError:
+                self.close()  # reloaded while it walked: once more, in the new instance
+        raise LotteryError(f"not loaded (nothing pinned at {self._pins.dir})",
+                           "run sudo lottery load")
+
+    def _current(self) -> bool:
+        """Is the pin it holds still the instance's?"""
+        try:
+            return os.stat(self._pins.rows(self.number)).st_ino == \
+                os.fstat(self._lock.fileno()).st_ino
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = self.number = None
+
+
+@dataclass(frozen=True)
+class Raw:
+    """One walk of a slot as bpftool and the kernel printed it."""
+
+    walk: str           # what the iterator printed: the snapshot's number
+    stat: str           # /proc/stat, read right after the walk
+    snapshots: str      # bpftool -j map dump of the snapshots map
+    groups: str
+    rows: Iterable[str]  # the slot's map, in chunks as bpftool prints it
+
+
+def _dump_argv(pin: Path) -> list[str]:
+    argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
+    if stdbuf := tools.which("stdbuf"):
+        # Into a pipe, bpftool's stdio writes 4 KiB at a time: thousands of
+        # writes and wake-ups for a big map, a fifth of its time at 10k rows.
+        argv = [stdbuf, "-o1048576", *argv]
+    return argv
+
+
+def read_slot(pins: Pins, slot: int, full: bool) -> Raw:
+    """Walk slot `slot` and read what it wrote.  As root only; raises
+    FileNotFoundError when the pin is gone (the instance is being reloaded)."""
+    try:
+        with open(pins.reader(slot, full), encoding="utf-8") as handle:
+            walk = handle.read()  # each open of the pin is a walk of its own
+        with open("/proc/stat", encoding="ascii") as handle:
+            stat = handle.read()  # right after the walk: one moment for both
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise LotteryError(f"reading the snapshot failed: {err.strerror} "
+                           f"({pins.reader(slot, full)})") from None
+    snapshots = tools.run(_dump_argv(pins.snapshots), what="bpftool map dump")
+    # Groups before tasks: every exit in the groups' totals then has its row
+    # in the slot's map (deltas.retired_totals).
+    groups = tools.run(_dump_argv(pins.groups), what="bpftool map dump")
+    return Raw(walk, stat, snapshots, groups,
+               tools.stream(_dump_argv(pins.rows(slot)), what="bpftool map dump"))
+
+
+class Session:
+    """One reader of an instance: its slot, and every live task as its
+    samples so far have it (a walk writes only the tasks that changed)."""
+
+    def __init__(self, pins: Pins, slots: Iterable[int] | None = None) -> None:
+        self._pins = pins
+        # Root readers look at the slots sudo readers may not take first.
+        self._slots = list(slots) if slots is not None else \
+            list(range(READER_SLOTS - READER_SLOTS_SUDO)) + \
+            list(range(READER_SLOTS - READER_SLOTS_SUDO, READER_SLOTS))
+        self._slot = Slot(pins, self._slots)
+        self._helper = None
+        self._live: dict[Key, TaskSample] = {}
+        self._full = True      # the next walk writes every live task
+        self._exits = 0        # the exits numbered before the last walk began
+        self._taken = 0        # samples taken
+
+    def close(self) -> None:
+        """Give the slot back (so does the reader's end)."""
+        self._slot.close()
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+
+    def take(self) -> Snapshot:
+        """The next sample: every live task (those the walk did not write as
+        the samples before had them) and the exits since the last."""
+        full = self._full
+        try:
+            raw = self._raw(full)
+            number = parse.snapshot_number(raw.walk)
+            info = parse.snapshot_info(parse.iter_formatted([raw.snapshots]), number)
+            if info is None:
+                raise LotteryError(f"the snapshots map holds no snapshot {number}",
+                                   "run lottery build, then sudo lottery load --force")
+            groups = parse.group_rows(parse.iter_formatted([raw.groups]))
+            rows = parse.task_rows(parse.iter_formatted(raw.rows), number)
+        except LotteryError as err:
+            raise _not_loaded(err, self._pins) from None
+        if len(rows.live) != info.rows:
+            raise LotteryError(f"snapshot {number} wrote {info.rows} rows and its map held "
+                               f"{len(rows.live)}", "is another lottery reading slot "
+                               f"{self._slot.number} of {self._pins.dir}? stop it")
+        unchanged = self._apply(info, rows)
+        self._taken += 1
+        timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
+        return Snapshot(info, timestamp_s, tuple(self._live.values()), tuple(rows.exits),
+                        tuple(procstat.parse_idle(raw.stat)), groups, unchanged)
+
+    def _raw(self, full: bool) -> Raw:
+        if not tools.is_root():
+            if self._helper is None:
+                from orchestrator.kernel.helper import Client  # only readers through sudo
+
+                self._helper = Client(self._pins)
+            return self._helper.read(full)
+        return self._slot.walk(full)
+
+    def _apply(self, info: SnapshotInfo, rows: parse.TaskRows) -> frozenset[Key]:
+        """Bring the live tasks up to this walk; return the ones unchanged
+        since the sample before."""
+        live, had = self._live, self._taken > 0
+        written = {t.key: t for t in rows.live}
+        # A task written again with the numbers it had is unchanged, and
+        # keeps the sample the stages after this one know.
+        same = {k for k, t in written.items() if live.get(k) == t}
+        kept = live.keys() - written.keys() if not info.full else set()
+        if info.full:
+            live = self._live = {k: live[k] if k in same else t for k, t in written.items()}
+        else:
+            live.update((k, t) for k, t in written.items() if k not in same)
+        # Tasks whose exits were numbered before the walk began are gone (one
+        # that exits during the walk may be passed live: its exit comes with
+        # the next walk).  A key written live again is a thread that called
+        # exec and took its leader's key.
+        gone = {t.key for t in rows.exits if t.exit_seq < info.exits and t.key not in written}
+        # The thread that called exec left no exit: exec ends every other
+        # thread of its process, so those not written by this walk are gone.
+        execs = {written[t.key].tgid: t.key for t in rows.exits
+                 if t.key in written and t.exit_seq < info.exits}
+        if execs:
+            gone |= {k for k, t in live.items()
+                     if t.tgid in execs and k != execs[t.tgid] and k not in written}
+        for key in gone:
+            live.pop(key, None)
+        # Exits since the walk before that the walk could not give (the ring
+        # went past them, or their rows left): tasks they ended may still be
+        # here, so the next walk writes every task.
+        lost = False
+        if had:
+            need = max(self._exits, info.exits_from)
+            given = sum(1 for t in rows.exits if need <= t.exit_seq < info.exits)
+            lost = info.exits_from > self._exits or given < info.exits - need
+        self._full = bool(info.dropped) or lost
+        self._exits = info.exits
+        return frozenset((kept | same) - gone) if had else frozenset()
+
+
+def take(pins: Pins) -> Snapshot:
+    """One sample on its own: every live task and every exit row the
+    instance keeps (its slot is given back at once)."""
+    session = Session(pins)
+    try:
+        snap = session.take()
+    finally:
+        session.close()
+    try:
+        kept = parse.task_rows(parse.iter_formatted(
+            tools.stream(_dump_argv(pins.tasks), elevate=True, what="bpftool map dump")), 0)
+    except LotteryError as err:
+        raise _not_loaded(err, pins) from None
+    exits = {t.key + (t.exit_seq,): t for t in (*kept.exits, *snap.exits)}
+    return Snapshot(snap.info, snap.timestamp_s, snap.tasks,
+                    tuple(sorted(exits.values(), key=lambda t: t.exit_seq)), snap.idle,
+                    snap.groups, snap.unchanged)
 
 
 @contextlib.contextmanager
-def _turn(pins: Pins) -> Iterator[TextIO | None]:
-    """As root: the iterator's pin, opened and locked for this sample (each
-    open of it is a new walk).  Waits at most LOCK_WAIT_S for another reader
-    (one stopped mid-sample must not stop every other), then goes on
-    unlocked.  Not as root: None, the walk runs through sudo."""
-    if not tools.is_root():
-        yield None
-        return
+def session(pins: Pins) -> Iterator[Session]:
+    reader = Session(pins)
     try:
-        handle = open(pins.snapshot_link, encoding="utf-8")  # noqa: SIM115
-    except OSError as err:
-        raise LotteryError(f"reading the snapshot failed: {err.strerror} "
-                           f"({pins.snapshot_link})") from None
-    with handle:
-        # After one wait in vain (its holder stopped, say), do not wait again
-        # until the lock is won: one stall, not one per sample.
-        patient = pins.snapshot_link not in _GAVE_UP
-        deadline = time.monotonic() + (LOCK_WAIT_S if patient else 0)
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                _GAVE_UP.discard(pins.snapshot_link)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    _GAVE_UP.add(pins.snapshot_link)
-                    break
-                time.sleep(0.005)
-        yield handle  # closing it releases the lock
-
-
-def _walk(pins: Pins, handle: TextIO | None) -> str:
-    """Run the snapshot iterator and return what it printed."""
-    if handle is not None:
-        # In this process, so that /proc/stat is read microseconds after the walk.
-        try:
-            return handle.read()
-        except OSError as err:
-            raise LotteryError(f"reading the snapshot failed: {err.strerror}") from None
-    return tools.run([tools.require("cat"), str(pins.snapshot_link)], elevate=True,
-                     what="reading the snapshot")
-
-
-_WRITE_BYTES = 1 << 20
-
-
-def _dump(pin, exits_from: int = 0, memo: parse.RowMemo | None = None,
-          snapshot: int = 0) -> Iterator:
-    argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
-    if tools.is_root() and (stdbuf := tools.which("stdbuf")):
-        # Into a pipe, bpftool's stdio writes 4 KiB at a time: thousands of
-        # writes and wake-ups for a big map, a fifth of its time at 10k rows.
-        argv = [stdbuf, f"-o{_WRITE_BYTES}", *argv]
-    chunks = tools.stream(argv, elevate=True, what="bpftool map dump")
-    return parse.iter_formatted(chunks, exits_from, memo, snapshot)
-
-
-def take(pins: Pins, exits_from: int = 0, memo: parse.RowMemo | None = None,
-         tries: int = SAMPLE_TRIES) -> Snapshot:
-    """Return one consistent snapshot, taking it again after a collision.
-    Exit rows numbered below `exits_from` (counted already) are left out.
-    With a reader's `memo`, rows unchanged since its last snapshot are the
-    same objects, and the snapshot says which they are (Snapshot.unchanged)."""
-    try:
-        for _ in range(tries):
-            began = time.monotonic()
-            with _turn(pins) as handle:
-                number = parse.snapshot_number(_walk(pins, handle))
-                idle = procstat.read_idle()  # right after the walk: one moment for both
-                info = parse.snapshot_info(_dump(pins.snapshots), number)
-                if info is not None:
-                    # Groups before tasks: every exit in the groups' totals then
-                    # has its row in the task dump (deltas.retired_totals).
-                    groups = parse.group_rows(_dump(pins.groups))
-                    # exits numbered after the walk began are needed whatever the
-                    # reader counted (deltas.retired_totals), even by a baseline
-                    rows = _task_rows(pins, info, min(exits_from, info.exits), memo)
-            if info is not None and rows is not None:
-                timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
-                return Snapshot(info, timestamp_s, tuple(rows.live), tuple(rows.exits),
-                                tuple(idle), groups, rows.unchanged)
-            # Another reader walked while this one read, and is reading its
-            # own rows now (a reader through sudo holds no lock).  Walking
-            # again at once would overwrite them, and its retry ours: both
-            # retry without end on a busy machine (seen: a dump beside a
-            # scraping exporter gave up after 8).  Let it finish first: wait
-            # about as long as a read takes here, a random part of it so two
-            # readers do not wait in step.
-            time.sleep(max(0.005, random.uniform(0.5, 1.5) * (time.monotonic() - began)))
-    except LotteryError as err:
-        raise _not_loaded(err, pins) from None
-    raise LotteryError(f"{tries} samples in a row were overwritten by other readers of "
-                       f"{pins.dir}", "read less often (dump --interval, a longer scrape "
-                       "interval), or stop another reader")
-
-
-def _task_rows(pins: Pins, info: SnapshotInfo, exits_from: int, memo: parse.RowMemo | None
-               ) -> parse.TaskRows | None:
-    """The task map's rows of the snapshot `info` tells of; None when another
-    reader's snapshot overwrote (or deleted) any of them before the dump read
-    them.  The memo keeps only a dump that is used: the next one's unchanged
-    rows are those of the sample before."""
-    rows = None
-    try:
-        rows = parse.task_rows(_dump(pins.tasks, exits_from, memo, info.snapshot),
-                               info.snapshot, memo)
-        if len(rows.live) != info.rows:
-            rows = None
+        yield reader
     finally:
-        if memo is not None:
-            memo.done(kept=rows is not None)
-    return rows
+        reader.close()

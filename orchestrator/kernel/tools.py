@@ -54,7 +54,7 @@ def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _elevated(argv: list[str], what: str) -> list[str]:
+def elevated(argv: list[str], what: str) -> list[str]:
     """Prefix sudo for a non-root caller: only this one command runs as root,
     so that nothing else (CSV files, say) is done as root."""
     if is_root():
@@ -67,7 +67,7 @@ def _elevated(argv: list[str], what: str) -> list[str]:
     return [sudo, *flags, *argv]
 
 
-def _failure(what: str, message: str, retcode: int | None) -> LotteryError:
+def failure(what: str, message: str, retcode: int | None) -> LotteryError:
     message = message.strip()
     if "a password is required" in message or "a terminal is required" in message:
         return LotteryError(
@@ -91,11 +91,11 @@ def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
     """Run a program and return its stdout; raise LotteryError when it fails."""
     what = what or os.path.basename(argv[0])
     if elevate:
-        argv = _elevated(argv, what)
+        argv = elevated(argv, what)
     try:
         return local[argv[0]][argv[1:]]()
     except ProcessExecutionError as err:
-        raise _failure(what, err.stderr or err.stdout or "", err.retcode) from None
+        raise failure(what, err.stderr or err.stdout or "", err.retcode) from None
     except OSError as err:
         raise _not_started(what, err) from None
 
@@ -105,7 +105,7 @@ def stream(argv: list[str], elevate: bool = False, what: str = "",
     """Yield a program's stdout in chunks as it prints; raise if it fails."""
     what = what or os.path.basename(argv[0])
     if elevate:
-        argv = _elevated(argv, what)
+        argv = elevated(argv, what)
     try:
         proc = local[argv[0]][argv[1:]].popen(stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     except OSError as err:
@@ -129,7 +129,7 @@ def stream(argv: list[str], elevate: bool = False, what: str = "",
         if proc.wait() != 0:
             if message := _json_error(head):
                 raise LotteryError(f"{what} failed: {message}")
-            raise _failure(what, err, proc.returncode)
+            raise failure(what, err, proc.returncode)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -155,7 +155,7 @@ def bpftool(args: list[str], elevate: bool = True, what: str = "") -> Any:
     argv = [require("bpftool"), "-j", *args]
     what = what or f"bpftool {' '.join(args[:2])}"
     if elevate:
-        argv = _elevated(argv, what)
+        argv = elevated(argv, what)
     try:
         retcode, out, err = local[argv[0]][argv[1:]].run(retcode=None)
     except OSError as err:
@@ -165,7 +165,7 @@ def bpftool(args: list[str], elevate: bool = True, what: str = "") -> Any:
     try:
         return json.loads(out)
     except json.JSONDecodeError:
-        raise _failure(what, err or out, retcode) from None
+        raise failure(what, err or out, retcode) from None
 
 
 def bpftool_version() -> str:

@@ -91,6 +91,7 @@ class Sample:
     idle: list[IdleRow]
     conservation: Conservation | None
     exits_missed: int = 0          # exits in the interval whose rows were gone
+    exits: int = 0                 # exits numbered in the interval
     # Live tasks whose row is the one of the sample before, to the value: their
     # numbers did not change (Snapshot.unchanged) and nothing moved then either.
     unchanged: frozenset[Key] = frozenset()
@@ -139,15 +140,9 @@ class Reader:
         self._prev: Snapshot | None = None
         self._known: dict[Key, TaskSample] = {}  # last numbers seen per task
         self._age: dict[Key, int] = {}  # samples since a known task was live
-        self._retired: dict[int, list[int]] = {}
+        self._retired: tuple[int, ...] = _ZERO
         self._rows: dict[Key, TaskRow] = {}  # the last sample's row of each live task
         self._quiet: frozenset[Key] = frozenset()  # of those, the ones where nothing moved
-
-    @property
-    def exits_from(self) -> int:
-        """The first exit this reader has not counted: older exit rows need
-        not even be read (snapshot.take).  A baseline counts none."""
-        return self._prev.info.exits if self._prev else 1 << 64
 
     def advance(self, cur: Snapshot) -> Sample:
         """Return the sample from the previous snapshot to `cur` (deltas are
@@ -179,11 +174,12 @@ class Reader:
         left = set() if current is None else before.keys() - current
         same = cur.unchanged & self._quiet if prev is not None else frozenset()
         mine: list[TaskSample] = []
-        missed = 0
+        missed = numbered = 0
         if prev is not None:
             first, last = prev.info.exits, cur.info.exits
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
-            missed = (last - first) - len(mine)
+            numbered = max(0, last - first)
+            missed = numbered - len(mine)
         # exec from a thread: keys whose task another thread became
         if mine and current is None:
             current = set(keys)
@@ -214,7 +210,7 @@ class Reader:
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
         self._prev = cur
-        return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed,
+        return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed, numbered,
                       frozenset(same), throttling(cur.groups, prev.groups) if prev else {})
 
     def _exec_takeovers(self, exits: list[TaskSample], left: set[Key], keys: list[Key],
@@ -299,7 +295,7 @@ class Reader:
                 del known[key], age[key]
 
 
-# Per group: runtime_ns, wait_ns, runs, switches, exits.
+# Totals of exited tasks: runtime_ns, wait_ns, runs, switches, exits.
 _ZERO = (0, 0, 0, 0, 0)
 
 
@@ -307,44 +303,27 @@ def _numbers(t: TaskSample, exits: int) -> tuple[int, ...]:
     return (t.runtime_ns, t.wait_ns, t.runs, t.switches, exits)
 
 
-def _add(acc: dict[int, list[int]], gid: int, values: tuple[int, ...], sign: int = 1) -> None:
-    into = acc.setdefault(gid, list(_ZERO))
-    for i, value in enumerate(values):
-        into[i] += sign * value
+def retired_totals(snap: Snapshot) -> tuple[int, ...]:
+    """What the tasks that had exited when the walk began used in all, as the
+    program summed them (struct snapshot_info's retired_*): runtime, wait,
+    runs, switches, exits."""
+    info = snap.info
+    return (info.retired_runtime_ns, info.retired_wait_ns, info.retired_runs,
+            info.retired_switches, info.exits)
 
 
-def retired_totals(snap: Snapshot) -> dict[int, list[int]]:
-    """What the tasks that had died in each group when the walk began used in
-    all: the group's totals, which only grow, less the exits numbered between
-    the walk and the reading of the groups (their rows are the newest of the
-    task map, which is read after the groups)."""
-    totals: dict[int, list[int]] = {}
-    for g in snap.groups.values():
-        _add(totals, g.id, (g.exited_runtime_ns, g.exited_wait_ns, g.exited_runs,
-                            g.exited_switches, g.exits))
-    read = sum(g.exits for g in snap.groups.values())  # exits numbered when groups were read
-    for t in snap.exits:
-        if snap.info.exits <= t.exit_seq < read:
-            _add(totals, t.group, _numbers(t, 1), -1)
-    return totals
-
-
-def _unseen(before: dict[int, list[int]], now: dict[int, list[int]], seen: list[TaskSample],
+def _unseen(before: tuple[int, ...], now: tuple[int, ...], seen: list[TaskSample],
             vanished: list[TaskSample]) -> list[TaskRow]:
     """One row for the exits whose rows left the map before this reader saw
-    them: what all dead tasks used in the interval, less the exits it saw,
-    less what it had already counted of the tasks that vanished.  Summed over
-    all groups, because an idle group's totals move to the "gone" entry."""
+    them: what all tasks that exited in the interval used, less the exits it
+    saw, less what it had already counted of the tasks that vanished."""
     counted = [0] * len(_ZERO)
     for t in seen:
         counted = [c + v for c, v in zip(counted, _numbers(t, 1), strict=True)]
     for t in vanished:
         counted = [c + v for c, v in zip(counted, _numbers(t, 0), strict=True)]
-    total_now = [sum(col) for col in zip(*now.values(), strict=True)] if now else list(_ZERO)
-    total_before = [sum(col) for col in zip(*before.values(), strict=True)] if before \
-        else list(_ZERO)
     runtime, wait, runs, switches, count = (
-        n - b - c for n, b, c in zip(total_now, total_before, counted, strict=True))
+        n - b - c for n, b, c in zip(now, before, counted, strict=True))
     if count <= 0:
         return []
     runtime, wait, runs, switches = (max(v, 0) for v in (runtime, wait, runs, switches))

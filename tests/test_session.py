@@ -1,0 +1,141 @@
+"""A reader's view of the live tasks, kept from walks that write only what
+changed (kernel/snapshot.Session), against a model of the walks: whatever
+tasks run, sleep, come, exit (before, during or after a walk), exec from a
+thread, or fall out of the exit ring, the reader's tasks after each walk are
+the tasks that walk found, with the numbers it found."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from builders import task
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.kernel import parse
+from orchestrator.kernel.snapshot import Session
+from orchestrator.paths import pins
+from orchestrator.records import SnapshotInfo
+
+RING = 8  # a short exit ring, so that a reader falls behind it
+
+
+class Kernel:
+    """The walk as the BPF program does it, on a made-up host."""
+
+    def __init__(self) -> None:
+        self.live = {}       # key -> TaskSample
+        self.change = {}     # key -> the change number it was found changed at
+        self.found = {}      # key -> its numbers at the walk that last looked
+        self.exits = []      # TaskSample by exit number
+        self.changes = 0
+        self.since = 0
+        self.exits_from = 0
+        self.next_pid = 100
+        self.snapshot = 0
+
+    def spawn(self, i: int = -1) -> None:
+        """A process, or (i >= 0) a thread of one."""
+        leaders = sorted(k for k, t in self.live.items() if t.pid == t.tgid)
+        tgid = leaders[i % len(leaders)][0] if i >= 0 and leaders else self.next_pid
+        t = task(self.next_pid, tgid=tgid, runtime_ns=1)
+        self.next_pid += 1
+        self.live[t.key] = t
+
+    def run(self, i: int) -> None:
+        if self.live:
+            key = sorted(self.live)[i % len(self.live)]
+            t = self.live[key]
+            self.live[key] = replace(t, runtime_ns=t.runtime_ns + 1, runs=t.runs + 1)
+
+    def exit(self, i: int) -> None:
+        if self.live:
+            key = sorted(self.live)[i % len(self.live)]
+            t = self.live.pop(key)
+            self.exits.append(replace(t, exited=True, exit_seq=len(self.exits)))
+
+    def exec_from_thread(self, i: int) -> None:
+        """A thread execs: every other thread of its process exits, the
+        leader too (under its key), and the thread goes on under the
+        leader's key with its own numbers and no exit of its own."""
+        threads = sorted(k for k, t in self.live.items() if t.pid != t.tgid)
+        if not threads:
+            return
+        thread = self.live[threads[i % len(threads)]]
+        leader = next((k for k, t in self.live.items() if t.pid == thread.tgid), None)
+        if leader is None:
+            return
+        del self.live[thread.key]
+        for key in sorted(k for k, t in self.live.items() if t.tgid == thread.tgid):
+            t = self.live.pop(key)
+            self.exits.append(replace(t, exited=True, exit_seq=len(self.exits)))
+        # exec runs: its numbers move on from the thread's
+        self.live[leader] = replace(thread, pid=leader[0], start_ns=leader[1],
+                                    runtime_ns=thread.runtime_ns + 1)
+
+    def walk(self, full: bool, exit_during: int) -> tuple[SnapshotInfo, parse.TaskRows, set]:
+        """Write the tasks that changed since the walk before (all: full),
+        then copy the exits numbered since that walk began (no further back
+        than the ring); `exit_during` tasks exit after the walk passed them."""
+        self.snapshot += 1
+        exits_at_start, changes_at_start = len(self.exits), self.changes
+        since = 0 if full else self.since
+        written, visited = [], set()
+        for key, t in sorted(self.live.items()):
+            visited.add(key)
+            if self.found.get(key) != t or key not in self.change:
+                self.found[key] = t
+                self.changes += 1
+                self.change[key] = self.changes
+            if self.change[key] > since:
+                written.append(t)
+        for i in range(exit_during):  # tasks that exit after the walk passed them
+            self.exit(i)
+        exits = len(self.exits)
+        start = max(min(self.exits_from, exits_at_start), exits - RING)
+        copied = list(self.exits[start:exits])
+        self.exits_from, self.since = exits_at_start, changes_at_start
+        info = SnapshotInfo(snapshot=self.snapshot, start_ns=self.snapshot, end_ns=self.snapshot,
+                            rows=len(written), dropped=0, full=int(full), exits=exits_at_start,
+                            exits_from=start, exits_lost=0, groups_lost=0,
+                            live_rows=len(visited), exit_rows=len(copied))
+        return info, parse.TaskRows(written, copied), visited
+
+
+_STEP = st.tuples(st.sampled_from(["spawn", "thread", "run", "exit", "exec", "walk"]),
+                  st.integers(0, 50), st.integers(0, 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_STEP, min_size=1, max_size=60))
+def test_the_readers_tasks_are_the_ones_its_walk_found(steps):
+    kernel = Kernel()
+    for _ in range(5):
+        kernel.spawn()
+    session = Session(pins("/sys/fs/bpf/lottery-never-loaded"))
+    before = None
+    for op, i, during in [*steps, ("walk", 0, 0)]:
+        if op == "spawn":
+            kernel.spawn()
+        elif op == "thread":
+            kernel.spawn(i)
+        elif op == "run":
+            kernel.run(i)
+        elif op == "exit":
+            kernel.exit(i)
+        elif op == "exec":
+            kernel.exec_from_thread(i)
+        else:
+            info, rows, visited = kernel.walk(session._full, during)
+            unchanged = session._apply(info, rows)
+            live = session._live
+            # every task the walk found, with the numbers it found; a task
+            # that exited while the walk ran may stay one walk longer
+            late = {t.key for t in kernel.exits[info.exits:]}
+            assert visited <= live.keys() <= visited | late
+            for key in visited:
+                assert live[key] == kernel.found[key]
+            # unchanged: the same numbers as the sample before
+            if before is not None:
+                assert all(before.get(key) == live[key] for key in unchanged)
+            before = dict(live)
