@@ -69,9 +69,11 @@ class Kernel:
         for key in sorted(k for k, t in self.live.items() if t.tgid == thread.tgid):
             t = self.live.pop(key)
             self.exits.append(replace(t, exited=True, exit_seq=len(self.exits)))
-        # exec runs: its numbers move on from the thread's
+        # exec runs: its numbers move on from the thread's (and differ from
+        # any the key had: a program's exec takes time of its own)
+        self.next_pid += 1
         self.live[leader] = replace(thread, pid=leader[0], start_ns=leader[1],
-                                    runtime_ns=thread.runtime_ns + 1)
+                                    runtime_ns=thread.runtime_ns + self.next_pid)
 
     def walk(self, full: bool, exit_during: int) -> tuple[SnapshotInfo, parse.TaskRows, set]:
         """Write the tasks that changed since the walk before (all: full),
@@ -93,7 +95,10 @@ class Kernel:
             self.exit(i)
         exits = len(self.exits)
         start = max(min(self.exits_from, exits_at_start), exits - RING)
-        copied = list(self.exits[start:exits])
+        # one exit row per key: a later exit under the same key (the program
+        # a thread exec'd, exiting under its leader's key) replaced it
+        latest = {t.key: t.exit_seq for t in self.exits}
+        copied = [t for t in self.exits[start:exits] if latest[t.key] == t.exit_seq]
         self.exits_from, self.since = exits_at_start, changes_at_start
         info = SnapshotInfo(snapshot=self.snapshot, start_ns=self.snapshot, end_ns=self.snapshot,
                             rows=len(written), dropped=0, full=int(full), exits=exits_at_start,
@@ -106,7 +111,7 @@ _STEP = st.tuples(st.sampled_from(["spawn", "thread", "run", "exit", "exec", "wa
                   st.integers(0, 50), st.integers(0, 2))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(_STEP, min_size=1, max_size=60))
 def test_the_readers_tasks_are_the_ones_its_walk_found(steps):
     kernel = Kernel()
@@ -132,7 +137,9 @@ def test_the_readers_tasks_are_the_ones_its_walk_found(steps):
             # every task the walk found, with the numbers it found; a task
             # that exited while the walk ran may stay one walk longer
             late = {t.key for t in kernel.exits[info.exits:]}
-            assert visited <= live.keys() <= visited | late
+            assert visited <= live.keys()
+            if not session._full:  # else tasks that ended unseen may be held one walk more
+                assert live.keys() <= visited | late
             for key in visited:
                 assert live[key] == kernel.found[key]
             # unchanged: the same numbers as the sample before

@@ -25,7 +25,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -67,19 +66,24 @@ def _installed() -> str:
 
 
 def _user_lock(uid: int) -> IO:
-    """One of the PER_USER places of user `uid`, held while the helper runs."""
+    """One of the PER_USER places of user `uid`, held while the helper runs;
+    with both held, wait (blocked, not polling) for one of them."""
     LOCK_DIR.mkdir(mode=0o700, exist_ok=True)
-    while True:
-        for place in range(PER_USER):
-            fd = os.open(LOCK_DIR / f"{uid}.{place}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
-                         0o600)
-            handle = os.fdopen(fd, "rb")
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return handle
-            except BlockingIOError:
-                handle.close()
-        time.sleep(0.05)
+    places = []
+    for place in range(PER_USER):
+        fd = os.open(LOCK_DIR / f"{uid}.{place}", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        places.append(os.fdopen(fd, "rb"))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        for other in places[:-1]:
+            other.close()
+        return places[-1]
+    for other in places[1:]:
+        other.close()
+    fcntl.flock(places[0].fileno(), fcntl.LOCK_EX)
+    return places[0]
 
 
 def _send(out: BinaryIO, data: bytes, mark: bytes = b"") -> None:

@@ -234,7 +234,6 @@ class Session:
                                f"{len(rows.live)}", "is another lottery reading slot "
                                f"{self._slot.number} of {self._pins.dir}? stop it")
         unchanged = self._apply(info, rows)
-        self._taken += 1
         timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
         return Snapshot(info, timestamp_s, tuple(self._live.values()), tuple(rows.exits),
                         tuple(procstat.parse_idle(raw.stat)), groups, unchanged)
@@ -283,8 +282,14 @@ class Session:
             need = max(self._exits, info.exits_from)
             given = sum(1 for t in rows.exits if need <= t.exit_seq < info.exits)
             lost = info.exits_from > self._exits or given < info.exits - need
+        # More tasks held than the walk found (less those it may have passed
+        # before they exited): some left unseen, such as a thread that
+        # called exec and whose leader's exit came before any walk saw it.
+        late = sum(1 for t in rows.exits if t.exit_seq >= info.exits and t.key in live)
+        lost = lost or len(live) - late > info.live_rows
         self._full = bool(info.dropped) or lost
         self._exits = info.exits
+        self._taken += 1
         return frozenset((kept | same) - gone) if had else frozenset()
 
 
