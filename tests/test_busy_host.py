@@ -70,9 +70,9 @@ def test_three_readers_keep_their_intervals_beside_parked_threads_and_churn(inst
     scraper.start()
     try:
         slow, fast = tmp_path / "slow.csv", tmp_path / "fast.csv"
-        other = start_lottery("dump", "0.5", "16", "-q", "-o", str(fast), "--pin-dir",
+        other = start_lottery("dump", "0.5", "12", "-q", "-o", str(fast), "--pin-dir",
                               str(instance.dir))
-        done = run_lottery("dump", "1", "8", "-q", "-o", str(slow), "--pin-dir",
+        done = run_lottery("dump", "1", "6", "-q", "-o", str(slow), "--pin-dir",
                            str(instance.dir), timeout=PATIENCE_S)
         assert done.returncode == 0, done.stderr
         assert other.wait(timeout=PATIENCE_S) == 0, other.communicate()
@@ -87,11 +87,11 @@ def test_three_readers_keep_their_intervals_beside_parked_threads_and_churn(inst
     assert not failures, failures[0]
     for path, asked in ((slow, 1.0), (fast, 0.5)):
         intervals = _intervals(path)
-        assert len(intervals) >= 7
+        assert len(intervals) >= 5
         assert abs(statistics.median(intervals) - asked) <= 0.05 * asked, intervals
         assert _percentile(intervals, 0.95) <= 1.10 * asked, intervals
         errors = [abs(e) for _, e in records.conservation(records.read(path))]
         assert statistics.median(errors) <= 0.01, errors
-    assert len(latencies) >= 20 and _percentile(latencies, 0.99) <= 1.0, sorted(latencies)
+    assert len(latencies) >= 15 and _percentile(latencies, 0.99) <= 1.0, sorted(latencies)
     print(f"scrapes: {len(latencies)}, median {statistics.median(latencies):.3f} s, "
           f"p99 {_percentile(latencies, 0.99):.3f} s")

@@ -56,12 +56,11 @@ def _pin_readers(pins: Pins) -> None:
     """Pin the snapshot link once more per reader slot, twice: the walk tells
     the slot it serves, and whether to write every task, from the name its
     reader opened (kernel/snapshot.py)."""
-    bpftool = tools.require("bpftool")
     bpffs.make_dir(pins.reader(0).parent)
-    for slot in range(READER_SLOTS):
-        for full in (False, True):
-            tools.run([bpftool, "link", "pin", "pinned", str(pins.snapshot_link),
-                       str(pins.reader(slot, full))], what="bpftool link pin")
+    # one bpftool for all 16 (a process each made every load 80 ms slower)
+    tools.batch([f"link pin pinned {pins.snapshot_link} {pins.reader(slot, full)}"
+                 for slot in range(READER_SLOTS) for full in (False, True)],
+                what="bpftool link pin")
 
 
 def _apply_overrides(pins: Pins) -> None:

@@ -12,6 +12,7 @@ from orchestrator.constants import (
     EXIT_RETAIN_S_DEFAULT,
     EXIT_RING,
     GROUPS_CAPACITY,
+    READER_SLOTS,
     TASKS_CAPACITY,
 )
 from orchestrator.errors import LotteryError
@@ -34,6 +35,7 @@ class Status:
     exits_lost: int | None = None
     groups: int | None = None
     groups_lost: int | None = None
+    readers: int | None = None  # reader slots held
 
 
 def _when(epoch_s: int | str | None) -> str | None:
@@ -69,6 +71,7 @@ def read_status(pins: Pins) -> Status:
         exits_lost=counters["exits_lost"],
         groups=len(groups),
         groups_lost=counters["groups_lost"],
+        readers=snapshot.slots_held(pins) if tools.is_root() else None,
     )
 
 
@@ -96,4 +99,7 @@ def status(pins: Pins) -> int:
           + (f"; {st.groups_lost} did not fit (their exits count in the root's totals)"
              if st.groups_lost else ""))
     print(f"snapshots:      {st.snapshots}")
+    if st.readers is not None:
+        print(f"readers:        {st.readers} of {READER_SLOTS} slots held"
+              + ("; a new reader waits for one" if st.readers == READER_SLOTS else ""))
     return EXIT_OK

@@ -38,13 +38,17 @@ def _pinned(pins: Pins) -> list[Path]:
     """Every pin of the instance: its own in its directory, then every bpffs
     path of the maps, programs and links behind them (bpftool -f names them)."""
     named = [(pins.dir / name, "link" if name in _LINKS else "map") for name in PIN_NAMES]
-    named += [(pins.reader(slot, full), "link") for slot in range(READER_SLOTS)
-              for full in (False, True)]
-    named += [(pins.rows(slot), "map") for slot in range(READER_SLOTS)]
     named += [(pins.switch_link, "link"), (pins.tasks, "map")]
     if pins.prog:
         named.append((pins.prog, "prog"))
     found = [pin for pin, _ in named if bpffs.is_pin(pin)]
+    # the reader slots' pins: more pins of the snapshot link, and maps the
+    # program uses, found below through those; named here all the same (no
+    # bpftool each: 24 of them made every unload 0.2 s slower)
+    found += [pin for pin in (*(pins.reader(slot, full) for slot in range(READER_SLOTS)
+                                for full in (False, True)),
+                              *(pins.rows(slot) for slot in range(READER_SLOTS)))
+              if bpffs.is_pin(pin)]
     ids: dict[str, set[int]] = {"map": set(), "prog": set(), "link": set()}
     for pin, kind in named:
         info = _show(kind, pin) if pin in found else None

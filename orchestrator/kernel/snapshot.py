@@ -149,6 +149,20 @@ class Slot:
             self._lock = self.number = None
 
 
+def slots_held(pins: Pins) -> int:
+    """How many reader slots readers hold now (as root)."""
+    held = 0
+    for slot in range(READER_SLOTS):
+        try:
+            with open(pins.rows(slot), "rb") as handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held += 1
+        except OSError:
+            continue
+    return held
+
+
 @dataclass(frozen=True)
 class Raw:
     """One walk of a slot as bpftool and the kernel printed it."""

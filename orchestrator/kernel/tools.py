@@ -100,6 +100,18 @@ def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
         raise _not_started(what, err) from None
 
 
+def batch(lines: list[str], what: str) -> None:
+    """Run bpftool commands (as `bpftool` takes them, one per line) in one
+    bpftool process (`bpftool batch file -`); raise if any fails."""
+    argv = [require("bpftool"), "batch", "file", "-"]
+    try:
+        (local[argv[0]][argv[1:]] << "".join(f"{line}\n" for line in lines))()
+    except ProcessExecutionError as err:
+        raise failure(what, err.stderr or err.stdout or "", err.retcode) from None
+    except OSError as err:
+        raise _not_started(what, err) from None
+
+
 def stream(argv: list[str], elevate: bool = False, what: str = "",
            chunk_bytes: int = 1 << 20) -> Iterator[str]:
     """Yield a program's stdout in chunks as it prints; raise if it fails."""
