@@ -257,9 +257,9 @@ def test_an_experiment_beside_other_readers_measures_its_own_tasks(instance, cpu
                for _ in range(2)]
     try:
         out = tmp_path / "ratio.csv"
-        # long enough for two readings when each waits for the other readers'
-        # turns on a busy machine (it says so in one line when they do not come)
-        done = _run("ratio", "--ratios", "2:1", "--duration", "6", "--cpu", "0", "--via",
+        # each reader walks a slot of its own: no turns to wait for (it says
+        # so in one line when two readings do not come)
+        done = _run("ratio", "--ratios", "2:1", "--duration", "3", "--cpu", "0", "--via",
                     "cgroup", "--pin-dir", str(instance.dir), "-o", str(out),
                     "--png", str(tmp_path / "r.png"))
         assert done.returncode == 0, done.stderr

@@ -76,7 +76,7 @@ def test_a_user_walking_in_loops_cannot_stop_a_root_reader(instance, throwaway_u
                               start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for loop in (walks, walks, walks, dumps)]
     try:
-        time.sleep(1.0)  # the loops are walking
+        time.sleep(0.5)  # the loops are walking
         out = tmp_path / "root.csv"
         done = run_lottery("dump", "0.2", "8", "-q", "-o", str(out), "--pin-dir",
                            str(instance.dir), timeout=PATIENCE_S)

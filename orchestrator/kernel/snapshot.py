@@ -64,8 +64,13 @@ def capacity(pins: Pins) -> int:
     return settings(pins)["max_tasks"] or TASKS_CAPACITY
 
 
+def _gone(err: LotteryError) -> bool:
+    """Did a pin go (the instance unloaded, or loaded again) under a read?"""
+    return "No such file" in err.problem
+
+
 def _not_loaded(err: LotteryError, pins: Pins) -> LotteryError:
-    if "No such file" in err.problem:
+    if _gone(err):
         return LotteryError(f"not loaded (nothing pinned at {pins.dir})", "run sudo lottery load")
     return err
 
@@ -78,7 +83,11 @@ def _opened(pins: Pins, slot: int) -> IO:
     deadline = time.monotonic() + _RELOAD_WAIT_S
     while True:
         try:
-            return open(pins.rows(slot), "rb")  # noqa: SIM115
+            handle = open(pins.rows(slot), "rb")  # noqa: SIM115
+            if pins.reader(slot).exists():  # a load pins the slots' links last
+                return handle
+            handle.close()
+            raise FileNotFoundError
         except FileNotFoundError:
             if time.monotonic() >= deadline:
                 if not pins.snapshot_link.exists():
@@ -231,18 +240,22 @@ class Session:
     def take(self) -> Snapshot:
         """The next sample: every live task (those the walk did not write as
         the samples before had them) and the exits since the last."""
-        full = self._full
-        try:
-            raw = self._raw(full)
-            number = parse.snapshot_number(raw.walk)
-            info = parse.snapshot_info(parse.iter_formatted([raw.snapshots]), number)
-            if info is None:
-                raise LotteryError(f"the snapshots map holds no snapshot {number}",
-                                   "run lottery build, then sudo lottery load --force")
-            groups = parse.group_rows(parse.iter_formatted([raw.groups]))
-            rows = parse.task_rows(parse.iter_formatted(raw.rows), number)
-        except LotteryError as err:
-            raise _not_loaded(err, self._pins) from None
+        for again in (True, False):
+            try:
+                raw = self._raw(self._full)
+                number = parse.snapshot_number(raw.walk)
+                info = parse.snapshot_info(parse.iter_formatted([raw.snapshots]), number)
+                if info is None:
+                    raise LotteryError(f"the snapshots map holds no snapshot {number}",
+                                       "run lottery build, then sudo lottery load --force")
+                groups = parse.group_rows(parse.iter_formatted([raw.groups]))
+                rows = parse.task_rows(parse.iter_formatted(raw.rows), number)
+                break
+            except LotteryError as err:
+                if again and _gone(err):
+                    self._slot.close()  # loaded again under this reader: walk the new one
+                    continue
+                raise _not_loaded(err, self._pins) from None
         if len(rows.live) != info.rows:
             raise LotteryError(f"snapshot {number} wrote {info.rows} rows and its map held "
                                f"{len(rows.live)}", "is another lottery reading slot "
