@@ -26,6 +26,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from benchmarks.run import _park_threads, _release
 from orchestrator import paths
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
@@ -82,17 +83,6 @@ def _scrape(url: str, stop: threading.Event, latencies: list[float], failed: lis
         latencies.append(time.monotonic() - began)
 
 
-def _park(count: int) -> subprocess.Popen:
-    code = ("import sys, threading\n"
-            f"for _ in range({count}):\n"
-            "    threading.Thread(target=sys.stdin.read, daemon=True).start()\n"
-            "print(flush=True); sys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    proc.stdout.readline()
-    return proc
-
-
 def _exits_per_s(pins, seconds: float = 2.0) -> float:
     counters = pins.counters
 
@@ -125,7 +115,7 @@ def main() -> int:
     try:
         load = [subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
                 for argv in (HOGS, STRESS, *[["sh", "-c", CHURN]] * 3)]
-        parked = _park(PARKED)
+        parked = _park_threads(PARKED)
         time.sleep(2.0)
         rate = _exits_per_s(pins)
         port = _free_port()
@@ -172,8 +162,7 @@ def main() -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         if parked is not None:
-            parked.stdin.close()
-            parked.wait()
+            _release(parked)
         unload_cmd.unload(pins)
     return 0
 

@@ -13,28 +13,17 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import threading
 import time
 
 from conftest import PATIENCE_S, run_lottery, start_lottery
 from test_exporter import Exporter, _get
+from test_readers import _parked_threads
 
 from orchestrator import records
 
 PARKED = 1000
 SCRAPE_EVERY_S = 0.25
-
-
-def _parked(count: int) -> subprocess.Popen:
-    code = ("import sys, threading\n"
-            f"for _ in range({count}):\n"
-            "    threading.Thread(target=sys.stdin.read, daemon=True).start()\n"
-            "print(flush=True); sys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "\n"  # every thread started
-    return proc
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -49,7 +38,7 @@ def _intervals(path) -> list[float]:
 
 def test_three_readers_keep_their_intervals_beside_parked_threads_and_churn(instance,
                                                                             tmp_path):
-    parked = _parked(PARKED)
+    parked = _parked_threads(PARKED)
     churn = subprocess.Popen(["sh", "-c", "while :; do /bin/true; done"],
                              start_new_session=True)
     exporter = Exporter(instance, None, "--group-by", "process")
@@ -83,7 +72,7 @@ def test_three_readers_keep_their_intervals_beside_parked_threads_and_churn(inst
         os.killpg(churn.pid, signal.SIGKILL)
         churn.wait()
         parked.stdin.close()
-        parked.wait()
+        assert parked.wait(timeout=PATIENCE_S) == 0
     assert not failures, failures[0]
     for path, asked in ((slow, 1.0), (fast, 0.5)):
         intervals = _intervals(path)

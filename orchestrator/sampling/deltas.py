@@ -169,7 +169,8 @@ class Reader:
         # the tasks of the last sample that are not in this one; most samples
         # have none, which the count of rows found tells without a set
         current: set[Key] | None = None  # the keys as a set, made once if needed
-        if len(keys) - rows.count(None) != len(before):
+        # (not rows.count(None): that calls each row's dataclass __eq__)
+        if len(list(filter(None, rows))) != len(before):
             current = set(keys)
         left = set() if current is None else before.keys() - current
         same = cur.unchanged & self._quiet if prev is not None else frozenset()
