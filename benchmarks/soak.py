@@ -1,11 +1,12 @@
 """make soak: the busy host of issue 21, for minutes.  A real instance in its
-own pin directory; `stress-ng --cpu 2` and `stress-ng --switch 2 --fork 2
---pthread 1` in sessions of their own; 3,000 parked threads; three loops of
-short processes; and three readers of the instance at once: a dump every
-second, a dump every half second (both into CSVs) and an exporter scraped
-every 0.2 s.  Prints, per dump, its intervals (median, p95, worst) against
-the one asked, its per-sample conservation error from the CSV alone, its
-warnings; and the scrapes' latency.  Not a test: nothing here fails on a
+own pin directory; `stress-ng --cpu 2` (one hog per CPU) in a session of its
+own; 3,000 parked threads; three loops of short processes; and three readers
+of the instance at once: a dump every second, a dump every half second (both
+into CSVs) and an exporter scraped every 0.2 s.  `--storm` adds `stress-ng
+--switch 2 --fork 2 --pthread 1` (thousands more exits a second).  Prints,
+per dump, its intervals (median, p95, worst) against the one asked, its
+per-sample conservation error from the CSV alone, its warnings; and the
+scrapes' latency.  Not a test: nothing here fails on a
 number."""
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from orchestrator.records import conservation, read
 
 HOGS = ["stress-ng", "--cpu", "2", "--quiet"]
 STRESS = ["stress-ng", "--switch", "2", "--fork", "2", "--pthread", "1", "--quiet"]
-CHURN = "while :; do /bin/true; done"
+# about 250 short processes a second each: the issue's three sessions made
+# about 700 exits a second together (--churn 0: as fast as they can)
+CHURN = "while :; do /bin/true; sleep {pause}; done"
 PARKED = 3000
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -98,6 +101,9 @@ def _exits_per_s(pins, seconds: float = 2.0) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=180.0, help="how long the readers run")
+    parser.add_argument("--storm", action="store_true", help="add stress-ng's fork storm")
+    parser.add_argument("--churn", type=float, default=0.003,
+                        help="seconds each of the three loops sleeps between processes")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("soak: needs root (it loads BPF)", file=sys.stderr)
@@ -113,8 +119,11 @@ def main() -> int:
     stop, latencies, failed = threading.Event(), [], []
     scraper = None
     try:
+        churn = CHURN.format(pause=args.churn) if args.churn else CHURN.replace(
+            " sleep {pause};", "")
+        loads = [HOGS, *([STRESS] if args.storm else []), *[["sh", "-c", churn]] * 3]
         load = [subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
-                for argv in (HOGS, STRESS, *[["sh", "-c", CHURN]] * 3)]
+                for argv in loads]
         parked = _park_threads(PARKED)
         time.sleep(2.0)
         rate = _exits_per_s(pins)
@@ -123,7 +132,14 @@ def main() -> int:
                                   str(pins.dir), "--listen", f"127.0.0.1:{port}"], env=ENV,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True)
-        time.sleep(2.0)
+        url = f"http://127.0.0.1:{port}/metrics"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # its first reading, under load, takes a while
+            try:
+                with urllib.request.urlopen(url, timeout=30):
+                    break
+            except OSError:
+                time.sleep(0.5)
         scraper = threading.Thread(target=_scrape, args=(f"http://127.0.0.1:{port}/metrics",
                                                           stop, latencies, failed))
         scraper.start()
@@ -138,7 +154,8 @@ def main() -> int:
         said = [proc.communicate(timeout=300)[1].decode().splitlines() for proc in readers]
         stop.set()
         scraper.join()
-        print(f"busy host: {' '.join(HOGS)}; {' '.join(STRESS)}; 3 loops of /bin/true; "
+        print(f"busy host: {' '.join(HOGS)}; {' '.join(STRESS) if args.storm else 'no storm'}; "
+              "3 loops of /bin/true; "
               f"{PARKED} parked threads; about {rate:.0f} exits/s; {args.seconds:g} s")
         for (asked, out), lines in zip(outs.items(), said, strict=True):
             print("\n".join(_report(f"dump {asked:g}", out, asked, lines)))
