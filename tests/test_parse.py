@@ -60,19 +60,6 @@ def test_streaming_parse_matches_whole_parse_at_any_chunk_size(chunk):
     assert list(parse.iter_formatted(pieces)) == _formatted(text)
 
 
-@pytest.mark.parametrize("chunk", [1, 97, 4096, 1 << 20])
-def test_exit_rows_a_reader_counted_are_passed_over_undecoded(chunk):
-    text = _text()
-    pieces = [text[i:i + chunk] for i in range(0, len(text), chunk)]
-    everything = _formatted(text)
-    seqs = sorted(r["value"]["exit_seq"] for r in everything if r["key"]["exited"])
-    cut = seqs[len(seqs) // 2]
-    kept = list(parse.iter_formatted(pieces, exits_from=cut))
-    assert kept == [r for r in everything
-                    if not r["key"]["exited"] or r["value"]["exit_seq"] >= cut]
-    assert len(kept) < len(everything)
-
-
 def test_hostile_comm_cannot_fake_a_row():
     rows = json.loads(_text())[:2]
     rows[0]["formatted"]["value"]["comm"] = '"formatted":{"key":{}}}]'

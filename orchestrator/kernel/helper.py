@@ -91,19 +91,8 @@ def _send(out: BinaryIO, data: bytes, mark: bytes = b"") -> None:
     out.write(data)
 
 
-def _walk(slot: snapshot.Slot, full: bool) -> list[str]:
-    """One walk's texts; once more, in the new instance, when it was loaded
-    again under the read."""
-    for again in (True, False):
-        try:
-            raw = slot.walk(full)
-            return [raw.walk, raw.stat, raw.snapshots, raw.groups, "".join(raw.rows)]
-        except LotteryError as err:
-            if not (again and "No such file" in err.problem):
-                raise
-            slot.close()
-            full = True
-    raise AssertionError("unreachable")
+def _texts(raw: snapshot.Raw) -> list[str]:
+    return [raw.walk, raw.stat, raw.snapshots, raw.groups, "".join(raw.rows)]
 
 
 def serve(pins: Pins, stdin: BinaryIO, stdout: BinaryIO) -> int:
@@ -121,7 +110,7 @@ def serve(pins: Pins, stdin: BinaryIO, stdout: BinaryIO) -> int:
                 raise LotteryError(f"lottery reader was asked {request[:16]!r}",
                                    "it is run by lottery itself")
             try:
-                texts = _walk(slot, request == b"full")
+                texts = slot.again(lambda full: _texts(slot.walk(full)), request == b"full")
             except LotteryError as err:
                 _send(stdout, json.dumps({"problem": err.problem, "fix": err.fix}).encode(),
                       b"!")

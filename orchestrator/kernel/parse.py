@@ -5,7 +5,6 @@ Python (tests/test_boundary.py checks the names against the object's BTF)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -21,12 +20,6 @@ _SPACE = " \t\r\n"
 # A row whose formatted object does not decode within this much text is not
 # a row of ours; stop instead of buffering the whole output.
 _MAX_ROW_CHARS = 1 << 20
-# The start of an exit row's formatted object, up to its exit_seq (the
-# fields before it are all numbers): enough to pass over an exit a reader
-# has already counted without decoding it.
-_EXIT_ROW = re.compile(r'\{\s*"key"\s*:\s*\{\s*"pid"\s*:\s*\d+\s*,\s*"exited"\s*:\s*1\s*,'
-                       r'[^{}]*\}\s*,\s*"value"\s*:\s*\{(?:\s*"\w+"\s*:\s*\d+\s*,)*?'
-                       r'\s*"exit_seq"\s*:\s*(\d+)(?=[\s,}])')  # all its digits have arrived
 
 
 def _no_btf() -> LotteryError:
@@ -36,10 +29,10 @@ def _no_btf() -> LotteryError:
     )
 
 
-def iter_formatted(chunks: Iterable[str], exits_from: int = 0) -> Iterator[Any]:
+def iter_formatted(chunks: Iterable[str]) -> Iterator[Any]:
     """Yield the "formatted" object ({"key": …, "value": …}) of every row of
-    `bpftool map dump -j` as the text arrives, less the exit rows numbered
-    below `exits_from` (a reader has counted those already).
+    `bpftool map dump -j` as the text arrives (a walk gives its reader only
+    the exits it has not counted: none needs passing over here).
 
     Each row also carries its key and value as arrays of hex strings, three
     quarters of the text; only the formatted part is decoded, the rest is
@@ -67,12 +60,6 @@ def iter_formatted(chunks: Iterable[str], exits_from: int = 0) -> Iterator[Any]:
         mark = buf.find(_MARK, pos)
         if mark >= 0:
             start = mark + len(_MARK)
-            if exits_from:
-                old_exit = _EXIT_ROW.match(buf, start)
-                if old_exit and int(old_exit.group(1)) < exits_from:
-                    found += 1
-                    pos = old_exit.end()
-                    continue
             # Decode a row once the next one (or the end) has arrived: a
             # failed decode costs a count of the whole buffer's lines.
             if done or buf.find(_MARK, start) >= 0:

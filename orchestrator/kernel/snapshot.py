@@ -20,17 +20,19 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from orchestrator import units
-from orchestrator.constants import READER_SLOTS, READER_SLOTS_SUDO, TASKS_CAPACITY
+from orchestrator.constants import READER_SLOTS, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
 from orchestrator.paths import Pins
 from orchestrator.records import Key, Snapshot, SnapshotInfo, TaskSample
+
+T = TypeVar("T")
 
 # How often a reader that found every slot taken looks again.
 _SLOT_POLL_S = 0.05
@@ -82,22 +84,20 @@ def _opened(pins: Pins, slot: int) -> IO:
     _RELOAD_WAIT_S at most."""
     deadline = time.monotonic() + _RELOAD_WAIT_S
     while True:
-        try:
-            handle = open(pins.rows(slot), "rb")  # noqa: SIM115
-            if pins.reader(slot).exists():  # a load pins the slots' links last
-                return handle
-            handle.close()
-            raise FileNotFoundError
-        except FileNotFoundError:
-            if time.monotonic() >= deadline:
-                if not pins.snapshot_link.exists():
-                    raise LotteryError(f"not loaded (nothing pinned at {pins.dir})",
-                                       "run sudo lottery load") from None
-                raise LotteryError(f"the instance at {pins.dir} has no reader slots "
-                                   "(loaded by an older lottery)",
-                                   "run sudo lottery load --force") from None
-        except OSError as err:
-            raise LotteryError(f"opening {pins.rows(slot)} failed: {err.strerror}") from None
+        # a load pins the slots' links last: a slot is there once its link is
+        if pins.reader(slot).exists():
+            try:
+                return open(pins.rows(slot), "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                raise LotteryError(f"opening {pins.rows(slot)} failed: {err.strerror}") from None
+        if time.monotonic() >= deadline:
+            if not pins.snapshot_link.exists():
+                raise LotteryError(f"not loaded (nothing pinned at {pins.dir})",
+                                   "run sudo lottery load")
+            raise LotteryError(f"the instance at {pins.dir} has no reader slots "
+                               "(loaded by an older lottery)", "run sudo lottery load --force")
         time.sleep(_SLOT_POLL_S)
 
 
@@ -131,18 +131,25 @@ class Slot:
         self._lock: IO | None = None
 
     def walk(self, full: bool) -> Raw:
-        for _ in range(2):
-            if self._lock is not None and not self._current():
-                self.close()
-            if self._lock is None:
-                self.number, self._lock = claim(self._pins, self._slots)
-                full = True
-            try:
-                return read_slot(self._pins, self.number, full)
-            except FileNotFoundError:
-                self.close()  # reloaded while it walked: once more, in the new instance
-        raise LotteryError(f"not loaded (nothing pinned at {self._pins.dir})",
-                           "run sudo lottery load")
+        """One walk (every task, when the slot is new to this reader)."""
+        if self._lock is not None and not self._current():
+            self.close()  # loaded again since: a slot in the new instance
+        if self._lock is None:
+            self.number, self._lock = claim(self._pins, self._slots)
+            full = True
+        return read_slot(self._pins, self.number, full)
+
+    def again(self, read: Callable[[bool], T], full: bool) -> T:
+        """`read(full)`, which walks this slot and reads what the walk wrote;
+        when a pin went under it (the instance loaded again), once more, in
+        the new instance.  The one place a reader rides out a reload."""
+        try:
+            return read(full)
+        except LotteryError as err:
+            if not _gone(err):
+                raise
+        self.close()
+        return read(True)
 
     def _current(self) -> bool:
         """Is the pin it holds still the instance's?"""
@@ -185,7 +192,8 @@ class Raw:
 
 def _dump_argv(pin: Path) -> list[str]:
     argv = [tools.require("bpftool"), "-j", "map", "dump", "pinned", str(pin)]
-    if stdbuf := tools.which("stdbuf"):
+    # as root only: through sudo, the rules name bpftool itself
+    if tools.is_root() and (stdbuf := tools.which("stdbuf")):
         # Into a pipe, bpftool's stdio writes 4 KiB at a time: thousands of
         # writes and wake-ups for a big map, a fifth of its time at 10k rows.
         argv = [stdbuf, "-o1048576", *argv]
@@ -193,21 +201,16 @@ def _dump_argv(pin: Path) -> list[str]:
 
 
 def read_slot(pins: Pins, slot: int, full: bool) -> Raw:
-    """Walk slot `slot` and read what it wrote.  As root only; raises
-    FileNotFoundError when the pin is gone (the instance is being reloaded)."""
+    """Walk slot `slot` and read what it wrote.  As root only."""
     try:
         with open(pins.reader(slot, full), encoding="utf-8") as handle:
             walk = handle.read()  # each open of the pin is a walk of its own
         with open("/proc/stat", encoding="ascii") as handle:
             stat = handle.read()  # right after the walk: one moment for both
-    except FileNotFoundError:
-        raise
     except OSError as err:
         raise LotteryError(f"reading the snapshot failed: {err.strerror} "
                            f"({pins.reader(slot, full)})") from None
     snapshots = tools.run(_dump_argv(pins.snapshots), what="bpftool map dump")
-    # Groups before tasks: every exit in the groups' totals then has its row
-    # in the slot's map (deltas.retired_totals).
     groups = tools.run(_dump_argv(pins.groups), what="bpftool map dump")
     return Raw(walk, stat, snapshots, groups,
                tools.stream(_dump_argv(pins.rows(slot)), what="bpftool map dump"))
@@ -219,11 +222,8 @@ class Session:
 
     def __init__(self, pins: Pins, slots: Iterable[int] | None = None) -> None:
         self._pins = pins
-        # Root readers look at the slots sudo readers may not take first.
-        self._slots = list(slots) if slots is not None else \
-            list(range(READER_SLOTS - READER_SLOTS_SUDO)) + \
-            list(range(READER_SLOTS - READER_SLOTS_SUDO, READER_SLOTS))
-        self._slot = Slot(pins, self._slots)
+        # in order: root readers look first at the slots kept from sudo readers
+        self._slot = Slot(pins, range(READER_SLOTS) if slots is None else slots)
         self._helper = None
         self._live: dict[Key, TaskSample] = {}
         self._full = True      # the next walk writes every live task
@@ -240,22 +240,11 @@ class Session:
     def take(self) -> Snapshot:
         """The next sample: every live task (those the walk did not write as
         the samples before had them) and the exits since the last."""
-        for again in (True, False):
-            try:
-                raw = self._raw(self._full)
-                number = parse.snapshot_number(raw.walk)
-                info = parse.snapshot_info(parse.iter_formatted([raw.snapshots]), number)
-                if info is None:
-                    raise LotteryError(f"the snapshots map holds no snapshot {number}",
-                                       "run lottery build, then sudo lottery load --force")
-                groups = parse.group_rows(parse.iter_formatted([raw.groups]))
-                rows = parse.task_rows(parse.iter_formatted(raw.rows), number)
-                break
-            except LotteryError as err:
-                if again and _gone(err):
-                    self._slot.close()  # loaded again under this reader: walk the new one
-                    continue
-                raise _not_loaded(err, self._pins) from None
+        try:
+            raw, info, groups, rows = self._slot.again(self._read, self._full)
+        except LotteryError as err:
+            raise _not_loaded(err, self._pins) from None
+        number = info.snapshot
         if len(rows.live) != info.rows:
             raise LotteryError(f"snapshot {number} wrote {info.rows} rows and its map held "
                                f"{len(rows.live)}", "is another lottery reading slot "
@@ -265,14 +254,23 @@ class Session:
         return Snapshot(info, timestamp_s, tuple(self._live.values()), tuple(rows.exits),
                         tuple(procstat.parse_idle(raw.stat)), groups, unchanged)
 
-    def _raw(self, full: bool) -> Raw:
-        if not tools.is_root():
+    def _read(self, full: bool) -> tuple[Raw, SnapshotInfo, dict, parse.TaskRows]:
+        """One walk, read whole (the rows stream in while they are parsed)."""
+        if tools.is_root():
+            raw = self._slot.walk(full)
+        else:
             if self._helper is None:
                 from orchestrator.kernel.helper import Client  # only readers through sudo
 
                 self._helper = Client(self._pins)
-            return self._helper.read(full)
-        return self._slot.walk(full)
+            raw = self._helper.read(full)
+        number = parse.snapshot_number(raw.walk)
+        info = parse.snapshot_info(parse.iter_formatted([raw.snapshots]), number)
+        if info is None:
+            raise LotteryError(f"the snapshots map holds no snapshot {number}",
+                               "run lottery build, then sudo lottery load --force")
+        groups = parse.group_rows(parse.iter_formatted([raw.groups]))
+        return raw, info, groups, parse.task_rows(parse.iter_formatted(raw.rows), number)
 
     def _apply(self, info: SnapshotInfo, rows: parse.TaskRows) -> frozenset[Key]:
         """Bring the live tasks up to this walk; return the ones unchanged
