@@ -35,9 +35,19 @@ struct task_track {
 	__u64 seen_delay_ns; /* run_delay at the previous switch-out */
 	__u64 max_ns;
 	__u64 primed;        /* seen_delay_ns is a real baseline */
-	__u64 sig;           /* its numbers as the last walk found them, hashed */
-	__u64 change;        /* counters.changes when a walk found them changed */
-	__u64 group;         /* its group at the last walk (do_exit moves it) */
+	__u64 group;         /* its group at the walk that last found it changed
+	                      * (do_exit moves it; a change of group is a change) */
+};
+
+/* What the walks keep per task, in an array by pid, not in task storage: a
+ * walk passes every task in pid order, and finding task storage cost 230 ns
+ * a task (three dependent loads, none in cache), the largest part of a walk;
+ * neighbouring pids are neighbouring entries.  Two live tasks whose pids
+ * share an entry each find the other's signature there, and are written at
+ * every walk: more rows, never a row missed. */
+struct mark {
+	__u64 sig;    /* the task and its numbers as the last walk found them, hashed */
+	__u64 change; /* counters.changes when a walk found them changed */
 };
 
 /* One snapshot in progress, found by the iterator session it runs in. */
@@ -140,6 +150,13 @@ struct {
 	__type(key, int);
 	__type(value, struct task_track);
 } waits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MARK_SLOTS);
+	__type(key, __u32);
+	__type(value, struct mark);
+} marks SEC(".maps");
 
 /* LRU: a reader that stops in the middle of a walk leaves its entry behind. */
 struct {
@@ -748,14 +765,16 @@ static __always_inline __u64 mix(__u64 h, __u64 v)
 	return (h ^ v) * 0x100000001b3ULL; /* FNV-1a's prime, a word at a time */
 }
 
-/* Everything a row holds that can change while the task lives, hashed: a
- * task whose hash is the same has the same row. */
+/* The task (its key) and everything its row holds that can change while it
+ * lives, hashed: a task whose hash is the same has the same row. */
 static __always_inline __u64 signature(struct task_struct *task, __u64 group)
 {
 	__u64 comm[2] = {};
 	__u64 h = 0xcbf29ce484222325ULL;
 
 	bpf_probe_read_kernel(comm, sizeof(comm), task->comm);
+	h = mix(h, task->pid);
+	h = mix(h, task->start_time);
 	h = mix(h, task->se.sum_exec_runtime);
 	h = mix(h, task->sched_info.run_delay);
 	h = mix(h, task->sched_info.pcount);
@@ -784,7 +803,9 @@ int snapshot(struct bpf_iter__task *ctx)
 	struct task_stats row = {}, *found;
 	struct walk *walk;
 	struct task_track *w;
-	__u64 group, sig, limit;
+	struct mark *mark;
+	__u64 group, sig, limit, change = 0;
+	__u32 at;
 	void *out;
 
 	if (!cnt)
@@ -805,23 +826,30 @@ int snapshot(struct bpf_iter__task *ctx)
 	}
 	group = walk->last_group;
 	walk->live++;
-	/* made here for a task that has not switched out since the program
-	 * was loaded (a thread parked before it) */
-	w = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (w) {
+	at = task->pid & (MARK_SLOTS - 1);
+	mark = bpf_map_lookup_elem(&marks, &at);
+	if (mark) {
 		sig = signature(task, group);
-		if (w->sig != sig || !w->change) {
-			w->sig = sig;
-			w->change = __sync_fetch_and_add(&cnt->changes, 1) + 1;
+		if (mark->sig != sig || !mark->change) {
+			/* the number first: a walk of another reader that finds the
+			 * new hash finds the new number with it */
+			mark->change = __sync_fetch_and_add(&cnt->changes, 1) + 1;
+			mark->sig = sig;
+			/* made here for a task that has not switched out since the
+			 * program was loaded (a thread parked before it) */
+			w = bpf_task_storage_get(&waits, task, 0,
+						 BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (w)
+				w->group = group;
 		}
-		w->group = group;
+		change = mark->change;
 	}
 	out = bpf_map_lookup_elem(&reader_rows, &walk->slot);
 	if (!out)
 		return 0;
 	key.pid = task->pid;
 	key.start_ns = task->start_time;
-	if (w && w->change <= walk->since)
+	if (mark && change <= walk->since)
 		return 0; /* unchanged: a row of it a walk before wrote leaves at the end */
 	found = bpf_map_lookup_elem(out, &key);
 	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;

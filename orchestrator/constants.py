@@ -42,6 +42,7 @@ PIN_NAMES = (
     "exit_ring",
     "waits",
     "walks",
+    "marks",
     "reader_state",
     "reader_rows",
 )
