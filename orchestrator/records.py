@@ -148,11 +148,27 @@ class Snapshot:
     exits: tuple[TaskSample, ...]  # every exit row read, oldest first
     idle: tuple[CpuIdle, ...]
     groups: dict[int, Group]
-    # Live tasks whose numbers are exactly those of this reader's previous
-    # snapshot (the walk did not write them: kernel/snapshot.Session); the
-    # stages after it need not work them out again.  Empty when nothing is
-    # known of the one before.
-    unchanged: frozenset[Key] = frozenset()
+    # How its live tasks differ from those of this reader's snapshot before
+    # (kernel/snapshot.Session): the stages after it work out again only
+    # what changed.  None: nothing is known of the one before.
+    change: Change | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """How one item of a series (a snapshot, a sample, an analysis, a frame)
+    differs in its live tasks from the item before it, numbered `since`:
+    the tasks new or whose value is another (by key, with the new value),
+    and those no longer live.  Every other live task has the value it had
+    there, so a stage that keeps the item before needs to visit only these;
+    a stage that did not see item `since` starts afresh."""
+
+    since: int
+    changed: dict[Key, Any]
+    left: frozenset[Key] = frozenset()
+
+    def follows(self, number: int | None) -> bool:
+        return number is not None and self.since == number
 
 
 # What a recording may hold, so that a hostile or broken file is refused in

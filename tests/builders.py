@@ -3,7 +3,7 @@ that a test says only what it is about."""
 
 from __future__ import annotations
 
-from orchestrator.records import CpuIdle, Group, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.records import Change, CpuIdle, Group, Snapshot, SnapshotInfo, TaskSample
 from orchestrator.sampling.deltas import TaskRow
 
 
@@ -41,18 +41,26 @@ def info(n: int = 1, at_ns: int = 0, rows: int = 0, *, end_ns: int | None = None
 
 def snap(n: int, at_ns: int, tasks=(), exit_rows=(), idle=(0, 0), exits_before: int = 0,
          groups: dict | None = None, timestamp_s: float = 0.0, dropped: int = 0,
-         unchanged=frozenset(), retired: tuple[int, int, int, int] = (0, 0, 0, 0)
+         change: Change | None = None, retired: tuple[int, int, int, int] = (0, 0, 0, 0)
          ) -> Snapshot:
     """A snapshot as snapshot.take returns it: its live rows, the exit rows
     read, and how many exits were numbered before its walk began."""
     return Snapshot(info(n, at_ns, len(tasks), exits=exits_before, exit_rows=len(exit_rows),
                          dropped=dropped, retired=retired),
                     timestamp_s, tuple(tasks), tuple(exit_rows),
-                    tuple(CpuIdle(i, ns) for i, ns in enumerate(idle)), groups or {},
-                    frozenset(unchanged))
+                    tuple(CpuIdle(i, ns) for i, ns in enumerate(idle)), groups or {}, change)
 
 
 def group(gid: int, parent: int, kind: str = "cgroup", name: str = "", shares: int = 1024,
           number: int | None = None, idle: bool = False, **exited) -> Group:
     return Group(id=gid, parent=parent, kind=kind, number=gid if number is None else number,
                  name=name, shares=shares, idle=idle, **exited)
+
+
+def change(since: int, before, now) -> Change:
+    """How the live tasks `now` differ from `before`, as kernel/snapshot.Session
+    says it to the stages after it."""
+    was = {t.key: t for t in before}
+    here = {t.key: t for t in now}
+    return Change(since, {k: t for k, t in here.items() if was.get(k) != t},
+                  frozenset(was.keys() - here.keys()))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from orchestrator.analysis import edf, schedulers, shares, tickets
 from orchestrator.analysis.analyser import Analyser
 from orchestrator.errors import LotteryError
+from orchestrator.records import Change
 from orchestrator.sampling.deltas import Sample
 
 TICKETS = st.lists(st.integers(1, 100_000), min_size=1, max_size=12)
@@ -177,45 +178,65 @@ def test_ewma_starts_at_the_first_value_then_leans_to_new_ones():
     assert schedulers.ewma(value, 200.0, 0.25) == pytest.approx(125.0)
 
 
-def _analysed(analyser, rows, unchanged=frozenset()):
-    return analyser.analyse(Sample(snap(1, 0), rows, [], None, unchanged=frozenset(unchanged)))
+class _Series:
+    """An analyser fed one sample after another, as a pipeline feeds it:
+    each sample of live `rows` numbered, and told (`same`: the keys whose
+    row is the one of the sample before) what changed since the one before."""
+
+    def __init__(self) -> None:
+        self.analyser = Analyser(tickets.WEIGHT)
+        self._n = 0
+        self._keys: set = set()
+
+    def __call__(self, rows, same=None):
+        self._n += 1
+        keys = {r.task.key for r in rows}
+        change = None if same is None else Change(
+            self._n - 1, {r.task.key: r for r in rows if r.task.key not in same},
+            frozenset(self._keys - keys))
+        self._keys = keys
+        return self.analyser.analyse(Sample(snap(self._n, 0, [r.task for r in rows]), rows, [],
+                                            None, change=change))
 
 
 def test_a_task_missing_from_a_sample_starts_its_average_afresh():
-    gone = Analyser(tickets.WEIGHT)  # seen, absent from one sample, back
-    _analysed(gone, [_row(5, runtime=1_000_000)])
-    _analysed(gone, [])
-    back = _analysed(gone, [_row(5, runtime=1_000)])
+    gone = _Series()  # seen, absent from one sample, back
+    gone([_row(5, runtime=1_000_000)])
+    gone([], same=set())
+    back = gone([_row(5, runtime=1_000)], same=set())
     assert back.rows[(5, 5)].ewma_delta_ns == 1_000
-    unknown = Analyser(tickets.WEIGHT)  # seen, then without a baseline (no delta)
-    _analysed(unknown, [_row(5, runtime=1_000_000)])
-    assert _analysed(unknown, [_row(5, runtime=None)]).rows[(5, 5)].ewma_delta_ns is None
-    assert _analysed(unknown, [_row(5, runtime=1_000)]).rows[(5, 5)].ewma_delta_ns == 1_000
+    unknown = _Series()  # seen, then without a baseline (no delta)
+    unknown([_row(5, runtime=1_000_000)])
+    assert unknown([_row(5, runtime=None)]).rows[(5, 5)].ewma_delta_ns is None
+    assert unknown([_row(5, runtime=1_000)]).rows[(5, 5)].ewma_delta_ns == 1_000
 
 
 def test_a_still_task_keeps_an_average_of_zero_while_others_come_and_go():
-    analyser = Analyser(tickets.WEIGHT)
+    analysed = _Series()
     sleeper = _row(9, runtime=0, runs=0)  # the same row every sample, as deltas.Reader hands it
     for n in range(4):
-        found = _analysed(analyser, [sleeper] + ([_row(10 + n, runtime=500)] if n % 2 else []),
-                          unchanged={(9, 9)} if n else ())
-        assert found.rows[(9, 9)].ewma_delta_ns == 0.0
-    assert (9, 9) in found.unchanged  # still, and said so: a view may reuse what it made
-    woke = _analysed(analyser, [_row(9, runtime=1_000)])
+        found = analysed([sleeper] + ([_row(10 + n, runtime=500)] if n % 2 else []),
+                         same={(9, 9)} if n else None)
+        if n == 0:
+            assert found.rows[(9, 9)].ewma_delta_ns == 0.0
+    assert (9, 9) not in found.rows  # still, and passed over: its analysis is the one before
+    assert found.change is not None and (9, 9) not in found.change.changed
+    woke = analysed([_row(9, runtime=1_000)], same=set())
     assert woke.rows[(9, 9)].ewma_delta_ns == 500  # from 0, not afresh: alpha 0.5
-    assert (9, 9) not in woke.unchanged
+    assert (9, 9) in woke.change.changed
 
 
 @settings(max_examples=150)
 @given(st.data())
 def test_what_is_passed_over_as_unchanged_is_what_analysing_it_again_gives(data):
-    """The analyser passes over a task its sample says is unchanged, when its
-    analysis was still: analysing it again, told nothing is unchanged, must
-    give the same, or a field that moves while a task sleeps would be lost."""
-    quick, full = Analyser(tickets.WEIGHT), Analyser(tickets.WEIGHT)
+    """The analyser passes over a task whose row did not change, when its
+    analysis was still: analysing every row again must give the same, or a
+    field that moves while a task sleeps would be lost."""
+    quick, full = _Series(), _Series()
     rows = {pid: _row(pid, runtime=0, runs=0) for pid in range(1, 6)}
-    for _ in range(8):
-        unchanged = set()
+    kept: dict = {}  # every live task's analysis as the quick analyser's changes say
+    for n in range(8):
+        same = set()
         for pid in list(rows):
             what = data.draw(st.sampled_from(["same", "ran", "waited", "fresh"]))
             if what == "ran":
@@ -225,12 +246,13 @@ def test_what_is_passed_over_as_unchanged_is_what_analysing_it_again_gives(data)
             elif what == "fresh":
                 rows[pid] = _row(pid, runtime=0, runs=0)
             elif rows[pid].quiet:
-                unchanged.add((pid, pid))  # as deltas.Reader says it: the same quiet row
+                same.add((pid, pid))  # as deltas.Reader says it: the same quiet row
         listed = list(rows.values())
-        a = _analysed(quick, listed, unchanged)
-        b = _analysed(full, listed)
-        assert a.rows == b.rows
-        assert a.unchanged <= unchanged and all(a.rows[k].still for k in a.unchanged)
+        a = quick(listed, same if n else None)
+        b = full(listed)
+        kept.update(a.fresh)
+        assert kept == b.rows
+        assert all(kept[k].still for k in b.rows if k not in a.fresh)
 
 
 # EDF view

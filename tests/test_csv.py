@@ -151,33 +151,46 @@ def test_a_file_of_something_else_is_refused_in_one_line(tmp_path):
 
 
 def _walk(n: int, busy_runtime: int, sleeper: TaskSample, groups=None) -> Snapshot:
-    """Snapshot n of a busy task and a task that sleeps throughout, which the
-    snapshot says is unchanged (as parse.RowMemo does)."""
+    """Snapshot n of a busy task and a task that sleeps throughout."""
     busy = builders.task(7, start_ns=3, comm="busy", runtime_ns=busy_runtime, wait_ns=5 * n,
                          runs=2 * n, voluntary=n, involuntary=n)
     return builders.snap(n, n * 1_000_000, [busy, sleeper], idle=(n * 400_000,),
-                         timestamp_s=1700000000.25 + n, groups=groups,
-                         unchanged={sleeper.key} if n > 1 else ())
+                         timestamp_s=1700000000.25 + n, groups=groups)
+
+
+def _lines(path) -> list[str]:
+    """A CSV's lines, in order within none of its samples (each line starts
+    with its sample's timestamp): a file that reuses lines may hold a
+    sample's tasks in another order."""
+    return sorted(path.read_text().splitlines())
 
 
 def _series(kept: CsvSink, fresh: CsvSink, walks) -> list[Frame]:
-    """Each walk through a series' pipeline (which passes over what did not
-    change) into one sink, and through a pipeline told nothing is unchanged
-    into another; both make the same frames."""
+    """Each walk through a series' pipeline told what changed since the walk
+    before (as kernel/snapshot.Session tells it) into one sink, and through
+    a pipeline told nothing into another; both make the same frames."""
     quick, full = Pipeline(tickets.WEIGHT), Pipeline(tickets.WEIGHT)
-    frames = []
+    frames, before = [], None
     for walk in walks:
-        a, b = quick.frame(walk), full.frame(replace(walk, unchanged=frozenset()))
-        assert a.tasks == b.tasks and a.idle == b.idle  # reuse changes no value
-        assert all(i == -1 for i in b.previous)
-        assert all(a.tasks[i] == frames[-1].tasks[was]
-                   for i, was in enumerate(a.previous) if was >= 0)
+        told = walk if before is None else replace(walk, change=builders.change(
+            before.info.snapshot, before.tasks, walk.tasks))
+        a, b = quick.frame(told), full.frame(walk)
+        assert sorted(a.tasks) == sorted(b.tasks) and a.idle == b.idle  # reuse changes no value
+        assert b.change is None and a.live == b.live == len(walk.tasks)
+        if a.change is not None:  # a record not made again is the one of the frame before
+            was = {r.key: r for r in frames[-1].tasks[:frames[-1].live]}
+            assert all(was[r.key] == r for r in a.tasks[:a.live] if r.key not in a.change.changed)
         kept.write(a)
         fresh.write(b)
         frames.append(a)
+        before = walk
     kept.close()
     fresh.close()
     return frames
+
+
+def _made_again(frame: Frame, key) -> bool:
+    return frame.change is None or key in frame.change.changed
 
 
 def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_work_writes(tmp_path):
@@ -185,11 +198,11 @@ def test_a_series_repeats_sleeping_tasks_and_writes_what_fresh_work_writes(tmp_p
                             voluntary=3)
     kept, fresh = CsvSink(tmp_path / "kept.csv"), CsvSink(tmp_path / "fresh.csv")
     frames = _series(kept, fresh, [_walk(n, 1_000 * n * n, sleeper) for n in range(1, 7)])
-    assert (tmp_path / "kept.csv").read_text() == (tmp_path / "fresh.csv").read_text()
+    assert _lines(tmp_path / "kept.csv") == _lines(tmp_path / "fresh.csv")
     # the sleeper repeats once its row and its average stop changing; the
     # busy task never does
-    assert [f.previous[1] == 1 for f in frames] == [False] * 2 + [True] * 4
-    assert all(f.previous[0] == -1 for f in frames)
+    assert [_made_again(f, sleeper.key) for f in frames] == [True] * 2 + [False] * 4
+    assert all(_made_again(f, (7, 3)) for f in frames)
 
 
 def test_a_group_that_comes_keeps_repeats_and_a_renamed_one_ends_them(tmp_path):
@@ -201,14 +214,15 @@ def test_a_group_that_comes_keeps_repeats_and_a_renamed_one_ends_them(tmp_path):
     frames = _series(CsvSink(tmp_path / "k.csv"), CsvSink(tmp_path / "f.csv"),
                      [_walk(n, 1_000 * n * n, sleeper, here)
                       for n, here in enumerate(groups, 1)])
-    seen = [(f.previous[1] >= 0, f.tasks[1].group) for f in frames]
+    seen = [(not _made_again(f, sleeper.key),
+             next(r.group for r in f.tasks if r.key == sleeper.key)) for f in frames]
     assert seen[3:] == [(True, "/A"), (True, "/A"), (False, "/A2")]
 
 
 @settings(max_examples=60)
 @given(st.data())
 def test_a_series_in_any_order_writes_what_fresh_work_writes(tmp_path_factory, data):
-    """Tasks sleep (unchanged, as parse.RowMemo says), run, come, leave and
+    """Tasks sleep (unchanged, as kernel/snapshot.Session says), run, come, leave and
     change places between samples: the frames of a series, and the CSV that
     reuses their lines, are what working each sample out again makes."""
     tmp = tmp_path_factory.mktemp("series")
@@ -221,7 +235,6 @@ def test_a_series_in_any_order_writes_what_fresh_work_writes(tmp_path_factory, d
     tasks = {pid: task(pid) for pid in range(1, 13)}
     order = list(tasks)
     walks = []
-    last: dict = {}
     for n in range(1, 9):
         for _ in range(data.draw(st.integers(0, 4))):
             op = data.draw(st.sampled_from(["run", "come", "leave", "swap"]))
@@ -240,13 +253,12 @@ def test_a_series_in_any_order_writes_what_fresh_work_writes(tmp_path_factory, d
             elif op == "swap" and i + 1 < len(order):
                 order[i], order[i + 1] = order[i + 1], order[i]
         live = [tasks[p] for p in order]
-        unchanged = {t.key for t in live if last.get(t.key) == t}
         walks.append(builders.snap(n, n * 1_000_000, live, idle=(n * 400_000,),
-                                   timestamp_s=1700000000.25 + n, unchanged=unchanged))
-        last = {t.key: t for t in live}
+                                   timestamp_s=1700000000.25 + n))
     frames = _series(CsvSink(tmp / "kept.csv"), CsvSink(tmp / "fresh.csv"), walks)
-    assert (tmp / "kept.csv").read_text() == (tmp / "fresh.csv").read_text()
-    assert any(i >= 0 for f in frames for i in f.previous)  # most tasks sleep a sample
+    assert _lines(tmp / "kept.csv") == _lines(tmp / "fresh.csv")
+    # most tasks sleep a sample
+    assert any(not _made_again(f, r.key) for f in frames for r in f.tasks[:f.live])
 
 
 def test_a_recording_that_holds_a_sample_twice_is_refused_naming_the_line(tmp_path):
@@ -262,3 +274,26 @@ def test_a_recording_that_holds_a_sample_twice_is_refused_naming_the_line(tmp_pa
         path.write_text(text + "".join(lines[1:] if sink_class is CsvSink else lines))
         with pytest.raises(LotteryError, match=r"holds a sample twice \(line [45]: alive task 42"):
             records.read(path)
+
+
+def test_a_sink_that_starts_in_the_middle_of_a_series_writes_every_record(tmp_path):
+    """dump's sinks see no frame of its silent baseline: the first frame a
+    sink writes says what changed since a frame the sink never wrote, and
+    every record of it must be written, not only those."""
+    sleeper = builders.task(9, start_ns=4, comm="sleeper", runtime_ns=700)
+    walks = [_walk(n, 1_000 * n * n, sleeper) for n in range(1, 6)]
+    quick, full = Pipeline(tickets.WEIGHT), Pipeline(tickets.WEIGHT)
+    late, whole = CsvSink(tmp_path / "late.csv"), CsvSink(tmp_path / "whole.csv")
+    before = None
+    for n, walk in enumerate(walks):
+        told = walk if before is None else replace(walk, change=builders.change(
+            before.info.snapshot, before.tasks, walk.tasks))
+        a, b = quick.frame(told), full.frame(walk)
+        if n in (1, 3, 4):  # the sink skips the baseline and a frame in the middle
+            late.write(a)
+            whole.write(b)
+        before = walk
+    late.close()
+    whole.close()
+    assert _lines(tmp_path / "late.csv") == _lines(tmp_path / "whole.csv")
+    assert len(_lines(tmp_path / "late.csv")) == 1 + 3 * 3  # the header; busy, sleeper, idle

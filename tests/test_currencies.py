@@ -118,7 +118,7 @@ class _Frame:
     def __init__(self, n, rows, analysing):
         sample = _sample(rows, n)
         self.timestamp_s = float(n)
-        self.tasks, _, _ = Joiner()(sample, analysing.analyse(sample))
+        self.tasks, _, _, _ = Joiner()(sample, analysing.analyse(sample))
 
 
 def test_draws_and_replays_hold_the_funded_tickets_not_the_raw_ones():

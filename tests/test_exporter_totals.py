@@ -3,7 +3,12 @@ makes them: they never go back while tasks come, exit and vanish."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import builders
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator import groupings
 from orchestrator.analysis import tickets
@@ -118,3 +123,45 @@ def test_containers_label_series_by_id_and_pod_uid_and_fold_beyond_the_cap():
         "group", "container_id", "pod_uid"], out) for s in m.samples)
     assert f"'group': 'pod-{POD_UID}', 'container_id': '', 'pod_uid': '{POD_UID}'" in text
     assert f"'group': '{ID_B}', 'container_id': '{ID_B}', 'pod_uid': ''" in text
+
+
+@settings(max_examples=80)
+@given(st.data())
+def test_counters_kept_as_tasks_change_are_what_adding_every_task_again_gives(data):
+    """Totals told what changed (Frame.change) add only that; fed the same
+    frames told nothing, they add every task again.  As tasks run, sleep,
+    come, exit (with their exit rows) and vanish, under a cap of 3 labels,
+    both must show the same series and the same count of folded labels."""
+    quick, full = Totals(_by_comm, 3), Totals(_by_comm, 3)
+    pipeline = Pipeline(tickets.WEIGHT)
+    live = {pid: _task(pid, f"c{pid % 5}", 1000) for pid in range(1, 9)}
+    before: list[TaskSample] = []
+    exits, next_pid = 0, 9
+    for n in range(1, 10):
+        ended = []
+        for pid in list(live):
+            what = data.draw(st.sampled_from(["sleep", "sleep", "run", "exit", "vanish"]))
+            t = live[pid]
+            if what == "run":
+                live[pid] = _task(pid, t.comm, t.runtime_ns + data.draw(st.integers(1, 10**6)))
+            elif what == "exit":
+                ended.append(_task(pid, t.comm, t.runtime_ns + 7, exited=True, seq=exits))
+                exits += 1
+                del live[pid]
+            elif what == "vanish":
+                del live[pid]
+        for _ in range(data.draw(st.integers(0, 2))):
+            live[next_pid] = _task(next_pid, f"c{next_pid % 7}", 0)
+            next_pid += 1
+        now = list(live.values())
+        walk = _snap(n, now, ended, exits - len(ended))
+        if before:
+            walk = replace(walk, change=builders.change(n - 1, before, now))
+        frame = pipeline.frame(walk)
+        a, b = quick.update(frame), full.update(replace(frame, change=None))
+        # expected CPU is a float summed in another order: equal to rounding
+        assert {k: replace(v, expected_ns=0.0) for k, v in a.items()} == \
+            {k: replace(v, expected_ns=0.0) for k, v in b.items()}
+        assert all(a[k].expected_ns == pytest.approx(b[k].expected_ns, rel=1e-12) for k in a)
+        assert quick.folded == full.folded
+        before = now

@@ -192,7 +192,7 @@ def test_a_walk_writes_what_changed_since_its_readers_walk_before(instance):
         assert not written.keys() & threads.keys()
         fourth = mine.take()
         assert {t.key: t for t in fourth.tasks if t.tgid == proc.pid} == threads
-        assert threads.keys() <= fourth.unchanged
+        assert fourth.change is not None and not threads.keys() & fourth.change.changed.keys()
         _ended(proc)
         after = mine.take()
         assert not {t.key for t in after.tasks} & threads.keys()

@@ -132,7 +132,7 @@ def test_the_readers_tasks_are_the_ones_its_walk_found(steps):
             kernel.exec_from_thread(i)
         else:
             info, rows, visited = kernel.walk(session._full, during)
-            unchanged = session._apply(info, rows)
+            change = session._apply(info, rows)
             live = session._live
             # every task the walk found, with the numbers it found; a task
             # that exited while the walk ran may stay one walk longer
@@ -142,7 +142,9 @@ def test_the_readers_tasks_are_the_ones_its_walk_found(steps):
                 assert live.keys() <= visited | late
             for key in visited:
                 assert live[key] == kernel.found[key]
-            # unchanged: the same numbers as the sample before
+            # what it says changed and left takes the sample before to this one
             if before is not None:
-                assert all(before.get(key) == live[key] for key in unchanged)
+                assert change is not None
+                assert change.left == before.keys() - live.keys()
+                assert change.changed == {k: t for k, t in live.items() if before.get(k) != t}
             before = dict(live)

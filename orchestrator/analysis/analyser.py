@@ -4,22 +4,20 @@ random generator, each task's average) is kept here, not in the sinks.
 
 Each task's analysis is a function of its row, its share in the sample,
 and its average before (`analyse_row`).  A task whose row is the one of
-the sample before (Sample.unchanged), and whose analysis then had nothing
-in it but an average of zero, gets that same analysis again: `analyse_row`
-gives nothing else for it, and it is not called for the many tasks of a
-host that sleep."""
+the sample before (not in Sample.change), and whose analysis then had
+nothing in it but an average of zero, gets that same analysis again:
+`analyse_row` gives nothing else for it, and it is not called for the many
+tasks of a host that sleep."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import not_
 
 from orchestrator import bounds, units
 from orchestrator.analysis import deficit, edf, schedulers, shares
 from orchestrator.analysis.tickets import TicketModel
-from orchestrator.records import Key
+from orchestrator.records import Change, Key
 from orchestrator.sampling.deltas import Sample, TaskRow
 
 
@@ -75,8 +73,12 @@ class Analysis:
     utilisation: dict[str, float]     # EDF total utilisation per contention group
     late: list[Late]                  # responses over --deadline-warn
     draws: int
-    # Tasks whose analysis is the one of the sample before, to the value.
-    unchanged: frozenset[Key] = field(default_factory=frozenset)
+    # How the live tasks' analyses differ from the sample before's (the
+    # rows analysed again; every other is as it was there, and still), and
+    # the rows they were made from.  None: every row was analysed.
+    change: Change | None = None
+    moved: dict[Key, TaskRow] = field(default_factory=dict)
+    fresh: dict[Key, RowAnalysis] = field(default_factory=dict)  # their analyses
 
 
 _NEGLIGIBLE_NS = 0.5  # an average below this prints as 0 ns: it is 0
@@ -114,7 +116,8 @@ class Analyser:
         validate(self.opts)
         self._rng = random.Random(self.opts.seed)
         self._rows: dict[Key, RowAnalysis] = {}  # the last sample's, per live task
-        self._still: set[Key] = set()            # of those, the still ones
+        self._active: dict[Key, TaskRow] = {}    # of those, the ones not still: their rows
+        self._last: int | None = None            # the number of the last snapshot analysed
 
     def _tickets(self, row: TaskRow) -> int | None:
         return None if row.unseen_exits else self.model.of(row.task)
@@ -122,40 +125,59 @@ class Analyser:
     def analyse(self, sample: Sample) -> Analysis:
         interval = sample.interval_ns
         groups = sample.snapshot.groups if self.model.hierarchical else None
-        tasks = sample.tasks
-        keys = [row.task.key for row in tasks]
-        # A still task whose row did not change is still again: found in bulk.
-        same = sample.unchanged & self._still
-        is_same = list(map(same.__contains__, keys))
-        moving = list(compress(tasks, map(not_, is_same)))
+        change = sample.change
+        live = len(sample.snapshot.tasks)  # the live rows come first
+        if change is not None and change.follows(self._last):
+            # The rows made again, and those whose analysis was more than
+            # still (an average fading after a run): any other row is quiet
+            # as it was, and its analysis still as it was.
+            rows_in = dict(change.changed)
+            rows_in.update((k, row) for k, row in self._active.items()
+                           if k not in rows_in and k not in change.left)
+            moving = [*rows_in.values(), *sample.tasks[live:]]
+            left = change.left
+        else:
+            rows_in = {row.task.key: row for row in sample.tasks[:live]}
+            moving = sample.tasks
+            change, left = None, frozenset()
         by_task = shares.shares(moving, self._tickets, interval, groups)
         limit_of = deficit.limits(sample.snapshot.groups, sample.throttled)
         wins = self._draw(by_task)
         before, alpha = self._rows, self.opts.alpha
-        rows = dict(zip(keys, map(before.get, keys), strict=True)) if same else {}
-        still = set(same)
+        rows: dict[Key, RowAnalysis] = {}
+        fresh: dict[Key, RowAnalysis] = {}  # the live rows' (an exit may share a key)
         utilisation: dict[str, float] = {}
         late = []
-        for row in moving:
+        for n, row in enumerate(moving):
             key = row.task.key
             old = before.get(key)
             a = analyse_row(row, self._tickets(row), by_task.get(key), wins.get(key),
                             self.opts.draws, old.ewma_delta_ns if old else None, interval, alpha,
                             limit_of.get(row.task.group))
             rows[key] = a
-            if a.still:
-                still.add(key)
+            if n < len(rows_in):
+                fresh[key] = a
             if a.edf:
                 group = shares.contention_group(row.task)
                 utilisation[group] = utilisation.get(group, 0.0) + a.edf.utilisation
                 limit = self.opts.deadline_warn_ms
                 if limit is not None and a.edf.response_ns > units.ns_from_ms(limit):
                     late.append(Late(row.task.comm, row.task.pid, units.ms(a.edf.response_ns)))
-        # A task with no row in this sample is forgotten: should it come
-        # back, its average starts afresh.
-        self._rows, self._still = rows, still
+        # A live task's analysis is kept for its next (an exit's is not: a
+        # key live again is a thread that called exec, whose average starts
+        # afresh); a task with no row in this sample is forgotten.
+        if change is None:
+            self._rows = dict(fresh)
+        else:
+            for key in left:
+                self._rows.pop(key, None)
+            self._rows.update(fresh)
+        self._active = {k: rows_in[k] for k, a in fresh.items() if not a.still}
+        self._last = sample.snapshot.info.snapshot
         return Analysis(rows, shares.fairness(by_task.values()), utilisation, late,
-                        self.opts.draws, frozenset(same))
+                        self.opts.draws,
+                        None if change is None else Change(change.since, fresh, left), rows_in,
+                        fresh)
 
     def _draw(self, by_task: dict[Key, shares.Share]) -> dict[Key, int]:
         """N draws per contention group, each ticket holder weighted by what

@@ -4,10 +4,11 @@ into one record per task: `Pipeline`) or a recording read back (`replay`).
 
 The join is made here, once per sample: each task's record is read from
 its row, its analysis and its group's path as records.FIELDS says.  A task
-whose analysis is the one of the sample before (Analysis.unchanged), in a
-sample whose group paths and losses are those of the one before, has the
-same record again; the frame says where each of those stood in the frame
-before (Frame.previous), so that a file may write the same text again."""
+whose analysis is the one of the sample before (not in Analysis.change), in
+a sample whose group paths and losses are those of the one before, has the
+same record again; the frame says which records are new (Frame.change), so
+that a file may write the others' text again and a counter add only what
+changed."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from orchestrator import heap, units
 from orchestrator.analysis import currencies, shares
-from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions, Late
+from orchestrator.analysis.analyser import Analyser, Analysis, AnalysisOptions, Late, RowAnalysis
 from orchestrator.analysis.tickets import TicketModel
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
@@ -31,6 +32,7 @@ from orchestrator.kernel.cgroup_dirs import CgroupDirs, cpu_hierarchy
 from orchestrator.paths import Pins
 from orchestrator.records import (
     TIMESTAMP,
+    Change,
     Joined,
     Key,
     RecordedSample,
@@ -75,12 +77,14 @@ class Frame:
     late: tuple[Late, ...] = ()
     draws: int = 0                    # lottery draws per contention set
     seen: Seen = Seen()
-    # The pipeline's count of frames: `previous` refers to the frame numbered
-    # one less.  0 for a frame of no series (a replay, a test).
+    # The pipeline's count of frames.  0 for a frame of no series (a
+    # replay, a test).
     seq: int = 0
-    # For each task record, where the same record (to the value) stood in
-    # the tasks of the frame before; -1 where it is new.  Empty: none known.
-    previous: tuple[int, ...] = ()
+    # How many of `tasks` are live (they come first), and how those differ
+    # from the frame numbered one less (the records made again, the tasks
+    # that left): a file may write the others' text again.  None: all new.
+    live: int = 0
+    change: Change | None = None
     # The snapshot it was made from (None in a replay): where own_tgids
     # looks, among its live and exited tasks (an exited bpftool of this
     # reader's included), only when a view asks.
@@ -96,10 +100,10 @@ class Frame:
 
     def only(self, tasks: list[TaskRecord] | tuple[TaskRecord, ...],
              idle: tuple[TaskRecord, ...] | None = None) -> Frame:
-        """The same frame showing only `tasks` (a view's filter): their
-        places in the frame before are no longer known."""
+        """The same frame showing only `tasks` (a view's filter): how they
+        differ from the frame before is no longer known."""
         return replace(self, tasks=tuple(tasks), idle=self.idle if idle is None else idle,
-                       seq=0, previous=())
+                       seq=0, live=0, change=None)
 
     @cached_property
     def own_tgids(self) -> frozenset[int]:
@@ -142,15 +146,16 @@ class Joiner:
     def __init__(self, dirs: CgroupDirs | None = None) -> None:
         # where the paths the groups map holds only in part are read
         self._dirs = dirs
-        self._records: list[TaskRecord] = []  # the last sample's
-        self._places: dict[Key, int] = {}     # where each live task's stood
+        self._records: dict[Key, TaskRecord] = {}  # the last sample's, per live task
+        self._found: dict[Key, RowAnalysis] = {}   # their analyses
         self._lost: tuple[int, int] | None = None
         self._paths: dict[int, str] = {}           # the last sample's path of each group
 
     def __call__(self, sample: Sample, analysis: Analysis
-                 ) -> tuple[list[TaskRecord], list[TaskRecord], list[int]]:
-        """The sample's task records, its idle records, and for each task
-        record where the same record stood in the sample before (-1: new)."""
+                 ) -> tuple[tuple[TaskRecord, ...], list[TaskRecord], int, Change | None]:
+        """The sample's task records (the live ones first), its idle
+        records, how many live records, and how they differ from the last
+        sample's (None: all are new)."""
         info, groups = sample.snapshot.info, sample.snapshot.groups
         path = currencies.Paths(groups, self._dirs)
         lost = (info.dropped, sample.exits_missed)
@@ -160,32 +165,37 @@ class Joiner:
         # moved does.
         paths = {gid: path[gid] for gid in groups}
         moved = any(self._paths.get(gid, p) != p for gid, p in paths.items())
-        same = analysis.unchanged
-        if (lost != self._lost or moved
-                or (info.groups_lost and paths.keys() != self._paths.keys())):
-            same = frozenset()
-        rows, found = sample.tasks, analysis.rows
-        keys = [row.task.key for row in rows]
-        fresh = list(compress(range(len(rows)), map(not_, map(same.__contains__, keys))))
-        if same:
-            previous = list(map(self._places.get, keys))
-            for i in fresh:
-                previous[i] = -1  # a task that was not there is not `same`: no None is left
-            # -1 picks the None at the end
-            records = list(map((self._records + [None]).__getitem__, previous))
-        else:
-            records, previous = [None] * len(rows), [-1] * len(rows)
-        for i in fresh:
-            row = rows[i]
-            records[i] = task_record(Joined(row, found[keys[i]], path[row.task.group] or None,
-                                            *lost))
+        change = analysis.change
+        if change is None:
+            self._found = {}
+        for key in change.left if change else ():
+            self._found.pop(key, None)
+        found = self._found
+        found.update(analysis.fresh)
         live = len(sample.snapshot.tasks)  # the live rows come first
+        if (change is None or lost != self._lost or moved
+                or (info.groups_lost and paths.keys() != self._paths.keys())):
+            records = {row.task.key: task_record(Joined(row, found[row.task.key],
+                                                        path[row.task.group] or None, *lost))
+                       for row in sample.tasks[:live]}
+            joined = None
+        else:
+            records = self._records
+            for key in change.left:
+                records.pop(key, None)
+            joined = {key: task_record(Joined(row, found[key], path[row.task.group] or None,
+                                              *lost))
+                      for key, row in analysis.moved.items()}  # the live rows analysed
+            records.update(joined)
+        exits = [task_record(Joined(row, analysis.rows[row.task.key],
+                                    path[row.task.group] or None, *lost))
+                 for row in sample.tasks[live:]]
         self._records = records
-        self._places = dict(zip(keys[:live], range(live), strict=True))
         self._lost, self._paths = lost, paths
         idle = [idle_record(i.idle.cpu, i.idle.idle_ns, i.idle_delta_ns, *lost)
                 for i in sample.idle]
-        return records, idle, previous
+        return ((*records.values(), *exits), idle, len(records),
+                None if joined is None else Change(change.since, joined, change.left))
 
 
 class Pipeline:
@@ -214,12 +224,14 @@ class Pipeline:
             self._start()
         sample = self.reader.advance(snap)
         analysis = self.analyser.analyse(sample)
-        tasks, idle, previous = self.joiner(sample, analysis)
+        tasks, idle, live, change = self.joiner(sample, analysis)
+        if change is not None:  # numbered as frames are
+            change = Change(self._seq, change.changed, change.left)
         self._seq += 1
         check = sample.conservation
         info = snap.info
         return Frame(
-            timestamp_s=round(snap.timestamp_s, TIMESTAMP.digits), tasks=tuple(tasks),
+            timestamp_s=round(snap.timestamp_s, TIMESTAMP.digits), tasks=tasks,
             idle=tuple(idle),
             interval_s=units.s(check.interval_ns) if check else asked_s, asked_s=asked_s,
             skipped=skipped, conservation=check, fairness=tuple(analysis.fairness),
@@ -227,7 +239,7 @@ class Pipeline:
             draws=analysis.draws,
             seen=Seen(info.live_rows, info.exit_rows, info.dropped, sample.exits_missed,
                       info.groups_lost, sample.exits),
-            seq=self._seq, previous=tuple(previous), kernel=snap, reloaded=reloaded)
+            seq=self._seq, live=live, change=change, kernel=snap, reloaded=reloaded)
 
 
 def bpftool_source(pins: Pins) -> snapshot.Session:

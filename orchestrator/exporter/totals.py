@@ -42,11 +42,14 @@ class Numbers:
     voluntary: int = 0
     involuntary: int = 0
 
-    def add(self, other: Numbers) -> None:
-        self.cpu_ns += other.cpu_ns
-        self.wait_ns += other.wait_ns
-        self.voluntary += other.voluntary
-        self.involuntary += other.involuntary
+    def add(self, other: Numbers, sign: int = 1) -> None:
+        self.cpu_ns += sign * other.cpu_ns
+        self.wait_ns += sign * other.wait_ns
+        self.voluntary += sign * other.voluntary
+        self.involuntary += sign * other.involuntary
+
+    def copy(self) -> Numbers:
+        return Numbers(self.cpu_ns, self.wait_ns, self.voluntary, self.involuntary)
 
     @staticmethod
     def of(r: TaskRecord) -> Numbers:
@@ -67,15 +70,16 @@ class Series:
 @dataclass(slots=True)
 class _Task:
     label: Label
+    wanted: Label     # the label it would have had but for the cap
     numbers: Numbers
     missing: int = 0  # frames since it was last seen live
 
 
-def _set_runtimes(frame: Frame) -> dict[str, int]:
+def _set_runtimes(records: list[TaskRecord]) -> dict[str, int]:
     """What the contending tasks of each contention set ran in the interval,
     as the shares were worked out (a counter that went back is no time)."""
     ran: dict[str, int] = {}
-    for r in frame.tasks:
+    for r in records:
         if r.contention_group is not None:
             ran[r.contention_group] = ran.get(r.contention_group, 0) + \
                 max(0, r.runtime_delta_ns or 0)
@@ -84,16 +88,24 @@ def _set_runtimes(frame: Frame) -> dict[str, int]:
 
 class Totals:
     """One reader's counters per label; `update` with each frame.  `other`
-    is the label of the tasks of labels beyond `max_labels`."""
+    is the label of the tasks of labels beyond `max_labels`.  What each
+    label's live tasks add up to is kept as they change, so a frame that
+    says what changed (Frame.change) costs what changed."""
 
     def __init__(self, labeller: Labeller, max_labels: int, other: Label = OTHER):
         self._labeller = labeller
         self._max = max_labels
         self._other = other
-        self._tasks: dict[Key, _Task] = {}
+        self._tasks: dict[Key, _Task] = {}       # live tasks, and those missing a while
+        self._missing: dict[Key, _Task] = {}     # of those, the ones not live now
+        self._sums: dict[Label, Numbers] = {}    # their numbers, per label
+        self._held: dict[Label, int] = {}        # how many of them, per label
+        self._live: dict[Label, int] = {}        # of those, live now
+        self._folded: dict[Label, int] = {}      # live tasks in other, by the label they wanted
         self._gone: dict[Label, Numbers] = {}    # finals of tasks that left, per label
         self._expected: dict[Label, float] = {}  # expected CPU ns, per label
         self._own: set[Label] = set()            # labels with a series of their own
+        self._seq: int | None = None             # the frame last folded in
         self.folded = 0                          # labels of live tasks folded into other
 
     def _label(self, wanted: Label) -> Label:
@@ -102,64 +114,130 @@ class Totals:
             return wanted
         return self._other
 
+    def _count(self, counts: dict[Label, int], label: Label, by: int) -> None:
+        n = counts.get(label, 0) + by
+        if n:
+            counts[label] = n
+        else:
+            counts.pop(label, None)
+
+    def _live_by(self, task: _Task, by: int) -> None:
+        self._count(self._live, task.label, by)
+        if task.label == self._other:
+            self._count(self._folded, task.wanted, by)
+
+    def _add(self, key: Key, task: _Task) -> None:
+        self._tasks[key] = task
+        self._sums.setdefault(task.label, Numbers()).add(task.numbers)
+        self._count(self._held, task.label, 1)
+        self._live_by(task, 1)
+
+    def _drop(self, key: Key) -> _Task | None:
+        task = self._tasks.pop(key, None)
+        if task is None:
+            return None
+        self._sums[task.label].add(task.numbers, -1)
+        self._count(self._held, task.label, -1)
+        if task.label not in self._held:
+            del self._sums[task.label]
+        if self._missing.pop(key, None) is None:
+            self._live_by(task, -1)
+        return task
+
+    def _leave(self, key: Key) -> None:
+        task = self._tasks.get(key)
+        if task is not None and key not in self._missing:
+            self._missing[key] = task
+            task.missing = 0
+            self._live_by(task, -1)
+
+    def _drop_threads(self, pid: int) -> None:
+        """The thread that called exec: its numbers go on in its leader's key."""
+        for key in [k for k in self._tasks if k[0] == pid]:
+            self._drop(key)
+
     def update(self, frame: Frame) -> dict[Label, Series]:
         """Fold one frame in; return every label that has live tasks."""
-        label_of = self._labeller(frame.tasks)
-        ran = _set_runtimes(frame)
-        series: dict[Label, Series] = {}
-        seen: set[Key] = set()
-        folded: set[Label] = set()
-        for r in frame.tasks:
-            if r.state == "unseen":
-                continue  # exits nobody saw: their tasks keep their last numbers
-            wanted = label_of(r)
-            if wanted is None:
-                continue
+        change = frame.change
+        if change is not None and change.follows(self._seq):
+            live, left = list(change.changed.values()), change.left
+            ended = [r for r in frame.tasks[frame.live:] if r.state == "exited"]
+        else:
+            live = [r for r in frame.tasks if r.state not in ("exited", "unseen")]
+            here = {r.key for r in live}
+            left = [k for k in self._tasks if k not in here and k not in self._missing]
+            # exits nobody saw: their tasks keep their last numbers
+            ended = [r for r in frame.tasks if r.state == "exited"]
+        self._seq = frame.seq
+        labeller: list = []  # made once, for the first task new to this reader
+
+        def wanted_of(r: TaskRecord) -> Label | None:
+            if not labeller:
+                labeller.append(self._labeller(frame.tasks))
+            return labeller[0](r)
+
+        ran = _set_runtimes([*live, *ended])
+        for key in left:
+            self._leave(key)
+        tickets: dict[Label, int] = {}
+        for r in live:
             known = self._tasks.get(r.key)
-            label = known.label if known else self._label(wanted)
-            if r.expected_share is not None:
-                self._expected[label] = self._expected.get(label, 0.0) + \
-                    r.expected_share * ran[r.contention_group]
-            gone = self._gone.setdefault(label, Numbers()) if r.state == "exited" else None
+            if known is None:
+                wanted = wanted_of(r)
+                if wanted is None:
+                    continue
+                label = self._label(wanted)
+            else:
+                wanted, label = known.wanted, known.label
+            self._add_expected(label, r, ran)
             if r.exec_from is not None:
-                # its numbers hold those of the thread that called exec
-                for key in [k for k in self._tasks if k[0] == r.exec_from]:
-                    del self._tasks[key]
-                if gone is not None and r.key not in seen:
+                self._drop_threads(r.exec_from)
+            self._drop(r.key)
+            self._add(r.key, _Task(label, wanted, Numbers.of(r)))
+            if r.expected_share is not None and r.tickets is not None:
+                tickets[label] = tickets.get(label, 0) + r.tickets
+        for r in ended:
+            known = self._tasks.get(r.key)
+            if known is None:
+                wanted = wanted_of(r)
+                if wanted is None:
+                    continue
+                label = self._label(wanted)
+            else:
+                label = known.label
+            self._add_expected(label, r, ran)
+            gone = self._gone.setdefault(label, Numbers())
+            live_now = known is not None and r.key not in self._missing
+            if r.exec_from is not None:
+                self._drop_threads(r.exec_from)
+                if not live_now:
                     # the thread's exit row replaced its leader's: the
                     # leader's last numbers are its final ones
-                    leader = self._tasks.pop(r.key, None)
+                    leader = self._drop(r.key)
                     if leader is not None:
                         gone.add(leader.numbers)
-            if gone is not None:
-                gone.add(Numbers.of(r))
-                if r.key not in seen:  # live again: a thread that called exec took it over
-                    self._tasks.pop(r.key, None)
-                continue
-            seen.add(r.key)
-            if label == self._other:
-                folded.add(wanted)
-            self._tasks[r.key] = _Task(label, Numbers.of(r))
-            out = series.setdefault(label, Series())
-            out.tasks += 1
-            if r.expected_share is not None and r.tickets is not None:
-                out.tickets += r.tickets
-        for key, kept in list(self._tasks.items()):
-            if key in seen:
-                continue
+            gone.add(Numbers.of(r))
+            if not live_now:  # live again: a thread that called exec took it over
+                self._drop(r.key)
+        for key, kept in list(self._missing.items()):
             kept.missing += 1
             if kept.missing > _PENDING_SAMPLES:
                 self._gone.setdefault(kept.label, Numbers()).add(kept.numbers)
-                del self._tasks[key]
-        for kept in self._tasks.values():
-            series.setdefault(kept.label, Series()).numbers.add(kept.numbers)
+                self._drop(key)
+        series = {label: Series(self._sums[label].copy(), self._live.get(label, 0),
+                                tickets.get(label, 0)) for label in self._held}
         for label, out in series.items():
             out.numbers.add(self._gone.get(label, Numbers()))
             out.expected_ns = self._expected.get(label, 0.0)
         self._own = {label for label in series if label != self._other}
-        self.folded = len(folded)
+        self.folded = len(self._folded)
         self._forget(series)
         return series
+
+    def _add_expected(self, label: Label, r: TaskRecord, ran: dict[str, int]) -> None:
+        if r.expected_share is not None:
+            self._expected[label] = self._expected.get(label, 0.0) + \
+                r.expected_share * ran[r.contention_group]
 
     def _forget(self, live: dict[Label, Series]) -> None:
         """Keep the totals of at most _KEPT_LABELS labels without tasks."""

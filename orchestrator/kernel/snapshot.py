@@ -30,7 +30,7 @@ from orchestrator.constants import READER_SLOTS, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
 from orchestrator.paths import Pins
-from orchestrator.records import Key, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.records import Change, Key, Snapshot, SnapshotInfo, TaskSample
 
 T = TypeVar("T")
 
@@ -229,6 +229,7 @@ class Session:
         self._full = True      # the next walk writes every live task
         self._exits = 0        # the exits numbered before the last walk began
         self._taken = 0        # samples taken
+        self._number = 0       # the last snapshot's number
 
     def close(self) -> None:
         """Give the slot back (so does the reader's end)."""
@@ -249,10 +250,10 @@ class Session:
             raise LotteryError(f"snapshot {number} wrote {info.rows} rows and its map held "
                                f"{len(rows.live)}", "is another lottery reading slot "
                                f"{self._slot.number} of {self._pins.dir}? stop it")
-        unchanged = self._apply(info, rows)
+        change = self._apply(info, rows)
         timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
         return Snapshot(info, timestamp_s, tuple(self._live.values()), tuple(rows.exits),
-                        tuple(procstat.parse_idle(raw.stat)), groups, unchanged)
+                        tuple(procstat.parse_idle(raw.stat)), groups, change)
 
     def _read(self, full: bool) -> tuple[Raw, SnapshotInfo, dict, parse.TaskRows]:
         """One walk, read whole (the rows stream in while they are parsed)."""
@@ -272,19 +273,21 @@ class Session:
         groups = parse.group_rows(parse.iter_formatted([raw.groups]))
         return raw, info, groups, parse.task_rows(parse.iter_formatted(raw.rows), number)
 
-    def _apply(self, info: SnapshotInfo, rows: parse.TaskRows) -> frozenset[Key]:
-        """Bring the live tasks up to this walk; return the ones unchanged
-        since the sample before."""
+    def _apply(self, info: SnapshotInfo, rows: parse.TaskRows) -> Change | None:
+        """Bring the live tasks up to this walk; return how they differ from
+        the sample before (None for the first)."""
         live, had = self._live, self._taken > 0
         written = {t.key: t for t in rows.live}
         # A task written again with the numbers it had is unchanged, and
         # keeps the sample the stages after this one know.
-        same = {k for k, t in written.items() if live.get(k) == t}
-        kept = live.keys() - written.keys() if not info.full else set()
-        if info.full:
-            live = self._live = {k: live[k] if k in same else t for k, t in written.items()}
+        changed = {k: t for k, t in written.items() if live.get(k) != t}
+        left: set[Key] = set()
+        if info.full:  # every live task written: those not written are gone
+            left = live.keys() - written.keys()
+            live = self._live = {k: live[k] if k not in changed else t
+                                 for k, t in written.items()}
         else:
-            live.update((k, t) for k, t in written.items() if k not in same)
+            live.update(changed)
         # Tasks whose exits were numbered before the walk began are gone (one
         # that exits during the walk may be passed live: its exit comes with
         # the next walk).  A key written live again is a thread that called
@@ -298,7 +301,8 @@ class Session:
             gone |= {k for k, t in live.items()
                      if t.tgid in execs and k != execs[t.tgid] and k not in written}
         for key in gone:
-            live.pop(key, None)
+            if live.pop(key, None) is not None:
+                left.add(key)
         # Exits since the walk before that the walk could not give (the ring
         # went past them, or their rows left): tasks they ended may still be
         # here, so the next walk writes every task.
@@ -315,7 +319,8 @@ class Session:
         self._full = bool(info.dropped) or lost
         self._exits = info.exits
         self._taken += 1
-        return frozenset((kept | same) - gone) if had else frozenset()
+        since, self._number = self._number, info.snapshot
+        return Change(since, changed, frozenset(left)) if had else None
 
 
 def take(pins: Pins) -> Snapshot:
@@ -334,7 +339,7 @@ def take(pins: Pins) -> Snapshot:
     exits = {t.key + (t.exit_seq,): t for t in (*kept.exits, *snap.exits)}
     return Snapshot(snap.info, snap.timestamp_s, snap.tasks,
                     tuple(sorted(exits.values(), key=lambda t: t.exit_seq)), snap.idle,
-                    snap.groups, snap.unchanged)
+                    snap.groups, snap.change)
 
 
 @contextlib.contextmanager

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from itertools import compress
-from operator import attrgetter, not_
+from operator import attrgetter
 
-from orchestrator.records import CpuIdle, Group, Key, Snapshot, TaskSample
+from orchestrator.records import Change, CpuIdle, Group, Key, Snapshot, TaskSample
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,9 +91,10 @@ class Sample:
     conservation: Conservation | None
     exits_missed: int = 0          # exits in the interval whose rows were gone
     exits: int = 0                 # exits numbered in the interval
-    # Live tasks whose row is the one of the sample before, to the value: their
-    # numbers did not change (Snapshot.unchanged) and nothing moved then either.
-    unchanged: frozenset[Key] = frozenset()
+    # How its live rows differ from the sample before's (numbered by the
+    # snapshot it was read from): the rows made again, and the tasks that
+    # left.  Every other row is quiet, as it was then.  None: all are new.
+    change: Change | None = None
     throttled: dict[int, Throttling] = field(default_factory=dict)  # by group id
 
     @property
@@ -122,6 +122,12 @@ def _zero(task: TaskSample) -> TaskSample:
                    involuntary_switches=0, exited=False, exit_seq=0)
 
 
+# What a task that started in the interval is counted from (only its
+# numbers are read: one made per task cost 15 us, at thousands of exits a second)
+_ZEROS = TaskSample(pid=0, start_ns=0, tgid=0, ppid=0, comm="", nice=0, policy=0, cpu=0,
+                    cpus_allowed=0, runtime_ns=0, wait_ns=0, wait_max_ns=0, runs=0,
+                    voluntary_switches=0, involuntary_switches=0, group=0)
+
 _KEY = attrgetter("key")
 _RUNTIME_DELTA = attrgetter("runtime_delta_ns")
 
@@ -142,7 +148,7 @@ class Reader:
         self._age: dict[Key, int] = {}  # samples since a known task was live
         self._retired: tuple[int, ...] = _ZERO
         self._rows: dict[Key, TaskRow] = {}  # the last sample's row of each live task
-        self._quiet: frozenset[Key] = frozenset()  # of those, the ones where nothing moved
+        self._moving: set[Key] = set()  # of those, the ones where something moved
 
     def advance(self, cur: Snapshot) -> Sample:
         """Return the sample from the previous snapshot to `cur` (deltas are
@@ -157,23 +163,31 @@ class Reader:
         def baseline(task: TaskSample) -> TaskSample | None:
             old = self._known.get(task.key)
             if old is None and (complete or (since_ns is not None and task.start_ns >= since_ns)):
-                old = _zero(task)  # started in the interval: counts from zero
+                old = _ZEROS  # started in the interval: counts from zero
             return old
 
-        # A task whose numbers are those of the last sample, where nothing
-        # moved, has the same row again: all its deltas are 0 once more.
-        tasks = cur.tasks
-        keys = list(map(_KEY, tasks))
+        change = cur.change
+        if change is not None and (prev is None or not change.follows(prev.info.snapshot)):
+            change = None  # not told against the snapshot it took before: all anew
         before = self._rows
-        rows = list(map(before.get, keys))
-        # the tasks of the last sample that are not in this one; most samples
-        # have none, which the count of rows found tells without a set
-        current: set[Key] | None = None  # the keys as a set, made once if needed
-        # (not rows.count(None): that calls each row's dataclass __eq__)
-        if len(list(filter(None, rows))) != len(before):
-            current = set(keys)
-        left = set() if current is None else before.keys() - current
-        same = cur.unchanged & self._quiet if prev is not None else frozenset()
+        left: set[Key] = set()
+        if change is not None:
+            # comprehensions over what changed: set operations with a dict's
+            # keys may walk the whole dict
+            left = {k for k in change.left if k in before}
+            new = sum(1 for k in change.changed if k not in before)
+            if len(before) - len(left) + new != len(cur.tasks):
+                change = None  # not the rows this reader holds: start afresh
+        if change is not None:
+            # Only what changed is visited: a task whose numbers are those of
+            # the last sample, where nothing moved, has the same row again.
+            live: dict[Key, TaskSample] = change.changed
+            touched = {*change.changed, *(k for k in self._moving if k not in left)}
+            touched.difference_update(left)
+        else:
+            live = dict(zip(map(_KEY, cur.tasks), cur.tasks, strict=True))
+            left = before.keys() - live.keys()
+            touched = live.keys()
         mine: list[TaskSample] = []
         missed = numbered = 0
         if prev is not None:
@@ -182,40 +196,48 @@ class Reader:
             numbered = max(0, last - first)
             missed = numbered - len(mine)
         # exec from a thread: keys whose task another thread became
-        if mine and current is None:
-            current = set(keys)
-        took_over, overwritten = self._exec_takeovers(mine, left, keys, tasks, current,
-                                                      complete) if mine else ({}, [])
-        fresh = list(compress(range(len(keys)), map(not_, map(same.__contains__, keys))))
-        for i in fresh:
-            t = tasks[i]
-            thread = took_over.get(keys[i])
-            rows[i] = _row(t, baseline(t)) if thread is None else \
+        took_over, overwritten = self._exec_takeovers(mine, set(left), live, complete) \
+            if mine else ({}, [])
+        rows = before if change is not None else {}
+        for key in left:
+            rows.pop(key, None)
+        fresh: dict[Key, TaskRow] = {}
+        for key in touched:
+            t = live[key] if key in live else before[key].task
+            thread = took_over.get(key)
+            fresh[key] = _row(t, baseline(t)) if thread is None else \
                 replace(_row(t, thread), exec_from=thread.pid)  # pid 0: a thread never seen
-        self._rows = dict(zip(keys, rows, strict=True))
-        self._quiet = same | {keys[i] for i in fresh if rows[i].quiet}
+        rows.update(fresh)
+        self._rows = rows
+        self._moving = {key for key, row in fresh.items() if not row.quiet}
+        ended = []
         for t in mine:
             thread = took_over.get((t.pid, t.start_ns, "exit")) if took_over else None
-            rows.append(_row(t, baseline(t)) if thread is None else
-                        replace(_row(t, thread), exec_from=thread.pid))
+            ended.append(_row(t, baseline(t)) if thread is None else
+                         replace(_row(t, thread), exec_from=thread.pid))
         retired = retired_totals(cur)
         if missed and complete and not cur.info.dropped:
             # a leader whose exit row its successor's replaced: counted to
             # its last numbers already, as a task that vanished is
             vanished = self._vanished(cur, mine) + overwritten
-            rows += _unseen(self._retired, retired, mine, vanished)
+            ended += _unseen(self._retired, retired, mine, vanished)
             for task in vanished:  # counted with the unseen exits: not carried
                 self._known.pop(task.key, None)
         self._retired = retired
-        self._remember(left, [tasks[i] for i in fresh], {t.key for t in mine})
+        self._remember(set(left), [row.task for row in fresh.values()], {t.key for t in mine})
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
         self._prev = cur
-        return Sample(cur, rows, idle, _conservation(prev, cur, rows, idle), missed, numbered,
-                      frozenset(same), throttling(cur.groups, prev.groups) if prev else {})
+        # the rows not visited are quiet: their deltas add nothing
+        moved = [*fresh.values(), *ended]
+        return Sample(cur, [*rows.values(), *ended], idle,
+                      _conservation(prev, cur, moved, idle), missed, numbered,
+                      None if change is None else Change(prev.info.snapshot, fresh,
+                                                         frozenset(left)),
+                      throttling(cur.groups, prev.groups) if prev else {})
 
-    def _exec_takeovers(self, exits: list[TaskSample], left: set[Key], keys: list[Key],
-                        tasks: tuple[TaskSample, ...], current: set[Key], complete: bool
+    def _exec_takeovers(self, exits: list[TaskSample], left: set[Key],
+                        live: dict[Key, TaskSample], complete: bool
                         ) -> tuple[dict, list[TaskSample]]:
         """Live tasks whose key another thread took over by calling exec.
 
@@ -228,14 +250,16 @@ class Reader:
         -501 ms, an exporter counter that fell).  The thread is the one of
         its process that left the task list with no exit, whose numbers are
         the highest not above the key's; the key's row says which
-        (exec_from).  The thread is counted there, not as gone."""
+        (exec_from).  The thread is counted there, not as gone.  `live`
+        holds at least every live task whose numbers changed: a key taken
+        over has other numbers."""
         ended = {t.key for t in exits}
         out: dict = {}
         overwritten: list[TaskSample] = []
-        for i in [i for i, key in enumerate(keys) if key in ended] if ended & current else []:
-            thread = self._thread_of(tasks[i], left, ended, complete)
+        for key in [k for k in ended if k in live]:
+            thread = self._thread_of(live[key], left, ended, complete)
             if thread is not None:
-                out[keys[i]] = thread
+                out[key] = thread
         # The thread may have exited too before the next sample: its exit row
         # then replaced its leader's (one key), with numbers below the
         # leader's last ones.

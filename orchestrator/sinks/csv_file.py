@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+from operator import attrgetter
 from pathlib import Path
 
 from orchestrator.analysis.frames import Frame
-from orchestrator.records import NAMES, TASK_FIELDS, TIMESTAMP, TaskRecord
+from orchestrator.records import NAMES, TASK_FIELDS, TIMESTAMP, Key, TaskRecord
 from orchestrator.sinks.append import AppendFile
 
 HEADER = ",".join(NAMES)
 _FLOATS = tuple((i, f"{{:.{f.digits}f}}") for i, f in enumerate(TASK_FIELDS)
                 if f.digits is not None)
 _STAMP = f"{{:.{TIMESTAMP.digits}f}}"
+_KEY = attrgetter("key")
 
 
 def _cells(record: TaskRecord) -> list[object]:
@@ -40,33 +42,36 @@ class CsvSink:
     def __init__(self, path: Path):
         self.path = path
         self._file = AppendFile(path, "CSV", "--output", lambda first: first == HEADER, HEADER)
-        # The last frame's line of each task: most tasks of a host sleep, and
-        # a record the frame says stood there before has the same line again.
-        self._last: list[bytes] = []
+        # The last frame's line of each live task: most tasks of a host
+        # sleep, and a record the frame does not say changed has the same
+        # line again.
+        self._last: dict[Key, bytes] = {}
         self._seq = 0
 
     def write(self, frame: Frame) -> int:
         """Append one frame's records whole; return how many."""
-        records = frame.tasks + frame.idle
-        if frame.seq and frame.seq == self._seq + 1 and frame.previous:
-            # -1, a new record, picks the None at the end
-            texts: list[bytes | None] = list(map((self._last + [None]).__getitem__,
-                                                 frame.previous))
-            texts += [None] * len(frame.idle)
+        change, lines = frame.change, self._last
+        if change is not None and not change.follows(self._seq):
+            change = None  # not the frame after the one it wrote last: all anew
+        if change is not None:
+            for key in change.left:
+                lines.pop(key, None)
+            lines.update(zip(change.changed, _lines(list(change.changed.values())), strict=True))
+            if len(lines) != frame.live:  # not the lines of the frame before: all anew
+                change = None
+        if change is None:
+            texts = _lines([*frame.tasks, *frame.idle])
+            lines = dict(zip(map(_KEY, frame.tasks[:frame.live]), texts, strict=False))
         else:
-            texts = [None] * len(records)
-        new = [i for i, text in enumerate(texts) if text is None]
-        for i, text in zip(new, _lines([records[i] for i in new]), strict=True):
-            texts[i] = text
-        if records:
+            texts = [*lines.values(), *_lines([*frame.tasks[frame.live:], *frame.idle])]
+        if texts:
             # one join: stamp,line, then newline and stamp before each next
             stamp = (_STAMP.format(frame.timestamp_s) + ",").encode("ascii")
-            lines = list(texts)
-            lines[0] = stamp + lines[0]
-            lines[-1] += b"\n"
-            self._file.put((b"\n" + stamp).join(lines))
-        self._last, self._seq = texts[:len(frame.tasks)], frame.seq
-        return len(records)
+            texts[0] = stamp + texts[0]
+            texts[-1] += b"\n"
+            self._file.put((b"\n" + stamp).join(texts))
+        self._last, self._seq = lines, frame.seq
+        return len(frame.tasks) + len(frame.idle)
 
     def close(self) -> None:
         self._file.close()
