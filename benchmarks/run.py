@@ -18,6 +18,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from benchmarks import parking
 from orchestrator import paths
 from orchestrator.analysis import frames, tickets
 from orchestrator.commands import build as build_cmd
@@ -61,39 +62,6 @@ def _load_reference(build: Path, name: str, pin_dir: Path) -> Path:
     pin_dir.mkdir(mode=0o700)
     tools.run(["bpftool", "prog", "loadall", str(obj), str(pin_dir), "autoattach"])
     return next(p for p in pin_dir.iterdir() if p.name.endswith("_switch"))
-
-
-_PARK = """
-import sys, threading
-threading.stack_size(64 * 1024)
-release = threading.Event()
-for _ in range(int(sys.argv[1])):
-    threading.Thread(target=release.wait, daemon=True).start()
-print("ready", flush=True)
-sys.stdin.read()
-"""
-_THREADS_PER_PROCESS = 20_000
-
-
-def _park_threads(count: int) -> list[subprocess.Popen]:
-    """Park about `count` sleeping threads in child processes, so the task map
-    holds that many real tasks; closing their stdin ends them."""
-    procs = []
-    while count > 0:
-        n = min(count, _THREADS_PER_PROCESS)
-        procs.append(subprocess.Popen([sys.executable, "-c", _PARK, str(n)], text=True,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE))
-        count -= n
-    for proc in procs:
-        if proc.stdout.readline().strip() != "ready":
-            raise RuntimeError("a thread-parking child failed")
-    return procs
-
-
-def _release(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        proc.stdin.close()
-        proc.wait()
 
 
 def _children_cpu_s() -> float:
@@ -333,7 +301,7 @@ def main() -> int:
             for count in (int(n) for n in args.tasks.split(",")):
                 if count + 10_000 > _pid_max():  # room for the threads' pids
                     Path("/proc/sys/kernel/pid_max").write_text(str(4 * count))
-                procs = _park_threads(count)
+                procs = parking.park_threads(count)
                 try:
                     sample, sample_cpu, tasks, written = _time_sample(pins, REPEATS)
                     whole, whole_cpu = _time_pipeline(pins, build, REPEATS)
@@ -341,7 +309,7 @@ def main() -> int:
                     rss = _sample_hwm_mb(pins)
                     scrapes.append((tasks, *_time_scrape(pins, REPEATS)))
                 finally:
-                    _release(procs)
+                    parking.release(procs)
                 base_cpu = base_cpu or whole_cpu
                 lines.append(f"| {count} | {tasks} | {written} | {sample:.4f} | "
                              f"{sample_cpu:.4f} | {whole:.4f} | {whole_cpu:.4f} | "
@@ -383,7 +351,8 @@ def main() -> int:
     machine = (f"{platform.node()}: {os.cpu_count()} CPUs, kernel {platform.release()}, "
                f"bpftool {tools.bpftool_version()}")
     header = ["# Performance", "", "Written by `make bench` (benchmarks/run.py); numbers from "
-              "one run, side by side.", "", f"Machine: {machine}.", ""]
+              "one run, side by side. Readers on a busy host, for minutes: docs/SOAK.md "
+              "(`make soak`).", "", f"Machine: {machine}.", ""]
     args.output.write_text("\n".join(header + lines) + "\n")
     print("\n".join(header + lines))
     return 0

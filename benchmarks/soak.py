@@ -27,7 +27,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from benchmarks.run import _park_threads, _release
+from benchmarks.parking import park_threads, release
 from orchestrator import paths
 from orchestrator.commands import build as build_cmd
 from orchestrator.commands import load as load_cmd
@@ -68,6 +68,40 @@ def _report(name: str, path: Path, asked: float, said: list[str]) -> list[str]:
     return lines
 
 
+def _title(args: argparse.Namespace) -> str:
+    pause = f"a {1000 * args.churn:g} ms pause in each loop" if args.churn else \
+        "no pause in the loops"
+    return f"## `benchmarks/soak.py --churn {args.churn:g}{' --storm' if args.storm else ''}`" \
+        f" ({pause}{', with the fork storm' if args.storm else ''})"
+
+
+_PREAMBLE = """# A busy host (`make soak`)
+
+Written by `benchmarks/soak.py --output` (`make soak` runs it with its
+defaults), one section per set of options, each replaced by its next run.
+A CPU hog per CPU (`stress-ng --cpu 2`), 3,000 parked threads, three loops
+of short processes, and three readers of one instance at once: a dump every
+1 s and a dump every 0.5 s (both into CSVs), and an exporter scraped every
+0.2 s. Intervals are the spacing of the samples' timestamps; conservation
+is each sample's task time plus idle time against the CPU time that passed,
+from the CSV alone.
+"""
+
+
+def _write(path: Path, title: str, report: list[str]) -> None:
+    """Replace the section `title` of `path` (or add it), keeping the others."""
+    sections: dict[str, str] = {}
+    if path.exists():
+        for part in path.read_text().split("\n## ")[1:]:
+            head, _, body = part.partition("\n")
+            sections["## " + head] = body
+    sections[title] = "\n" + "\n".join(f"    {line}" for line in report) + "\n"
+    text = _PREAMBLE + "".join(f"\n{head}\n{body}" for head, body in sections.items())
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -104,6 +138,9 @@ def main() -> int:
     parser.add_argument("--storm", action="store_true", help="add stress-ng's fork storm")
     parser.add_argument("--churn", type=float, default=0.003,
                         help="seconds each of the three loops sleeps between processes")
+    parser.add_argument("--output", type=Path,
+                        help="the markdown file whose section for these options the figures "
+                        "replace (make soak: docs/SOAK.md)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("soak: needs root (it loads BPF)", file=sys.stderr)
@@ -124,7 +161,7 @@ def main() -> int:
         loads = [HOGS, *([STRESS] if args.storm else []), *[["sh", "-c", churn]] * 3]
         load = [subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
                 for argv in loads]
-        parked = _park_threads(PARKED)
+        parked = park_threads(PARKED)
         time.sleep(2.0)
         rate = _exits_per_s(pins)
         port = _free_port()
@@ -154,16 +191,19 @@ def main() -> int:
         said = [proc.communicate(timeout=300)[1].decode().splitlines() for proc in readers]
         stop.set()
         scraper.join()
-        print(f"busy host: {' '.join(HOGS)}; {' '.join(STRESS) if args.storm else 'no storm'}; "
-              "3 loops of /bin/true; "
-              f"{PARKED} parked threads; about {rate:.0f} exits/s; {args.seconds:g} s")
+        report = [f"busy host: {' '.join(HOGS)}; "
+                  f"{' '.join(STRESS) if args.storm else 'no storm'}; 3 loops of /bin/true; "
+                  f"{PARKED} parked threads; about {rate:.0f} exits/s; {args.seconds:g} s"]
         for (asked, out), lines in zip(outs.items(), said, strict=True):
-            print("\n".join(_report(f"dump {asked:g}", out, asked, lines)))
+            report += _report(f"dump {asked:g}", out, asked, lines)
         ordered = sorted(latencies)
         if ordered:
-            print(f"scrapes every 0.2 s: {len(ordered)}, {len(failed)} failed; latency median "
-                  f"{statistics.median(ordered):.3f} s, p99 {_percentile(ordered, 0.99):.3f} s, "
-                  f"worst {ordered[-1]:.3f} s")
+            report.append(f"scrapes every 0.2 s: {len(ordered)}, {len(failed)} failed; latency "
+                          f"median {statistics.median(ordered):.3f} s, p99 "
+                          f"{_percentile(ordered, 0.99):.3f} s, worst {ordered[-1]:.3f} s")
+        print("\n".join(report))
+        if args.output:
+            _write(args.output, _title(args), report)
     finally:
         stop.set()
         if scraper is not None:
@@ -179,7 +219,7 @@ def main() -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         if parked is not None:
-            _release(parked)
+            release(parked)
         unload_cmd.unload(pins)
     return 0
 

@@ -186,17 +186,22 @@ def test_reused_pid_starts_from_zero(instance):
 
 
 def _visible_threads() -> set[int]:
-    """Threads in /proc, less those the kernel hides even from root (this
-    sandbox shields its own agent, pid 1: its ns links answer EACCES)."""
+    """Live threads in /proc, less those the kernel hides even from root
+    (this sandbox shields its own agent, pid 1: its ns links answer EACCES).
+    A thread that has exited stays in /proc until it is reaped (state Z or
+    X), and a walk passes it over: its numbers come with its exit."""
     seen = set()
     for path in glob.glob("/proc/[0-9]*/task/[0-9]*"):
         try:
             os.readlink(f"{path}/ns/pid")
+            with open(f"{path}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
         except PermissionError:
             continue
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
             continue  # exited meanwhile
-        seen.add(int(os.path.basename(path)))
+        if state not in ("Z", "X"):
+            seen.add(int(os.path.basename(path)))
     return seen
 
 

@@ -422,7 +422,10 @@ def test_first_printed_sample_covers_one_interval(instance, tmp_path):
 def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(bpf_object, pin_dir,
                                                                      tmp_path):
     """The issue's stress (stress-ng --cpu 2 --switch 2 --fork 2 --pthread 1):
-    per-sample conservation from the CSV alone, median within 1%, p95 5%.
+    per-sample conservation from the CSV alone, median within 1%, p95 5%, at
+    the 1 s interval the issue holds to it (a walk preempted half way skews a
+    sample by its length against the interval: at 0.5 s, beside the rest of
+    the suite, 2 of 7 samples were off by 5.6 and 5.9 %).
     Exit rows are kept 2 s: the stressors end thousands of tasks a second,
     and with 10 s of them the map holds a full ring, each sample reads it
     all and takes seconds, so the intervals grow (85 s for 12 samples, on a
@@ -440,7 +443,7 @@ def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(bpf_object, 
     try:
         with loaded(bpf_object, pin_dir, exit_retain_s=1) as pins:
             time.sleep(1.0)
-            done = run_lottery("dump", "-q", "-i", "0.5", "-n", "7", "-o", str(out),
+            done = run_lottery("dump", "-q", "-i", "1", "-n", "7", "-o", str(out),
                                "--pin-dir", str(pins.dir), timeout=PATIENCE_S)
     finally:
         os.killpg(stress.pid, signal.SIGKILL)
@@ -486,3 +489,85 @@ def test_a_reload_under_a_dump_is_said_and_starts_a_new_baseline(bpf_object, pin
     errors = [e for (_, e), gap in zip(records.conservation(samples), gaps, strict=True)
               if gap < 0.6]
     assert len(errors) >= 4 and all(abs(e) < 0.05 for e in errors), errors
+
+
+_ON_CUE = """
+import sys, time
+print("ready", flush=True)
+for _ in sys.stdin:  # each line: run 20 ms of CPU, then sleep again
+    end = time.thread_time() + 0.02
+    while time.thread_time() < end:
+        pass
+    print("ran", flush=True)
+"""
+
+
+def _at_pid(pid: int) -> subprocess.Popen | None:
+    """A sleeping process that runs on cue, with pid `pid` (the kernel gives
+    the pid after ns_last_pid to the next fork; another fork may take it
+    first: None then)."""
+    Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+    proc = subprocess.Popen([sys.executable, "-c", _ON_CUE], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    if proc.pid == pid:
+        return proc
+    proc.kill()
+    proc.wait()
+    return None
+
+
+def _asleep(pid: int) -> bool:
+    """Back in its read of stdin (its state after the command name)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def _schedstat_runtime(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+def test_two_tasks_whose_pids_share_a_walks_entry_keep_their_numbers(instance):
+    """A walk finds whether a task changed in an array by pid (marks), of
+    MARK_SLOTS entries: two live tasks whose pids are MARK_SLOTS apart share
+    one.  Each finds the other's hash there, so both are written at every
+    walk, and neither's run is ever taken for unchanged: the numbers each
+    sample holds for them are the kernel's, as they run in turn."""
+    from orchestrator.header import define
+
+    apart = define("MARK_SLOTS")
+    pid_max = Path("/proc/sys/kernel/pid_max")
+    old_max = pid_max.read_text()
+    procs: list[subprocess.Popen] = []
+    try:
+        pid_max.write_text(str(3 * apart))
+        for tries in range(50):  # pids free at both places, in the middle of the range
+            base = 100_000 + 997 * tries
+            if Path(f"/proc/{base}").exists() or Path(f"/proc/{base + apart}").exists():
+                continue
+            first = _at_pid(base)
+            second = _at_pid(base + apart) if first else None
+            if first and second:
+                procs = [first, second]
+                break
+            procs = [p for p in (first, second) if p]
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+            procs = []
+        assert procs, "no two free pids MARK_SLOTS apart: other forks took them each time"
+        with snapshot.session(instance) as reader:
+            reader.take()
+            for proc in [*procs, *procs, procs[1]]:  # each runs, the other sleeps
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+                assert proc.stdout.readline() == "ran\n"
+                wait_until(lambda: all(_asleep(p.pid) for p in procs), "both asleep", step_s=0.005)
+                snap = reader.take()
+                found = {t.pid: t.runtime_ns for t in snap.tasks}
+                for p in procs:  # asleep: the kernel's number is the one the walk read
+                    assert found[p.pid] == _schedstat_runtime(p.pid), p.pid
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        pid_max.write_text(old_max)
