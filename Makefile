@@ -96,7 +96,7 @@ demo: setup
 # beside any busy machine.  Tests that add users share a half (useradd locks
 # /etc/passwd).
 TEST_HALF := tests/test_exporter.py tests/test_cli.py tests/test_privileges.py \
-	tests/test_readers.py tests/test_kernel.py tests/test_bandwidth.py \
+	tests/test_readers.py tests/test_bandwidth.py \
 	tests/test_serve_privsep.py tests/test_hostile_pins.py tests/test_trace.py \
 	tests/test_experiments.py
 TEST_TMP := /tmp/lottery-tests-$(shell id -u)

@@ -189,6 +189,9 @@ class Analyser:
             groups.setdefault(share.group, []).append(key)
         out: dict[Key, int] = {}
         for keys in groups.values():
+            # in the order of the tasks' keys, not of the rows: a seed draws
+            # the same wins however the stages before listed them
+            keys.sort()
             won = schedulers.draw([by_task[k].ticket_share for k in keys], self.opts.draws,
                                   self._rng)
             out.update(zip(keys, won, strict=True))

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from orchestrator.analysis.frames import Frame
 from orchestrator.records import Key, TaskRecord
 
 OTHER = "other"
+_KEY = attrgetter("key")
 # A task gone from the task list may still have its exit numbered later
 # (deltas.Reader carries it as long): its last numbers wait that long.
 _PENDING_SAMPLES = 5
@@ -169,6 +171,11 @@ class Totals:
             # exits nobody saw: their tasks keep their last numbers
             ended = [r for r in frame.tasks if r.state == "exited"]
         self._seq = frame.seq
+        # Tasks new to this reader take labels in the order of their keys,
+        # not of the frame's rows: under the cap, which label gets a series
+        # of its own must not depend on how the stages before listed them.
+        live.sort(key=_KEY)
+        ended.sort(key=_KEY)
         labeller: list = []  # made once, for the first task new to this reader
 
         def wanted_of(r: TaskRecord) -> Label | None:

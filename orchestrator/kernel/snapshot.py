@@ -241,8 +241,12 @@ class Session:
     def take(self) -> Snapshot:
         """The next sample: every live task (those the walk did not write as
         the samples before had them) and the exits since the last."""
+        # A walk moves its reader on (the kernel's `since`) whether or not
+        # what it wrote gets read: until this sample is applied, the next walk
+        # writes every task.
+        full, self._full = self._full, True
         try:
-            raw, info, groups, rows = self._slot.again(self._read, self._full)
+            raw, info, groups, rows = self._slot.again(self._read, full)
         except LotteryError as err:
             raise _not_loaded(err, self._pins) from None
         number = info.snapshot

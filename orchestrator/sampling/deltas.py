@@ -195,9 +195,16 @@ class Reader:
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
             numbered = max(0, last - first)
             missed = numbered - len(mine)
-        # exec from a thread: keys whose task another thread became
+        # exec from a thread: keys whose task another thread became.  Looked
+        # for among every live task: a thread that called exec while the walk
+        # before ran was written then, and may be unchanged since.
+        if mine and change is not None:
+            live = {**{t.key: before[t.key].task for t in mine
+                       if t.key in before and t.key not in left}, **change.changed}
         took_over, overwritten = self._exec_takeovers(mine, set(left), live, complete) \
             if mine else ({}, [])
+        if change is not None:
+            touched.update(k for k in took_over if len(k) == 2)  # made again from the thread
         rows = before if change is not None else {}
         for key in left:
             rows.pop(key, None)
@@ -251,8 +258,7 @@ class Reader:
         its process that left the task list with no exit, whose numbers are
         the highest not above the key's; the key's row says which
         (exec_from).  The thread is counted there, not as gone.  `live`
-        holds at least every live task whose numbers changed: a key taken
-        over has other numbers."""
+        holds at least every live task whose key an exit has."""
         ended = {t.key for t in exits}
         out: dict = {}
         overwritten: list[TaskSample] = []
