@@ -75,6 +75,19 @@ class Kernel:
         self.live[leader] = replace(thread, pid=leader[0], start_ns=leader[1],
                                     runtime_ns=thread.runtime_ns + self.next_pid)
 
+    def act(self, op: str, i: int) -> None:
+        """One step of a test's steps that is not a walk."""
+        if op == "spawn":
+            self.spawn()
+        elif op == "thread":
+            self.spawn(i)
+        elif op == "run":
+            self.run(i)
+        elif op == "exit":
+            self.exit(i)
+        else:
+            self.exec_from_thread(i)
+
     def walk(self, full: bool, exit_during: int, exec_during: int | None = None
              ) -> tuple[SnapshotInfo, parse.TaskRows, set]:
         """Write the tasks that changed since the walk before (all: full),
@@ -125,16 +138,8 @@ def test_the_readers_tasks_are_the_ones_its_walk_found(steps):
     session = Session(pins("/sys/fs/bpf/lottery-never-loaded"))
     before = None
     for op, i, during in [*steps, ("walk", 0, 0)]:
-        if op == "spawn":
-            kernel.spawn()
-        elif op == "thread":
-            kernel.spawn(i)
-        elif op == "run":
-            kernel.run(i)
-        elif op == "exit":
-            kernel.exit(i)
-        elif op == "exec":
-            kernel.exec_from_thread(i)
+        if op != "walk":
+            kernel.act(op, i)
         else:
             info, rows, visited = kernel.walk(session._full, during)
             change = session._apply(info, rows)
@@ -202,13 +207,5 @@ def test_what_each_stage_works_out_again_is_what_working_all_out_gives(steps, ca
             assert {r.key: r.lottery_wins for r in a.tasks} == \
                 {r.key: r.lottery_wins for r in b.tasks}  # a seed draws the same wins
             assert counted[0].update(a) == counted[1].update(b)
-        elif op == "spawn":
-            kernel.spawn()
-        elif op == "thread":
-            kernel.spawn(i)
-        elif op == "run":
-            kernel.run(i)
-        elif op == "exit":
-            kernel.exit(i)
         else:
-            kernel.exec_from_thread(i)
+            kernel.act(op, i)

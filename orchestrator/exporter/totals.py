@@ -188,14 +188,9 @@ class Totals:
             self._leave(key)
         tickets: dict[Label, int] = {}
         for r in live:
-            known = self._tasks.get(r.key)
-            if known is None:
-                wanted = wanted_of(r)
-                if wanted is None:
-                    continue
-                label = self._label(wanted)
-            else:
-                wanted, label = known.wanted, known.label
+            if (labels := self._labels(r, wanted_of)) is None:
+                continue
+            wanted, label = labels
             self._add_expected(label, r, ran)
             if r.exec_from is not None:
                 self._drop_threads(r.exec_from)
@@ -204,17 +199,12 @@ class Totals:
             if r.expected_share is not None and r.tickets is not None:
                 tickets[label] = tickets.get(label, 0) + r.tickets
         for r in ended:
-            known = self._tasks.get(r.key)
-            if known is None:
-                wanted = wanted_of(r)
-                if wanted is None:
-                    continue
-                label = self._label(wanted)
-            else:
-                label = known.label
+            if (labels := self._labels(r, wanted_of)) is None:
+                continue
+            label = labels[1]
             self._add_expected(label, r, ran)
             gone = self._gone.setdefault(label, Numbers())
-            live_now = known is not None and r.key not in self._missing
+            live_now = r.key in self._tasks and r.key not in self._missing
             if r.exec_from is not None:
                 self._drop_threads(r.exec_from)
                 if not live_now:
@@ -240,6 +230,16 @@ class Totals:
         self.folded = len(self._folded)
         self._forget(series)
         return series
+
+    def _labels(self, r: TaskRecord, wanted_of: Callable[[TaskRecord], Label | None]
+                ) -> tuple[Label, Label] | None:
+        """The label a task would have but for the cap, and the one it has:
+        those it got when first seen (None: not counted here)."""
+        known = self._tasks.get(r.key)
+        if known is not None:
+            return known.wanted, known.label
+        wanted = wanted_of(r)
+        return None if wanted is None else (wanted, self._label(wanted))
 
     def _add_expected(self, label: Label, r: TaskRecord, ran: dict[str, int]) -> None:
         if r.expected_share is not None:
