@@ -639,21 +639,14 @@ static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 
 	if (reader) {
 		if (!walk->full)
 			walk_ring(uncopy_exit, &sweep, reader->copied_from, reader->copied_to);
-		reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
-	}
-	if (reader) {
 		if (reader->exits_from < from)
 			from = reader->exits_from;
 		if (exits - from > EXIT_RING)
 			from = exits - EXIT_RING;
-		sweep.copied = 0;
 		walk_ring(copy_exit, &sweep, from, exits);
-		reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
-		if (reader) {
-			reader->exits_from = walk->exits;
-			reader->copied_from = from;
-			reader->copied_to = exits;
-		}
+		reader->exits_from = walk->exits;
+		reader->copied_from = from;
+		reader->copied_to = exits;
 	}
 	walk->exits_from = from;
 	walk->copied = sweep.copied;
@@ -733,9 +726,7 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 		struct clearing keep = { .keep = walk->snapshot };
 
 		bpf_for_each_map_elem(out, clear_row, &keep, 0);
-		reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
-		if (reader)
-			reader->rows = keep.kept;
+		reader->rows = keep.kept;
 	}
 	sweep_groups(now, cfg);
 	if (info) {
@@ -844,13 +835,13 @@ int snapshot(struct bpf_iter__task *ctx)
 		}
 		change = mark->change;
 	}
+	if (mark && change <= walk->since)
+		return 0; /* unchanged: a row of it a walk before wrote leaves at the end */
 	out = bpf_map_lookup_elem(&reader_rows, &walk->slot);
 	if (!out)
 		return 0;
 	key.pid = task->pid;
 	key.start_ns = task->start_time;
-	if (mark && change <= walk->since)
-		return 0; /* unchanged: a row of it a walk before wrote leaves at the end */
 	found = bpf_map_lookup_elem(out, &key);
 	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
 	if (walk->rows >= limit) {

@@ -14,10 +14,10 @@
  * only the ones younger than the retention `load --exit-retention` sets. */
 #define EXIT_RING 16384
 #define EXIT_RETAIN_NS_DEFAULT (10ULL * 1000000000) /* when load sets none */
-/* A reader's map holds a walk's live rows and the exits it copied. */
 /* Entries of the walks' array by pid (a power of two, at least as many as
  * the live tasks a map holds). */
 #define MARK_SLOTS (2 * TASKS_CAPACITY)
+/* A reader's map holds a walk's live rows and the exits it copied. */
 #define TASK_MAP_ENTRIES (TASKS_CAPACITY + EXIT_RING + 1024) /* + room for races */
 #define EXIT_MAP_ENTRIES (EXIT_RING + 1024)
 #define GROUPS_CAPACITY 8192
