@@ -22,7 +22,6 @@ from orchestrator.exporter import bandwidth
 from orchestrator.exporter.totals import OTHER, Label, Series, Totals
 from orchestrator.kernel import snapshot, tools
 from orchestrator.paths import Pins
-from orchestrator.records import SnapshotInfo
 
 GROUP_BY = groupings.LABELS
 _STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
@@ -67,12 +66,11 @@ class Collector:
         self._capacity: int | None = None
         self._programs: dict[str, int] | None = None
         self._last_error = ""
-        self._last_info: SnapshotInfo | None = None
-
 
     def close(self) -> None:
         """Give the reader slot back."""
         self._source.close()
+
     def read_once(self) -> None:
         """Read the instance now, raising what fails (before serving)."""
         with self._lock:
@@ -116,15 +114,11 @@ class Collector:
 
     def _read(self) -> list[Metric]:
         snap = self._source.take()
-        last = self._last_info
-        if last is not None and (snap.info.snapshot <= last.snapshot
-                                 or snap.info.exits < last.exits):
-            # loaded again: its walks and exits are numbered from the start,
-            # so this reading is a new baseline (the counters keep their totals)
-            self._pipeline = Pipeline(tickets.WEIGHT)
-            self._capacity = self._programs = None
-        self._last_info = snap.info
         frame = self._pipeline.frame(snap)
+        if frame.reloaded:
+            # loaded again: the pipeline took this reading as a new baseline
+            # (the counters keep their totals); its maps and programs are new
+            self._capacity = self._programs = None
         self._dropped += frame.seen.dropped
         self._missed += max(0, frame.seen.exits_missed)
         if self._capacity is None:

@@ -87,13 +87,16 @@ def _not_started(what: str, err: OSError) -> LotteryError:
                         "run lottery from a directory you may enter, or reinstall the program")
 
 
-def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
-    """Run a program and return its stdout; raise LotteryError when it fails."""
+def run(argv: list[str], elevate: bool = False, what: str = "", stdin: str | None = None
+        ) -> str:
+    """Run a program (given `stdin`, if any) and return its stdout; raise
+    LotteryError when it fails."""
     what = what or os.path.basename(argv[0])
     if elevate:
         argv = elevated(argv, what)
+    command = local[argv[0]][argv[1:]]
     try:
-        return local[argv[0]][argv[1:]]()
+        return (command << stdin)() if stdin is not None else command()
     except ProcessExecutionError as err:
         raise failure(what, err.stderr or err.stdout or "", err.retcode) from None
     except OSError as err:
@@ -103,13 +106,8 @@ def run(argv: list[str], elevate: bool = False, what: str = "") -> str:
 def batch(lines: list[str], what: str) -> None:
     """Run bpftool commands (as `bpftool` takes them, one per line) in one
     bpftool process (`bpftool batch file -`); raise if any fails."""
-    argv = [require("bpftool"), "batch", "file", "-"]
-    try:
-        (local[argv[0]][argv[1:]] << "".join(f"{line}\n" for line in lines))()
-    except ProcessExecutionError as err:
-        raise failure(what, err.stderr or err.stdout or "", err.retcode) from None
-    except OSError as err:
-        raise _not_started(what, err) from None
+    run([require("bpftool"), "batch", "file", "-"], what=what,
+        stdin="".join(f"{line}\n" for line in lines))
 
 
 def stream(argv: list[str], elevate: bool = False, what: str = "",
