@@ -94,22 +94,26 @@ demo: setup
 # directory: most tests wait on real workloads, and every test keeps to its
 # own tasks, pins and cgroups, so each holds beside the other as it must
 # beside any busy machine.  Tests that add users share a half (useradd locks
-# /etc/passwd).
+# /etc/passwd).  Then, one at a time, the tests marked `alone`: those that
+# load the machine themselves (stress-ng, fork loops) or hold a sample to its
+# interval, which the other half's load would only add to.
 TEST_HALF := tests/test_exporter.py tests/test_cli.py tests/test_privileges.py \
 	tests/test_readers.py tests/test_bandwidth.py \
 	tests/test_serve_privsep.py tests/test_hostile_pins.py tests/test_trace.py \
 	tests/test_experiments.py
 TEST_TMP := /tmp/lottery-tests-$(shell id -u)
+PYTEST := $(PY) -m pytest -q -rs -p no:cacheprovider
 
 test: setup lint
 	@rm -rf $(TEST_TMP) && mkdir -p $(TEST_TMP); \
-	$(PY) -m pytest -q -rs -p no:cacheprovider --basetemp=$(TEST_TMP)/one $(TEST_HALF) \
+	$(PYTEST) -m "not alone" --basetemp=$(TEST_TMP)/one $(TEST_HALF) \
 		> $(TEST_TMP)/one.log 2>&1 & one=$$!; \
-	$(PY) -m pytest -q -rs -p no:cacheprovider --basetemp=$(TEST_TMP)/two \
+	$(PYTEST) -m "not alone" --basetemp=$(TEST_TMP)/two \
 		$(filter-out $(TEST_HALF),$(wildcard tests/test_*.py)) > $(TEST_TMP)/two.log 2>&1 & two=$$!; \
 	wait $$one; first=$$?; wait $$two; second=$$?; \
 	cat $(TEST_TMP)/one.log $(TEST_TMP)/two.log; \
-	[ $$first -eq 0 ] && [ $$second -eq 0 ]
+	$(PYTEST) -m alone --basetemp=$(TEST_TMP)/alone tests; third=$$?; \
+	[ $$first -eq 0 ] && [ $$second -eq 0 ] && [ $$third -eq 0 ]
 
 lint:
 	$(VENV)/bin/ruff check orchestrator tests benchmarks

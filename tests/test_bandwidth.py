@@ -131,6 +131,7 @@ def _session_tasks(sid: int) -> list[int]:
     return out
 
 
+@pytest.mark.alone
 def test_a_saturated_machine_owes_a_short_burst_what_it_asked_for(instance):
     """stress-ng --cpu 2 --switch 2, unpinned, in a session of its own,
     beside a 0.2 ms burst every 50 ms that waits behind the workers: the

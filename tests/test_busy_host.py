@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 from conftest import PATIENCE_S, run_lottery, start_lottery
 from test_exporter import Exporter, _get
 from test_readers import _parked_threads
@@ -36,6 +37,7 @@ def _intervals(path) -> list[float]:
     return [b - a for a, b in itertools.pairwise(stamps)]
 
 
+@pytest.mark.alone
 def test_three_readers_keep_their_intervals_beside_parked_threads_and_churn(instance,
                                                                             tmp_path):
     parked = _parked_threads(PARKED)

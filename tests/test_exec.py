@@ -39,6 +39,7 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
+@pytest.mark.alone
 @pytest.mark.parametrize("every_s", [0.25, 1.0])
 def test_exec_from_a_thread_keeps_every_number(instance, tmp_path, every_s):
     """Sampled often, the thread is seen before it calls exec; once a second,

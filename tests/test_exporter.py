@@ -420,6 +420,7 @@ def _counters(text: str) -> dict[str, float]:
     return out
 
 
+@pytest.mark.alone
 def test_counters_never_go_back_while_tasks_churn_and_the_instance_is_reloaded(
         instance, reader, bpf_object):
     from orchestrator.commands import load as load_cmd

@@ -98,6 +98,7 @@ def _two_samples(instance, pids, warmup_s: float, span_s: float = 2.0):
         workload.wait(pids)
 
 
+@pytest.mark.alone
 def test_tasks_plus_idle_fill_every_cpu_within_one_percent(instance, spin):
     pids = spin(0, CPU) + spin(5, CPU)
     first, second = _two_samples(instance, pids, 0.3)
@@ -226,6 +227,7 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+@pytest.mark.alone
 def test_numbers_match_proc_under_stress_ng_load(instance):
     """Both CPUs busy with CPU hogs and a switch storm: still within 1%."""
     stress = subprocess.Popen(["stress-ng", "--cpu", "2", "--switch", "2", "--timeout", "60",

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from conftest import PATIENCE_S, run_lottery, write_sudoers
 
 from orchestrator import records
@@ -61,6 +62,7 @@ def test_the_printed_rules_let_a_user_read_and_nothing_more(instance, throwaway_
     assert not Path("/etc/lottery-owned").exists() and instance.tasks.exists()
 
 
+@pytest.mark.alone
 def test_a_user_walking_in_loops_cannot_stop_a_root_reader(instance, throwaway_user,
                                                            tmp_path):
     """A user holding exactly the read rules, walking without end through

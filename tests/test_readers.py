@@ -419,6 +419,7 @@ def test_first_printed_sample_covers_one_interval(instance, tmp_path):
     assert (busy + idle) / cpus == pytest.approx(float(covered.group(1)) * 1e9, rel=0.1)
 
 
+@pytest.mark.alone
 def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(bpf_object, pin_dir,
                                                                      tmp_path):
     """The issue's stress (stress-ng --cpu 2 --switch 2 --fork 2 --pthread 1):
