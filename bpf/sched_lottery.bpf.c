@@ -37,6 +37,7 @@ struct task_track {
 	__u64 primed;        /* seen_delay_ns is a real baseline */
 	__u64 group;         /* its group at the walk that last found it changed
 	                      * (do_exit moves it; a change of group is a change) */
+	__u64 walked;        /* a walk found it alive: a reader may hold it */
 };
 
 /* What the walks keep per task, in an array by pid, not in task storage: a
@@ -65,6 +66,9 @@ struct walk {
 	__u64 changes; /* counters.changes when it began */
 	__u64 exits_from; /* the first exit it copied for its reader */
 	__u64 copied;     /* exits it copied */
+	__u64 unwalked;   /* exits of tasks no walk found alive it met */
+	__u64 passed;     /* of those, numbered before it began and summed */
+	__u64 sums;       /* sum rows it wrote (one per group) */
 	__u64 retired[4]; /* counters.retired_* as it read `exits` */
 	/* the task group of the task before, and its id: threads of a process
 	 * come one after another, and share it */
@@ -192,6 +196,7 @@ struct {
  * on the stack: with whole names a struct group and a task's row together
  * pass the 512 bytes of BPF stack. */
 static const struct group new_group = { .kind = GROUP_GONE };
+static const struct task_stats no_stats;
 
 static __always_inline void *only(void *map)
 {
@@ -369,9 +374,11 @@ static __always_inline __u64 group_at_exit(struct task_struct *task)
 
 static __always_inline void record_exit(struct task_struct *prev)
 {
-	struct task_key key = { .pid = prev->pid, .exited = 1, .start_ns = prev->start_time };
+	struct task_key key = { .pid = prev->pid, .exited = TASK_EXITED,
+				.start_ns = prev->start_time };
 	struct counters *cnt = only(&counters);
 	struct task_stats final = {};
+	struct task_track *w;
 	struct exit_slot *ring;
 	__u32 slot;
 
@@ -380,6 +387,8 @@ static __always_inline void record_exit(struct task_struct *prev)
 	track_wait(prev);
 	fill_row(&final, prev, bpf_ktime_get_ns());
 	final.group = group_at_exit(prev);
+	w = bpf_task_storage_get(&waits, prev, 0, 0);
+	final.walked = w && w->walked;
 	retire(&final);
 	__sync_fetch_and_add(&cnt->retired_runtime_ns, final.runtime_ns);
 	__sync_fetch_and_add(&cnt->retired_wait_ns, final.wait_ns);
@@ -425,8 +434,10 @@ struct sweep {
 	__u64 from;           /* the first exit number to look at */
 	__u64 stop;           /* where the walk through the ring stopped */
 	__u64 snapshot;       /* the walk whose reader the exits are copied for */
+	/* that walk (its counts are kept in the map value, not here: the
+	 * verifier follows a count on the stack through every turn of the loop) */
+	struct walk *walk;
 	__u32 slot;           /* that reader's slot */
-	__u32 copied;
 };
 
 /* A row more or fewer in a reader's map. */
@@ -476,6 +487,40 @@ static long expire_exit(__u32 i, struct sweep *ctx)
 	return 0;
 }
 
+/* Add an exit passed over to its group's sum row in the reader's map.  A
+ * sum row a walk before wrote starts again from zero. */
+static __always_inline void sum_exit(void *out, struct task_stats *row, struct sweep *ctx)
+{
+	struct task_key key = { .exited = TASK_EXITS_SUMMED, .start_ns = row->group };
+	struct task_stats *sum = bpf_map_lookup_elem(out, &key);
+
+	if (!sum) {
+		if (bpf_map_update_elem(out, &key, &no_stats, BPF_NOEXIST))
+			return; /* the map is full: the reader counts the exit missed */
+		count_rows(ctx->slot, 1);
+		sum = bpf_map_lookup_elem(out, &key);
+		if (!sum)
+			return;
+	}
+	if (sum->snapshot != ctx->snapshot) {
+		sum->runtime_ns = sum->wait_ns = sum->wait_max_ns = sum->runs = 0;
+		sum->voluntary_switches = sum->involuntary_switches = sum->exit_seq = 0;
+		sum->group = row->group;
+		sum->sampled_ns = row->sampled_ns;
+		sum->snapshot = ctx->snapshot;
+		ctx->walk->sums++;
+	}
+	sum->runtime_ns += row->runtime_ns;
+	sum->wait_ns += row->wait_ns;
+	if (row->wait_max_ns > sum->wait_max_ns)
+		sum->wait_max_ns = row->wait_max_ns;
+	sum->runs += row->runs;
+	sum->voluntary_switches += row->voluntary_switches;
+	sum->involuntary_switches += row->involuntary_switches;
+	sum->exit_seq++;
+	ctx->walk->passed++;
+}
+
 /* Give the reader the row of one exit it has not been given.  An exit
  * still being recorded is not in the ring yet: the reader's next walk
  * copies it, as it copies again every exit numbered after this walk began. */
@@ -494,13 +539,19 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	 * wrote stays: the task exited after the walk passed it, and its
 	 * reader has it live until the next walk gives its exit again) */
 	live = ring->key;
-	live.exited = 0;
+	live.exited = TASK_LIVE;
 	row = bpf_map_lookup_elem(out, &live);
 	if (row && row->snapshot != ctx->snapshot && !bpf_map_delete_elem(out, &live))
 		count_rows(ctx->slot, -1);
 	row = bpf_map_lookup_elem(&tasks, &ring->key);
 	if (!row || row->exit_seq != seq)
 		return 0;
+	if (!row->walked && ctx->walk->unwalked++ >= EXIT_COPY_UNWALKED) {
+		/* one numbered during the walk is given again by the next */
+		if (seq < ctx->walk->exits)
+			sum_exit(out, row, ctx);
+		return 0;
+	}
 	if (!bpf_map_update_elem(out, &ring->key, row, BPF_NOEXIST))
 		count_rows(ctx->slot, 1);
 	else if (bpf_map_update_elem(out, &ring->key, row, BPF_EXIST))
@@ -510,7 +561,7 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	copy = bpf_map_lookup_elem(out, &ring->key);
 	if (copy)
 		copy->snapshot = ctx->snapshot;
-	ctx->copied++;
+	ctx->walk->copied++;
 	return 0;
 }
 
@@ -628,7 +679,7 @@ static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 
 				 struct settings *cfg)
 {
 	__u64 retain = cfg && cfg->exit_retain_ns ? cfg->exit_retain_ns : EXIT_RETAIN_NS_DEFAULT;
-	struct sweep sweep = { .slot = walk->slot, .snapshot = walk->snapshot };
+	struct sweep sweep = { .slot = walk->slot, .snapshot = walk->snapshot, .walk = walk };
 	struct reader *reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
 	__u64 exits = cnt->exits;
 	__u64 from = walk->exits;
@@ -649,7 +700,6 @@ static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 
 		reader->copied_to = exits;
 	}
 	walk->exits_from = from;
-	walk->copied = sweep.copied;
 }
 
 static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct counters *cnt)
@@ -722,7 +772,7 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 	 * that did not change, or are gone) leave now, after the walk: deleting
 	 * them as it passed made it slower, and so more often preempted half
 	 * way under load.  Only when there are some. */
-	if (reader && out && reader->rows > walk->rows + walk->copied) {
+	if (reader && out && reader->rows > walk->rows + walk->copied + walk->sums) {
 		struct clearing keep = { .keep = walk->snapshot };
 
 		bpf_for_each_map_elem(out, clear_row, &keep, 0);
@@ -738,6 +788,7 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 		info->full = walk->full;
 		info->exits = walk->exits;
 		info->exits_from = walk->exits_from;
+		info->exits_passed = walk->passed;
 		info->exits_lost = cnt->exits_lost;
 		info->groups_lost = cnt->groups_lost;
 		info->live_rows = walk->live;
@@ -830,8 +881,10 @@ int snapshot(struct bpf_iter__task *ctx)
 			 * program was loaded (a thread parked before it) */
 			w = bpf_task_storage_get(&waits, task, 0,
 						 BPF_LOCAL_STORAGE_GET_F_CREATE);
-			if (w)
+			if (w) {
 				w->group = group;
+				w->walked = 1;
+			}
 		}
 		change = mark->change;
 	}

@@ -20,6 +20,14 @@
 /* A reader's map holds a walk's live rows and the exits it copied. */
 #define TASK_MAP_ENTRIES (TASKS_CAPACITY + EXIT_RING + 1024) /* + room for races */
 #define EXIT_MAP_ENTRIES (EXIT_RING + 1024)
+/* Exits of tasks no walk ever found alive (born and gone between two walks,
+ * as a fork loop's short processes are) that one walk copies to its reader
+ * at most.  Beyond it, each is added to its group's sum row in the reader's
+ * map instead (TASK_EXITS_SUMMED), so that a sample costs a bounded amount
+ * at any exit rate, a reader that falls behind catches up, and what those
+ * tasks used still reaches the reader by group.  The exits of tasks a walk
+ * found alive are always copied: a reader may hold them live. */
+#define EXIT_COPY_UNWALKED 1024
 #define GROUPS_CAPACITY 8192
 #define GROUP_DEPTH 8 /* task-group levels read above a task, leaf first */
 #define TASK_COMM_LEN 16
@@ -28,10 +36,15 @@
 #define GROUP_NAME_LEN 256
 
 /* task_key.exited: a task's exit row has its own key, beside its live row in
- * a reader's map. */
+ * a reader's map.  A walk's sum of the exits it passed over in one task
+ * group (EXIT_COPY_UNWALKED) is a row too: pid 0, start_ns the group's id,
+ * exit_seq the number of exits it sums, the numbers their totals. */
+#define TASK_LIVE 0
+#define TASK_EXITED 1
+#define TASK_EXITS_SUMMED 2
 struct task_key {
 	__u32 pid;
-	__u32 exited;   /* 0: live row written by a snapshot; 1: final numbers */
+	__u32 exited;   /* TASK_*: live row, final numbers, or a group's sum */
 	__u64 start_ns; /* task start time: a reused pid makes a new key */
 };
 
@@ -43,6 +56,7 @@ struct task_stats {
 	__u64 voluntary_switches;  /* nvcsw */
 	__u64 involuntary_switches;/* nivcsw */
 	__u64 exit_seq;            /* exit row: its place in the order of exits */
+	__u64 walked;              /* exit row: 1 if a walk had found it alive */
 	__u64 group;               /* id of its task group (see struct group) */
 	__u32 tgid;
 	__u32 ppid;                /* real_parent's tgid */
@@ -143,6 +157,8 @@ struct snapshot_info {
 	__u64 full;        /* 1: it wrote every live task, not only the changed */
 	__u64 exits;       /* exits numbered before it began */
 	__u64 exits_from;  /* the first exit whose row it copied to its reader */
+	__u64 exits_passed;/* exits numbered before it began, from exits_from on,
+	                    * that it summed instead of copying */
 	__u64 exits_lost;  /* since load: exits whose row could not be written */
 	__u64 groups_lost; /* since load: groups that did not fit */
 	__u64 live_rows;   /* live tasks it found (written or not) */

@@ -122,6 +122,9 @@ class SnapshotInfo:
     full: int           # 1: it wrote every live task
     exits: int          # exits numbered before it began
     exits_from: int     # the first exit it copied for its reader
+    # exits numbered before it began, from exits_from on, that it passed over:
+    # of tasks no walk found alive, beyond EXIT_COPY_UNWALKED (summed, not rows)
+    exits_passed: int = 0
     exits_lost: int     # since load
     groups_lost: int    # since load
     live_rows: int      # live tasks it found
@@ -152,6 +155,9 @@ class Snapshot:
     # (kernel/snapshot.Session): the stages after it work out again only
     # what changed.  None: nothing is known of the one before.
     change: Change | None = None
+    # The walk's sums of the exits numbered before it that it passed over
+    # (parse.TaskRows.summed), one per task group
+    summed: tuple[TaskSample, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -274,11 +280,14 @@ def _throttled_ms(limit: Any) -> float | None:
 
 def _state(j: Joined) -> str:
     if j.row.unseen_exits:
-        return "unseen"  # exits that left the map before this sample
+        # a task group's exits the walk summed (more than it lists), or the
+        # exits whose rows left the map before this sample (no group)
+        return "summed" if j.row.task.group else "unseen"
     return "exited" if j.row.task.exited else "alive"
 
 
-STATES = ("alive", "exited", "unseen", "idle")
+STATES = ("alive", "exited", "summed", "unseen", "idle")
+NOT_TASKS = ("summed", "unseen")  # states of rows that sum many exits
 # A delta is what a counter moved by, and the kernel's idle time can step back.
 _DELTA = {"low": -(2**63)}
 _SHARE = {"high": 1}

@@ -41,14 +41,16 @@ def info(n: int = 1, at_ns: int = 0, rows: int = 0, *, end_ns: int | None = None
 
 def snap(n: int, at_ns: int, tasks=(), exit_rows=(), idle=(0, 0), exits_before: int = 0,
          groups: dict | None = None, timestamp_s: float = 0.0, dropped: int = 0,
-         change: Change | None = None, retired: tuple[int, int, int, int] = (0, 0, 0, 0)
-         ) -> Snapshot:
+         change: Change | None = None, retired: tuple[int, int, int, int] = (0, 0, 0, 0),
+         summed=()) -> Snapshot:
     """A snapshot as snapshot.take returns it: its live rows, the exit rows
-    read, and how many exits were numbered before its walk began."""
+    read, how many exits were numbered before its walk began, and its sums
+    of the exits it passed over."""
     return Snapshot(info(n, at_ns, len(tasks), exits=exits_before, exit_rows=len(exit_rows),
                          dropped=dropped, retired=retired),
                     timestamp_s, tuple(tasks), tuple(exit_rows),
-                    tuple(CpuIdle(i, ns) for i, ns in enumerate(idle)), groups or {}, change)
+                    tuple(CpuIdle(i, ns) for i, ns in enumerate(idle)), groups or {}, change,
+                    tuple(summed))
 
 
 def group(gid: int, parent: int, kind: str = "cgroup", name: str = "", shares: int = 1024,

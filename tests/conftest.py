@@ -419,9 +419,16 @@ def throwaway_user():
         rules.unlink(missing_ok=True)
         for _ in range(50):
             if subprocess.run(["pkill", "-KILL", "-u", name]).returncode == 1:
-                break  # none left
+                break  # none left running
             time.sleep(0.1)
-        gone = subprocess.run(["userdel", name], capture_output=True, text=True)
+        # a killed process is the user's until its parent has reaped it
+        # (userdel: "currently used by process N", seen once after pkill)
+        for _ in range(50):
+            gone = subprocess.run(["userdel", name], capture_output=True, text=True)
+            if gone.returncode != 8:  # 8: the user still has a process
+                break
+            subprocess.run(["pkill", "-KILL", "-u", name])
+            time.sleep(0.1)
         assert gone.returncode == 0, f"user {name} left: {gone.stderr}"
 
 

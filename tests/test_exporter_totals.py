@@ -125,6 +125,30 @@ def test_containers_label_series_by_id_and_pod_uid_and_fold_beyond_the_cap():
     assert f"'group': '{ID_B}', 'container_id': '{ID_B}', 'pod_uid': ''" in text
 
 
+def test_a_task_groups_summed_exits_count_in_its_series_where_labels_name_groups():
+    """A walk's sum of 40 short exits in group 6 (beyond those it lists),
+    where a task lives too: with labels that name task groups it counts in
+    group 6's series; with labels by command it has none to count in, and
+    makes none."""
+    summed = builders.task(0, start_ns=6, comm="", runtime_ns=500, wait_ns=30, runs=40,
+                           voluntary=40, group=6, exited=True, exit_seq=40)
+    for grouping, sums in (("group", True), ("comm", False)):
+        totals = Totals(_labeller(groupings.get(grouping)), 10, sums=sums)
+        reader = Pipeline(tickets.WEIGHT)
+        out = {}
+        for n, (runtime, numbered, sums_) in enumerate(((10, 0, ()), (20, 40, (summed,))), 1):
+            live = [_in(1, 4, runtime), _in(2, 6, runtime)]
+            snap = builders.snap(n, n * 1_000_000_000, live, idle=(n,),
+                                 groups=_CONTAINER_GROUPS, timestamp_s=1.7e9 + n,
+                                 exits_before=numbered, summed=sums_)
+            frame = reader.frame(snap)
+            out = totals.update(frame)
+        assert [r.state for r in frame.tasks] == ["alive", "alive", "summed"]
+        assert frame.seen.exits_passed == 40 and frame.seen.exits_missed == 0
+        cpu = sorted(s.numbers.cpu_ns for s in out.values())
+        assert cpu == ([20, 520] if sums else [40]), (grouping, out)
+
+
 @settings(max_examples=80)
 @given(st.data())
 def test_counters_kept_as_tasks_change_are_what_adding_every_task_again_gives(data):

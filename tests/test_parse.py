@@ -130,3 +130,18 @@ def test_proc_stat_idle_is_idle_plus_iowait_per_cpu():
     cpu0 = next(line.split() for line in text.splitlines() if line.startswith("cpu0 "))
     assert [i.cpu for i in idle] == [0, 1]
     assert idle[0].idle_ns == (int(cpu0[4]) + int(cpu0[5])) * 10_000_000
+
+
+def test_a_walks_sum_of_the_exits_it_passed_over_is_a_row_of_its_group():
+    """A reader's map after 1,300 short processes between two walks (captured,
+    trimmed to three rows of each kind and the sum): the exits beyond the
+    ones a walk lists come as one row per task group, apart from the exits."""
+    data = json.loads((DATA / "task_map_summed.json").read_text())
+    rows = parse.task_rows((r["formatted"] for r in data["rows"]), data["snapshot"])
+    assert len(rows.live) == 3 and len(rows.exits) == 3 and len(rows.summed) == 1
+    (summed,) = rows.summed
+    assert summed.pid == 0 and summed.start_ns == summed.group > 0
+    assert summed.exit_seq > 100 and summed.runtime_ns > summed.exit_seq * 1000
+    assert summed.exited and all(t.exited for t in rows.exits)
+    assert parse.task_rows((r["formatted"] for r in data["rows"]), data["snapshot"] + 1) == \
+        ([], [], [])  # another walk's

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -24,9 +25,10 @@ import pytest
 from conftest import PATIENCE_S, loaded, run_lottery, start_lottery, wait_until
 
 from orchestrator import records, workload
-from orchestrator.constants import EXIT_RING, READER_SLOTS
+from orchestrator.constants import EXIT_COPY_UNWALKED, EXIT_RING, READER_SLOTS
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, snapshot, tools
+from orchestrator.sampling import deltas
 
 CPU = max(os.sched_getaffinity(0))
 
@@ -202,6 +204,62 @@ def test_a_walk_writes_what_changed_since_its_readers_walk_before(instance):
     finally:
         mine.close()
         other.close()
+
+
+def _spawn_in(group: Path, program: Path, count: int) -> int:
+    """Run `program` `count` times, one after another, from a process of its
+    own in cgroup `group`; return the CPU time of all of them (the spawner
+    too) as the kernel gave it to wait4, in ns."""
+    code = ("import os, sys\n"
+            f"for _ in range({count}):\n"
+            f"    os.waitpid(os.posix_spawn({str(program)!r}, [{str(program)!r}], {{}}), 0)\n")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   preexec_fn=lambda: (group / "cgroup.procs").write_text("0"))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(1e9 * ((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)))
+
+
+def test_short_exits_beyond_what_a_sample_lists_are_summed_by_group(instance, cgroups,
+                                                                      tmp_path):
+    """Between two samples, more short processes than a sample lists one by
+    one (EXIT_COPY_UNWALKED) come and go in a cgroup of the test's own, and
+    1,500 threads the first sample saw end: every thread comes as an exit
+    row and leaves the live tasks (a reader holds them); the cgroup's exits
+    beyond the bound come as one row summing them, and its rows add up to
+    what the kernel says all its processes used; every exit of the interval
+    is counted once; the reader needs no full walk after."""
+    name, program = _own_true(tmp_path)
+    group = cgroups.make("short", 1024)
+    proc = _parked_threads(1500)
+    reader = deltas.Reader()
+    count = EXIT_COPY_UNWALKED + 500
+    with snapshot.session(instance) as session:
+        first = session.take()
+        reader.advance(first)
+        threads = {t.key for t in first.tasks if t.tgid == proc.pid}
+        assert len(threads) == 1501
+        used_ns = _spawn_in(group, program, count)
+        _ended(proc)
+        second = session.take()
+        sample = reader.advance(second)
+        third = session.take()
+    assert threads <= {t.key for t in second.exits}
+    assert not threads & {t.key for t in second.tasks}
+    assert sample.exits_missed == 0 and sample.exits_passed == second.info.exits_passed > 0
+    gid = group.stat().st_ino  # a cgroup's id is its directory's inode number
+    ours = [r for r in sample.tasks if r.task.group == gid]
+    summed = [r for r in ours if r.unseen_exits]
+    assert len(summed) == 1 and summed[0].task.key == (0, gid)
+    assert len(ours) - 1 + summed[0].unseen_exits == count + 1  # the spawner too
+    spawner = Path(sys.executable).name[:15]
+    assert {r.task.comm for r in ours if not r.unseen_exits} <= {name, spawner}
+    ran = sum(r.runtime_delta_ns for r in ours)
+    assert abs(ran - used_ns) <= 0.01 * used_ns, (ran, used_ns)
+    listed = [r for r in sample.tasks if r.task.exited and not r.unseen_exits]
+    assert len(listed) + sample.exits_passed == sample.exits
+    assert sum(r.unseen_exits for r in sample.tasks) == sample.exits_passed
+    assert not third.info.full
 
 
 def test_a_reader_finding_every_slot_taken_waits_and_goes_on(instance, tmp_path):

@@ -18,6 +18,7 @@ from orchestrator.paths import pins
 from orchestrator.records import SnapshotInfo
 
 RING = 8  # a short exit ring, so that a reader falls behind it
+LISTED = 1  # exits of tasks no walk found that a walk lists; the rest it sums
 
 
 class Kernel:
@@ -28,6 +29,8 @@ class Kernel:
         self.change = {}     # key -> the change number it was found changed at
         self.found = {}      # key -> its numbers at the walk that last looked
         self.exits = []      # TaskSample by exit number
+        self.walked = set()  # keys of live tasks some walk found
+        self.exit_walked = []  # by exit number: a walk had found the task
         self.changes = 0
         self.since = 0
         self.exits_from = 0
@@ -51,8 +54,13 @@ class Kernel:
     def exit(self, i: int) -> None:
         if self.live:
             key = sorted(self.live)[i % len(self.live)]
-            t = self.live.pop(key)
-            self.exits.append(replace(t, exited=True, exit_seq=len(self.exits)))
+            self._exit(key)
+
+    def _exit(self, key) -> None:
+        t = self.live.pop(key)
+        self.exit_walked.append(key in self.walked)
+        self.walked.discard(key)
+        self.exits.append(replace(t, exited=True, exit_seq=len(self.exits)))
 
     def exec_from_thread(self, i: int) -> None:
         """A thread execs: every other thread of its process exits, the
@@ -67,8 +75,11 @@ class Kernel:
             return
         del self.live[thread.key]
         for key in sorted(k for k, t in self.live.items() if t.tgid == thread.tgid):
-            t = self.live.pop(key)
-            self.exits.append(replace(t, exited=True, exit_seq=len(self.exits)))
+            self._exit(key)
+        # the leader's key is the thread's task now: found if the thread was
+        if thread.key in self.walked:
+            self.walked.discard(thread.key)
+            self.walked.add(leader)
         # exec runs: its numbers move on from the thread's (and differ from
         # any the key had: a program's exec takes time of its own)
         self.next_pid += 1
@@ -103,6 +114,7 @@ class Kernel:
         written, visited = [], set()
         for key, t in sorted(self.live.items()):
             visited.add(key)
+            self.walked.add(key)
             if self.found.get(key) != t or key not in self.change:
                 self.found[key] = t
                 self.changes += 1
@@ -116,13 +128,27 @@ class Kernel:
         # one exit row per key: a later exit under the same key (the program
         # a thread exec'd, exiting under its leader's key) replaced it
         latest = {t.key: t.exit_seq for t in self.exits}
-        copied = [t for t in self.exits[start:exits] if latest[t.key] == t.exit_seq]
+        copied, sums, unwalked = [], {}, 0
+        for t in self.exits[start:exits]:
+            if latest[t.key] != t.exit_seq:
+                continue
+            if not self.exit_walked[t.exit_seq]:
+                unwalked += 1
+                if unwalked > LISTED:  # summed by group; one numbered during the walk: next
+                    if t.exit_seq < exits_at_start:
+                        s = sums.get(t.group) or task(0, start_ns=t.group, group=t.group,
+                                                      comm="", exited=True)
+                        sums[t.group] = replace(s, runtime_ns=s.runtime_ns + t.runtime_ns,
+                                                runs=s.runs + t.runs, exit_seq=s.exit_seq + 1)
+                    continue
+            copied.append(t)
         self.exits_from, self.since = exits_at_start, changes_at_start
         info = SnapshotInfo(snapshot=self.snapshot, start_ns=self.snapshot, end_ns=self.snapshot,
                             rows=len(written), dropped=0, full=int(full), exits=exits_at_start,
-                            exits_from=start, exits_lost=0, groups_lost=0,
-                            live_rows=len(visited), exit_rows=len(copied))
-        return info, parse.TaskRows(written, copied), visited
+                            exits_from=start, exits_passed=sum(s.exit_seq for s in sums.values()),
+                            exits_lost=0, groups_lost=0, live_rows=len(visited),
+                            exit_rows=len(copied))
+        return info, parse.TaskRows(written, copied, list(sums.values())), visited
 
 
 _STEP = st.tuples(st.sampled_from(["spawn", "thread", "run", "exit", "exec", "walk"]),
@@ -201,7 +227,7 @@ def test_what_each_stage_works_out_again_is_what_working_all_out_gives(steps, ca
             change = session._apply(info, rows)
             snap = Snapshot(info, 1.7e9 + info.snapshot, tuple(session._live.values()),
                             tuple(rows.exits), (CpuIdle(0, info.snapshot * 10**8),), {},
-                            change)
+                            change, tuple(rows.summed))
             a, b = told.frame(snap), fresh.frame(replace(snap, change=None))
             assert _frame_rows(a) == _frame_rows(b)
             assert {r.key: r.lottery_wins for r in a.tasks} == \

@@ -58,6 +58,7 @@ class Seen:
     exits_missed: int = 0  # exits of the interval whose rows were gone
     groups_lost: int = 0   # task groups that did not fit, since load
     exits: int = 0         # exits numbered in the interval
+    exits_passed: int = 0  # exits of tasks no walk found alive, summed, not rows
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ class Pipeline:
             utilisation=analysis.utilisation, late=tuple(analysis.late),
             draws=analysis.draws,
             seen=Seen(info.live_rows, info.exit_rows, info.dropped, sample.exits_missed,
-                      info.groups_lost, sample.exits),
+                      info.groups_lost, sample.exits, sample.exits_passed),
             seq=self._seq, live=live, change=change, kernel=snap, reloaded=reloaded)
 
 

@@ -12,6 +12,7 @@ from orchestrator.analysis import analyser, tickets
 from orchestrator.analysis.analyser import AnalysisOptions, Late
 from orchestrator.analysis.frames import Frame, Seen, live_frames, recorded, replay_frames
 from orchestrator.constants import (
+    EXIT_COPY_UNWALKED,
     EXIT_OK,
     EXIT_RETAIN_S_DEFAULT,
     EXIT_RING,
@@ -65,6 +66,7 @@ class _Capacity:
     dropping: bool = False
     full_said: bool = False
     groups_lost: int | None = None
+    passed_said: bool = False
 
     def check(self, info: Seen, interval_s: float) -> None:
         if self.groups_lost is not None and info.groups_lost > self.groups_lost:
@@ -83,6 +85,13 @@ class _Capacity:
             _warn(f"the task map is {100 * info.live_rows / self.limit:.0f}% full "
                   f"({info.live_rows} of {self.limit} live rows): reload with a larger "
                   "--max-tasks")
+        if info.exits_passed and not self.passed_said:
+            self.passed_said = True
+            _warn(f"{info.exits} exits came in one {interval_s:.1f} s interval; "
+                  f"{info.exits_passed} of them, of tasks no sample saw alive, were beyond "
+                  f"the {EXIT_COPY_UNWALKED} such exits a sample lists one by one: they are "
+                  "summed per task group in 'unseen' rows (CPU time counted, names not kept); "
+                  "sample more often to list each")
         if exits_missed:
             _warn(f"{exits_missed} exits of this {interval_s:.1f} s interval were not seen "
                   f"(their CPU time is in the 'unseen' row): {self._why_missed(info, interval_s)}")

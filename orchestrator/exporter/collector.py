@@ -56,13 +56,14 @@ class Collector:
         self._labels = ["group", *grouping.labels]
         # the series of groups beyond the cap: group="other", the rest blank
         other = (OTHER, *("" for _ in grouping.labels))
-        self._groups = Totals(_labeller(grouping), max_groups, other)
+        self._groups = Totals(_labeller(grouping), max_groups, other, sums=grouping.of_task_group)
         self._max_groups = max_groups
         wanted = set(pids)
         self._pids = Totals(lambda tasks: lambda r: (str(r.tgid),) if r.tgid in wanted else None,
                             len(wanted), (OTHER,)) if wanted else None
         self._dropped = 0
         self._missed = 0
+        self._passed = 0
         self._capacity: int | None = None
         self._programs: dict[str, int] | None = None
         self._last_error = ""
@@ -83,6 +84,7 @@ class Collector:
                  *bandwidth.families({}, 0)]
         names += [CounterMetricFamily(name, "") for name in (
             "lottery_cpu_idle_seconds", "lottery_tasks_dropped", "lottery_exits_missed",
+            "lottery_exits_passed",
             "lottery_bpf_run_seconds", "lottery_bpf_runs")]
         names += [GaugeMetricFamily(name, "") for name in (
             "lottery_groups_folded", "lottery_map_entries", "lottery_map_capacity",
@@ -121,6 +123,7 @@ class Collector:
             self._capacity = self._programs = None
         self._dropped += frame.seen.dropped
         self._missed += max(0, frame.seen.exits_missed)
+        self._passed += frame.seen.exits_passed
         if self._capacity is None:
             self._capacity = snapshot.capacity(self._pins)
         out = _families("lottery", self._labels, self._groups.update(frame))
@@ -144,6 +147,9 @@ class Collector:
                                        self._dropped))
         out.append(CounterMetricFamily("lottery_exits_missed", "Exits whose rows left the "
                                        "map before this exporter read them.", self._missed))
+        out.append(CounterMetricFamily("lottery_exits_passed", "Exits of tasks no reading saw "
+                                       "alive, beyond the ones a reading lists: summed in the "
+                                       "unseen row, not one row each.", self._passed))
         out += self._program_stats()
         return out
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 
 from orchestrator.analysis.frames import Frame
-from orchestrator.records import Key, TaskRecord
+from orchestrator.records import NOT_TASKS, Key, TaskRecord
 
 OTHER = "other"
 _KEY = attrgetter("key")
@@ -94,8 +94,12 @@ class Totals:
     label's live tasks add up to is kept as they change, so a frame that
     says what changed (Frame.change) costs what changed."""
 
-    def __init__(self, labeller: Labeller, max_labels: int, other: Label = OTHER):
+    def __init__(self, labeller: Labeller, max_labels: int, other: Label = OTHER,
+                 sums: bool = False):
         self._labeller = labeller
+        # the rows summing a task group's exits (state summed) count too: for
+        # labels that name task groups, which is all those rows say of them
+        self._ended = ("exited", "summed") if sums else ("exited",)
         self._max = max_labels
         self._other = other
         self._tasks: dict[Key, _Task] = {}       # live tasks, and those missing a while
@@ -163,13 +167,13 @@ class Totals:
         change = frame.change
         if change is not None and change.follows(self._seq):
             live, left = list(change.changed.values()), change.left
-            ended = [r for r in frame.tasks[frame.live:] if r.state == "exited"]
+            ended = [r for r in frame.tasks[frame.live:] if r.state in self._ended]
         else:
-            live = [r for r in frame.tasks if r.state not in ("exited", "unseen")]
+            live = [r for r in frame.tasks if r.state not in ("exited", *NOT_TASKS)]
             here = {r.key for r in live}
             left = [k for k in self._tasks if k not in here and k not in self._missing]
             # exits nobody saw: their tasks keep their last numbers
-            ended = [r for r in frame.tasks if r.state == "exited"]
+            ended = [r for r in frame.tasks if r.state in self._ended]
         self._seq = frame.seq
         # Tasks new to this reader take labels in the order of their keys,
         # not of the frame's rows: under the cap, which label gets a series

@@ -25,6 +25,9 @@ class Grouping:
     per_task: bool = False  # a group per thread: too many for the exporter's labels
     counts: bool = False    # its groups hold many processes: show how many threads
     by_path: bool = False   # its groups are task groups: their path names them
+    # a task's group is read from its task group alone: a row summing a task
+    # group's exits (state summed) belongs to one too
+    of_task_group: bool = False
     # Groups named otherwise than by a command or a path: the header of the
     # column of their names, and a name as a tight column shows it.
     title: str | None = None

@@ -117,4 +117,5 @@ def _name(record: TaskRecord) -> str:
 
 CONTAINER = Grouping("container", "one row per container (its id and pod uid)", key=_key,
                      namer=lambda tasks: _name, counts=True, title="CONTAINER", short=short,
-                     labels=("container_id", "pod_uid"), label_values=tuple, detail=("pod",))
+                     labels=("container_id", "pod_uid"), label_values=tuple, detail=("pod",),
+                     of_task_group=True)

@@ -9,4 +9,4 @@ def _path(record) -> str:
 
 
 GROUP = Grouping("group", "one row per task group", key=_path, namer=lambda tasks: _path,
-                 counts=True, by_path=True)
+                 counts=True, by_path=True, of_task_group=True)

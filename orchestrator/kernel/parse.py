@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from orchestrator.constants import GROUP_KINDS
+from orchestrator.constants import GROUP_KINDS, TASK_EXITS_SUMMED
 from orchestrator.errors import LotteryError
 from orchestrator.kernel.names import decode
 from orchestrator.records import Group, Key, SnapshotInfo, TaskSample
@@ -129,6 +129,9 @@ class TaskRows(NamedTuple):
 
     live: list[TaskSample]       # the live rows the snapshot wrote, each task once
     exits: list[TaskSample]      # the exit rows read, each exit once, oldest first
+    # the snapshot's sums of the exits it passed over, one per task group:
+    # pid 0, start_ns the group's id, exit_seq how many exits each sums
+    summed: list[TaskSample]
 
 
 def task_rows(items: Iterable[dict[str, Any]], snapshot: int) -> TaskRows:
@@ -138,6 +141,7 @@ def task_rows(items: Iterable[dict[str, Any]], snapshot: int) -> TaskRows:
     its walk: each is taken once."""
     live: dict[Key, TaskSample] = {}
     exits: dict[Key, TaskSample] = {}
+    summed: dict[Key, TaskSample] = {}
     for item in items:
         try:
             exited, ours = item["key"]["exited"], item["value"]["snapshot"] == snapshot
@@ -145,13 +149,15 @@ def task_rows(items: Iterable[dict[str, Any]], snapshot: int) -> TaskRows:
             raise _no_btf() from None
         if not ours:
             continue
-        if exited:
-            task = task_sample(item)
+        task = task_sample(item)
+        if exited == TASK_EXITS_SUMMED:
+            summed[task.key] = task
+        elif exited:
             exits[task.key] = task
         else:
-            task = task_sample(item)
             live.setdefault(task.key, task)
-    return TaskRows(list(live.values()), sorted(exits.values(), key=attrgetter("exit_seq")))
+    return TaskRows(list(live.values()), sorted(exits.values(), key=attrgetter("exit_seq")),
+                    list(summed.values()))
 
 
 def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:

@@ -257,7 +257,8 @@ class Session:
         change = self._apply(info, rows)
         timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
         return Snapshot(info, timestamp_s, tuple(self._live.values()), tuple(rows.exits),
-                        tuple(procstat.parse_idle(raw.stat)), groups, change)
+                        tuple(procstat.parse_idle(raw.stat)), groups, change,
+                        tuple(rows.summed))
 
     def _read(self, full: bool) -> tuple[Raw, SnapshotInfo, dict, parse.TaskRows]:
         """One walk, read whole (the rows stream in while they are parsed)."""
@@ -309,12 +310,14 @@ class Session:
                 left.add(key)
         # Exits since the walk before that the walk could not give (the ring
         # went past them, or their rows left): tasks they ended may still be
-        # here, so the next walk writes every task.
+        # here, so the next walk writes every task.  Those it summed were of
+        # tasks no walk found alive: no reader holds them.
         lost = False
         if had:
             need = max(self._exits, info.exits_from)
             given = sum(1 for t in rows.exits if need <= t.exit_seq < info.exits)
-            lost = info.exits_from > self._exits or given < info.exits - need
+            lost = (info.exits_from > self._exits
+                    or given + info.exits_passed < info.exits - need)
         # More tasks held than the walk found (less those it may have passed
         # before they exited): some left unseen, such as a thread that
         # called exec and whose leader's exit came before any walk saw it.
@@ -343,7 +346,7 @@ def take(pins: Pins) -> Snapshot:
     exits = {t.key + (t.exit_seq,): t for t in (*kept.exits, *snap.exits)}
     return Snapshot(snap.info, snap.timestamp_s, snap.tasks,
                     tuple(sorted(exits.values(), key=lambda t: t.exit_seq)), snap.idle,
-                    snap.groups, snap.change)
+                    snap.groups, snap.change, snap.summed)
 
 
 @contextlib.contextmanager

@@ -91,6 +91,9 @@ class Sample:
     conservation: Conservation | None
     exits_missed: int = 0          # exits in the interval whose rows were gone
     exits: int = 0                 # exits numbered in the interval
+    # exits of tasks no walk found alive that the walk summed by group instead
+    # of listing (beyond EXIT_COPY_UNWALKED): one unseen row per group
+    exits_passed: int = 0
     # How its live rows differ from the sample before's (numbered by the
     # snapshot it was read from): the rows made again, and the tasks that
     # left.  Every other row is quiet, as it was then.  None: all are new.
@@ -189,12 +192,13 @@ class Reader:
             left = before.keys() - live.keys()
             touched = live.keys()
         mine: list[TaskSample] = []
-        missed = numbered = 0
+        missed = numbered = passed = 0
         if prev is not None:
             first, last = prev.info.exits, cur.info.exits
             mine = [t for t in cur.exits if first <= t.exit_seq < last]
             numbered = max(0, last - first)
-            missed = numbered - len(mine)
+            passed = sum(t.exit_seq for t in cur.summed)  # each sums exit_seq exits
+            missed = numbered - len(mine) - passed
         # exec from a thread: keys whose task another thread became.  Looked
         # for among every live task: a thread that called exec while the walk
         # before ran was written then, and may be unchanged since.
@@ -217,7 +221,13 @@ class Reader:
         rows.update(fresh)
         self._rows = rows
         self._moving = {key for key, row in fresh.items() if not row.quiet}
-        ended = []
+        # the walk's sums of the exits it passed over, by group: all used
+        # in the interval (they started after the walk before)
+        ended = [TaskRow(task=replace(t, comm=f"({t.exit_seq} exits summed)"),
+                         runtime_delta_ns=t.runtime_ns, wait_delta_ns=t.wait_ns,
+                         switches_delta=t.switches, runs_delta=t.runs,
+                         involuntary_delta=t.involuntary_switches, unseen_exits=t.exit_seq)
+                 for t in cur.summed] if prev is not None else []
         for t in mine:
             thread = took_over.get((t.pid, t.start_ns, "exit")) if took_over else None
             ended.append(_row(t, baseline(t)) if thread is None else
@@ -227,7 +237,7 @@ class Reader:
             # a leader whose exit row its successor's replaced: counted to
             # its last numbers already, as a task that vanished is
             vanished = self._vanished(cur, mine) + overwritten
-            ended += _unseen(self._retired, retired, mine, vanished)
+            ended += _unseen(self._retired, retired, mine, cur.summed, vanished)
             for task in vanished:  # counted with the unseen exits: not carried
                 self._known.pop(task.key, None)
         self._retired = retired
@@ -239,8 +249,8 @@ class Reader:
         moved = [*fresh.values(), *ended]
         return Sample(cur, [*rows.values(), *ended], idle,
                       _conservation(prev, cur, moved, idle), missed, numbered,
-                      None if change is None else Change(prev.info.snapshot, fresh,
-                                                         frozenset(left)),
+                      passed, None if change is None else Change(prev.info.snapshot, fresh,
+                                                                 frozenset(left)),
                       throttling(cur.groups, prev.groups) if prev else {})
 
     def _exec_takeovers(self, exits: list[TaskSample], left: set[Key],
@@ -344,13 +354,16 @@ def retired_totals(snap: Snapshot) -> tuple[int, ...]:
 
 
 def _unseen(before: tuple[int, ...], now: tuple[int, ...], seen: list[TaskSample],
-            vanished: list[TaskSample]) -> list[TaskRow]:
+            summed: tuple[TaskSample, ...], vanished: list[TaskSample]) -> list[TaskRow]:
     """One row for the exits whose rows left the map before this reader saw
     them: what all tasks that exited in the interval used, less the exits it
-    saw, less what it had already counted of the tasks that vanished."""
+    saw (one each) and the walk summed (exit_seq each), less what it had
+    already counted of the tasks that vanished."""
     counted = [0] * len(_ZERO)
     for t in seen:
         counted = [c + v for c, v in zip(counted, _numbers(t, 1), strict=True)]
+    for t in summed:
+        counted = [c + v for c, v in zip(counted, _numbers(t, t.exit_seq), strict=True)]
     for t in vanished:
         counted = [c + v for c, v in zip(counted, _numbers(t, 0), strict=True)]
     runtime, wait, runs, switches, count = (

@@ -14,7 +14,7 @@ from orchestrator import units
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.groupings import Grouping
-from orchestrator.records import TaskRecord
+from orchestrator.records import NOT_TASKS, TaskRecord
 
 
 @dataclass
@@ -95,8 +95,7 @@ def aggregate(records: Iterable[TaskRecord], grouping: Grouping,
             comm = name.rsplit("/", 1)[0] if grouping.name == "process" else r.comm
             g = groups[key] = GroupRow(name, pid, comm, path, r.nice, r.tickets,
                                        labels=grouping.label_values(key))
-        unseen = r.state == "unseen"
-        g.threads += 0 if unseen else 1
+        g.threads += 0 if r.state in NOT_TASKS else 1
         g.paths.add(path)
         g.nices.add(r.nice)
         g.tickets_held.add(r.tickets)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from orchestrator import units
 from orchestrator.analysis.frames import Frame
+from orchestrator.records import NOT_TASKS
 from orchestrator.sinks.append import OutputFile
 
 _END = b"\n]\n"
@@ -48,8 +49,8 @@ class TraceSink:
             self._named.add((_CPUS_PID, -1))
             out.append(_event("M", "process_name", _CPUS_PID, 0, args={"name": "CPUs"}))
         for r in frame.tasks:
-            if r.state == "unseen":
-                continue  # the row of exits nobody saw is no thread
+            if r.state in NOT_TASKS:
+                continue  # a row of many exits is no thread
             if (r.tgid, -1) not in self._named:
                 self._named.add((r.tgid, -1))
                 out.append(_event("M", "process_name", r.tgid, 0, args={"name": r.comm}))
@@ -67,7 +68,7 @@ class TraceSink:
         tgid = {}
         for r in frame.tasks:
             tgid[r.pid] = r.tgid
-            if r.state == "unseen" or not (r.runtime_delta_ns or r.wait_delta_ns):
+            if r.state in NOT_TASKS or not (r.runtime_delta_ns or r.wait_delta_ns):
                 continue
             out.append(_event("C", f"cpu {r.pid}", r.tgid, start, tid=r.pid, args={
                 "runtime_ms": units.ms(r.runtime_delta_ns or 0),
