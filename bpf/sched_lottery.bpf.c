@@ -66,6 +66,7 @@ struct walk {
 	__u64 changes; /* counters.changes when it began */
 	__u64 exits_from; /* the first exit it copied for its reader */
 	__u64 copied;     /* exits it copied */
+	__u64 listable;   /* exits of tasks no walk found alive it may copy */
 	__u64 unwalked;   /* exits of tasks no walk found alive it met */
 	__u64 passed;     /* of those, numbered before it began and summed */
 	__u64 sums;       /* sum rows it wrote (one per group) */
@@ -116,6 +117,7 @@ struct reader {
 	__u64 copied_from;
 	__u64 copied_to;
 	__u64 rows;
+	__u64 start_ns; /* when its walk before began; 0: none yet */
 };
 
 struct {
@@ -546,7 +548,7 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	row = bpf_map_lookup_elem(&tasks, &ring->key);
 	if (!row || row->exit_seq != seq)
 		return 0;
-	if (!row->walked && ctx->walk->unwalked++ >= EXIT_COPY_UNWALKED) {
+	if (!row->walked && ctx->walk->unwalked++ >= ctx->walk->listable) {
 		/* one numbered during the walk is given again by the next */
 		if (seq < ctx->walk->exits)
 			sum_exit(out, row, ctx);
@@ -702,6 +704,22 @@ static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 
 	walk->exits_from = from;
 }
 
+/* How many exits of tasks no walk found alive a walk beginning at `now`
+ * copies to its reader: the rate `load --listed-exits` set, times the time
+ * since the reader's walk before (a second for its first). */
+static __always_inline __u64 listable(struct reader *reader, __u64 now)
+{
+	struct settings *cfg = only(&settings);
+	__u64 rate = cfg && cfg->exit_list_rate ? cfg->exit_list_rate : EXIT_LIST_RATE_DEFAULT;
+	__u64 elapsed_ms = 1000;
+
+	if (reader && reader->start_ns && reader->start_ns < now)
+		elapsed_ms = (now - reader->start_ns) / 1000000;
+	if (elapsed_ms > EXIT_RING * 1000ULL)
+		return EXIT_RING; /* and no product that overflows */
+	return rate * elapsed_ms / 1000;
+}
+
 static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct counters *cnt)
 {
 	__u64 session = meta->session_id;
@@ -745,6 +763,7 @@ static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct 
 	fresh.retired[2] = cnt->retired_runs;
 	fresh.retired[3] = cnt->retired_switches;
 	fresh.start_ns = bpf_ktime_get_ns();
+	fresh.listable = listable(reader, fresh.start_ns);
 	fresh.changes = cnt->changes;
 	bpf_map_update_elem(&walks, &session, &fresh, BPF_ANY);
 	return bpf_map_lookup_elem(&walks, &session);
@@ -763,6 +782,8 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 	tidy(walk, cnt, now, cfg);
 	reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
 
+	if (reader)
+		reader->start_ns = walk->start_ns;
 	/* tasks it could not write are written again next time */
 	if (reader && !walk->dropped)
 		reader->since = walk->changes;

@@ -21,13 +21,14 @@
 #define TASK_MAP_ENTRIES (TASKS_CAPACITY + EXIT_RING + 1024) /* + room for races */
 #define EXIT_MAP_ENTRIES (EXIT_RING + 1024)
 /* Exits of tasks no walk ever found alive (born and gone between two walks,
- * as a fork loop's short processes are) that one walk copies to its reader
- * at most.  Beyond it, each is added to its group's sum row in the reader's
- * map instead (TASK_EXITS_SUMMED), so that a sample costs a bounded amount
- * at any exit rate, a reader that falls behind catches up, and what those
- * tasks used still reaches the reader by group.  The exits of tasks a walk
- * found alive are always copied: a reader may hold them live. */
-#define EXIT_COPY_UNWALKED 1024
+ * as a fork loop's short processes are) that a reader is given one by one,
+ * per second since its walk before, at most (`load --listed-exits`).  Beyond
+ * it, each is added to its group's sum row in the reader's map instead
+ * (TASK_EXITS_SUMMED), so that what a reader spends on exits is bounded at
+ * any exit rate, a reader that falls behind catches up, and what those tasks
+ * used still reaches it by group.  The exits of tasks a walk found alive are
+ * always copied: a reader may hold them live. */
+#define EXIT_LIST_RATE_DEFAULT 500
 #define GROUPS_CAPACITY 8192
 #define GROUP_DEPTH 8 /* task-group levels read above a task, leaf first */
 #define TASK_COMM_LEN 16
@@ -37,7 +38,7 @@
 
 /* task_key.exited: a task's exit row has its own key, beside its live row in
  * a reader's map.  A walk's sum of the exits it passed over in one task
- * group (EXIT_COPY_UNWALKED) is a row too: pid 0, start_ns the group's id,
+ * group (EXIT_LIST_RATE_DEFAULT) is a row too: pid 0, start_ns the group's id,
  * exit_seq the number of exits it sums, the numbers their totals. */
 #define TASK_LIVE 0
 #define TASK_EXITED 1
@@ -175,6 +176,7 @@ struct settings {
 	__u64 max_tasks;      /* soft limit of live rows; 0 means TASKS_CAPACITY */
 	__u64 exit_retain_ns; /* how long an exit row is kept; 0: the default */
 	__u64 group_idle_ns;  /* how long an untouched group stays; 0: GROUP_IDLE_NS */
+	__u64 exit_list_rate; /* exits of unwalked tasks listed a second; 0: the default */
 };
 
 #endif

@@ -57,6 +57,7 @@ OPTIONS: dict[str, Bound] = {
     "--nice": Bound(-20, 19, "a nice value", "5"),
     "--max-tasks": Bound(1, TASKS_CAPACITY, "rows", "4096"),
     "--exit-retention": Bound(0.1, 3600, "seconds", "10"),
+    "--listed-exits": Bound(1, 100_000, "exits a second", "500"),
     "--max-groups": Bound(1, 10_000, "groups", "100"),
     "--pid": Bound(1, 4_194_304, "a PID (at most the kernel's PID_MAX_LIMIT)", "1234"),
 }

@@ -189,6 +189,12 @@ def load(
         help=f"How long an exited task's row stays for readers, 0.1 to 3600 (at most the "
         f"newest {constants.EXIT_RING} exits). A reader that samples less often sees older "
         "exits only in their groups' totals, as one 'unseen' row.")] = None,
+    listed_exits: Annotated[int | None, typer.Option(
+        "--listed-exits", metavar="N", show_default=str(constants.EXIT_LIST_RATE_DEFAULT),
+        help="Exits of short-lived tasks (born and gone between two samples) each reader is "
+        "given one by one, per second of its interval, 1 to 100000; the others come summed "
+        "per task group (state 'summed': CPU time kept, names not). Each listed exit costs a "
+        "reader about 0.1 ms of CPU.")] = None,
 ) -> int:
     """Load the BPF program, attach it to sched_switch and pin it (needs root).
 
@@ -202,12 +208,16 @@ def load(
       sudo lottery load --pin-dir /sys/fs/bpf/lottery-test --max-tasks 4096
 
       sudo lottery load --force
+
+      sudo lottery load --force --listed-exits 5000   # name every exit of a busy build
     """
     from orchestrator.commands import load as load_cmd
 
     return load_cmd.load(_pins(pin_dir), obj, max_tasks, force,
                          constants.EXIT_RETAIN_S_DEFAULT if exit_retention is None
-                         else exit_retention)
+                         else exit_retention,
+                         listed_exits=constants.EXIT_LIST_RATE_DEFAULT if listed_exits is None
+                         else listed_exits)
 
 
 @app.command()

@@ -66,7 +66,7 @@ def _from_header() -> dict[str, object]:
     return {
         "TASKS_CAPACITY": define("TASKS_CAPACITY"),    # live rows
         "EXIT_RING": define("EXIT_RING"),              # exit rows kept at most
-        "EXIT_COPY_UNWALKED": define("EXIT_COPY_UNWALKED"),  # short exits listed a sample
+        "EXIT_LIST_RATE_DEFAULT": define("EXIT_LIST_RATE_DEFAULT"),  # short exits listed a s
         "TASK_EXITS_SUMMED": define("TASK_EXITS_SUMMED"),    # task_key.exited of a sum row
         "GROUPS_CAPACITY": define("GROUPS_CAPACITY"),
         "SNAPSHOT_SLOTS": define("SNAPSHOT_SLOTS"),
@@ -89,7 +89,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-_HEADER_NAMES = ("TASKS_CAPACITY", "EXIT_RING", "EXIT_COPY_UNWALKED", "TASK_EXITS_SUMMED",
+_HEADER_NAMES = ("TASKS_CAPACITY", "EXIT_RING", "EXIT_LIST_RATE_DEFAULT", "TASK_EXITS_SUMMED",
                  "GROUPS_CAPACITY", "SNAPSHOT_SLOTS",
                  "READER_SLOTS", "READER_SLOTS_SUDO",
                  "EXIT_RETAIN_S_DEFAULT", "GROUP_IDLE_S_DEFAULT", "GROUP_NAME_LEN",

@@ -123,7 +123,7 @@ class SnapshotInfo:
     exits: int          # exits numbered before it began
     exits_from: int     # the first exit it copied for its reader
     # exits numbered before it began, from exits_from on, that it passed over:
-    # of tasks no walk found alive, beyond EXIT_COPY_UNWALKED (summed, not rows)
+    # of tasks no walk found alive, beyond `load --listed-exits` (summed, not rows)
     exits_passed: int = 0
     exits_lost: int     # since load
     groups_lost: int    # since load

@@ -25,7 +25,7 @@ import pytest
 from conftest import PATIENCE_S, loaded, run_lottery, start_lottery, wait_until
 
 from orchestrator import records, workload
-from orchestrator.constants import EXIT_COPY_UNWALKED, EXIT_RING, READER_SLOTS
+from orchestrator.constants import EXIT_RING, READER_SLOTS
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, snapshot, tools
 from orchestrator.sampling import deltas
@@ -220,28 +220,31 @@ def _spawn_in(group: Path, program: Path, count: int) -> int:
     return round(1e9 * ((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)))
 
 
-def test_short_exits_beyond_what_a_sample_lists_are_summed_by_group(instance, cgroups,
-                                                                      tmp_path):
-    """Between two samples, more short processes than a sample lists one by
-    one (EXIT_COPY_UNWALKED) come and go in a cgroup of the test's own, and
-    1,500 threads the first sample saw end: every thread comes as an exit
-    row and leaves the live tasks (a reader holds them); the cgroup's exits
-    beyond the bound come as one row summing them, and its rows add up to
-    what the kernel says all its processes used; every exit of the interval
-    is counted once; the reader needs no full walk after."""
+def test_short_exits_beyond_what_a_sample_lists_are_summed_by_group(bpf_object, pin_dir,
+                                                                      cgroups, tmp_path):
+    """An instance that lists 50 short exits a second (load --listed-exits):
+    between two samples, 1,000 short processes come and go in a cgroup of the
+    test's own, and 1,500 threads the first sample saw end.  Every thread
+    comes as an exit row and leaves the live tasks (a reader holds them);
+    the cgroup's exits beyond what the interval lists come as one row summing
+    them, and its rows add up to what the kernel says all its processes
+    used; every exit of the interval is counted once; the reader needs no
+    full walk after."""
     name, program = _own_true(tmp_path)
     group = cgroups.make("short", 1024)
     proc = _parked_threads(1500)
     reader = deltas.Reader()
-    count = EXIT_COPY_UNWALKED + 500
-    with snapshot.session(instance) as session:
+    count = 1000
+    with loaded(bpf_object, pin_dir, listed_exits=50) as pins, snapshot.session(pins) as session:
         first = session.take()
         reader.advance(first)
         threads = {t.key for t in first.tasks if t.tgid == proc.pid}
         assert len(threads) == 1501
+        began = time.monotonic()
         used_ns = _spawn_in(group, program, count)
         _ended(proc)
         second = session.take()
+        listable = 50 * (time.monotonic() - began + 1)  # and the time before, at most a second
         sample = reader.advance(second)
         third = session.take()
     assert threads <= {t.key for t in second.exits}
@@ -252,6 +255,7 @@ def test_short_exits_beyond_what_a_sample_lists_are_summed_by_group(instance, cg
     summed = [r for r in ours if r.unseen_exits]
     assert len(summed) == 1 and summed[0].task.key == (0, gid)
     assert len(ours) - 1 + summed[0].unseen_exits == count + 1  # the spawner too
+    assert len(ours) - 1 <= listable
     spawner = Path(sys.executable).name[:15]
     assert {r.task.comm for r in ours if not r.unseen_exits} <= {name, spawner}
     ran = sum(r.runtime_delta_ns for r in ours)

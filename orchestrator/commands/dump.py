@@ -12,7 +12,7 @@ from orchestrator.analysis import analyser, tickets
 from orchestrator.analysis.analyser import AnalysisOptions, Late
 from orchestrator.analysis.frames import Frame, Seen, live_frames, recorded, replay_frames
 from orchestrator.constants import (
-    EXIT_COPY_UNWALKED,
+    EXIT_LIST_RATE_DEFAULT,
     EXIT_OK,
     EXIT_RETAIN_S_DEFAULT,
     EXIT_RING,
@@ -63,6 +63,7 @@ class _Capacity:
 
     limit: int
     retention_s: float = EXIT_RETAIN_S_DEFAULT
+    listed_exits: int = EXIT_LIST_RATE_DEFAULT  # a second (load --listed-exits)
     dropping: bool = False
     full_said: bool = False
     groups_lost: int | None = None
@@ -89,9 +90,9 @@ class _Capacity:
             self.passed_said = True
             _warn(f"{info.exits} exits came in one {interval_s:.1f} s interval; "
                   f"{info.exits_passed} of them, of tasks no sample saw alive, were beyond "
-                  f"the {EXIT_COPY_UNWALKED} such exits a sample lists one by one: they are "
-                  "summed per task group in 'unseen' rows (CPU time counted, names not kept); "
-                  "sample more often to list each")
+                  f"the {self.listed_exits} a second listed one by one: they come summed per "
+                  "task group, in rows of state 'summed' (CPU time kept, names not); to list "
+                  "more, reload with sudo lottery load --force --listed-exits N")
         if exits_missed:
             _warn(f"{exits_missed} exits of this {interval_s:.1f} s interval were not seen "
                   f"(their CPU time is in the 'unseen' row): {self._why_missed(info, interval_s)}")
@@ -223,7 +224,8 @@ def _frames(pins: Pins, opts: DumpOptions) -> tuple[Iterator[Frame], _Capacity]:
     snapshot.require_loaded(pins)
     given = snapshot.settings(pins)
     limits = _Capacity(given["max_tasks"] or TASKS_CAPACITY,
-                       units.s(given["exit_retain_ns"]) or EXIT_RETAIN_S_DEFAULT)
+                       units.s(given["exit_retain_ns"]) or EXIT_RETAIN_S_DEFAULT,
+                       given.get("exit_list_rate") or EXIT_LIST_RATE_DEFAULT)
     return live_frames(pins, model, opts.interval_s, opts.iterations, opts.analysis), limits
 
 

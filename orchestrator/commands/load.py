@@ -9,6 +9,7 @@ from pathlib import Path
 from orchestrator import bounds, paths, units
 from orchestrator.commands.unload import remove
 from orchestrator.constants import (
+    EXIT_LIST_RATE_DEFAULT,
     EXIT_OK,
     EXIT_RETAIN_S_DEFAULT,
     GROUP_IDLE_S_DEFAULT,
@@ -27,16 +28,16 @@ def _remove_all(pins: Pins) -> None:
 
 
 def _settings(obj: Path, pins: Pins, max_tasks: int | None, exit_retain_s: float,
-              group_idle_s: float) -> None:
+              group_idle_s: float, listed_exits: int) -> None:
     """Write struct settings, laid out as the object's BTF says."""
     value = btf.object_struct(obj, "settings").pack({
         "max_tasks": max_tasks or 0, "exit_retain_ns": units.ns_from_s(exit_retain_s),
-        "group_idle_ns": units.ns_from_s(group_idle_s)})
+        "group_idle_ns": units.ns_from_s(group_idle_s), "exit_list_rate": listed_exits})
     # an array map's key is its index, a u32
     tools.run([tools.require("bpftool"), "map", "update", "pinned", str(pins.settings),
                "key", *btf.hex_bytes((0).to_bytes(4, sys.byteorder)),
                "value", *btf.hex_bytes(value)],
-              what="setting --max-tasks and --exit-retention")
+              what="setting --max-tasks, --exit-retention and --listed-exits")
 
 
 def _loadall(obj: str, pins: Pins) -> None:
@@ -81,12 +82,14 @@ def _apply_overrides(pins: Pins) -> None:
 
 def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
          force: bool = False, exit_retain_s: float = EXIT_RETAIN_S_DEFAULT,
-         group_idle_s: float = GROUP_IDLE_S_DEFAULT) -> int:
+         group_idle_s: float = GROUP_IDLE_S_DEFAULT,
+         listed_exits: int = EXIT_LIST_RATE_DEFAULT) -> int:
     """Load and attach; refuse a second load of the same instance unless force."""
     if not tools.is_root():
         raise LotteryError("load needs root", "run sudo lottery load")
     bounds.check("--max-tasks", max_tasks)
     bounds.check("--exit-retention", exit_retain_s)
+    bounds.check("--listed-exits", listed_exits)
     obj_path = paths.bpf_object(obj)
     if not obj_path.is_file():
         raise LotteryError(f"no BPF object at {obj_path}",
@@ -102,7 +105,7 @@ def load(pins: Pins, obj: str | None = None, max_tasks: int | None = None,
     bpffs.make_dir(pins.dir)
     _loadall(str(obj_path), pins)
     try:
-        _settings(obj_path, pins, max_tasks, exit_retain_s, group_idle_s)
+        _settings(obj_path, pins, max_tasks, exit_retain_s, group_idle_s, listed_exits)
         _pin_readers(pins)
         _apply_overrides(pins)
         link = tools.bpftool(["link", "show", "pinned", str(pins.switch_link)])

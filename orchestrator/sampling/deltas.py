@@ -92,7 +92,7 @@ class Sample:
     exits_missed: int = 0          # exits in the interval whose rows were gone
     exits: int = 0                 # exits numbered in the interval
     # exits of tasks no walk found alive that the walk summed by group instead
-    # of listing (beyond EXIT_COPY_UNWALKED): one unseen row per group
+    # of listing (beyond `load --listed-exits`): one summed row per group
     exits_passed: int = 0
     # How its live rows differ from the sample before's (numbered by the
     # snapshot it was read from): the rows made again, and the tasks that
