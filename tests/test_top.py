@@ -81,10 +81,10 @@ async def test_top_shows_tasks_and_answers_every_key():
     async with app.run_test(size=(80, 24)) as pilot:
         await _until_shown(app, pilot)
         table = app.query_one("#tasks")
-        assert table.row_count == 2
-        first = table.get_row_at(0)
+        assert len(table.rows) == 2
+        first = table.rows[0]
         # pid, expected, observed: 202 was runnable 375 ms of 1000, so 101 is owed 625
-        assert first[0] == 101 and first[4] == "62.5" and first[5] == "75.0"
+        assert first[0] == "101" and first[4] == "62.5" and first[5] == "75.0"
         # the third status line: who fell furthest below what its tickets are
         # worth (202: half of 1000 ms, ran 250, waited 125), and why; no line
         # wider than the terminal
@@ -101,7 +101,7 @@ async def test_top_shows_tasks_and_answers_every_key():
         assert app.paused and app.frames_shown == shown  # paused: the screen stays
         await pilot.press("p", "slash", *"spin-202", "enter")
         await pilot.pause(0.2)
-        assert app.pattern == "spin-202" and table.row_count == 1
+        assert app.pattern == "spin-202" and len(table.rows) == 1
         await pilot.press("q")
     assert app.return_code in (0, None) and app.failure is None
 
@@ -118,9 +118,8 @@ async def test_every_key_in_every_grouping_and_sort_draws_whole_rows(size):
         for _ in GROUPINGS:
             for _ in SORTS:
                 await pilot.press("s")  # redrawn by the key's own handler: no pause
-                assert table.row_count >= 1 and app.failure is None, (app.by, app.sort)
-                assert all(len(table.get_row_at(i)) == len(table.columns)
-                           for i in range(table.row_count))
+                assert table.rows and app.failure is None, (app.by, app.sort)
+                assert all(len(row) == len(table.headers) for row in table.rows)
             await pilot.press("p", "p", "slash", *"spin", "enter")
             await pilot.pause(0.05)
             await pilot.press("slash", "enter")  # the filter cleared again
@@ -139,15 +138,15 @@ async def test_by_container_rows_are_named_by_their_id_short_where_narrow(size):
     async with app.run_test(size=size) as pilot:
         await _until_shown(app, pilot)
         table = app.query_one("#tasks")
-        shown = {str(table.get_row_at(i)[1]): table.get_row_at(i) for i in range(2)}
+        shown = {row[1]: row for row in table.rows}
         assert set(shown) == {CONTAINER_ID[:12], "host"}
-        headers = [str(c.label) for c in table.columns.values()]
+        headers = table.headers
         assert headers[1] == "CONTAINER"
         if size[0] >= 110:
             assert shown[CONTAINER_ID[:12]][headers.index("POD UID")] == POD_UID
         await pilot.press("slash", *POD_UID[:8], "enter")  # a filter finds the pod's uid
         await pilot.pause(0.1)
-        assert table.row_count == 1 and str(table.get_row_at(0)[1]) == CONTAINER_ID[:12]
+        assert len(table.rows) == 1 and table.rows[0][1] == CONTAINER_ID[:12]
         await pilot.press("q")
     assert app.failure is None
 
@@ -308,3 +307,22 @@ def test_a_terminal_that_goes_away_ends_top(instance, tmux_session, tmp_path):
     before = _snapshots(instance)
     subprocess.run(["tmux", "kill-session", "-t", tmux_session], check=True)
     _ends_at_once(pid, instance, before)
+
+
+def test_a_task_named_like_markup_shows_as_it_is_named(instance, tmux_session, tmp_path):
+    """A task may name itself anything: "[/x]evil[b]" is a closing tag with
+    no opening one to Rich's markup (and [b] bold), which top must show as
+    text, not parse (before: a MarkupError ended top)."""
+    name = "[/x]evil[b]"
+    code = (f"open('/proc/self/comm', 'w').write({name!r})\n"
+            "while True:\n    pass\n")
+    spinner = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        wait_until(lambda: Path(f"/proc/{spinner.pid}/comm").read_text() == name + "\n",
+                   "the spinner's name")
+        status = _start_top(instance, tmux_session, tmp_path, 200, 50)
+        screen = _wait_screen(tmux_session, name, "Jain's index")
+        assert "Traceback" not in screen and not _status(status), screen
+    finally:
+        spinner.kill()
+        spinner.wait()
