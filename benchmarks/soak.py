@@ -15,6 +15,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -71,8 +72,11 @@ def _report(name: str, path: Path, asked: float, said: list[str]) -> list[str]:
 def _title(args: argparse.Namespace) -> str:
     pause = f"a {1000 * args.churn:g} ms pause in each loop" if args.churn else \
         "no pause in the loops"
-    return f"## `benchmarks/soak.py --churn {args.churn:g}{' --storm' if args.storm else ''}`" \
-        f" ({pause}{', with the fork storm' if args.storm else ''})"
+    flags = f"--churn {args.churn:g}{' --storm' if args.storm else ''}" \
+        f"{'' if args.sessions else ' --one-session'}"
+    where = "" if args.sessions else "; both dumps in one session"
+    return f"## `benchmarks/soak.py {flags}`" \
+        f" ({pause}{', with the fork storm' if args.storm else ''}{where})"
 
 
 _PREAMBLE = """# A busy host (`make soak`)
@@ -82,9 +86,12 @@ defaults), one section per set of options, each replaced by its next run.
 A CPU hog per CPU (`stress-ng --cpu 2`), 3,000 parked threads, three loops
 of short processes, and three readers of one instance at once: a dump every
 1 s and a dump every 0.5 s (both into CSVs), and an exporter scraped every
-0.2 s. Intervals are the spacing of the samples' timestamps; conservation
-is each sample's task time plus idle time against the CPU time that passed,
-from the CSV alone.
+0.2 s, each in a session of its own as an operator's terminals and
+services are (under autogroup a session is a task group: `--one-session`
+runs both dumps in the script's, beside the parked threads). Intervals
+are the spacing of the samples' timestamps; conservation is each sample's
+task time plus idle time against the CPU time that passed, from the CSV
+alone.
 """
 
 
@@ -120,6 +127,29 @@ def _scrape(url: str, stop: threading.Event, latencies: list[float], failed: lis
         latencies.append(time.monotonic() - began)
 
 
+# top's status line: the sample's time and the interval it covers
+_TOP_STATUS = re.compile(r"(\d\d:\d\d:\d\d)  (\d+\.\d{3}) s  \d+ tasks")
+
+
+def _watch_top(session: str, stop: threading.Event, shown: dict[str, float]) -> None:
+    """Read top's screen every 0.1 s; keep each sample it showed (by its
+    time) with the interval top says it covers."""
+    while not stop.wait(0.1):
+        screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                capture_output=True, text=True).stdout
+        if found := _TOP_STATUS.search(screen):
+            shown.setdefault(found.group(1), float(found.group(2)))
+
+
+def _top_report(shown: dict[str, float], asked: float) -> list[str]:
+    gaps = sorted(list(shown.values())[1:])  # the first covers top's start
+    if not gaps:
+        return ["top: no samples shown"]
+    return [f"top (every {asked:g} s, its status line read from tmux): {len(gaps)} samples; "
+            f"interval median {statistics.median(gaps):.3f} s, p95 "
+            f"{_percentile(gaps, 0.95):.3f} s, worst {gaps[-1]:.3f} s"]
+
+
 def _exits_per_s(pins, seconds: float = 2.0) -> float:
     counters = pins.counters
 
@@ -138,6 +168,9 @@ def main() -> int:
     parser.add_argument("--storm", action="store_true", help="add stress-ng's fork storm")
     parser.add_argument("--churn", type=float, default=0.003,
                         help="seconds each of the three loops sleeps between processes")
+    parser.add_argument("--one-session", dest="sessions", action="store_false",
+                        help="run both dumps in this script's session (one task group with "
+                        "the parked threads, under autogroup), not each in its own")
     parser.add_argument("--output", type=Path,
                         help="the markdown file whose section for these options the figures "
                         "replace (make soak: docs/SOAK.md)")
@@ -154,7 +187,8 @@ def main() -> int:
     readers: list[subprocess.Popen] = []
     parked = serve = None
     stop, latencies, failed = threading.Event(), [], []
-    scraper = None
+    scraper = watcher = None
+    top_session, top_shown = f"lottery-soak-top-{os.getpid()}", {}
     try:
         churn = CHURN.format(pause=args.churn) if args.churn else CHURN.replace(
             " sleep {pause};", "")
@@ -180,10 +214,19 @@ def main() -> int:
         scraper = threading.Thread(target=_scrape, args=(f"http://127.0.0.1:{port}/metrics",
                                                           stop, latencies, failed))
         scraper.start()
+        # top at 1 s in a terminal of its own (tmux: a session of its own too)
+        subprocess.run(["tmux", "new-session", "-d", "-s", top_session, "-x", "120", "-y", "40",
+                        f"env PYTHONPATH={REPO} {sys.executable} -m orchestrator top -i 1 "
+                        f"--pin-dir {pins.dir}"], check=True)
+        watcher = threading.Thread(target=_watch_top, args=(top_session, stop, top_shown))
+        watcher.start()
         outs = {1.0: work / "second.csv", 0.5: work / "half.csv"}
+        # each reader in a session of its own, as an operator's terminals and
+        # services are (with autogroup, a session is a task group of its own)
         readers = [subprocess.Popen([sys.executable, "-m", "orchestrator", "dump", "-q", "-i",
                                      str(asked), "-o", str(out), "--pin-dir", str(pins.dir)],
-                                    env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                    env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    start_new_session=args.sessions)
                    for asked, out in outs.items()]
         time.sleep(args.seconds)
         for proc in readers:
@@ -196,6 +239,7 @@ def main() -> int:
                   f"{PARKED} parked threads; about {rate:.0f} exits/s; {args.seconds:g} s"]
         for (asked, out), lines in zip(outs.items(), said, strict=True):
             report += _report(f"dump {asked:g}", out, asked, lines)
+        report += _top_report(top_shown, 1.0)
         ordered = sorted(latencies)
         if ordered:
             report.append(f"scrapes every 0.2 s: {len(ordered)}, {len(failed)} failed; latency "
@@ -206,8 +250,10 @@ def main() -> int:
             _write(args.output, _title(args), report)
     finally:
         stop.set()
-        if scraper is not None:
-            scraper.join()
+        for thread in (scraper, watcher):
+            if thread is not None:
+                thread.join()
+        subprocess.run(["tmux", "kill-session", "-t", top_session], capture_output=True)
         for proc in readers:
             if proc.poll() is None:
                 proc.kill()
