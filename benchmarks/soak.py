@@ -1,13 +1,13 @@
 """make soak: the busy host of issue 21, for minutes.  A real instance in its
 own pin directory; `stress-ng --cpu 2` (one hog per CPU) in a session of its
-own; 3,000 parked threads; three loops of short processes; and three readers
+own; 3,000 parked threads; three loops of short processes; and four readers
 of the instance at once: a dump every second, a dump every half second (both
-into CSVs) and an exporter scraped every 0.2 s.  `--storm` adds `stress-ng
---switch 2 --fork 2 --pthread 1` (thousands more exits a second).  Prints,
-per dump, its intervals (median, p95, worst) against the one asked, its
-per-sample conservation error from the CSV alone, its warnings; and the
-scrapes' latency.  Not a test: nothing here fails on a
-number."""
+into CSVs), top every second (in tmux) and an exporter scraped every 0.2 s.
+`--storm` adds `stress-ng --switch 2 --fork 2 --pthread 1` (thousands more
+exits a second).  Prints, per dump, its intervals (median, p95, worst)
+against the one asked, its per-sample conservation error from the CSV
+alone, its warnings; top's intervals from its status line; and the
+scrapes' latency.  Not a test: nothing here fails on a number."""
 
 from __future__ import annotations
 
@@ -84,9 +84,9 @@ _PREAMBLE = """# A busy host (`make soak`)
 Written by `benchmarks/soak.py --output` (`make soak` runs it with its
 defaults), one section per set of options, each replaced by its next run.
 A CPU hog per CPU (`stress-ng --cpu 2`), 3,000 parked threads, three loops
-of short processes, and three readers of one instance at once: a dump every
-1 s and a dump every 0.5 s (both into CSVs), and an exporter scraped every
-0.2 s, each in a session of its own as an operator's terminals and
+of short processes, and four readers of one instance at once: a dump every
+1 s and a dump every 0.5 s (both into CSVs), top every 1 s (in tmux), and
+an exporter scraped every 0.2 s, each in a session of its own as an operator's terminals and
 services are (under autogroup a session is a task group: `--one-session`
 runs both dumps in the script's, beside the parked threads). Intervals
 are the spacing of the samples' timestamps; conservation is each sample's

@@ -406,11 +406,18 @@ static __always_inline void record_exit(struct task_struct *prev)
 	if (ring->seq && !bpf_map_delete_elem(&tasks, &ring->key))
 		__sync_fetch_and_sub(&cnt->exit_rows, 1);
 	/* A thread that execs takes its leader's pid and start time, so the
-	 * leader's exit row may hold this key already: the later exit replaces it. */
-	if (!bpf_map_update_elem(&tasks, &key, &final, BPF_NOEXIST))
+	 * leader's exit row may hold this key already: the later exit replaces
+	 * it, found alive if the leader was (a reader holds the key live). */
+	if (!bpf_map_update_elem(&tasks, &key, &final, BPF_NOEXIST)) {
 		__sync_fetch_and_add(&cnt->exit_rows, 1);
-	else if (bpf_map_update_elem(&tasks, &key, &final, BPF_EXIST))
-		__sync_fetch_and_add(&cnt->exits_lost, 1);
+	} else {
+		struct task_stats *leader = bpf_map_lookup_elem(&tasks, &key);
+
+		if (leader && leader->walked)
+			final.walked = 1;
+		if (bpf_map_update_elem(&tasks, &key, &final, BPF_EXIST))
+			__sync_fetch_and_add(&cnt->exits_lost, 1);
+	}
 	/* Named in the ring only once its row is in the map: a snapshot that
 	 * finds no row for the exit a slot names takes it as gone. */
 	ring->key = key;
@@ -532,6 +539,7 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	struct exit_slot *ring = exit_slot(seq);
 	struct task_stats *row, *copy;
 	struct task_key live;
+	bool held;
 	void *out;
 
 	out = bpf_map_lookup_elem(&reader_rows, &ctx->slot);
@@ -543,12 +551,15 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	live = ring->key;
 	live.exited = TASK_LIVE;
 	row = bpf_map_lookup_elem(out, &live);
+	/* its reader holds it live: the exit is never summed, even where the
+	 * mark came too late for the exit (it died as the walk passed it) */
+	held = row != NULL;
 	if (row && row->snapshot != ctx->snapshot && !bpf_map_delete_elem(out, &live))
 		count_rows(ctx->slot, -1);
 	row = bpf_map_lookup_elem(&tasks, &ring->key);
 	if (!row || row->exit_seq != seq)
 		return 0;
-	if (!row->walked && ctx->walk->unwalked++ >= ctx->walk->listable) {
+	if (!row->walked && !held && ctx->walk->unwalked++ >= ctx->walk->listable) {
 		/* one numbered during the walk is given again by the next */
 		if (seq < ctx->walk->exits)
 			sum_exit(out, row, ctx);

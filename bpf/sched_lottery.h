@@ -20,7 +20,7 @@
 /* A reader's map holds a walk's live rows and the exits it copied. */
 #define TASK_MAP_ENTRIES (TASKS_CAPACITY + EXIT_RING + 1024) /* + room for races */
 #define EXIT_MAP_ENTRIES (EXIT_RING + 1024)
-/* Exits of tasks no walk ever found alive (born and gone between two walks,
+/* Exits of tasks no walk ever found alive (born and gone between walks,
  * as a fork loop's short processes are) that a reader is given one by one,
  * per second since its walk before, at most (`load --listed-exits`).  Beyond
  * it, each is added to its group's sum row in the reader's map instead

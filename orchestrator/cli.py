@@ -191,7 +191,7 @@ def load(
         "exits only in their groups' totals, as one 'unseen' row.")] = None,
     listed_exits: Annotated[int | None, typer.Option(
         "--listed-exits", metavar="N", show_default=str(constants.EXIT_LIST_RATE_DEFAULT),
-        help="Exits of short-lived tasks (born and gone between two samples) each reader is "
+        help="Exits of short-lived tasks (gone before any reader's sample saw them) each reader is "
         "given one by one, per second of its interval, 1 to 100000; the others come summed "
         "per task group (state 'summed': CPU time kept, names not). Each listed exit costs a "
         "reader about 0.1 ms of CPU.")] = None,
@@ -209,7 +209,7 @@ def load(
 
       sudo lottery load --force
 
-      sudo lottery load --force --listed-exits 5000   # name every exit of a busy build
+      sudo lottery load --force --listed-exits 5000
     """
     from orchestrator.commands import load as load_cmd
 

@@ -358,6 +358,52 @@ def test_a_program_a_thread_execs_has_its_own_final_numbers(instance):
     assert snap.info.exits_lost == lost
 
 
+_EXEC_FROM_A_NEW_THREAD = """
+import os, sys, threading
+sys.stdin.readline()
+def run_sh():
+    os.execv("/bin/sh", ["sh", "-c", "read line"])
+threading.Thread(target=run_sh).start()
+threading.Event().wait()
+"""
+
+
+def test_a_seen_leaders_exit_replaced_by_an_unseen_threads_program_is_listed(
+        bpf_object, pin_dir, tmp_path):
+    """A sample sees a process; a thread it starts after that sample (no
+    sample sees it) execs, and the program exits: its exit replaces the
+    leader's under the leader's key, and must be listed as the leader's
+    was (the reader holds that key live), even beyond --listed-exits (here
+    1 a second, used up by 50 short processes first): summed, the reader
+    held the key as live after the process had ended."""
+    _, program = _own_true(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", _EXEC_FROM_A_NEW_THREAD],
+                            stdin=subprocess.PIPE, text=True)
+    try:
+        with loaded(bpf_object, pin_dir, listed_exits=1) as pins, \
+                snapshot.session(pins) as session:
+            first = session.take()
+            key = next(t.key for t in first.tasks if t.pid == proc.pid)
+            subprocess.run(["sh", "-c", f"i=0; while [ $i -lt 50 ]; do {program}; "
+                            "i=$((i+1)); done"], check=True)
+            proc.stdin.write("exec\n")
+            proc.stdin.flush()
+            wait_until(lambda: open(f"/proc/{proc.pid}/comm").read().strip() == "sh",
+                       "the exec")
+            proc.stdin.write("done\n")
+            proc.stdin.close()
+            _exited_unreaped(proc.pid)  # its pid is not another task's while it is read
+            second = session.take()
+            third = session.take()
+        assert proc.wait(timeout=PATIENCE_S) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert second.info.exits_passed > 0  # the bound was met
+    assert key in {t.key for t in second.exits} and key not in {t.key for t in second.tasks}
+    assert key not in {t.key for t in third.tasks}
+
+
 def test_exit_rows_leave_after_the_retention(bpf_object, pin_dir):
     with loaded(bpf_object, pin_dir, exit_retain_s=0.5) as pins:
         first = snapshot.take(pins).info.exits

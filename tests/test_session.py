@@ -18,7 +18,8 @@ from orchestrator.paths import pins
 from orchestrator.records import SnapshotInfo
 
 RING = 8  # a short exit ring, so that a reader falls behind it
-LISTED = 1  # exits of tasks no walk found that a walk lists; the rest it sums
+LISTED = 1  # exits of tasks no walk found that a walk lists (a rate times the
+#             interval in the program; a number here); the rest it sums
 
 
 class Kernel:

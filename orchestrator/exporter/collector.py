@@ -147,9 +147,10 @@ class Collector:
                                        self._dropped))
         out.append(CounterMetricFamily("lottery_exits_missed", "Exits whose rows left the "
                                        "map before this exporter read them.", self._missed))
-        out.append(CounterMetricFamily("lottery_exits_passed", "Exits of tasks no reading saw "
-                                       "alive, beyond the ones a reading lists: summed in the "
-                                       "unseen row, not one row each.", self._passed))
+        out.append(CounterMetricFamily("lottery_exits_passed", "Exits of short-lived tasks "
+                                       "beyond those a reading lists (load --listed-exits): "
+                                       "summed per task group, not one row each.",
+                                       self._passed))
         out += self._program_stats()
         return out
 

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -41,6 +41,10 @@ GROUPINGS = groupings.NAMES
 HISTORY = 12          # samples a row's sparkline remembers
 _WIDE = 110           # from this many columns on, the table shows more columns
 _SHOWN = 200          # rows the table holds: more than a screen, few enough to redraw
+# A name's cells at most: a task may name itself 15 bytes that print escaped
+# as 60 characters, and one such name pushed every row's shares off an
+# 80-column screen.
+_NAME_CELLS = 24
 # The exit status of a stop by signal, as the rest of lottery gives it.
 _STOPS = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGINT: 128 + signal.SIGINT}
 
@@ -91,6 +95,11 @@ def _below(found: list[rows.GroupRow]) -> str:
         return "below share: -"
     return (f"below share: {worst.name} short {worst.deficit_ms:.1f} ms: "
             f"{rows.why(worst) or '-'}")
+
+
+def _clip(text: str, cells: int) -> str:
+    """`text` in at most `cells` terminal cells, its end marked where cut."""
+    return text if cell_len(text) <= cells else set_cell_size(text, cells - 1) + "…"
 
 
 def _fit(line: str, width: int) -> str:
@@ -274,8 +283,12 @@ class TopApp(App[None]):
                 history.append(g.observed)
         view = rows.View(grouping, check.interval_ns if check else None, frame.draws,
                          history=lambda g: rows.spark(self._history[(self.by, g.name)]))
-        header = self.query_one("#tasks", TaskTable).show(
-            rows.headers(shown, view), [rows.cells(g, shown, view) for g in found])
+        body = [rows.cells(g, shown, view) for g in found]
+        if "name" in shown:
+            at = shown.index("name")
+            for cells in body:
+                cells[at] = _clip(str(cells[at]), _NAME_CELLS)
+        header = self.query_one("#tasks", TaskTable).show(rows.headers(shown, view), body)
         self.query_one("#header", Static).update(Text(header, style="bold", no_wrap=True))
 
     # keys

@@ -88,7 +88,7 @@ def render(frame: Frame, top: int, sort: str, grouping: Grouping,
     if seen.dropped or seen.exits_missed:
         title += f"; not seen: {seen.dropped} live tasks, {seen.exits_missed} exits"
     if seen.exits_passed:
-        title += f"; {seen.exits_passed} short exits summed as unseen"
+        title += f"; {seen.exits_passed} short exits summed per group"
     table = _tight(body, rows.headers(shown, view))
     out = f"{title}\n{table}\n{conservation_line(check)}"
     if {"group", "name"} & set(shown) or grouping.by_path:
