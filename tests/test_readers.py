@@ -59,10 +59,16 @@ def _sampled_after(path: Path, proc: subprocess.Popen, at: float, count: int) ->
     return len([s for s in _stamps(path) if s > at]) >= count
 
 
-def test_two_readers_during_churn_each_see_every_exit(instance, tmp_path):
+_SUMMED = re.compile(r"\((\d+) exits summed\)")
+
+
+def test_two_readers_during_churn_each_see_every_exit(instance, cgroups, tmp_path):
     """Two dumps of one instance at different intervals while 600 short
-    processes come and go: each sees (nearly) every exit and keeps its books."""
+    processes come and go in a cgroup of the test's own: each counts every
+    one of them once, listed by name or (beyond --listed-exits) in its
+    group's summed row, and keeps its books."""
     name, program = _own_true(tmp_path)
+    group = cgroups.make("churn", 1024)
     outs = [tmp_path / "fast.csv", tmp_path / "slow.csv"]
     readers = [start_lottery("dump", "-q", "-i", interval, "-o", str(out),
                              "--pin-dir", str(instance.dir))
@@ -72,7 +78,8 @@ def test_two_readers_during_churn_each_see_every_exit(instance, tmp_path):
             wait_until(lambda out=out, proc=proc: _sampled_after(out, proc, 0, 1),
                        f"a first sample in {out.name}")
         churn = subprocess.run(["sh", "-c", f"i=0; while [ $i -lt 600 ]; do {program}; "
-                                "i=$((i+1)); done"], check=True)
+                                "i=$((i+1)); done"], check=True,
+                               preexec_fn=lambda: (group / "cgroup.procs").write_text("0"))
         assert churn.returncode == 0
         ended = time.time()
         # two samples of each after the last exit: the last exits reach both,
@@ -86,10 +93,17 @@ def test_two_readers_during_churn_each_see_every_exit(instance, tmp_path):
         codes = [proc.wait(timeout=PATIENCE_S) for proc in readers]
     assert codes == [130, 130], [p.stderr.read() for p in readers]
     for out in outs:
-        rows = [r for r in csv.DictReader(open(out)) if r["comm"] == name]
-        exited = {(r["pid"], r["start_ns"]) for r in rows if r["state"] == "exited"}
-        assert len(exited) >= 0.95 * 600, (out.name, len(exited))
-        assert all(r["runtime_delta_ns"] for r in rows)  # each counted from its start
+        rows = list(csv.DictReader(open(out)))
+        mine = [r for r in rows if (r["group"] or "").endswith(f"/{group.name}")]
+        exited = {(r["pid"], r["start_ns"]) for r in mine
+                  if r["state"] == "exited" and r["comm"] == name}
+        summed = sum(int(_SUMMED.fullmatch(r["comm"]).group(1))
+                     for r in mine if r["state"] == "summed")
+        # the 600, and the shell that ran them (listed or summed: it lived
+        # as briefly as they did, or long enough for a sample to see it)
+        shell = sum(1 for r in mine if r["state"] == "exited" and r["comm"] == "sh")
+        assert len(exited) + summed + shell == 601, (out.name, len(exited), summed, shell)
+        assert all(r["runtime_delta_ns"] for r in mine)  # each counted from its start
         errors = [e for _, e in records.conservation(records.read(out))]
         assert statistics.median(abs(e) for e in errors) < 0.02, (out.name, errors)
 
@@ -532,11 +546,14 @@ def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(bpf_object, 
                                                                      tmp_path):
     """The issue's stress (stress-ng --cpu 2 --switch 2 --fork 2 --pthread 1):
     per-sample conservation from the CSV alone, median within 1% at the 1 s
-    interval the issue holds it to, and no more than one sample beyond 10%.
+    interval the issue holds it to, and no more than two of 11 samples
+    beyond 10%.
     A walk preempted half way reads the tasks after the gap that much later,
     and skews its sample by the gap's CPU time against the interval's: beside
     the other half of the suite, 2 of 6 samples were off by 5.4 and 8.2 %
-    (at 0.5 s, 5.6 and 5.9 %), with the median at 0.8 %.
+    (at 0.5 s, 5.6 and 5.9 %), with the median at 0.8 %; 6 samples alone
+    were too few for the median (at 24e3bd8, alone, one run of 3: 0.19,
+    0.26, 1.15, 2.23, 8.9 and 9.8 %).
     Exit rows are kept 2 s: the stressors end thousands of tasks a second,
     and with 10 s of them the map holds a full ring, each sample reads it
     all and takes seconds, so the intervals grow (85 s for 12 samples, on a
@@ -554,16 +571,16 @@ def test_conservation_holds_under_cpu_switch_fork_and_thread_stress(bpf_object, 
     try:
         with loaded(bpf_object, pin_dir, exit_retain_s=1) as pins:
             time.sleep(1.0)
-            done = run_lottery("dump", "-q", "-i", "1", "-n", "7", "-o", str(out),
+            done = run_lottery("dump", "-q", "-i", "1", "-n", "12", "-o", str(out),
                                "--pin-dir", str(pins.dir), timeout=PATIENCE_S)
     finally:
         os.killpg(stress.pid, signal.SIGKILL)
         stress.wait()
     assert done.returncode == 0, done.stderr
     errors = sorted(abs(e) for _, e in records.conservation(records.read(out)))
-    assert len(errors) >= 6
+    assert len(errors) >= 11
     assert statistics.median(errors) < 0.01, errors
-    assert errors[-2] < 0.10, errors
+    assert errors[-3] < 0.10, errors
 
 
 def test_a_reload_under_a_dump_is_said_and_starts_a_new_baseline(bpf_object, pin_dir,

@@ -50,8 +50,7 @@ async def test_top_shows_a_replayed_recording():
             if app.frames_shown >= 2:
                 break
             await pilot.pause(0.05)
-        groups = {app.query_one("#tasks").get_row_at(i)[1]
-                  for i in range(app.query_one("#tasks").row_count)}
+        groups = {row[1] for row in app.query_one("#tasks").rows}
         assert "/" in groups and any(g.startswith("/autogroup-") for g in groups)
         await pilot.press("q")
 
