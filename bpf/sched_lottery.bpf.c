@@ -925,8 +925,21 @@ int snapshot(struct bpf_iter__task *ctx)
 	out = bpf_map_lookup_elem(&reader_rows, &walk->slot);
 	if (!out)
 		return 0;
+	/* A live task whose own key has an exit numbered since this walk began
+	 * is a thread that called exec as the walk ran, before it came here:
+	 * it took its leader's pid and start time, and the leader's exit came
+	 * after the walk read the exit count.  Written now, the key would go
+	 * from the leader's numbers to the thread's in one sample (a negative
+	 * delta); left to the next walk, it comes with the leader's exit, as
+	 * any exec from a thread does.  (A task that exits after the walk
+	 * passed it has no exit row yet when the walk writes it.) */
 	key.pid = task->pid;
+	key.exited = TASK_EXITED;
 	key.start_ns = task->start_time;
+	found = bpf_map_lookup_elem(&tasks, &key);
+	if (found && found->exit_seq >= walk->exits)
+		return 0;
+	key.exited = TASK_LIVE;
 	found = bpf_map_lookup_elem(out, &key);
 	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
 	if (walk->rows >= limit) {
