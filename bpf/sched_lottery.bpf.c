@@ -503,6 +503,10 @@ static __always_inline void sum_exit(void *out, struct task_stats *row, struct s
 	struct task_key key = { .exited = TASK_EXITS_SUMMED, .start_ns = row->group };
 	struct task_stats *sum = bpf_map_lookup_elem(out, &key);
 
+	if ((!sum || sum->snapshot != ctx->snapshot) && ctx->walk->sums >= EXIT_SUM_GROUPS) {
+		key.start_ns = GROUP_ID_GONE;
+		sum = bpf_map_lookup_elem(out, &key);
+	}
 	if (!sum) {
 		if (bpf_map_update_elem(out, &key, &no_stats, BPF_NOEXIST))
 			return; /* the map is full: the reader counts the exit missed */
@@ -514,7 +518,7 @@ static __always_inline void sum_exit(void *out, struct task_stats *row, struct s
 	if (sum->snapshot != ctx->snapshot) {
 		sum->runtime_ns = sum->wait_ns = sum->wait_max_ns = sum->runs = 0;
 		sum->voluntary_switches = sum->involuntary_switches = sum->exit_seq = 0;
-		sum->group = row->group;
+		sum->group = key.start_ns;
 		sum->sampled_ns = row->sampled_ns;
 		sum->snapshot = ctx->snapshot;
 		ctx->walk->sums++;

@@ -29,6 +29,11 @@
  * used still reaches it by group.  The exits of tasks a walk found alive are
  * always copied: a reader may hold them live. */
 #define EXIT_LIST_RATE_DEFAULT 500
+/* Sum rows of task groups one walk writes at most: beyond, the exits of the
+ * other groups share one row under GROUP_ID_GONE (churn whose every task
+ * starts a session, as stress-ng's fork stressor does, makes an autogroup
+ * per exit, and a row per group would be a row per exit again). */
+#define EXIT_SUM_GROUPS 64
 #define GROUPS_CAPACITY 8192
 #define GROUP_DEPTH 8 /* task-group levels read above a task, leaf first */
 #define TASK_COMM_LEN 16

@@ -280,6 +280,23 @@ def test_short_exits_beyond_what_a_sample_lists_are_summed_by_group(bpf_object, 
     assert not third.info.full
 
 
+def test_a_one_shot_sample_counts_each_exit_once(bpf_object, pin_dir, cgroups, tmp_path):
+    """snapshot.take, a sample on its own, reads every exit row the instance
+    keeps: the exits its walk summed are among them, and count once (its
+    sums counted them again: +8 % in one interval beside a fork loop)."""
+    _, program = _own_true(tmp_path)
+    group = cgroups.make("once", 1024)
+    with loaded(bpf_object, pin_dir, listed_exits=10) as pins:
+        first = snapshot.take(pins)
+        used_ns = _spawn_in(group, program, 300)
+        second = snapshot.take(pins)
+    gid = group.stat().st_ino
+    ours = [r for r in deltas.compare(first, second).tasks if r.task.group == gid]
+    assert sum(r.unseen_exits or 1 for r in ours) == 301  # the spawner too
+    ran = sum(r.runtime_delta_ns for r in ours)
+    assert abs(ran - used_ns) <= 0.01 * used_ns, (ran, used_ns)
+
+
 def test_a_reader_finding_every_slot_taken_waits_and_goes_on(instance, tmp_path):
     """Readers beyond the slots are slowed, never stopped: a dump started
     while every slot is held waits, and samples once one is given back."""

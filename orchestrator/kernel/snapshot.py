@@ -344,9 +344,11 @@ def take(pins: Pins) -> Snapshot:
     except LotteryError as err:
         raise _not_loaded(err, pins) from None
     exits = {t.key + (t.exit_seq,): t for t in (*kept.exits, *snap.exits)}
+    # every exit row the instance keeps is here, those the walk summed too:
+    # its sums would count them twice (+8 % in one interval beside a fork loop)
     return Snapshot(snap.info, snap.timestamp_s, snap.tasks,
                     tuple(sorted(exits.values(), key=lambda t: t.exit_seq)), snap.idle,
-                    snap.groups, snap.change, snap.summed)
+                    snap.groups, snap.change)
 
 
 @contextlib.contextmanager
