@@ -225,6 +225,7 @@ def test_what_each_stage_works_out_again_is_what_working_all_out_gives(steps, ca
     told, fresh = Pipeline(tickets.WEIGHT, draws), Pipeline(tickets.WEIGHT, draws)
     by_name = lambda tasks: lambda r: f"c{r.pid % 5}"  # noqa: E731
     counted = [Totals(by_name, cap), Totals(by_name, cap)]
+    shown: dict = {}
     for op, i, during in [*steps, ("walk", 0, 0)]:
         if op in ("walk", "exec during a walk"):
             info, rows, _ = kernel.walk(session._full, during,
@@ -240,6 +241,12 @@ def test_what_each_stage_works_out_again_is_what_working_all_out_gives(steps, ca
             assert all((r.runtime_delta_ns or 0) >= 0 for r in a.tasks), _frame_rows(a)
             assert {r.key: r.lottery_wins for r in a.tasks} == \
                 {r.key: r.lottery_wins for r in b.tasks}  # a seed draws the same wins
-            assert counted[0].update(a) == counted[1].update(b)
+            series = counted[0].update(a)
+            assert series == counted[1].update(b)
+            # and no label's counter goes back (Prometheus would see a reset),
+            # though its labels by pid put a thread and its leader apart
+            assert all(s.numbers.cpu_ns >= shown[label] for label, s in series.items()
+                       if label in shown), (series, shown)
+            shown = {label: s.numbers.cpu_ns for label, s in series.items()}
         else:
             kernel.act(op, i)

@@ -73,8 +73,18 @@ class Series:
 class _Task:
     label: Label
     wanted: Label     # the label it would have had but for the cap
-    numbers: Numbers
+    numbers: Numbers  # what it counts for in its label: its own less `base`
     missing: int = 0  # frames since it was last seen live
+    # a thread that called exec and took this key over: its numbers then,
+    # which stay counted in the thread's own label
+    base: Numbers | None = None
+
+    def counted(self, r: TaskRecord) -> Numbers:
+        """What record `r` of this task counts for, less its base."""
+        numbers = Numbers.of(r)
+        if self.base is not None:
+            numbers.add(self.base, -1)
+        return numbers
 
 
 def _set_runtimes(records: list[TaskRecord]) -> dict[str, int]:
@@ -157,10 +167,21 @@ class Totals:
             task.missing = 0
             self._live_by(task, -1)
 
-    def _drop_threads(self, pid: int) -> None:
-        """The thread that called exec: its numbers go on in its leader's key."""
+    def _drop_threads(self, pid: int) -> Numbers | None:
+        """The thread that called exec: its numbers go on in its leader's key.
+        What it had counted stays in its own label (with labels that tell
+        threads apart, a name of its own say, its label would go back), and
+        is returned: the key counts from there."""
+        base = None
         for key in [k for k in self._tasks if k[0] == pid]:
-            self._drop(key)
+            thread = self._drop(key)
+            if thread is not None:
+                self._gone.setdefault(thread.label, Numbers()).add(thread.numbers)
+                base = base or Numbers()
+                base.add(thread.numbers)
+                if thread.base is not None:
+                    base.add(thread.base)
+        return base
 
     def update(self, frame: Frame) -> dict[Label, Series]:
         """Fold one frame in; return every label that has live tasks."""
@@ -196,10 +217,12 @@ class Totals:
                 continue
             wanted, label = labels
             self._add_expected(label, r, ran)
+            was = self._drop(r.key)
+            task = _Task(label, wanted, Numbers(), base=was.base if was is not None else None)
             if r.exec_from is not None:
-                self._drop_threads(r.exec_from)
-            self._drop(r.key)
-            self._add(r.key, _Task(label, wanted, Numbers.of(r)))
+                task.base = self._drop_threads(r.exec_from)
+            task.numbers = task.counted(r)
+            self._add(r.key, task)
             if r.expected_share is not None and r.tickets is not None:
                 tickets[label] = tickets.get(label, 0) + r.tickets
         for r in ended:
@@ -209,15 +232,19 @@ class Totals:
             self._add_expected(label, r, ran)
             gone = self._gone.setdefault(label, Numbers())
             live_now = r.key in self._tasks and r.key not in self._missing
+            known = self._tasks.get(r.key)
+            final = _Task(label, label, Numbers(), base=known.base if known else None)
             if r.exec_from is not None:
-                self._drop_threads(r.exec_from)
+                final.base = self._drop_threads(r.exec_from)
                 if not live_now:
                     # the thread's exit row replaced its leader's: the
                     # leader's last numbers are its final ones
                     leader = self._drop(r.key)
                     if leader is not None:
                         gone.add(leader.numbers)
-            gone.add(Numbers.of(r))
+            elif live_now:
+                final.base = None  # the leader's exit: the key's base is its successor's
+            gone.add(final.counted(r))
             if not live_now:  # live again: a thread that called exec took it over
                 self._drop(r.key)
         for key, kept in list(self._missing.items()):
