@@ -195,8 +195,10 @@ def _visible_threads() -> set[int]:
     for path in glob.glob("/proc/[0-9]*/task/[0-9]*"):
         try:
             os.readlink(f"{path}/ns/pid")
-            with open(f"{path}/stat") as stat:
-                state = stat.read().rsplit(")", 1)[1].split()[0]
+            # bytes: a task's name is any bytes it chose (a neighbour's
+            # "bad\xff" failed a text read beside the other half)
+            with open(f"{path}/stat", "rb") as stat:
+                state = stat.read().rsplit(b")", 1)[1].split()[0].decode()
         except PermissionError:
             continue
         except (FileNotFoundError, ProcessLookupError):
@@ -218,8 +220,8 @@ def _group_members(pgid: int) -> list[int]:
     members = []
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
-            with open(stat) as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
+            with open(stat, "rb") as handle:  # names are any bytes (above)
+                fields = handle.read().rsplit(b")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
         if int(fields[2]) == pgid:  # field 5, pgrp, counted after "comm)"
