@@ -941,8 +941,8 @@ int snapshot(struct bpf_iter__task *ctx)
 	key.exited = TASK_EXITED;
 	key.start_ns = task->start_time;
 	found = bpf_map_lookup_elem(&tasks, &key);
-	if (found && found->exit_seq >= walk->exits)
-		return 0;
+	if (found && found->exit_seq >= walk->exits && !walk->full)
+		return 0; /* a full walk writes every task: its reader holds no other */
 	key.exited = TASK_LIVE;
 	found = bpf_map_lookup_elem(out, &key);
 	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
