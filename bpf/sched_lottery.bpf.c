@@ -292,8 +292,9 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 	return leaf;
 }
 
-static __always_inline void fill_row(struct task_stats *row, struct task_struct *task,
-				     __u64 now)
+/* Returns the task's storage, which an exit reads again. */
+static __always_inline struct task_track *fill_row(struct task_stats *row,
+						   struct task_struct *task, __u64 now)
 {
 	struct task_track *w = bpf_task_storage_get(&waits, task, 0, 0);
 
@@ -311,6 +312,7 @@ static __always_inline void fill_row(struct task_stats *row, struct task_struct 
 	row->cpu = task->thread_info.cpu;
 	row->cpus_allowed = task->nr_cpus_allowed;
 	bpf_probe_read_kernel_str(row->comm, sizeof(row->comm), task->comm);
+	return w;
 }
 
 /* run_delay grows by exactly one wait per switch-in, so its growth between two
@@ -387,9 +389,8 @@ static __always_inline void record_exit(struct task_struct *prev)
 	if (!cnt)
 		return;
 	track_wait(prev);
-	fill_row(&final, prev, bpf_ktime_get_ns());
+	w = fill_row(&final, prev, bpf_ktime_get_ns());
 	final.group = group_at_exit(prev);
-	w = bpf_task_storage_get(&waits, prev, 0, 0);
 	final.walked = w && w->walked;
 	retire(&final);
 	__sync_fetch_and_add(&cnt->retired_runtime_ns, final.runtime_ns);
@@ -683,10 +684,11 @@ static __always_inline void read_slot(struct bpf_iter_meta *meta, struct walk *w
 	walk->full = buf[1] == '-';
 }
 
-/* After the walk: exit rows past the retention leave, the exits the walk
- * before copied leave the reader's map, and the reader gets the exits
- * numbered since its walk before began (those numbered while that walk ran
- * may have come after it read the ring).  After, not before: a reader's
+/* After the walk: the exits the walk before copied leave the reader's map,
+ * the reader gets the exits numbered since its walk before began (those
+ * numbered while that walk ran may have come after it read the ring), and
+ * exit rows past the retention leave (before the copy for a reader that
+ * starts anew).  After the walk, not before it: a reader's
  * time slice spent on thousands of exits before the walk left the walk to
  * be preempted half way (20-70 ms gaps beside a fork storm), and a walk
  * that reads some tasks 50 ms after the others skews the conservation check
@@ -703,7 +705,9 @@ static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 
 
 	if (retain < now)
 		sweep.oldest_exit_ns = now - retain;
-	cnt->expired = walk_ring(expire_exit, &sweep, cnt->expired, exits);
+	/* a reader starting anew (a full walk) is given the exits kept now */
+	if (walk->full)
+		cnt->expired = walk_ring(expire_exit, &sweep, cnt->expired, exits);
 	if (reader) {
 		if (!walk->full)
 			walk_ring(uncopy_exit, &sweep, reader->copied_from, reader->copied_to);
@@ -717,6 +721,11 @@ static __always_inline void tidy(struct walk *walk, struct counters *cnt, __u64 
 		reader->copied_to = exits;
 	}
 	walk->exits_from = from;
+	/* after the copy for a reader going on: an exit it has not had yet
+	 * reaches it, however late its walk (a second apart at a retention of
+	 * 1 s, a reader lost some, and counted a task it held live whole among
+	 * its unseen exits) */
+	cnt->expired = walk_ring(expire_exit, &sweep, cnt->expired, exits);
 }
 
 /* How many exits of tasks no walk found alive a walk beginning at `now`
@@ -883,6 +892,7 @@ int snapshot(struct bpf_iter__task *ctx)
 	struct task_track *w;
 	struct mark *mark;
 	__u64 group, sig, limit, change = 0;
+	bool taken;
 	__u32 at;
 	void *out;
 
@@ -932,17 +942,18 @@ int snapshot(struct bpf_iter__task *ctx)
 	/* A live task whose own key has an exit numbered since this walk began
 	 * is a thread that called exec as the walk ran, before it came here:
 	 * it took its leader's pid and start time, and the leader's exit came
-	 * after the walk read the exit count.  Written now, the key would go
-	 * from the leader's numbers to the thread's in one sample (a negative
-	 * delta); left to the next walk, it comes with the leader's exit, as
-	 * any exec from a thread does.  (A task that exits after the walk
-	 * passed it has no exit row yet when the walk writes it.) */
+	 * after the walk read the exit count.  Its row is written marked: the
+	 * reader keeps the key's row it had (the leader's) until the next walk,
+	 * which writes the key again with the leader's exit, as for any exec
+	 * from a thread; applied now, the key would go from the leader's
+	 * numbers to the thread's in one sample (a negative delta).  (A task
+	 * that exits after the walk passed it has no exit row yet when the walk
+	 * writes it.) */
 	key.pid = task->pid;
 	key.exited = TASK_EXITED;
 	key.start_ns = task->start_time;
 	found = bpf_map_lookup_elem(&tasks, &key);
-	if (found && found->exit_seq >= walk->exits && !walk->full)
-		return 0; /* a full walk writes every task: its reader holds no other */
+	taken = found && found->exit_seq >= walk->exits;
 	key.exited = TASK_LIVE;
 	found = bpf_map_lookup_elem(out, &key);
 	limit = cfg && cfg->max_tasks ? cfg->max_tasks : TASKS_CAPACITY;
@@ -956,10 +967,12 @@ int snapshot(struct bpf_iter__task *ctx)
 		fill_row(found, task, walk->start_ns);
 		found->snapshot = walk->snapshot;
 		found->group = group;
+		found->walked = taken;
 	} else {
 		fill_row(&row, task, walk->start_ns);
 		row.snapshot = walk->snapshot;
 		row.group = group;
+		row.walked = taken;
 		if (bpf_map_update_elem(out, &key, &row, BPF_NOEXIST)) {
 			__sync_fetch_and_add(&walk->dropped, 1);
 			return 0;

@@ -62,7 +62,9 @@ struct task_stats {
 	__u64 voluntary_switches;  /* nvcsw */
 	__u64 involuntary_switches;/* nivcsw */
 	__u64 exit_seq;            /* exit row: its place in the order of exits */
-	__u64 walked;              /* exit row: 1 if a walk had found it alive */
+	__u64 walked;              /* exit row: 1 if a walk had found it alive;
+	                            * live row: 1 if a thread's exec took its key
+	                            * over as the walk that wrote it ran */
 	__u64 group;               /* id of its task group (see struct group) */
 	__u32 tgid;
 	__u32 ppid;                /* real_parent's tgid */

@@ -144,4 +144,22 @@ def test_a_walks_sum_of_the_exits_it_passed_over_is_a_row_of_its_group():
     assert summed.exit_seq > 100 and summed.runtime_ns > summed.exit_seq * 1000
     assert summed.exited and all(t.exited for t in rows.exits)
     assert parse.task_rows((r["formatted"] for r in data["rows"]), data["snapshot"] + 1) == \
-        ([], [], [])  # another walk's
+        ([], [], [], frozenset())  # another walk's
+
+
+def test_a_live_row_marked_as_taken_over_is_named_so():
+    """`walked` on a live row marks a key a thread's exec took over as the
+    walk ran (the reader keeps the key's row it had); on an exit row it says
+    a walk had found the task alive, and marks nothing taken."""
+    data = json.loads((DATA / "task_map_summed.json").read_text())
+    items = [r["formatted"] for r in data["rows"]]
+    rows = parse.task_rows(items, data["snapshot"])
+    assert rows.taken == frozenset()
+    live = [i for i in items if i["key"]["exited"] == 0]
+    exited = [i for i in items if i["key"]["exited"] == 1]
+    marked = {**live[1], "value": {**live[1]["value"], "walked": 1}}
+    walked_exit = {**exited[0], "value": {**exited[0]["value"], "walked": 1}}
+    rows = parse.task_rows([marked if i is live[1] else walked_exit if i is exited[0] else i
+                            for i in items], data["snapshot"])
+    assert rows.taken == {(marked["key"]["pid"], marked["key"]["start_ns"])}
+    assert len(rows.live) == 3  # still a live row: the reader decides what to keep

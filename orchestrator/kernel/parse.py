@@ -132,6 +132,10 @@ class TaskRows(NamedTuple):
     # the snapshot's sums of the exits it passed over, one per task group:
     # pid 0, start_ns the group's id, exit_seq how many exits each sums
     summed: list[TaskSample]
+    # live rows whose key a thread's exec took over as the walk ran (the
+    # leader's exit came after the walk began): the next walk writes them
+    # again, with that exit
+    taken: frozenset[Key] = frozenset()
 
 
 def task_rows(items: Iterable[dict[str, Any]], snapshot: int) -> TaskRows:
@@ -142,6 +146,7 @@ def task_rows(items: Iterable[dict[str, Any]], snapshot: int) -> TaskRows:
     live: dict[Key, TaskSample] = {}
     exits: dict[Key, TaskSample] = {}
     summed: dict[Key, TaskSample] = {}
+    taken: set[Key] = set()
     for item in items:
         try:
             exited, ours = item["key"]["exited"], item["value"]["snapshot"] == snapshot
@@ -156,8 +161,10 @@ def task_rows(items: Iterable[dict[str, Any]], snapshot: int) -> TaskRows:
             exits[task.key] = task
         else:
             live.setdefault(task.key, task)
+            if item["value"].get("walked"):
+                taken.add(task.key)
     return TaskRows(list(live.values()), sorted(exits.values(), key=attrgetter("exit_seq")),
-                    list(summed.values()))
+                    list(summed.values()), frozenset(taken))
 
 
 def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:

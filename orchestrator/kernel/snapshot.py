@@ -230,6 +230,7 @@ class Session:
         self._exits = 0        # the exits numbered before the last walk began
         self._taken = 0        # samples taken
         self._number = 0       # the last snapshot's number
+        self.deferred = False  # the last walk left a key to the next
 
     def close(self) -> None:
         """Give the slot back (so does the reader's end)."""
@@ -282,15 +283,21 @@ class Session:
         """Bring the live tasks up to this walk; return how they differ from
         the sample before (None for the first)."""
         live, had = self._live, self._taken > 0
-        written = {t.key: t for t in rows.live}
+        # A key a thread's exec took over as the walk ran keeps the row this
+        # reader had (the leader's) until the next walk, which writes it
+        # again with the leader's exit: applied now, the key would go from
+        # the leader's numbers to the thread's with nothing to tell why.
+        written = {t.key: t for t in rows.live if t.key not in rows.taken}
+        held = {k: live[k] for k in rows.taken if k in live}
+        self.deferred = bool(rows.taken)
         # A task written again with the numbers it had is unchanged, and
         # keeps the sample the stages after this one know.
         changed = {k: t for k, t in written.items() if live.get(k) != t}
         left: set[Key] = set()
         if info.full:  # every live task written: those not written are gone
-            left = live.keys() - written.keys()
-            live = self._live = {k: live[k] if k not in changed else t
-                                 for k, t in written.items()}
+            left = live.keys() - written.keys() - held.keys()
+            live = self._live = {**{k: live[k] if k not in changed else t
+                                    for k, t in written.items()}, **held}
         else:
             live.update(changed)
         # Tasks whose exits were numbered before the walk began are gone (one
@@ -336,6 +343,8 @@ def take(pins: Pins) -> Snapshot:
     session = Session(pins)
     try:
         snap = session.take()
+        if session.deferred:  # a key waits for the next walk: this sample has no next
+            snap = session.take()
     finally:
         session.close()
     try:
