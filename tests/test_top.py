@@ -326,3 +326,18 @@ def test_a_task_named_like_markup_shows_as_it_is_named(instance, tmux_session, t
     finally:
         spinner.kill()
         spinner.wait()
+
+
+def test_the_soak_reads_tops_interval_from_its_status_line():
+    """`make soak` times top by the interval its status line shows: the
+    pattern it reads finds it, paused or not."""
+    from benchmarks.soak import _TOP_STATUS
+    from orchestrator.sinks.live import status_head
+
+    pipeline = Pipeline(tickets.FLAT)
+    pipeline.frame(_snap(0, {101: 0}))
+    frame = pipeline.frame(_snap(1, {101: 750_000_000}), 1.0)
+    for paused in (False, True):
+        found = _TOP_STATUS.search(f"{status_head(paused, frame)}  conservation -")
+        assert found and float(found.group(2)) == pytest.approx(frame.interval_s, abs=5e-4)
+        assert found.group(1) == time.strftime("%H:%M:%S", time.localtime(frame.timestamp_s))

@@ -79,12 +79,14 @@ class _Task:
     # which stay counted in the thread's own label
     base: Numbers | None = None
 
-    def counted(self, r: TaskRecord) -> Numbers:
-        """What record `r` of this task counts for, less its base."""
-        numbers = Numbers.of(r)
-        if self.base is not None:
-            numbers.add(self.base, -1)
-        return numbers
+
+def _counted(r: TaskRecord, base: Numbers | None) -> Numbers:
+    """What record `r` counts for in its label, less `base` (the numbers of
+    a thread that took its key over by exec, counted in the thread's label)."""
+    numbers = Numbers.of(r)
+    if base is not None:
+        numbers.add(base, -1)
+    return numbers
 
 
 def _set_runtimes(records: list[TaskRecord]) -> dict[str, int]:
@@ -221,7 +223,7 @@ class Totals:
             task = _Task(label, wanted, Numbers(), base=was.base if was is not None else None)
             if r.exec_from is not None:
                 task.base = self._drop_threads(r.exec_from)
-            task.numbers = task.counted(r)
+            task.numbers = _counted(r, task.base)
             self._add(r.key, task)
             if r.expected_share is not None and r.tickets is not None:
                 tickets[label] = tickets.get(label, 0) + r.tickets
@@ -233,9 +235,9 @@ class Totals:
             gone = self._gone.setdefault(label, Numbers())
             live_now = r.key in self._tasks and r.key not in self._missing
             known = self._tasks.get(r.key)
-            final = _Task(label, label, Numbers(), base=known.base if known else None)
+            base = known.base if known else None
             if r.exec_from is not None:
-                final.base = self._drop_threads(r.exec_from)
+                base = self._drop_threads(r.exec_from)
                 if not live_now:
                     # the thread's exit row replaced its leader's: the
                     # leader's last numbers are its final ones
@@ -243,8 +245,8 @@ class Totals:
                     if leader is not None:
                         gone.add(leader.numbers)
             elif live_now:
-                final.base = None  # the leader's exit: the key's base is its successor's
-            gone.add(final.counted(r))
+                base = None  # the leader's exit: the key's base is its successor's
+            gone.add(_counted(r, base))
             if not live_now:  # live again: a thread that called exec took it over
                 self._drop(r.key)
         for key, kept in list(self._missing.items()):

@@ -223,11 +223,8 @@ class Reader:
         self._moving = {key for key, row in fresh.items() if not row.quiet}
         # the walk's sums of the exits it passed over, by group: all used
         # in the interval (they started after the walk before)
-        ended = [TaskRow(task=replace(t, comm=f"({t.exit_seq} exits summed)"),
-                         runtime_delta_ns=t.runtime_ns, wait_delta_ns=t.wait_ns,
-                         switches_delta=t.switches, runs_delta=t.runs,
-                         involuntary_delta=t.involuntary_switches, unseen_exits=t.exit_seq)
-                 for t in cur.summed] if prev is not None else []
+        ended = [_whole(replace(t, comm=f"({t.exit_seq} exits summed)"), t.exit_seq,
+                        t.involuntary_switches) for t in cur.summed] if prev is not None else []
         for t in mine:
             thread = took_over.get((t.pid, t.start_ns, "exit")) if took_over else None
             ended.append(_row(t, baseline(t)) if thread is None else
@@ -376,8 +373,15 @@ def _unseen(before: tuple[int, ...], now: tuple[int, ...], seen: list[TaskSample
                       nice=0, policy=0, cpu=0, cpus_allowed=0, runtime_ns=runtime, wait_ns=wait,
                       wait_max_ns=0, runs=runs, voluntary_switches=switches,
                       involuntary_switches=0, group=0, exited=True)
-    return [TaskRow(task=task, runtime_delta_ns=runtime, wait_delta_ns=wait,
-                    switches_delta=switches, runs_delta=runs, unseen_exits=count)]
+    return [_whole(task, count, None)]  # the totals do not split switches
+
+
+def _whole(task: TaskSample, exits: int, involuntary: int | None) -> TaskRow:
+    """The row of exits counted together (summed by the walk, or not seen):
+    its totals are what those exits used in the interval."""
+    return TaskRow(task=task, runtime_delta_ns=task.runtime_ns, wait_delta_ns=task.wait_ns,
+                   switches_delta=task.switches, runs_delta=task.runs,
+                   involuntary_delta=involuntary, unseen_exits=exits)
 
 
 def compare(prev: Snapshot | None, cur: Snapshot) -> Sample:

@@ -108,6 +108,14 @@ def _fit(line: str, width: int) -> str:
     return line if len(line) <= width else line[:max(1, width - 1)] + "…"
 
 
+def status_head(paused: bool, frame: Frame) -> str:
+    """The status line's start: the sample's time, the interval it covers
+    and its tasks (`make soak` reads top's intervals from it)."""
+    when = datetime.fromtimestamp(frame.timestamp_s).strftime("%H:%M:%S")
+    return (f"{'PAUSED  ' if paused else ''}{when}  {frame.interval_s:.3f} s  "
+            f"{len(frame.tasks)} tasks")
+
+
 def columns(width: int, grouping: groupings.Grouping) -> tuple[str, ...]:
     """The columns at this terminal width: who, where it competes, what it
     got against what it is owed; wide, also what tells its group apart (a
@@ -266,14 +274,12 @@ class TopApp(App[None]):
         shown = columns(self.size.width, grouping)
         found = self._rows(frame)
         check = frame.conservation
-        when = datetime.fromtimestamp(frame.timestamp_s).strftime("%H:%M:%S")
         sets = "; ".join(f"{f.group} {f.index:.3f} ({f.tasks})" for f in frame.fairness
                          if f.index is not None)
         error = f"{100 * check.error:+.2f}%" if check else "-"
-        state = "PAUSED  " if self.paused else ""
         self.query_one("#status", Static).update(
-            f"{state}{when}  {frame.interval_s:.3f} s  {len(frame.tasks)} tasks  "
-            f"conservation {error}  by {self.by}  sort {self.sort}"
+            status_head(self.paused, frame) +
+            f"  conservation {error}  by {self.by}  sort {self.sort}"
             + (f"  filter {self.pattern!r}" if self.pattern else "")
             + f"\nJain's index: {sets or '-'}"
             + "\n" + _fit(_below(found), self.size.width - 2))
