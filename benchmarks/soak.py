@@ -230,7 +230,7 @@ def main() -> int:
                    for asked, out in outs.items()]
         time.sleep(args.seconds)
         for proc in readers:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)  # SIGINT: ignored when started from a background job
         said = [proc.communicate(timeout=300)[1].decode().splitlines() for proc in readers]
         stop.set()
         scraper.join()

@@ -94,3 +94,6 @@ def test_exec_from_a_thread_keeps_every_number(instance, tmp_path, every_s):
     # 0.3 s stay in it while the new program runs (before, the key's numbers
     # fell to the thread's)
     assert all(v >= 1_300_000_000 for v in after_exec), (after_exec, shown)
+    print(f"every {every_s} s: counted {counted / 1e9:.3f} s of {spent_ns / 1e9:.3f} s "
+          f"(rusage); smallest delta {min(r.runtime_delta_ns or 0 for r in records) / 1e6:.1f} "
+          f"ms; exporter counter {shown[0] / 1e9:.4f} -> {shown[-1] / 1e9:.4f} s, never back")
