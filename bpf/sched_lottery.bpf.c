@@ -38,6 +38,7 @@ struct task_track {
 	__u64 group;         /* its group at the walk that last found it changed
 	                      * (do_exit moves it; a change of group is a change) */
 	__u64 walked;        /* a walk found it alive: a reader may hold it */
+	__u32 waits[WAIT_SLOTS]; /* its waits by length (task_stats.waits) */
 };
 
 /* What the walks keep per task, in an array by pid, not in task storage: a
@@ -71,6 +72,7 @@ struct walk {
 	__u64 passed;     /* of those, numbered before it began and summed */
 	__u64 sums;       /* sum rows it wrote (one per group) */
 	__u64 retired[4]; /* counters.retired_* as it read `exits` */
+	__u64 retired_waits[WAIT_SLOTS];
 	/* the task group of the task before, and its id: threads of a process
 	 * come one after another, and share it */
 	__u64 last_tg;
@@ -156,6 +158,13 @@ struct {
 	__type(key, int);
 	__type(value, struct task_track);
 } waits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cpu_waits);
+} cpu_waits SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -312,7 +321,34 @@ static __always_inline struct task_track *fill_row(struct task_stats *row,
 	row->cpu = task->thread_info.cpu;
 	row->cpus_allowed = task->nr_cpus_allowed;
 	bpf_probe_read_kernel_str(row->comm, sizeof(row->comm), task->comm);
+	if (w)
+		__builtin_memcpy(row->waits, w->waits, sizeof(row->waits));
+	else
+		__builtin_memset(row->waits, 0, sizeof(row->waits));
 	return w;
+}
+
+/* The slot of a wait of `ns` (WAIT_SLOTS): floor(log2(ns / 1000)), with no
+ * division on the hot path.  With b = floor(log2(ns)), 1000 lies between
+ * 2^9 and 2^10, so the slot is b - 10 or b - 9: one comparison says which. */
+static __always_inline __u32 wait_slot(__u64 ns)
+{
+	__u64 v = ns;
+	__u32 b = 0;
+	__s32 k;
+
+	if (v >> 32) { v >>= 32; b += 32; }
+	if (v >> 16) { v >>= 16; b += 16; }
+	if (v >> 8) { v >>= 8; b += 8; }
+	if (v >> 4) { v >>= 4; b += 4; }
+	if (v >> 2) { v >>= 2; b += 2; }
+	if (v >> 1) b += 1;
+	if (b < 9)
+		return 0;
+	k = (__s32)b - 10 + (ns >= (1000ULL << (b - 9)));
+	if (k < 0)
+		return 0;
+	return k < WAIT_SLOTS ? k : WAIT_SLOTS - 1;
 }
 
 /* run_delay grows by exactly one wait per switch-in, so its growth between two
@@ -320,7 +356,9 @@ static __always_inline struct task_track *fill_row(struct task_stats *row,
 static __always_inline void track_wait(struct task_struct *prev)
 {
 	struct task_track *w;
+	struct cpu_waits *cpu;
 	__u64 delay, wait;
+	__u32 zero = 0, slot;
 
 	w = bpf_task_storage_get(&waits, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!w)
@@ -332,6 +370,14 @@ static __always_inline void track_wait(struct task_struct *prev)
 		wait = delay - w->seen_delay_ns;
 		if (wait > w->max_ns)
 			w->max_ns = wait;
+		slot = wait_slot(wait);
+		w->waits[slot]++;
+		/* the CPU it waited on to run now (a migration aside) */
+		cpu = bpf_map_lookup_elem(&cpu_waits, &zero);
+		if (cpu) {
+			cpu->waits[slot]++;
+			cpu->sum_ns += wait;
+		}
 	}
 	w->seen_delay_ns = delay;
 	w->primed = 1;
@@ -358,6 +404,9 @@ static __always_inline void retire(struct task_stats *final)
 	__sync_fetch_and_add(&g->exited_runs, final->runs);
 	__sync_fetch_and_add(&g->exited_voluntary_switches, final->voluntary_switches);
 	__sync_fetch_and_add(&g->exited_involuntary_switches, final->involuntary_switches);
+	for (int i = 0; i < WAIT_SLOTS; i++)
+		if (final->waits[i])
+			__sync_fetch_and_add(&g->exited_waits[i], final->waits[i]);
 }
 
 /* The group a dying task belonged to.  do_exit() moves it out of its
@@ -398,6 +447,9 @@ static __always_inline void record_exit(struct task_struct *prev)
 	__sync_fetch_and_add(&cnt->retired_runs, final.runs);
 	__sync_fetch_and_add(&cnt->retired_switches,
 			     final.voluntary_switches + final.involuntary_switches);
+	for (int i = 0; i < WAIT_SLOTS; i++)
+		if (final.waits[i])
+			__sync_fetch_and_add(&cnt->retired_waits[i], final.waits[i]);
 	final.exit_seq = __sync_fetch_and_add(&cnt->exits, 1);
 	slot = final.exit_seq % EXIT_RING;
 	ring = bpf_map_lookup_elem(&exit_ring, &slot);
@@ -519,6 +571,7 @@ static __always_inline void sum_exit(void *out, struct task_stats *row, struct s
 	if (sum->snapshot != ctx->snapshot) {
 		sum->runtime_ns = sum->wait_ns = sum->wait_max_ns = sum->runs = 0;
 		sum->voluntary_switches = sum->involuntary_switches = sum->exit_seq = 0;
+		__builtin_memset(sum->waits, 0, sizeof(sum->waits));
 		sum->group = key.start_ns;
 		sum->sampled_ns = row->sampled_ns;
 		sum->snapshot = ctx->snapshot;
@@ -531,6 +584,8 @@ static __always_inline void sum_exit(void *out, struct task_stats *row, struct s
 	sum->runs += row->runs;
 	sum->voluntary_switches += row->voluntary_switches;
 	sum->involuntary_switches += row->involuntary_switches;
+	for (int i = 0; i < WAIT_SLOTS; i++)
+		sum->waits[i] += row->waits[i];
 	sum->exit_seq++;
 	ctx->walk->passed++;
 }
@@ -744,11 +799,12 @@ static __always_inline __u64 listable(struct reader *reader, __u64 now)
 	return rate * elapsed_ms / 1000;
 }
 
+static const struct walk no_walk;
+
 static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct counters *cnt)
 {
 	__u64 session = meta->session_id;
 	struct walk *walk = bpf_map_lookup_elem(&walks, &session);
-	struct walk fresh = {};
 	struct reader *reader;
 	void *out;
 
@@ -762,13 +818,19 @@ static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct 
 		__sync_fetch_and_add(&cnt->stray_calls, 1);
 		return NULL;
 	}
-	read_slot(meta, &fresh);
-	reader = bpf_map_lookup_elem(&reader_state, &fresh.slot);
-	out = bpf_map_lookup_elem(&reader_rows, &fresh.slot);
-	fresh.snapshot = __sync_fetch_and_add(&cnt->snapshots, 1) + 1;
+	/* made in the map and filled there: too big for the stack beside a row */
+	if (bpf_map_update_elem(&walks, &session, &no_walk, BPF_ANY))
+		return NULL;
+	walk = bpf_map_lookup_elem(&walks, &session);
+	if (!walk)
+		return NULL;
+	read_slot(meta, walk);
+	reader = bpf_map_lookup_elem(&reader_state, &walk->slot);
+	out = bpf_map_lookup_elem(&reader_rows, &walk->slot);
+	walk->snapshot = __sync_fetch_and_add(&cnt->snapshots, 1) + 1;
 	if (!reader || !out) {
-		fresh.slot = READER_SLOTS;
-	} else if (fresh.full) {
+		walk->slot = READER_SLOTS;
+	} else if (walk->full) {
 		/* a new reader, or one that lost track: nothing of before stays */
 		struct clearing none = {};
 
@@ -779,18 +841,18 @@ static __always_inline struct walk *walk_for(struct bpf_iter_meta *meta, struct 
 		 * to be written over where their tasks changed and dropped where
 		 * they did not (no allocation for a task that runs all the time);
 		 * its end replaces the exits. */
-		fresh.since = reader->since;
+		walk->since = reader->since;
 	}
-	fresh.exits = cnt->exits;
-	fresh.retired[0] = cnt->retired_runtime_ns;
-	fresh.retired[1] = cnt->retired_wait_ns;
-	fresh.retired[2] = cnt->retired_runs;
-	fresh.retired[3] = cnt->retired_switches;
-	fresh.start_ns = bpf_ktime_get_ns();
-	fresh.listable = listable(reader, fresh.start_ns);
-	fresh.changes = cnt->changes;
-	bpf_map_update_elem(&walks, &session, &fresh, BPF_ANY);
-	return bpf_map_lookup_elem(&walks, &session);
+	walk->exits = cnt->exits;
+	walk->retired[0] = cnt->retired_runtime_ns;
+	walk->retired[1] = cnt->retired_wait_ns;
+	walk->retired[2] = cnt->retired_runs;
+	walk->retired[3] = cnt->retired_switches;
+	__builtin_memcpy(walk->retired_waits, cnt->retired_waits, sizeof(walk->retired_waits));
+	walk->start_ns = bpf_ktime_get_ns();
+	walk->listable = listable(reader, walk->start_ns);
+	walk->changes = cnt->changes;
+	return walk;
 }
 
 static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk,
@@ -842,6 +904,8 @@ static __always_inline void finish(struct bpf_iter__task *ctx, struct walk *walk
 		info->retired_wait_ns = walk->retired[1];
 		info->retired_runs = walk->retired[2];
 		info->retired_switches = walk->retired[3];
+		__builtin_memcpy(info->retired_waits, walk->retired_waits,
+				 sizeof(info->retired_waits));
 	}
 	BPF_SEQ_PRINTF(ctx->meta->seq, "%llu\n", walk->snapshot);
 	bpf_map_delete_elem(&walks, &session);

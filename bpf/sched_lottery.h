@@ -45,6 +45,14 @@
  * a reader's map.  A walk's sum of the exits it passed over in one task
  * group (EXIT_LIST_RATE_DEFAULT) is a row too: pid 0, start_ns the group's id,
  * exit_seq the number of exits it sums, the numbers their totals. */
+/* Run-queue waits by length, log2 of microseconds as runqlat counts them:
+ * slot 0 holds waits under 2 us, slot k those from 2^k to 2^(k+1) - 1 us,
+ * the last every longer one (from about 33.6 s).  One wait per run: the
+ * growth of sched_info.run_delay from one switch-out of a task to its next
+ * (its wait on an earlier CPU before a migration too), so a task's slots
+ * add up to its runs and its waits to run_delay. */
+#define WAIT_SLOTS 26
+
 #define TASK_LIVE 0
 #define TASK_EXITED 1
 #define TASK_EXITS_SUMMED 2
@@ -76,6 +84,9 @@ struct task_stats {
 	__u64 sampled_ns;          /* CLOCK_MONOTONIC when these numbers were read
 	                            * (a live row: when its snapshot began) */
 	__u64 snapshot;            /* live row: the snapshot that wrote it */
+	/* its waits since load by slot (WAIT_SLOTS); 32 bits: a reader takes
+	 * differences modulo 2^32 */
+	__u32 waits[WAIT_SLOTS];
 };
 
 /* group.kind */
@@ -116,6 +127,7 @@ struct group {
 	__u64 throttled_periods;   /* nr_throttled */
 	__u64 throttled_ns;        /* throttled_time, summed over its CPUs */
 	char name[GROUP_NAME_LEN]; /* cgroup directory name; empty for the others */
+	__u64 exited_waits[WAIT_SLOTS]; /* the waits of tasks that exited in it */
 };
 
 struct counters {
@@ -132,6 +144,7 @@ struct counters {
 	__u64 retired_wait_ns;
 	__u64 retired_runs;
 	__u64 retired_switches;
+	__u64 retired_waits[WAIT_SLOTS];
 	/* Each change a walk finds in a task's numbers takes the next number,
 	 * which the task keeps: a reader is given the tasks whose number is
 	 * above the count when its own last walk began. */
@@ -176,6 +189,14 @@ struct snapshot_info {
 	__u64 retired_wait_ns;
 	__u64 retired_runs;
 	__u64 retired_switches;
+	__u64 retired_waits[WAIT_SLOTS];
+};
+
+/* The waits that ended on one CPU, by slot (WAIT_SLOTS): a per-CPU array
+ * of one entry, as bpftool prints it, one value per CPU. */
+struct cpu_waits {
+	__u64 waits[WAIT_SLOTS];
+	__u64 sum_ns; /* what they add up to */
 };
 
 /* Set once by `lottery load` (bpftool map update). */

@@ -280,14 +280,19 @@ def dump(
     columns: Annotated[str | None, typer.Option(
         "--columns", metavar="NAME,...", help="Table columns, from: "
         f"{','.join(_rows().TABLE_COLUMNS)}. Default: {','.join(_table().DEFAULT_COLUMNS)} "
-        "(fits 120 characters). cpu, delta, wait, swdelta, share, expected, observed and error "
-        "are "
-        "per interval; runtime, maxwait and switches since the task started.")] = None,
+        "(fits 120 characters). cpu, delta, wait, p99 (of its waits, in microseconds), "
+        "swdelta, share, expected, observed and error are per interval; runtime, maxwait and "
+        "switches since the task started.")] = None,
     wide: Annotated[bool, typer.Option(
         "--wide", help="Every column, task groups in full.")] = False,
     include_self: Annotated[bool, typer.Option(
         "--include-self", help="Show lottery's own processes (this dump, its bpftool and "
         "sudo) in the table and its warnings; files always hold every task.")] = False,
+    latency: Annotated[str | None, typer.Option(
+        "--latency", metavar="[group|cpu]",
+        help="Also print each task group's run-queue waits of the interval as runqlat does "
+        "(log2 bars of microseconds, p50 and p99), the --top busiest; `--latency cpu`: each "
+        "CPU's. Alone, as `--latency group`.")] = None,
 ) -> int:
     """Sample the pinned task map: a table per sample, CSV rows appended.
 
@@ -329,6 +334,10 @@ def dump(
       lottery dump 1 3 --columns pid,comm,cpu,wait,maxwait --wide
 
       lottery dump 2 --sort deficit --columns pid,comm,group,quota,deficit,why
+
+      lottery dump 1 5 --latency --top 3
+
+      lottery dump 1 5 -q --latency cpu
     """
     from orchestrator.analysis.analyser import AnalysisOptions
     from orchestrator.commands import dump as dump_cmd
@@ -340,7 +349,7 @@ def dump(
         top=top, pids=dump_cmd.parse_pids(pid or ()), comm=tuple(comm or ()), sort=sort, by=by,
         ticket_model=tickets, quiet=quiet, include_self=include_self, columns=columns,
         wide=wide,
-        analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf)
+        analysis=AnalysisOptions(draws, seed, alpha, deadline_warn), edf=edf, latency=latency)
     return dump_cmd.dump(_pins(pin_dir, map_pin), opts)
 
 
@@ -818,13 +827,41 @@ def command_line() -> Any:
     return group
 
 
+# Options whose value may be left out, and the value they then have: click
+# has no such option of its own that Typer still supports.
+_OPTIONAL_VALUES = {"--latency": "group"}
+
+
+def _is_value(word: str) -> bool:
+    """Could `word` be an option's value, not an option or a number (dump's
+    INTERVAL and COUNT)?"""
+    try:
+        float(word)
+        return False
+    except ValueError:
+        return not word.startswith("-")
+
+
+def _with_values(argv: list[str]) -> list[str]:
+    """argv with each option of _OPTIONAL_VALUES given its value where it
+    was left out (what follows is an option, a number, or nothing)."""
+    out: list[str] = []
+    for i, word in enumerate(argv):
+        out.append(word)
+        if word == "--":
+            return out + argv[i + 1:]
+        if word in _OPTIONAL_VALUES and (i + 1 >= len(argv) or not _is_value(argv[i + 1])):
+            out[-1] = f"{word}={_OPTIONAL_VALUES[word]}"
+    return out
+
+
 def run(argv: list[str]) -> int:
     """Run the command argv names and return its exit status. Usage errors
     and known failures are one line on stderr; a stop (Ctrl-C, SIGTERM,
     SIGHUP) goes on to the caller (entry.main) as KeyboardInterrupt."""
     command = command_line()
     try:
-        with command.make_context("lottery", list(argv)) as ctx:
+        with command.make_context("lottery", _with_values(list(argv))) as ctx:
             code = command.invoke(ctx)
     except typer.Exit as err:  # --help, --version
         code = err.exit_code

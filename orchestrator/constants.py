@@ -31,6 +31,7 @@ GROUPS_MAP_NAME = "groups"
 COUNTERS_MAP_NAME = "counters"
 SETTINGS_MAP_NAME = "settings"
 SNAPSHOTS_MAP_NAME = "snapshots"
+CPU_WAITS_MAP_NAME = "cpu_waits"
 PIN_NAMES = (
     SWITCH_LINK_NAME,
     SNAPSHOT_LINK_NAME,
@@ -39,6 +40,7 @@ PIN_NAMES = (
     COUNTERS_MAP_NAME,
     SETTINGS_MAP_NAME,
     SNAPSHOTS_MAP_NAME,
+    CPU_WAITS_MAP_NAME,
     "exit_ring",
     "waits",
     "walks",
@@ -75,6 +77,7 @@ def _from_header() -> dict[str, object]:
         "EXIT_RETAIN_S_DEFAULT": define("EXIT_RETAIN_NS_DEFAULT") / NS_PER_S,
         "GROUP_IDLE_S_DEFAULT": define("GROUP_IDLE_NS") / NS_PER_S,
         "GROUP_NAME_LEN": define("GROUP_NAME_LEN"),
+        "WAIT_SLOTS": define("WAIT_SLOTS"),  # run-queue wait histograms' log2 slots
         "GROUP_KINDS": {define(f"GROUP_{kind.upper()}"): kind
                         for kind in ("root", "cgroup", "autogroup", "gone")},
     }
@@ -90,7 +93,7 @@ def __getattr__(name: str) -> object:
 
 
 _HEADER_NAMES = ("TASKS_CAPACITY", "EXIT_RING", "EXIT_LIST_RATE_DEFAULT", "TASK_EXITS_SUMMED",
-                 "GROUPS_CAPACITY", "SNAPSHOT_SLOTS",
+                 "GROUPS_CAPACITY", "SNAPSHOT_SLOTS", "WAIT_SLOTS",
                  "READER_SLOTS", "READER_SLOTS_SUDO",
                  "EXIT_RETAIN_S_DEFAULT", "GROUP_IDLE_S_DEFAULT", "GROUP_NAME_LEN",
                  "GROUP_KINDS")

@@ -24,7 +24,8 @@ class Pins:
     counters: Path
     settings: Path
     snapshots: Path
-    prog: Path | None  # the seed's PROG_PIN: an extra pin of the program itself
+    prog: Path | None
+    cpu_waits: Path  # the seed's PROG_PIN: an extra pin of the program itself
 
     def checked(self) -> Pins:
         """These pins, when root may follow them: the directory and every
@@ -69,6 +70,7 @@ def pins(pin_dir: str | Path | None = None, map_pin: str | Path | None = None) -
         settings=root / c.SETTINGS_MAP_NAME,
         snapshots=root / c.SNAPSHOTS_MAP_NAME,
         prog=Path(prog) if prog else None,
+        cpu_waits=root / c.CPU_WAITS_MAP_NAME,
     )
 
 

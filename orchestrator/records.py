@@ -27,7 +27,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from orchestrator import files, units
+from orchestrator import files, units, waits
 from orchestrator.constants import EXIT_USAGE, MAX_TICKETS, SEED_CSV_COLUMNS
 from orchestrator.errors import LotteryError
 
@@ -57,6 +57,9 @@ class TaskSample:
     group: int       # id of its task group (Group.id)
     exited: bool = False
     exit_seq: int = 0  # an exit's number in the order of exits
+    # its run-queue waits since load by log2 slot of microseconds (struct
+    # task_stats.waits, 32-bit counters); () when the instance has none
+    waits: tuple[int, ...] = ()
     key: Key = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -95,6 +98,7 @@ class Group:
     periods: int = 0
     throttled_periods: int = 0
     throttled_ns: int = 0
+    exited_waits: tuple[int, ...] = ()  # the waits of its tasks that exited, by slot
 
     @property
     def quota_cpus(self) -> float | None:
@@ -108,6 +112,15 @@ class CpuIdle:
 
     cpu: int
     idle_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class CpuWaits:
+    """The run-queue waits that ended on one CPU (struct cpu_waits): counts
+    by slot (orchestrator/waits.py) and what they add up to."""
+
+    counts: tuple[int, ...]
+    sum_ns: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,11 +147,14 @@ class SnapshotInfo:
     retired_wait_ns: int = 0
     retired_runs: int = 0
     retired_switches: int = 0
+    retired_waits: tuple[int, ...] = ()  # their waits by slot
 
     @classmethod
     def from_btf(cls, value: dict[str, Any]) -> SnapshotInfo:
         """From bpftool's formatted struct snapshot_info, by field name."""
-        return cls(**{f.name: int(value[f.name]) for f in fields(cls)})
+        waits = tuple(int(n) for n in value.get("retired_waits") or ())
+        return cls(**{f.name: int(value[f.name]) for f in fields(cls)
+                      if f.name != "retired_waits"}, retired_waits=waits)
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,9 @@ class Snapshot:
     # The walk's sums of the exits numbered before it that it passed over
     # (parse.TaskRows.summed), one per task group
     summed: tuple[TaskSample, ...] = ()
+    # the run-queue waits that ended on each CPU since load, in CPU order;
+    # () when the instance has none
+    cpu_waits: tuple[CpuWaits, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +230,8 @@ class Field:
     low: float = 0             # a number's range (floats within ±FLOAT_LIMIT too)
     high: float = U64_MAX
     required: bool = False     # never blank where a recording holds the field
+    # a text's own form, checked when read back (raises ValueError)
+    form: Callable[[str], object] | None = None
 
     def parse(self, cell: str) -> object:
         """The value of a CSV cell: blank is None, as null is in NDJSON."""
@@ -234,6 +255,8 @@ class Field:
         if self.text:
             if not isinstance(value, str) or len(value) > TEXT_LIMIT:
                 raise ValueError(f"{self.name} is not text of at most {TEXT_LIMIT} characters")
+            if self.form is not None:
+                self.form(value)
             return value
         if self.digits is None:
             if type(value) is not int:
@@ -341,6 +364,13 @@ FIELDS = (
     Field("deficit_waited_ms", _of("deficit", "waited_ns", units.ms), 3),
     Field("deficit_unasked_ms", _of("deficit", "unasked_ns", units.ms), 3),
     Field("exec_from", _row("exec_from")),
+    # the interval's run-queue waits (orchestrator/waits.py): by log2 slot
+    # of microseconds as text, and what they say in microseconds
+    Field("wait_slots", lambda j: waits.encode(j.row.waits_delta), text=True,
+          form=waits.decode),
+    Field("wait_p50_us", lambda j: waits.quantile(j.row.waits_delta, 0.5), 1),
+    Field("wait_p99_us", lambda j: waits.quantile(j.row.waits_delta, 0.99), 1),
+    Field("wait_longest_le_us", lambda j: waits.longest_le_us(j.row.waits_delta), 1),
 )
 NAMES = tuple(f.name for f in FIELDS)
 TIMESTAMP = FIELDS[0]
@@ -379,12 +409,25 @@ _BLANK = TaskRecord._make([None] * len(TASK_FIELDS))
 
 
 def idle_record(cpu: int, idle_ns: int, idle_delta_ns: int | None, dropped: int,
-                exits_missed: int) -> TaskRecord:
-    """A CPU's idle time as a record: pid 0, state idle, the idle time as its runtime."""
+                exits_missed: int, waits: CpuWaits | None = None) -> TaskRecord:
+    """A CPU's idle time as a record: pid 0, state idle, the idle time as its
+    runtime; and the run-queue waits that ended on it in the interval (their
+    sum as its wait_delta_ns)."""
     return _BLANK._replace(pid=0, runtime_ns=idle_ns, runtime_ms=round(units.ms(idle_ns), 3),
                            tgid=0, comm="idle", cpu=cpu, state="idle",
                            runtime_delta_ns=idle_delta_ns, dropped=dropped,
-                           exits_missed=exits_missed)
+                           exits_missed=exits_missed,
+                           wait_delta_ns=None if waits is None else waits.sum_ns,
+                           **_wait_fields(None if waits is None else waits.counts))
+
+
+def _wait_fields(counts: tuple[int, ...] | None) -> dict[str, object]:
+    p50, p99 = waits.quantile(counts, 0.5), waits.quantile(counts, 0.99)
+    longest = waits.longest_le_us(counts)
+    return {"wait_slots": waits.encode(counts),
+            "wait_p50_us": None if p50 is None else round(p50, 1),
+            "wait_p99_us": None if p99 is None else round(p99, 1),
+            "wait_longest_le_us": None if longest is None else round(longest, 1)}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import pytest
 from conftest import PATIENCE_S, run_lottery, write_sudoers
 
 from orchestrator import records
+from orchestrator.errors import LotteryError
 from orchestrator.kernel import helper, snapshot, tools
 
 
@@ -71,7 +72,9 @@ def test_a_user_walking_in_loops_cannot_stop_a_root_reader(instance, throwaway_u
     stopped, and its samples keep conservation."""
     user, rules = throwaway_user
     write_sudoers(rules, user, instance)
-    walks = f"while :; do yes full | sudo -n {' '.join(helper.argv(instance))} >/dev/null; done"
+    full = helper.request(True).decode().strip()
+    walks = (f"while :; do yes '{full}' | sudo -n {' '.join(helper.argv(instance))} "
+             ">/dev/null; done")
     dumps = (f"while :; do sudo -n {tools.require('bpftool')} -j map dump pinned "
              f"{instance.tasks} >/dev/null; done")
     loops = [subprocess.Popen(["runuser", "-u", user, "--", "sh", "-c", loop],
@@ -104,14 +107,14 @@ def _helper(user: str, pins) -> subprocess.Popen:
 
 def _answers(proc: subprocess.Popen, within_s: float, asked: bool = False) -> bool:
     """Ask the helper for a walk (unless `asked` already); did its answer
-    begin within `within_s`?  Its five texts are read whole."""
+    begin within `within_s`?  Its texts are read whole."""
     if not asked:
-        proc.stdin.write(b"next\n")
+        proc.stdin.write(helper.request(False))
         proc.stdin.flush()
     ready, _, _ = select.select([proc.stdout], [], [], within_s)
     if not ready:
         return False
-    for _ in range(5):
+    for _ in helper.FIELDS:
         head = proc.stdout.readline().strip()
         if not head.isdigit():
             return False
@@ -150,3 +153,20 @@ def test_one_user_holds_two_slots_at_most_and_a_third_reader_waits(instance, thr
             proc.kill()
             proc.wait()
         _end_helpers(instance)
+
+
+def test_a_helper_of_another_version_refuses_instead_of_leaving_the_reader_waiting(instance):
+    """A reader whose checkout changed after `make setup` installed the
+    helper reads another number of texts: each side would wait for the
+    other.  The request names the number; the helper refuses another."""
+    import io
+
+    out = io.BytesIO()
+    with pytest.raises(LotteryError) as failed:
+        helper.serve(instance, io.BytesIO(b"full %d\n" % (len(helper.FIELDS) - 1)), out)
+    assert "another version" in failed.value.problem and "make setup" in failed.value.fix
+    assert out.getvalue() == b""
+    # the request as this version writes it is answered
+    out = io.BytesIO()
+    assert helper.serve(instance, io.BytesIO(helper.request(True)), out) == 0
+    assert out.getvalue().count(b"\n") >= len(helper.FIELDS)

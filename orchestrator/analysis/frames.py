@@ -193,7 +193,9 @@ class Joiner:
                  for row in sample.tasks[live:]]
         self._records = records
         self._lost, self._paths = lost, paths
-        idle = [idle_record(i.idle.cpu, i.idle.idle_ns, i.idle_delta_ns, *lost)
+        cpu_waits = dict(enumerate(sample.cpu_waits))
+        idle = [idle_record(i.idle.cpu, i.idle.idle_ns, i.idle_delta_ns, *lost,
+                            waits=cpu_waits.get(i.idle.cpu))
                 for i in sample.idle]
         return ((*records.values(), *exits), idle, len(records),
                 None if joined is None else Change(change.since, joined, change.left))

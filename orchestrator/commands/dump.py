@@ -23,7 +23,7 @@ from orchestrator.constants import (
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import names, snapshot
 from orchestrator.paths import Pins
-from orchestrator.sinks import Sink, rows, table
+from orchestrator.sinks import Sink, latency, rows, table
 from orchestrator.sinks.append import STDOUT
 from orchestrator.sinks.csv_file import CsvSink
 from orchestrator.sinks.ndjson import NdjsonSink
@@ -50,6 +50,7 @@ class DumpOptions:
     wide: bool = False  # every column, groups in full
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     edf: bool = False  # print the EDF view under each table
+    latency: str | None = None  # print run-queue wait histograms: by "group" or "cpu"
 
 
 def _warn(text: str) -> None:
@@ -148,6 +149,10 @@ def validate(opts: DumpOptions) -> None:
     analyser.validate(opts.analysis)
     table.columns(opts.columns, opts.wide, opts.analysis.draws)
     groupings.get(opts.by)
+    if opts.latency is not None and opts.latency not in latency.MODES:
+        raise LotteryError(f"--latency {opts.latency!r} is not known",
+                           f"pass one of {', '.join(latency.MODES)}, or --latency alone "
+                           "(by group)", code=EXIT_USAGE)
     if opts.sort not in rows.SORT_KEYS:
         raise LotteryError(f"--sort {opts.sort!r} is not known",
                            f"pass one of {', '.join(rows.SORT_KEYS)}", code=EXIT_USAGE)
@@ -256,6 +261,8 @@ def dump(pins: Pins, opts: DumpOptions) -> int:
                 if opts.edf:
                     out += "\n\n" + table.render_edf(shown, opts.top)
                 print(out, end="\n\n", flush=True)
+            if opts.latency:  # -q too: the bars without the table
+                print(latency.render(frame, opts.latency, opts.top), end="\n\n", flush=True)
             if whole.ran_long and not opts.replay:
                 print(_long_line(whole), file=sys.stderr)
             late = whole.late

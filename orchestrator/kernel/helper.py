@@ -11,10 +11,13 @@ take every slot.  A helper that finds no slot waits for one (a reader is
 slowed, never stopped).
 
 The protocol, over the helper's stdin and stdout: the reader writes `full`
-or `next` and a newline; the helper answers with each text of one walk
-(snapshot.Raw: walk, stat, snapshots, groups, rows), each as its length in
-bytes and a newline, then the bytes; or `!`, the length and a JSON
-{"problem", "fix"} when it failed.  End of input ends the helper."""
+or `next`, a space, the number of texts it reads (a helper of another
+version, installed before the reader's checkout changed, then refuses
+instead of leaving both waiting) and a newline; the helper answers with
+each text of one walk (snapshot.Raw: walk, stat, snapshots, groups,
+cpu_waits, rows), each as its length in bytes and a newline, then the
+bytes; or `!`, the length and a JSON {"problem", "fix"} when it failed.
+End of input ends the helper."""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ from orchestrator.paths import Pins
 INSTALLED = Path("/usr/local/bin/lottery")
 PER_USER = 2
 LOCK_DIR = Path("/run/lottery-readers")
-_FIELDS = ("walk", "stat", "snapshots", "groups", "rows")
+FIELDS = ("walk", "stat", "snapshots", "groups", "cpu_waits", "rows")
 _MAX_REQUEST = 16
 
 
@@ -86,13 +89,18 @@ def _user_lock(uid: int) -> IO:
     return places[0]
 
 
+def request(full: bool) -> bytes:
+    """What a reader writes to ask its helper for a walk."""
+    return b"%s %d\n" % (b"full" if full else b"next", len(FIELDS))
+
+
 def _send(out: BinaryIO, data: bytes, mark: bytes = b"") -> None:
     out.write(mark + str(len(data)).encode() + b"\n")
     out.write(data)
 
 
 def _texts(raw: snapshot.Raw) -> list[str]:
-    return [raw.walk, raw.stat, raw.snapshots, raw.groups, "".join(raw.rows)]
+    return [raw.walk, raw.stat, raw.snapshots, raw.groups, raw.cpu_waits, "".join(raw.rows)]
 
 
 def serve(pins: Pins, stdin: BinaryIO, stdout: BinaryIO) -> int:
@@ -106,11 +114,13 @@ def serve(pins: Pins, stdin: BinaryIO, stdout: BinaryIO) -> int:
     slot = snapshot.Slot(pins, range(READER_SLOTS - READER_SLOTS_SUDO, READER_SLOTS))
     try:
         while request := stdin.readline(_MAX_REQUEST).strip():
-            if request not in (b"full", b"next"):
-                raise LotteryError(f"lottery reader was asked {request[:16]!r}",
-                                   "it is run by lottery itself")
+            kind, _, count = request.partition(b" ")
+            if kind not in (b"full", b"next") or count != str(len(FIELDS)).encode():
+                raise LotteryError(f"lottery reader was asked {request[:16]!r}: is "
+                                   f"{INSTALLED} another version than the reader's?",
+                                   "run make setup in the reader's lottery checkout")
             try:
-                texts = slot.again(lambda full: _texts(slot.walk(full)), request == b"full")
+                texts = slot.again(lambda full: _texts(slot.walk(full)), kind == b"full")
             except LotteryError as err:
                 _send(stdout, json.dumps({"problem": err.problem, "fix": err.fix}).encode(),
                       b"!")
@@ -141,12 +151,12 @@ class Client:
     def read(self, full: bool) -> snapshot.Raw:
         proc = self._proc
         try:
-            proc.stdin.write(b"full\n" if full else b"next\n")
+            proc.stdin.write(request(full))
             proc.stdin.flush()
-            texts = [self._field() for _ in _FIELDS]
+            texts = [self._field() for _ in FIELDS]
         except (OSError, ValueError, EOFError):
             raise self._ended() from None
-        return snapshot.Raw(*texts[:4], [texts[4]])
+        return snapshot.Raw(*texts[:5], [texts[5]])
 
     def _field(self) -> str:
         head = self._proc.stdout.readline()

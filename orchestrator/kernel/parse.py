@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from orchestrator.constants import GROUP_KINDS, TASK_EXITS_SUMMED
 from orchestrator.errors import LotteryError
 from orchestrator.kernel.names import decode
-from orchestrator.records import Group, Key, SnapshotInfo, TaskSample
+from orchestrator.records import CpuWaits, Group, Key, SnapshotInfo, TaskSample
 
 _DECODER = json.JSONDecoder()
 _MARK = '"formatted":'
@@ -119,7 +119,7 @@ def task_sample(entry: dict[str, Any]) -> TaskSample:
             wait_ns=value["wait_ns"], wait_max_ns=value["wait_max_ns"], runs=value["runs"],
             voluntary_switches=value["voluntary_switches"],
             involuntary_switches=value["involuntary_switches"], group=value["group"],
-            exit_seq=value["exit_seq"])
+            exit_seq=value["exit_seq"], waits=tuple(value.get("waits") or ()))
     except KeyError as err:
         raise _stale_map(err) from None
 
@@ -181,7 +181,8 @@ def group_rows(entries: Iterable[dict[str, Any]]) -> dict[int, Group]:
                 exited_runs=v["exited_runs"],
                 exited_switches=v["exited_voluntary_switches"] + v["exited_involuntary_switches"],
                 quota_ns=v["quota_ns"], period_ns=v["period_ns"], periods=v["periods"],
-                throttled_periods=v["throttled_periods"], throttled_ns=v["throttled_ns"])
+                throttled_periods=v["throttled_periods"], throttled_ns=v["throttled_ns"],
+                exited_waits=tuple(v.get("exited_waits") or ()))
         except (KeyError, TypeError) as err:
             raise _stale_map(err) from None
     return out
@@ -209,6 +210,19 @@ def snapshot_info(entries: Iterable[dict[str, Any]], snapshot: int) -> SnapshotI
             except KeyError as err:
                 raise _stale_map(err) from None
     return None
+
+
+def cpu_waits(entries: Iterable[dict[str, Any]]) -> tuple[CpuWaits, ...]:
+    """Each CPU's waits from a dump of the per-CPU cpu_waits map (its one
+    entry's formatted object), in CPU order."""
+    for entry in entries:
+        try:
+            values = sorted(entry["values"], key=lambda v: v["cpu"])
+            return tuple(CpuWaits(tuple(int(n) for n in v["value"]["waits"]),
+                                  int(v["value"]["sum_ns"])) for v in values)
+        except (KeyError, TypeError):
+            raise _no_btf() from None
+    return ()
 
 
 def map_value(rows: list[dict[str, Any]]) -> Any:

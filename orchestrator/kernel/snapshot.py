@@ -30,7 +30,7 @@ from orchestrator.constants import READER_SLOTS, TASKS_CAPACITY
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import parse, procstat, tools
 from orchestrator.paths import Pins
-from orchestrator.records import Change, Key, Snapshot, SnapshotInfo, TaskSample
+from orchestrator.records import Change, CpuWaits, Key, Snapshot, SnapshotInfo, TaskSample
 
 T = TypeVar("T")
 
@@ -187,6 +187,7 @@ class Raw:
     stat: str           # /proc/stat, read right after the walk
     snapshots: str      # bpftool -j map dump of the snapshots map
     groups: str
+    cpu_waits: str      # "" from an instance loaded without it
     rows: Iterable[str]  # the slot's map, in chunks as bpftool prints it
 
 
@@ -212,7 +213,9 @@ def read_slot(pins: Pins, slot: int, full: bool) -> Raw:
                            f"({pins.reader(slot, full)})") from None
     snapshots = tools.run(_dump_argv(pins.snapshots), what="bpftool map dump")
     groups = tools.run(_dump_argv(pins.groups), what="bpftool map dump")
-    return Raw(walk, stat, snapshots, groups,
+    cpu_waits = tools.run(_dump_argv(pins.cpu_waits), what="bpftool map dump") \
+        if pins.cpu_waits.exists() else ""
+    return Raw(walk, stat, snapshots, groups, cpu_waits,
                tools.stream(_dump_argv(pins.rows(slot)), what="bpftool map dump"))
 
 
@@ -247,7 +250,7 @@ class Session:
         # writes every task.
         full, self._full = self._full, True
         try:
-            raw, info, groups, rows = self._slot.again(self._read, full)
+            raw, info, groups, rows, cpus = self._slot.again(self._read, full)
         except LotteryError as err:
             raise _not_loaded(err, self._pins) from None
         number = info.snapshot
@@ -259,9 +262,10 @@ class Session:
         timestamp_s = time.time() - units.s(time.monotonic_ns() - info.start_ns)
         return Snapshot(info, timestamp_s, tuple(self._live.values()), tuple(rows.exits),
                         tuple(procstat.parse_idle(raw.stat)), groups, change,
-                        tuple(rows.summed))
+                        tuple(rows.summed), cpus)
 
-    def _read(self, full: bool) -> tuple[Raw, SnapshotInfo, dict, parse.TaskRows]:
+    def _read(self, full: bool) -> tuple[Raw, SnapshotInfo, dict, parse.TaskRows,
+                                         tuple[CpuWaits, ...]]:
         """One walk, read whole (the rows stream in while they are parsed)."""
         if tools.is_root():
             raw = self._slot.walk(full)
@@ -277,7 +281,9 @@ class Session:
             raise LotteryError(f"the snapshots map holds no snapshot {number}",
                                "run lottery build, then sudo lottery load --force")
         groups = parse.group_rows(parse.iter_formatted([raw.groups]))
-        return raw, info, groups, parse.task_rows(parse.iter_formatted(raw.rows), number)
+        cpus = parse.cpu_waits(parse.iter_formatted([raw.cpu_waits])) if raw.cpu_waits else ()
+        return (raw, info, groups, parse.task_rows(parse.iter_formatted(raw.rows), number),
+                cpus)
 
     def _apply(self, info: SnapshotInfo, rows: parse.TaskRows) -> Change | None:
         """Bring the live tasks up to this walk; return how they differ from
@@ -357,7 +363,7 @@ def take(pins: Pins) -> Snapshot:
     # its sums would count them twice (+8 % in one interval beside a fork loop)
     return Snapshot(snap.info, snap.timestamp_s, snap.tasks,
                     tuple(sorted(exits.values(), key=lambda t: t.exit_seq)), snap.idle,
-                    snap.groups, snap.change)
+                    snap.groups, snap.change, cpu_waits=snap.cpu_waits)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from operator import attrgetter
 
-from orchestrator.records import Change, CpuIdle, Group, Key, Snapshot, TaskSample
+from orchestrator.records import Change, CpuIdle, CpuWaits, Group, Key, Snapshot, TaskSample
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +26,9 @@ class TaskRow:
     # the thread that called exec and took this key over in the interval:
     # the deltas go on from its numbers (Reader._exec_takeovers)
     exec_from: int | None = None
+    # its run-queue waits in the interval by log2 slot of microseconds
+    # (struct task_stats.waits); None: not known
+    waits_delta: tuple[int, ...] | None = None
 
     @property
     def quiet(self) -> bool:
@@ -99,6 +102,8 @@ class Sample:
     # left.  Every other row is quiet, as it was then.  None: all are new.
     change: Change | None = None
     throttled: dict[int, Throttling] = field(default_factory=dict)  # by group id
+    # the run-queue waits that ended on each CPU in the interval
+    cpu_waits: tuple[CpuWaits, ...] = ()
 
     @property
     def interval_ns(self) -> int:
@@ -109,6 +114,21 @@ def _delta(now: int, before: int | None) -> int | None:
     return None if before is None else now - before
 
 
+_U32 = 0xFFFF_FFFF
+
+
+def waits_delta(now: tuple[int, ...], before: tuple[int, ...] | None
+                ) -> tuple[int, ...] | None:
+    """What a task's wait slots moved by: its counters are 32-bit and wrap,
+    so each difference is taken modulo 2^32 (an interval has fewer waits).
+    A baseline with no slots (a task counted from zero) counts them all."""
+    if before is None or not now:
+        return None
+    if not before:
+        return now
+    return tuple((n - b) & _U32 for n, b in zip(now, before, strict=True))
+
+
 def _row(task: TaskSample, old: TaskSample | None) -> TaskRow:
     return TaskRow(
         task=task,
@@ -117,12 +137,13 @@ def _row(task: TaskSample, old: TaskSample | None) -> TaskRow:
         switches_delta=_delta(task.switches, old and old.switches),
         runs_delta=_delta(task.runs, old and old.runs),
         involuntary_delta=_delta(task.involuntary_switches, old and old.involuntary_switches),
+        waits_delta=waits_delta(task.waits, None if old is None else old.waits),
     )
 
 
 def _zero(task: TaskSample) -> TaskSample:
     return replace(task, runtime_ns=0, wait_ns=0, wait_max_ns=0, runs=0, voluntary_switches=0,
-                   involuntary_switches=0, exited=False, exit_seq=0)
+                   involuntary_switches=0, exited=False, exit_seq=0, waits=())
 
 
 # What a task that started in the interval is counted from (only its
@@ -150,6 +171,7 @@ class Reader:
         self._known: dict[Key, TaskSample] = {}  # last numbers seen per task
         self._age: dict[Key, int] = {}  # samples since a known task was live
         self._retired: tuple[int, ...] = _ZERO
+        self._retired_waits: tuple[int, ...] = ()
         self._rows: dict[Key, TaskRow] = {}  # the last sample's row of each live task
         self._moving: set[Key] = set()  # of those, the ones where something moved
 
@@ -234,10 +256,11 @@ class Reader:
             # a leader whose exit row its successor's replaced: counted to
             # its last numbers already, as a task that vanished is
             vanished = self._vanished(cur, mine) + overwritten
-            ended += _unseen(self._retired, retired, mine, cur.summed, vanished)
+            ended += _unseen(self._retired, retired, mine, cur.summed, vanished,
+                             self._retired_waits, cur.info.retired_waits)
             for task in vanished:  # counted with the unseen exits: not carried
                 self._known.pop(task.key, None)
-        self._retired = retired
+        self._retired, self._retired_waits = retired, cur.info.retired_waits
         self._remember(set(left), [row.task for row in fresh.values()], {t.key for t in mine})
         idle_before = {i.cpu: i.idle_ns for i in prev.idle} if prev else {}
         idle = [IdleRow(i, _delta(i.idle_ns, idle_before.get(i.cpu))) for i in cur.idle]
@@ -248,7 +271,8 @@ class Reader:
                       _conservation(prev, cur, moved, idle), missed, numbered,
                       passed, None if change is None else Change(prev.info.snapshot, fresh,
                                                                  frozenset(left)),
-                      throttling(cur.groups, prev.groups) if prev else {})
+                      throttling(cur.groups, prev.groups) if prev else {},
+                      _cpu_waits(prev, cur))
 
     def _exec_takeovers(self, exits: list[TaskSample], left: set[Key],
                         live: dict[Key, TaskSample], complete: bool
@@ -351,11 +375,12 @@ def retired_totals(snap: Snapshot) -> tuple[int, ...]:
 
 
 def _unseen(before: tuple[int, ...], now: tuple[int, ...], seen: list[TaskSample],
-            summed: tuple[TaskSample, ...], vanished: list[TaskSample]) -> list[TaskRow]:
+            summed: tuple[TaskSample, ...], vanished: list[TaskSample],
+            waits_before: tuple[int, ...], waits_now: tuple[int, ...]) -> list[TaskRow]:
     """One row for the exits whose rows left the map before this reader saw
     them: what all tasks that exited in the interval used, less the exits it
     saw (one each) and the walk summed (exit_seq each), less what it had
-    already counted of the tasks that vanished."""
+    already counted of the tasks that vanished; their waits by slot alike."""
     counted = [0] * len(_ZERO)
     for t in seen:
         counted = [c + v for c, v in zip(counted, _numbers(t, 1), strict=True)]
@@ -369,10 +394,17 @@ def _unseen(before: tuple[int, ...], now: tuple[int, ...], seen: list[TaskSample
         return []
     runtime, wait, runs, switches = (max(v, 0) for v in (runtime, wait, runs, switches))
     # Its "totals" are what those exits used in the interval: all that is known.
+    waits: tuple[int, ...] = ()
+    if waits_before and waits_now:
+        left = [n - b for n, b in zip(waits_now, waits_before, strict=True)]
+        for t in (*seen, *summed, *vanished):
+            if t.waits:
+                left = [slot - w for slot, w in zip(left, t.waits, strict=True)]
+        waits = tuple(max(0, n) for n in left)
     task = TaskSample(pid=0, start_ns=0, tgid=0, ppid=0, comm=f"({count} exits not seen)",
                       nice=0, policy=0, cpu=0, cpus_allowed=0, runtime_ns=runtime, wait_ns=wait,
                       wait_max_ns=0, runs=runs, voluntary_switches=switches,
-                      involuntary_switches=0, group=0, exited=True)
+                      involuntary_switches=0, group=0, exited=True, waits=waits)
     return [_whole(task, count, None)]  # the totals do not split switches
 
 
@@ -381,7 +413,8 @@ def _whole(task: TaskSample, exits: int, involuntary: int | None) -> TaskRow:
     its totals are what those exits used in the interval."""
     return TaskRow(task=task, runtime_delta_ns=task.runtime_ns, wait_delta_ns=task.wait_ns,
                    switches_delta=task.switches, runs_delta=task.runs,
-                   involuntary_delta=involuntary, unseen_exits=exits)
+                   involuntary_delta=involuntary, unseen_exits=exits,
+                   waits_delta=task.waits or None)
 
 
 def compare(prev: Snapshot | None, cur: Snapshot) -> Sample:
@@ -390,6 +423,15 @@ def compare(prev: Snapshot | None, cur: Snapshot) -> Sample:
     if prev is not None:
         reader.advance(prev)
     return reader.advance(cur)
+
+
+def _cpu_waits(prev: Snapshot | None, cur: Snapshot) -> tuple[CpuWaits, ...]:
+    """Each CPU's waits in the interval (64-bit counters)."""
+    if prev is None or len(prev.cpu_waits) != len(cur.cpu_waits):
+        return ()
+    return tuple(CpuWaits(tuple(n - b for n, b in zip(now.counts, was.counts, strict=True)),
+                          now.sum_ns - was.sum_ns)
+                 for now, was in zip(cur.cpu_waits, prev.cpu_waits, strict=True))
 
 
 def _conservation(prev: Snapshot | None, cur: Snapshot, rows: list[TaskRow],
