@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -280,6 +281,58 @@ def test_promtool_finds_nothing_wrong_in_a_scrape(fleet):
                  "lottery_map_capacity", "lottery_tasks_dropped_total", "lottery_build_info",
                  "lottery_scrape_duration_seconds", "lottery_expected_cpu_seconds_total"):
         assert f"\n{name}" in text, name
+
+
+def _histogram(text: str, name: str, label: str) -> tuple[list[tuple[float, float]], float,
+                                                         float]:
+    """(le, cumulative count) of each bucket, _sum and _count of one series."""
+    buckets = [(float(le), float(v)) for le, v in re.findall(
+        rf'^{name}_bucket{{group="{re.escape(label)}",le="([^"]+)"}} (\S+)$', text, re.M)]
+    total = float(re.search(rf'^{name}_sum{{group="{re.escape(label)}"}} (\S+)$', text,
+                            re.M).group(1))
+    count = float(re.search(rf'^{name}_count{{group="{re.escape(label)}"}} (\S+)$', text,
+                            re.M).group(1))
+    return buckets, total, count
+
+
+def test_the_latency_histogram_counts_the_kernels_runs_and_waits(fleet, spin):
+    """Two tasks pinned to one CPU wait for each other.  Stopped at both
+    scrapes (each switched out, its last wait counted), a task's series
+    grew by its pcount in _count and by its run_delay in _sum, exactly;
+    the buckets are runqlat's powers of two microseconds, in seconds."""
+    pids = [*spin(0, CPU), *spin(0, CPU)]
+    name = "lottery_runqueue_latency_seconds"
+
+    def stopped_scrape() -> tuple[str, dict[int, tuple[int, int]]]:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        for pid in pids:
+            _wait_for(lambda pid=pid: Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+                      in "tT", f"task {pid} to stop")
+        text = _get(fleet.exporter.url)
+        kernel = {}
+        for pid in pids:
+            _, delay, runs = Path(f"/proc/{pid}/schedstat").read_text().split()
+            kernel[pid] = (int(delay), int(runs))
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+        return text, kernel
+
+    _wait_for(lambda: all(f'{name}_count{{group="{_label(pid)}"}}' in _get(fleet.exporter.url)
+                          for pid in pids), "a series of each task")
+    first, before = stopped_scrape()
+    time.sleep(1.0)
+    second, after = stopped_scrape()
+    for pid in pids:
+        buckets, total, count = _histogram(second, name, _label(pid))
+        assert [le for le, _ in buckets[:3]] == [2e-06, 4e-06, 8e-06]
+        assert buckets[-1][0] == float("inf") and buckets[-1][1] == count
+        assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:], strict=False))
+        _, total_before, count_before = _histogram(first, name, _label(pid))
+        delay = after[pid][0] - before[pid][0]
+        runs = after[pid][1] - before[pid][1]
+        assert runs > 10 and count - count_before == runs, (pid, count, count_before, runs)
+        assert total - total_before == pytest.approx(delay / 1e9, abs=1e-6)
 
 
 # Prometheus's default scrape_timeout, which the fleet's configuration keeps:

@@ -12,9 +12,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
-from orchestrator import groupings, units
+from orchestrator import groupings, units, waits
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline, bpftool_source
 from orchestrator.errors import LotteryError
@@ -67,6 +72,7 @@ class Collector:
         self._capacity: int | None = None
         self._programs: dict[str, int] | None = None
         self._last_error = ""
+        self._cpu_waits: dict[str, tuple[list[int], list[int]]] = {}  # slots, [sum ns]
 
     def close(self) -> None:
         """Give the reader slot back."""
@@ -86,6 +92,7 @@ class Collector:
             "lottery_cpu_idle_seconds", "lottery_tasks_dropped", "lottery_exits_missed",
             "lottery_exits_passed",
             "lottery_bpf_run_seconds", "lottery_bpf_runs")]
+        names.append(HistogramMetricFamily("lottery_cpu_runqueue_latency_seconds", ""))
         names += [GaugeMetricFamily(name, "") for name in (
             "lottery_groups_folded", "lottery_map_entries", "lottery_map_capacity",
             "lottery_up", "lottery_build_info", "lottery_scrape_duration_seconds")]
@@ -138,6 +145,15 @@ class Collector:
         for cpu in frame.idle:
             idle.add_metric([str(cpu.cpu)], _seconds(cpu.runtime_ns))
         out.append(idle)
+        for cpu in frame.idle:
+            if cpu.wait_slots:
+                slots, total = self._cpu_waits.setdefault(str(cpu.cpu), ([], [0]))
+                waits.add(slots, waits.decode(cpu.wait_slots))
+                total[0] += cpu.wait_delta_ns or 0
+        out.append(_latency("lottery_cpu_runqueue_latency_seconds", "Run-queue waits that "
+                            "ended on each CPU, by length, since the exporter started.",
+                            ["cpu"], {(cpu,): (tuple(slots), total[0])
+                                      for cpu, (slots, total) in self._cpu_waits.items()}))
         out.append(GaugeMetricFamily("lottery_map_entries", "Rows in the task map.",
                                      frame.seen.live_rows + frame.seen.exit_rows))
         out.append(GaugeMetricFamily("lottery_map_capacity", "Live rows the task map may "
@@ -180,6 +196,23 @@ class Collector:
         return [seconds, runs]
 
 
+def _latency(name: str, text: str, labels: list[str],
+             histograms: dict[Label, tuple[tuple[int, ...], int]]) -> Metric:
+    """A Prometheus histogram of run-queue waits: buckets at powers of two
+    microseconds (runqlat's slots), `le` in seconds."""
+    family = HistogramMetricFamily(name, text, labels=labels)
+    for values, (slots, sum_ns) in sorted(histograms.items()):
+        buckets, seen = [], 0
+        for slot, n in enumerate(slots):
+            seen += n
+            bound = waits.upper_us(slot)
+            buckets.append(("+Inf" if bound == float("inf") else f"{bound / 1e6:g}", seen))
+        if not buckets or buckets[-1][0] != "+Inf":
+            buckets.append(("+Inf", seen))
+        family.add_metric(list(values), buckets, _seconds(sum_ns))
+    return family
+
+
 def _families(prefix: str, labels: list[str], series: dict[Label, Series]) -> list[Metric]:
     cpu = CounterMetricFamily(f"{prefix}_cpu_seconds", "CPU time of the tasks, since they "
                               "started (exited ones while the exporter read).", labels=labels)
@@ -201,4 +234,8 @@ def _families(prefix: str, labels: list[str], series: dict[Label, Series]) -> li
         expected.add_metric(values, _seconds(s.expected_ns))
         tasks.add_metric(values, s.tasks)
         held.add_metric(values, s.tickets)
-    return [cpu, wait, switches, expected, tasks, held]
+    latency = _latency(f"{prefix}_runqueue_latency_seconds", "Run-queue waits of the "
+                       "tasks by length, since the exporter started.", labels,
+                       {values: (s.waits, s.waits_ns) for values, s in series.items()
+                        if s.waits})
+    return [cpu, wait, switches, expected, tasks, held, latency]

@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from orchestrator import waits
 from orchestrator.analysis.frames import Frame
 from orchestrator.records import NOT_TASKS, Key, TaskRecord
 
@@ -67,6 +68,10 @@ class Series:
     tasks: int = 0           # live tasks
     tickets: int = 0         # tickets of live tasks that ran or waited in the interval
     expected_ns: float = 0.0  # CPU time a lottery would have given it, since the start
+    # its tasks' run-queue waits since the start, by slot (orchestrator/waits.py),
+    # and what they add up to
+    waits: tuple[int, ...] = ()
+    waits_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -122,6 +127,7 @@ class Totals:
         self._folded: dict[Label, int] = {}      # live tasks in other, by the label they wanted
         self._gone: dict[Label, Numbers] = {}    # finals of tasks that left, per label
         self._expected: dict[Label, float] = {}  # expected CPU ns, per label
+        self._waits: dict[Label, tuple[list[int], list[int]]] = {}  # slots, [sum ns]
         self._own: set[Label] = set()            # labels with a series of their own
         self._seq: int | None = None             # the frame last folded in
         self.folded = 0                          # labels of live tasks folded into other
@@ -218,7 +224,7 @@ class Totals:
             if (labels := self._labels(r, wanted_of)) is None:
                 continue
             wanted, label = labels
-            self._add_expected(label, r, ran)
+            self._add_interval(label, r, ran)
             was = self._drop(r.key)
             task = _Task(label, wanted, Numbers(), base=was.base if was is not None else None)
             if r.exec_from is not None:
@@ -231,7 +237,7 @@ class Totals:
             if (labels := self._labels(r, wanted_of)) is None:
                 continue
             label = labels[1]
-            self._add_expected(label, r, ran)
+            self._add_interval(label, r, ran)
             gone = self._gone.setdefault(label, Numbers())
             live_now = r.key in self._tasks and r.key not in self._missing
             known = self._tasks.get(r.key)
@@ -259,6 +265,8 @@ class Totals:
         for label, out in series.items():
             out.numbers.add(self._gone.get(label, Numbers()))
             out.expected_ns = self._expected.get(label, 0.0)
+            if (kept := self._waits.get(label)) is not None:
+                out.waits, out.waits_ns = tuple(kept[0]), kept[1][0]
         self._own = {label for label in series if label != self._other}
         self.folded = len(self._folded)
         self._forget(series)
@@ -274,10 +282,16 @@ class Totals:
         wanted = wanted_of(r)
         return None if wanted is None else (wanted, self._label(wanted))
 
-    def _add_expected(self, label: Label, r: TaskRecord, ran: dict[str, int]) -> None:
+    def _add_interval(self, label: Label, r: TaskRecord, ran: dict[str, int]) -> None:
+        """Add what record `r` says of its interval alone: the CPU time a
+        lottery would have given it, its run-queue waits."""
         if r.expected_share is not None:
             self._expected[label] = self._expected.get(label, 0.0) + \
                 r.expected_share * ran[r.contention_group]
+        if r.wait_slots:
+            slots, total = self._waits.setdefault(label, ([], [0]))
+            waits.add(slots, waits.decode(r.wait_slots))
+            total[0] += max(0, r.wait_delta_ns or 0)
 
     def _forget(self, live: dict[Label, Series]) -> None:
         """Keep the totals of at most _KEPT_LABELS labels without tasks."""
@@ -285,3 +299,4 @@ class Totals:
         for label in idle[:max(0, len(idle) - _KEPT_LABELS)]:
             del self._gone[label]
             self._expected.pop(label, None)
+            self._waits.pop(label, None)
