@@ -44,6 +44,20 @@ def _median_pipe(runs: int) -> float:
     return statistics.median(_pipe_usecs() for _ in range(runs))
 
 
+def _runqlat_pipe_usecs() -> float:
+    """The pipe benchmark with libbpf-tools' runqlat -P tracing (its three
+    hooks and its map of enqueue times), started and ended around it."""
+    tracer = subprocess.Popen([tools.require("runqlat"), "-P", "3600"], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        if "Tracing" not in tracer.stdout.readline():
+            raise RuntimeError("runqlat did not start tracing")
+        return _pipe_usecs()
+    finally:
+        tracer.terminate()
+        tracer.communicate(timeout=60)
+
+
 def _prog_stats(prog_id: int) -> tuple[int, int]:
     info = tools.bpftool(["prog", "show", "id", str(prog_id)])
     return info.get("run_cnt", 0), info.get("run_time_ns", 0)
@@ -214,8 +228,10 @@ def main() -> int:
     try:
         # Rounds of none / empty / seed-style / lottery, one tracer at a time,
         # so that drift in the machine's speed hits every column alike.
-        pipe: dict[str, list[float]] = {"none": [], "empty": [], "seed_style": [], "lottery": []}
+        pipe: dict[str, list[float]] = {"none": [], "empty": [], "seed_style": [], "lottery": [],
+                                        "runqlat": []}
         for _ in range(args.pipe_runs):
+            pipe["runqlat"].append(_runqlat_pipe_usecs())
             pipe["none"].append(_pipe_usecs())
             for name, ref in refs.items():
                 _load_reference(build, name, ref)
@@ -252,8 +268,8 @@ def main() -> int:
             "## Cost on the scheduler",
             "",
             f"`taskset -c {CPU} perf bench sched pipe -l {PIPE_LOOPS}`: {args.pipe_runs} "
-            "rounds of none / empty / seed-style / lottery, one tracer attached at a "
-            "time; median per tracer.",
+            "rounds of runqlat -P / none / empty / seed-style / lottery, one tracer attached "
+            "at a time; median per tracer.",
             "",
             "| tracer on sched_switch | usecs/op | vs none |",
             "|---|---|---|",
@@ -262,6 +278,14 @@ def main() -> int:
             f"| seed-style hash map | {usecs['seed_style']:.3f} | "
             f"{usecs['seed_style'] / base:.3f} |",
             f"| lottery | {usecs['lottery']:.3f} | {usecs['lottery'] / base:.3f} |",
+            f"| libbpf-tools runqlat -P | {usecs['runqlat']:.3f} | "
+            f"{usecs['runqlat'] / base:.3f} |",
+            "",
+            "What lottery adds beyond the empty program, against what runqlat -P adds "
+            "beyond it too: "
+            f"{usecs['lottery'] - usecs['empty']:+.3f} against "
+            f"{usecs['runqlat'] - usecs['empty']:+.3f} usecs/op (issue 22 asks at most a "
+            "quarter).",
             "",
             "Per event: each program attached alone and timed by the kernel "
             "(`kernel.bpf_stats_enabled=1`) over the same pipe benchmark (together, the "

@@ -11,13 +11,13 @@ def task(pid: int = 10, *, start_ns: int | None = None, tgid: int | None = None,
          comm: str = "t", nice: int = 0, policy: int = 0, cpu: int = 0, cpus_allowed: int = 1,
          runtime_ns: int = 0, wait_ns: int = 0, wait_max_ns: int = 0, runs: int = 0,
          voluntary: int = 0, involuntary: int = 0, group: int = 1, exited: bool = False,
-         exit_seq: int = 0) -> TaskSample:
+         exit_seq: int = 0, waits: tuple[int, ...] = ()) -> TaskSample:
     return TaskSample(pid=pid, start_ns=pid if start_ns is None else start_ns,
                       tgid=pid if tgid is None else tgid, ppid=ppid, comm=comm, nice=nice,
                       policy=policy, cpu=cpu, cpus_allowed=cpus_allowed, runtime_ns=runtime_ns,
                       wait_ns=wait_ns, wait_max_ns=wait_max_ns, runs=runs,
                       voluntary_switches=voluntary, involuntary_switches=involuntary,
-                      group=group, exited=exited, exit_seq=exit_seq)
+                      group=group, exited=exited, exit_seq=exit_seq, waits=waits)
 
 
 def row(t: TaskSample, runtime: int | None = 0, wait: int | None = 0, switches: int | None = 0,

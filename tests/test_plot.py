@@ -40,3 +40,31 @@ def test_a_recording_without_intervals_is_refused(tmp_path):
     done = run_in_process("plot", str(only_header))
     assert done.returncode == 2 and "no task with an interval" in done.stderr
     assert done.stdout == "" and not only_header.with_suffix(".png").exists()
+
+
+def test_a_recording_with_run_queue_waits_gets_their_heatmap(tmp_path):
+    """tests/data/latency.csv: two tasks of a real dump pinned to one CPU,
+    each waiting a slice (2 to 4 ms) for the other.  Its plot gains a
+    heatmap of the waits by log2 slot over time, not blank; the same
+    recording without its waits has none (a shorter picture)."""
+    import matplotlib.image
+
+    recording = DATA / "latency.csv"
+    with_waits, without = tmp_path / "waits.png", tmp_path / "none.png"
+    done = run_in_process("plot", str(recording), "-o", str(with_waits))
+    assert done.returncode == 0, done.stderr
+    lines = recording.read_text().splitlines()
+    names = lines[0].split(",")
+    blank = names.index("wait_slots")
+    stripped = tmp_path / "stripped.csv"
+    stripped.write_text("\n".join([lines[0], *(
+        ",".join("" if i == blank else cell for i, cell in enumerate(line.split(",")))
+        for line in lines[1:])]) + "\n")
+    assert run_in_process("plot", str(stripped), "-o", str(without)).returncode == 0
+    image, plain = matplotlib.image.imread(with_waits), matplotlib.image.imread(without)
+    assert image.shape[0] > plain.shape[0]  # one more panel
+    # the heatmap's panel, the third of four (heights 3:2:2:1): coloured cells
+    rows = image.shape[0]
+    band = image[int(rows * 0.62):int(rows * 0.78), int(image.shape[1] * 0.2):
+                 int(image.shape[1] * 0.8)]
+    assert float(band.std()) > 0.05

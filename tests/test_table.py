@@ -7,7 +7,7 @@ import os
 import builders
 from conftest import DATA
 
-from orchestrator import groupings, records
+from orchestrator import groupings, records, waits
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Frame, Pipeline, replay_frames
 from orchestrator.records import TaskRecord
@@ -103,3 +103,20 @@ def test_by_container_wide_the_id_and_the_pods_group_are_whole():
     assert "POD UID" in header and "GROUP" in header
     text = "\n".join(lines)
     assert CONTAINER_ID in text and f"pod-{POD_UID}" in text and "(2 groups)" in text
+
+
+def test_the_p99_column_is_each_rows_waits_and_a_processs_adds_its_threads():
+    """tests/data/latency.csv (two tasks of a real dump waiting 2 to 4 ms a
+    slice for each other): each row's p99 is its waits' (slot 11, 2048 to
+    4095 us), and by process the two threads' histograms add up."""
+    frames = list(replay_frames(records.read(DATA / "latency.csv")))
+    frame = frames[-1]
+    view = rows.View(groupings.get("thread"), None, 0)
+    for r in frame.tasks:
+        (g,) = rows.aggregate([r], groupings.get("thread"))
+        (cell,) = rows.cells(g, ("p99",), view)
+        assert 2048 <= float(cell) < 4096 and float(cell) == round(r.wait_p99_us)
+    (both,) = rows.aggregate(frame.tasks, groupings.get("comm"))
+    assert sum(both.waits) == sum(sum(waits.decode(r.wait_slots)) for r in frame.tasks)
+    assert "P99 WAIT us" in table.render(frame, 5, "delta", groupings.get("thread"),
+                                         ("pid", "comm", "p99"), False)

@@ -20,6 +20,7 @@ import builders
 import pytest
 from conftest import REPO, wait_until
 
+from orchestrator import waits
 from orchestrator.analysis import tickets
 from orchestrator.analysis.frames import Pipeline
 from orchestrator.kernel import parse, tools
@@ -33,8 +34,11 @@ POD_UID = "5b6f1d2e-8c3a-4e9b-a7d1-0c2e4f6a8b9d"
 def _snap(n: int, runtimes: dict[int, int]):
     """Odd pids run in a container of a pod (as containerd names its
     cgroups), even ones in the root group."""
+    # each sample, 101 waits 10 times 8 to 15 us and 202 twice 1 to 2 ms
     tasks = [builders.task(pid, comm=f"spin-{pid}", cpu=1, runtime_ns=runtime,
-                           wait_ns=runtime // 2, runs=n, group=5 if pid % 2 else 1)
+                           wait_ns=runtime // 2, runs=n, group=5 if pid % 2 else 1,
+                           waits=tuple(n * (10 if pid % 2 else 2) if slot == (3 if pid % 2 else 10)
+                                       else 0 for slot in range(waits.slots())))
              for pid, runtime in runtimes.items()]
     groups = {1: builders.group(1, 0, "root", number=0),
               2: builders.group(2, 1, name="kubepods.slice"),
@@ -108,6 +112,31 @@ async def test_top_shows_tasks_and_answers_every_key():
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_key_l_shows_the_waits_of_the_rows_shown_as_runqlat_does(size):
+    app = TopApp(_frames)
+    async with app.run_test(size=size) as pilot:
+        await _until_shown(app, pilot)
+        pane = app.query_one("#latency")
+        assert not pane.display
+        await pilot.press("l")
+        await _until_shown(app, pilot, app.frames_shown + 1)
+        text = str(pane.content)
+        # one interval: 10 waits of 101 in 8..15 us, 2 of 202 in 1024..2047 us
+        assert pane.display and text.startswith("run-queue waits of the 2 rows shown: 12 waits")
+        assert "8 -> 15" in text and "1024 -> 2047" in text and "|****" in text
+        if size[1] >= 50:  # all of it fits
+            assert pane.region.height >= len(text.splitlines())
+        await pilot.press("slash", *"spin-202", "enter")
+        await _until_shown(app, pilot, app.frames_shown + 1)
+        assert str(pane.content).startswith("run-queue waits of the 1 rows shown: 2 waits")
+        await pilot.press("l")
+        assert not pane.display
+        await pilot.press("q")
+    assert app.return_code in (0, None) and app.failure is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
 async def test_every_key_in_every_grouping_and_sort_draws_whole_rows(size):
     """At 200 columns, grouping by task group once lost the table: its
     headers and its cells were made in two places and came out unequal."""
@@ -115,6 +144,7 @@ async def test_every_key_in_every_grouping_and_sort_draws_whole_rows(size):
     async with app.run_test(size=size) as pilot:
         await _until_shown(app, pilot)
         table = app.query_one("#tasks")
+        await pilot.press("l")  # with the waits' pane too
         for _ in GROUPINGS:
             for _ in SORTS:
                 await pilot.press("s")  # redrawn by the key's own handler: no pause

@@ -27,11 +27,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Input, Sparkline, Static
 
-from orchestrator import groupings
+from orchestrator import groupings, waits
 from orchestrator.analysis.frames import Frame
 from orchestrator.errors import LotteryError
 from orchestrator.kernel import names
-from orchestrator.sinks import rows
+from orchestrator.sinks import latency, rows
 
 # A frame source: given an event that says stop, yield frames until it is set.
 Frames = Callable[[threading.Event], Iterator[Frame]]
@@ -108,6 +108,17 @@ def _fit(line: str, width: int) -> str:
     return line if len(line) <= width else line[:max(1, width - 1)] + "…"
 
 
+def _waits_pane(found: list[rows.GroupRow]) -> str:
+    """The run-queue waits of the rows shown, in the interval, as runqlat
+    draws them (key l)."""
+    counts: list[int] = []
+    for g in found:
+        waits.add(counts, g.waits)
+    if not any(counts):
+        return "run-queue waits of the rows shown: none in this interval"
+    return latency.render_one(f"run-queue waits of the {len(found)} rows shown", counts)
+
+
 def status_head(paused: bool, frame: Frame) -> str:
     """The status line's start: the sample's time, the interval it covers
     and its tasks (`make soak` reads top's intervals from it)."""
@@ -123,8 +134,8 @@ def columns(width: int, grouping: groupings.Grouping) -> tuple[str, ...]:
     if width < _WIDE:
         return ("pid", "name", "set", "cpu", "expected", "observed", "bar", "history")
     more = () if grouping.by_path else grouping.detail
-    return ("pid", "name", *more, "set", "cpu", "expected", "observed", "error", "wait", "bar",
-            "history")
+    return ("pid", "name", *more, "set", "cpu", "expected", "observed", "error", "wait", "p99",
+            "bar", "history")
 
 
 class TopApp(App[None]):
@@ -141,6 +152,9 @@ class TopApp(App[None]):
     #header { height: 1; text-wrap: nowrap; text-overflow: clip; }
     #table { height: 1fr; }
     #tasks { width: auto; text-wrap: nowrap; text-overflow: clip; }
+    #latency { height: auto; max-height: 50%; display: none; padding: 0 1;
+               text-wrap: nowrap; text-overflow: clip; }
+    #latency.shown { display: block; }
     """
     BINDINGS = [
         Binding("q", "quit", "quit"),
@@ -148,6 +162,7 @@ class TopApp(App[None]):
         Binding("g", "group", "group by"),
         Binding("p", "pause", "pause"),
         Binding("slash", "filter", "filter"),
+        Binding("l", "latency", "waits"),
     ]
 
     def __init__(self, frames: Frames, by: str = "thread", sort: str = "delta"):
@@ -176,6 +191,7 @@ class TopApp(App[None]):
         yield Static("", id="header", markup=False)
         with VerticalScroll(id="table"):
             yield TaskTable(id="tasks")
+        yield Static("", id="latency", markup=False)
         yield Input(placeholder="filter: a name or a regular expression, Enter to apply",
                     id="filter")
         yield Footer()
@@ -296,6 +312,9 @@ class TopApp(App[None]):
                 cells[at] = _clip(str(cells[at]), _NAME_CELLS)
         header = self.query_one("#tasks", TaskTable).show(rows.headers(shown, view), body)
         self.query_one("#header", Static).update(Text(header, style="bold", no_wrap=True))
+        pane = self.query_one("#latency", Static)
+        if pane.has_class("shown"):
+            pane.update(_waits_pane(found))
 
     # keys
 
@@ -316,6 +335,10 @@ class TopApp(App[None]):
 
     def action_pause(self) -> None:
         self.paused = not self.paused
+        self._draw()
+
+    def action_latency(self) -> None:
+        self.query_one("#latency", Static).toggle_class("shown")
         self._draw()
 
     def action_filter(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator import files, units
+from orchestrator import waits as wait_slots
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.records import RecordedSample, TaskRecord, conservation
@@ -90,8 +91,11 @@ def dump_plot(samples: list[RecordedSample], path: Path, top: int, title: str,
                      key=lambda series: -sum(r.runtime_delta_ns for _, r in series))[:top]
     start = samples[0].timestamp_s
     plt = _pyplot()
-    fig, (shares, waits, check) = plt.subplots(3, 1, figsize=(9, 8), dpi=110, sharex=True,
-                                               gridspec_kw={"height_ratios": [3, 2, 1]})
+    slots = _wait_slots(samples)
+    fig, axes = plt.subplots(4 if slots else 3, 1, figsize=(9, 10.5 if slots else 8), dpi=110,
+                             sharex=True,
+                             gridspec_kw={"height_ratios": [3, 2, 2, 1] if slots else [3, 2, 1]})
+    shares, waits, check = axes[0], axes[1], axes[-1]
     for n, series in enumerate(busiest):
         first = series[0][1]
         color = f"C{n % 10}"
@@ -114,9 +118,50 @@ def dump_plot(samples: list[RecordedSample], path: Path, top: int, title: str,
     shares.set_title(title, fontsize=9)
     for ax in (shares, waits, check):
         ax.grid(alpha=0.3)
+    if slots:
+        _heatmap(fig, axes[2], slots, start)
     fig.tight_layout()
     _save(fig, path)
     return len(busiest)
+
+
+def _wait_slots(samples: list[RecordedSample]) -> list[tuple[float, float, list[int]]]:
+    """Each sample's run-queue waits of all its tasks by slot, with the time
+    its interval began and ended; [] for a recording without them."""
+    out = []
+    for before, sample in zip(samples, samples[1:], strict=False):
+        total: list[int] = []
+        for r in sample.tasks:
+            if r.wait_slots:
+                wait_slots.add(total, wait_slots.decode(r.wait_slots))
+        if total:
+            out.append((before.timestamp_s, sample.timestamp_s, total))
+    return out
+
+
+def _heatmap(fig, ax, slots: list[tuple[float, float, list[int]]], start: float) -> None:
+    """Waits by log2 slot of microseconds over time (runqlat's slots on the
+    y axis), each interval a column, the count as colour (log scale)."""
+    from matplotlib.colors import LogNorm
+
+    filled = [k for _, _, counts in slots for k, n in enumerate(counts) if n]
+    low, high = max(0, min(filled) - 1), max(filled) + 2  # a slot of room each side
+    edges = [slots[0][0] - start, *(end - start for _, end, _ in slots)]
+    grid = [[(counts[k] if k < len(counts) else 0) or float("nan") for _, _, counts in slots]
+            for k in range(low, high)]
+    mesh = ax.pcolormesh(edges, range(low, high + 1), grid, norm=LogNorm(), cmap="viridis",
+                         shading="flat")
+    ticks = range(low, high, max(1, (high - low) // 6))
+    ax.set_yticks([k + 0.5 for k in ticks], [_us_text(wait_slots.lower_us(k)) for k in ticks],
+                  fontsize=7)
+    ax.set_ylabel("run-queue wait,\nfrom (log2 slot)")
+    # beside the panel, not in its width: the panels share their time axis
+    fig.colorbar(mesh, cax=ax.inset_axes([1.01, 0, 0.015, 1]), label="waits")
+
+
+def _us_text(us: int) -> str:
+    return f"{us} us" if us < 1000 else f"{us / 1000:.3g} ms" if us < 1_000_000 \
+        else f"{us / 1_000_000:.3g} s"
 
 
 def insulation_plot(timeline, half_s: float, path: Path, title: str) -> None:

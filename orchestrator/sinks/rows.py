@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from orchestrator import units
+from orchestrator import units, waits
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.groupings import Grouping
@@ -52,6 +52,8 @@ class GroupRow:
     deficit_waited_ms: float | None = None
     deficit_unasked_ms: float | None = None
     labels: tuple[str, ...] = ()  # the values of its grouping's labels (Grouping.labels)
+    # its run-queue waits in the interval by slot (orchestrator/waits.py)
+    waits: list[int] = field(default_factory=list)
     # what its members differ in: shares of different contention groups do
     # not add up, and one GROUP, NICE or TICKETS value would misstate the rest
     contention: set[str] = field(default_factory=set)
@@ -123,6 +125,8 @@ def aggregate(records: Iterable[TaskRecord], grouping: Grouping,
         g.deficit_throttled_ms = _add(g.deficit_throttled_ms, r.deficit_throttled_ms)
         g.deficit_waited_ms = _add(g.deficit_waited_ms, r.deficit_waited_ms)
         g.deficit_unasked_ms = _add(g.deficit_unasked_ms, r.deficit_unasked_ms)
+        if r.wait_slots:
+            waits.add(g.waits, waits.decode(r.wait_slots))
     for g in groups.values():
         if len(g.contention) > 1:
             g.ticket_share = g.expected = g.observed = g.wins = None
@@ -191,6 +195,10 @@ class View:
 
 def _ms(ns: float | None) -> str:
     return "" if ns is None else f"{units.ms(ns):.1f}"
+
+
+def _us(us: float | None) -> str:
+    return "" if us is None else f"{us:.0f}"
 
 
 def _ms_value(ms: float | None) -> str:
@@ -308,6 +316,7 @@ COLUMNS: dict[str, Column] = {
     "delta": Column(_fixed("DELTA ms"), lambda g, v: _ms(g.runtime_delta_ns)),
     "wait": Column(_fixed("WAIT ms"), lambda g, v: _ms(g.wait_delta_ns)),
     "maxwait": Column(_fixed("MAX WAIT ms"), lambda g, v: _ms(g.wait_max_ns)),
+    "p99": Column(_fixed("P99 WAIT us"), lambda g, v: _us(waits.quantile(g.waits, 0.99))),
     "switches": Column(_fixed("SWITCHES"), lambda g, v: g.switches),
     "swdelta": Column(_fixed("DELTA SW"), lambda g, v: _blank(g.switches_delta)),
     "share": Column(_fixed("TKT %"), lambda g, v: _pct(g.ticket_share)),
