@@ -47,8 +47,10 @@ def _median_pipe(runs: int) -> float:
 def _runqlat_pipe_usecs() -> float:
     """The pipe benchmark with libbpf-tools' runqlat -P tracing (its three
     hooks and its map of enqueue times), started and ended around it."""
-    tracer = subprocess.Popen([tools.require("runqlat"), "-P", "3600"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+    # line-buffered: into a pipe, its "Tracing" line would wait in its stdio
+    tracer = subprocess.Popen([tools.require("stdbuf"), "-oL", tools.require("runqlat"), "-P",
+                               "3600"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True)
     try:
         if "Tracing" not in tracer.stdout.readline():
             raise RuntimeError("runqlat did not start tracing")

@@ -689,6 +689,9 @@ static long sweep_group(struct bpf_map *map, __u64 *id, struct group *g,
 	__sync_fetch_and_add(&gone->exited_runs, g->exited_runs);
 	__sync_fetch_and_add(&gone->exited_voluntary_switches, g->exited_voluntary_switches);
 	__sync_fetch_and_add(&gone->exited_involuntary_switches, g->exited_involuntary_switches);
+	for (int i = 0; i < WAIT_SLOTS; i++)
+		if (g->exited_waits[i])
+			__sync_fetch_and_add(&gone->exited_waits[i], g->exited_waits[i]);
 	bpf_map_delete_elem(map, id);
 	return 0;
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -311,6 +312,11 @@ def test_top_in_a_real_80x24_terminal(instance, tmux_session, spin, tmp_path):
         subprocess.run(["tmux", "send-keys", "-t", tmux_session, key], check=True)
         time.sleep(0.3)
     assert "by thread" in _wait_screen(tmux_session, "by thread")
+    # the waits' pane: the two spinners take turns on one CPU
+    subprocess.run(["tmux", "send-keys", "-t", tmux_session, "l"], check=True)
+    screen = _wait_screen(tmux_session, "run-queue waits of the", "distribution")
+    assert re.search(r"\d+ -> \d+ +: \d+ +\|\*", screen), screen
+    assert max(len(line) for line in screen.splitlines()) <= 80
     subprocess.run(["tmux", "send-keys", "-t", tmux_session, "q"], check=True)
     _exited(status, 0)
     screen = _wait_screen(tmux_session, "EXITED")
