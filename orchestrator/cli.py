@@ -827,9 +827,9 @@ def command_line() -> Any:
     return group
 
 
-# Options whose value may be left out, and the value they then have: click
-# has no such option of its own that Typer still supports.
-_OPTIONAL_VALUES = {"--latency": "group"}
+# Options whose value may be left out (by command), and the value they then
+# have: click has no such option of its own that Typer still supports.
+_OPTIONAL_VALUES = {"dump": {"--latency": "group"}}
 
 
 def _is_value(word: str) -> bool:
@@ -842,16 +842,30 @@ def _is_value(word: str) -> bool:
         return not word.startswith("-")
 
 
-def _with_values(argv: list[str]) -> list[str]:
+def _with_values(command, argv: list[str]) -> list[str]:
     """argv with each option of _OPTIONAL_VALUES given its value where it
-    was left out (what follows is an option, a number, or nothing)."""
+    was left out (what follows is an option, a number, or nothing), unless
+    the word is itself the value of the option before it (`--comm
+    --latency` names a task)."""
+    name = next((word for word in argv if not word.startswith("-")), None)
+    optional = _OPTIONAL_VALUES.get(name or "", {})
+    if not any(word in optional for word in argv):
+        return argv
+    sub = getattr(command, "commands", {}).get(name)
+    if isinstance(sub, _Deferred):
+        sub = sub._build()  # as parsing it would
+    if sub is None:
+        return argv
+    taking = {decl for p in sub.params if getattr(p, "param_type_name", "") == "option"
+              and not p.is_flag and not p.count for decl in p.opts}
     out: list[str] = []
     for i, word in enumerate(argv):
         out.append(word)
         if word == "--":
             return out + argv[i + 1:]
-        if word in _OPTIONAL_VALUES and (i + 1 >= len(argv) or not _is_value(argv[i + 1])):
-            out[-1] = f"{word}={_OPTIONAL_VALUES[word]}"
+        if word in optional and not (i and argv[i - 1] in taking) and (
+                i + 1 >= len(argv) or not _is_value(argv[i + 1])):
+            out[-1] = f"{word}={optional[word]}"
     return out
 
 
@@ -861,7 +875,7 @@ def run(argv: list[str]) -> int:
     SIGHUP) goes on to the caller (entry.main) as KeyboardInterrupt."""
     command = command_line()
     try:
-        with command.make_context("lottery", _with_values(list(argv))) as ctx:
+        with command.make_context("lottery", _with_values(command, list(argv))) as ctx:
             code = command.invoke(ctx)
     except typer.Exit as err:  # --help, --version
         code = err.exit_code

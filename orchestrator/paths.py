@@ -24,8 +24,8 @@ class Pins:
     counters: Path
     settings: Path
     snapshots: Path
-    prog: Path | None
-    cpu_waits: Path  # the seed's PROG_PIN: an extra pin of the program itself
+    prog: Path | None  # the seed's PROG_PIN: an extra pin of the program itself
+    cpu_waits: Path
 
     def checked(self) -> Pins:
         """These pins, when root may follow them: the directory and every

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import (
+    DATA,
     PATIENCE_S,
     REPO,
     one_line_error,
@@ -306,3 +307,35 @@ def test_a_program_that_cannot_start_is_one_line(instance, throwaway_user, tmp_p
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1 and "Traceback" not in result.stderr
     assert "could not be started: Permission denied" in lines[0], lines
+
+
+def test_latency_alone_means_by_group_and_is_no_other_options_value():
+    from orchestrator import cli
+
+    command = cli.command_line()
+    for argv, seen in ((["dump", "--latency"], ["dump", "--latency=group"]),
+                       (["dump", "--latency", "1", "5"], ["dump", "--latency=group", "1", "5"]),
+                       (["dump", "-q", "--latency", "-n", "2"],
+                        ["dump", "-q", "--latency=group", "-n", "2"]),
+                       (["dump", "--latency", "cpu"], ["dump", "--latency", "cpu"]),
+                       (["dump", "--comm", "--latency"], ["dump", "--comm", "--latency"]),
+                       (["dump", "-o", "--latency"], ["dump", "-o", "--latency"]),
+                       (["dump", "--", "--latency"], ["dump", "--", "--latency"]),
+                       (["top", "--latency"], ["top", "--latency"])):
+        assert cli._with_values(command, argv) == seen, argv
+
+
+def test_a_recording_whose_waits_are_all_zero_is_shown_not_a_traceback(tmp_path):
+    """`0:0` is a histogram a file may hold (no wait in any slot)."""
+    lines = (DATA / "latency.csv").read_text().splitlines()
+    at = lines[0].split(",").index("wait_slots")
+    zero = tmp_path / "zero.csv"
+    zero.write_text("\n".join([lines[0], *(",".join("0:0" if i == at else cell for i, cell
+                                                    in enumerate(line.split(",")))
+                                           for line in lines[1:])]) + "\n")
+    for args in (["dump", "--replay", str(zero), "--latency", "-q"],
+                 ["plot", str(zero), "-o", str(tmp_path / "zero.png")]):
+        done = run_lottery(*args)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    done = run_lottery("dump", "--replay", str(zero), "--latency", "-q")
+    assert "none in this interval" in done.stdout

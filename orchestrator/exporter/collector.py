@@ -206,7 +206,8 @@ def _latency(name: str, text: str, labels: list[str],
         for slot, n in enumerate(slots):
             seen += n
             bound = waits.upper_us(slot)
-            buckets.append(("+Inf" if bound == float("inf") else f"{bound / 1e6:g}", seen))
+            # whole: 2.097152 s rounded to 2.09715 would lie below the slot's bound
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound / 1e6), seen))
         if not buckets or buckets[-1][0] != "+Inf":
             buckets.append(("+Inf", seen))
         family.add_metric(list(values), buckets, _seconds(sum_ns))
@@ -237,5 +238,5 @@ def _families(prefix: str, labels: list[str], series: dict[Label, Series]) -> li
     latency = _latency(f"{prefix}_runqueue_latency_seconds", "Run-queue waits of the "
                        "tasks by length, since the exporter started.", labels,
                        {values: (s.waits, s.waits_ns) for values, s in series.items()
-                        if s.waits})
+                        if s.waits or s.waits_ns})
     return [cpu, wait, switches, expected, tasks, held, latency]

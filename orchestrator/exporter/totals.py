@@ -288,9 +288,13 @@ class Totals:
         if r.expected_share is not None:
             self._expected[label] = self._expected.get(label, 0.0) + \
                 r.expected_share * ran[r.contention_group]
-        if r.wait_slots:
+        # the sum apart from the slots: a wait is summed as run_delay grows
+        # (at its run's start) and counted in a slot as that run ends, which
+        # may be a later interval
+        if r.wait_slots or (r.wait_delta_ns or 0) > 0:
             slots, total = self._waits.setdefault(label, ([], [0]))
-            waits.add(slots, waits.decode(r.wait_slots))
+            if r.wait_slots:
+                waits.add(slots, waits.decode(r.wait_slots))
             total[0] += max(0, r.wait_delta_ns or 0)
 
     def _forget(self, live: dict[Label, Series]) -> None:

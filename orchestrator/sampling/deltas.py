@@ -126,7 +126,10 @@ def waits_delta(now: tuple[int, ...], before: tuple[int, ...] | None
         return None
     if not before:
         return now
-    return tuple((n - b) & _U32 for n, b in zip(now, before, strict=True))
+    moved = tuple((n - b) & _U32 for n, b in zip(now, before, strict=True))
+    # a slot that went back (not the same task's counters: a wrong baseline)
+    # would read as four billion waits
+    return None if any(n >= 1 << 31 for n in moved) else moved
 
 
 def _row(task: TaskSample, old: TaskSample | None) -> TaskRow:

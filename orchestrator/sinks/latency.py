@@ -22,7 +22,7 @@ def histograms(frame: Frame, mode: str) -> dict[str, list[int]]:
     records: Iterable[TaskRecord] = frame.idle if mode == "cpu" else frame.tasks
     for r in records:
         counts = waits.decode(r.wait_slots)
-        if not counts:
+        if not counts or not any(counts):  # a file may say 0:0
             continue
         name = f"cpu {r.cpu}" if mode == "cpu" else (r.group or _NO_GROUP)
         waits.add(out.setdefault(name, []), counts)

@@ -127,16 +127,16 @@ def dump_plot(samples: list[RecordedSample], path: Path, top: int, title: str,
 
 def _wait_slots(samples: list[RecordedSample]) -> list[tuple[float, float, list[int]]]:
     """Each sample's run-queue waits of all its tasks by slot, with the time
-    its interval began and ended; [] for a recording without them."""
+    its interval began and ended (an interval without waits too: a column
+    of its own); [] for a recording without any."""
     out = []
     for before, sample in zip(samples, samples[1:], strict=False):
         total: list[int] = []
         for r in sample.tasks:
             if r.wait_slots:
                 wait_slots.add(total, wait_slots.decode(r.wait_slots))
-        if total:
-            out.append((before.timestamp_s, sample.timestamp_s, total))
-    return out
+        out.append((before.timestamp_s, sample.timestamp_s, total))
+    return out if any(any(counts) for _, _, counts in out) else []
 
 
 def _heatmap(fig, ax, slots: list[tuple[float, float, list[int]]], start: float) -> None:
