@@ -21,7 +21,7 @@ from conftest import PATIENCE_S, run_lottery, start_lottery
 from test_exporter import Exporter, _get
 from test_readers import _parked_threads
 
-from orchestrator import records
+from orchestrator import records, workload
 
 PARKED = 1000
 SCRAPE_EVERY_S = 0.25
@@ -39,7 +39,13 @@ def _intervals(path) -> list[float]:
 
 @pytest.mark.alone
 def test_three_readers_keep_their_intervals_beside_parked_threads_and_churn(instance,
-                                                                            tmp_path):
+                                                                            tmp_path, cgroups):
+    # A CPU hog per CPU, as on the host, in a cgroup of the smallest
+    # weight: the readers are not made to wait, and the CPUs are not idle.
+    # Idle, /proc/stat's 10 ms ticks alone made the 1 s reader's conservation
+    # median 1.0-1.1 % in two quiet runs of the suite (none beside load).
+    hogs = workload.start(0, PATIENCE_S, None, procs=os.cpu_count(),
+                          cgroup=cgroups.make("hogs", 2))
     parked = _parked_threads(PARKED)
     # a few hundred short processes a second (the host made about
     # 700); a loop as fast as it can make them is the soak's --churn 0
@@ -76,6 +82,8 @@ def test_three_readers_keep_their_intervals_beside_parked_threads_and_churn(inst
         os.killpg(churn.pid, signal.SIGKILL)
         churn.wait()
         parked.stdin.close()
+        workload.stop(hogs)
+        workload.wait(hogs)
         assert parked.wait(timeout=PATIENCE_S) == 0
     assert not failures, failures[0]
     # The 1 s reader keeps its interval.  The 0.5 s one is held to its books
