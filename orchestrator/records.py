@@ -313,6 +313,13 @@ STATES = ("alive", "exited", "summed", "unseen", "idle")
 NOT_TASKS = ("summed", "unseen")  # states of rows that sum many exits
 # A delta is what a counter moved by, and the kernel's idle time can step back.
 _DELTA = {"low": -(2**63)}
+# The fields of an interval's waits (a task's, a CPU's), from its counts by slot
+_WAITS: dict[str, Callable[[tuple[int, ...] | None], object]] = {
+    "wait_slots": waits.encode,
+    "wait_p50_us": lambda counts: waits.quantile(counts, 0.5),
+    "wait_p99_us": lambda counts: waits.quantile(counts, 0.99),
+    "wait_longest_le_us": waits.longest_le_us,
+}
 _SHARE = {"high": 1}
 
 FIELDS = (
@@ -366,11 +373,11 @@ FIELDS = (
     Field("exec_from", _row("exec_from")),
     # the interval's run-queue waits (orchestrator/waits.py): by log2 slot
     # of microseconds as text, and what they say in microseconds
-    Field("wait_slots", lambda j: waits.encode(j.row.waits_delta), text=True,
+    Field("wait_slots", lambda j: _WAITS["wait_slots"](j.row.waits_delta), text=True,
           form=waits.decode),
-    Field("wait_p50_us", lambda j: waits.quantile(j.row.waits_delta, 0.5), 1),
-    Field("wait_p99_us", lambda j: waits.quantile(j.row.waits_delta, 0.99), 1),
-    Field("wait_longest_le_us", lambda j: waits.longest_le_us(j.row.waits_delta), 1),
+    Field("wait_p50_us", lambda j: _WAITS["wait_p50_us"](j.row.waits_delta), 1),
+    Field("wait_p99_us", lambda j: _WAITS["wait_p99_us"](j.row.waits_delta), 1),
+    Field("wait_longest_le_us", lambda j: _WAITS["wait_longest_le_us"](j.row.waits_delta), 1),
 )
 NAMES = tuple(f.name for f in FIELDS)
 TIMESTAMP = FIELDS[0]
@@ -422,12 +429,13 @@ def idle_record(cpu: int, idle_ns: int, idle_delta_ns: int | None, dropped: int,
 
 
 def _wait_fields(counts: tuple[int, ...] | None) -> dict[str, object]:
-    p50, p99 = waits.quantile(counts, 0.5), waits.quantile(counts, 0.99)
-    longest = waits.longest_le_us(counts)
-    return {"wait_slots": waits.encode(counts),
-            "wait_p50_us": None if p50 is None else round(p50, 1),
-            "wait_p99_us": None if p99 is None else round(p99, 1),
-            "wait_longest_le_us": None if longest is None else round(longest, 1)}
+    """The wait fields of a record that is not built from a Joined (a
+    CPU's), rounded as task_record rounds a task's."""
+    out = {}
+    for name, read in _WAITS.items():
+        value, digits = read(counts), _BY_NAME[name].digits
+        out[name] = value if value is None or digits is None else round(value, digits)
+    return out
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ and a dashboard agree."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from orchestrator import constants
 
@@ -33,10 +35,6 @@ def upper_us(slot: int) -> float:
     """The bound every wait of slot `slot` is under (Prometheus' `le`): the
     last slot has none."""
     return float("inf") if slot >= slots() - 1 else float(2 << slot)
-
-
-def total(counts: Iterable[int]) -> int:
-    return sum(counts)
 
 
 def add(into: list[int], counts: Iterable[int]) -> None:
@@ -85,6 +83,22 @@ def encode(counts: tuple[int, ...] | None) -> str | None:
     return " ".join(f"{slot}:{n}" for slot, n in enumerate(counts) if n)
 
 
+@dataclass
+class Running:
+    """Waits added up interval after interval (an exporter's series): the
+    counts by slot, and their sum as run_delay grew."""
+
+    counts: list[int] = field(default_factory=list)
+    sum_ns: int = 0
+
+    def add(self, text: str | None, ns: int | None) -> None:
+        if text:
+            add(self.counts, decode(text))
+        self.sum_ns += max(0, ns or 0)
+
+
+# every view decodes the same few texts again, frame after frame
+@lru_cache(maxsize=4096)
 def decode(text: str | None) -> tuple[int, ...] | None:
     """The histogram a file's text names (encode's inverse); ValueError
     names what is wrong with text that is not one."""

@@ -72,7 +72,7 @@ class Collector:
         self._capacity: int | None = None
         self._programs: dict[str, int] | None = None
         self._last_error = ""
-        self._cpu_waits: dict[str, tuple[list[int], list[int]]] = {}  # slots, [sum ns]
+        self._cpu_waits: dict[str, waits.Running] = {}
 
     def close(self) -> None:
         """Give the reader slot back."""
@@ -147,13 +147,12 @@ class Collector:
         out.append(idle)
         for cpu in frame.idle:
             if cpu.wait_slots:
-                slots, total = self._cpu_waits.setdefault(str(cpu.cpu), ([], [0]))
-                waits.add(slots, waits.decode(cpu.wait_slots))
-                total[0] += cpu.wait_delta_ns or 0
+                self._cpu_waits.setdefault(str(cpu.cpu), waits.Running()).add(
+                    cpu.wait_slots, cpu.wait_delta_ns)
         out.append(_latency("lottery_cpu_runqueue_latency_seconds", "Run-queue waits that "
                             "ended on each CPU, by length, since the exporter started.",
-                            ["cpu"], {(cpu,): (tuple(slots), total[0])
-                                      for cpu, (slots, total) in self._cpu_waits.items()}))
+                            ["cpu"], {(cpu,): (tuple(run.counts), run.sum_ns)
+                                      for cpu, run in self._cpu_waits.items()}))
         out.append(GaugeMetricFamily("lottery_map_entries", "Rows in the task map.",
                                      frame.seen.live_rows + frame.seen.exit_rows))
         out.append(GaugeMetricFamily("lottery_map_capacity", "Live rows the task map may "

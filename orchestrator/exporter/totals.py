@@ -127,7 +127,7 @@ class Totals:
         self._folded: dict[Label, int] = {}      # live tasks in other, by the label they wanted
         self._gone: dict[Label, Numbers] = {}    # finals of tasks that left, per label
         self._expected: dict[Label, float] = {}  # expected CPU ns, per label
-        self._waits: dict[Label, tuple[list[int], list[int]]] = {}  # slots, [sum ns]
+        self._waits: dict[Label, waits.Running] = {}
         self._own: set[Label] = set()            # labels with a series of their own
         self._seq: int | None = None             # the frame last folded in
         self.folded = 0                          # labels of live tasks folded into other
@@ -266,7 +266,7 @@ class Totals:
             out.numbers.add(self._gone.get(label, Numbers()))
             out.expected_ns = self._expected.get(label, 0.0)
             if (kept := self._waits.get(label)) is not None:
-                out.waits, out.waits_ns = tuple(kept[0]), kept[1][0]
+                out.waits, out.waits_ns = tuple(kept.counts), kept.sum_ns
         self._own = {label for label in series if label != self._other}
         self.folded = len(self._folded)
         self._forget(series)
@@ -292,10 +292,7 @@ class Totals:
         # (at its run's start) and counted in a slot as that run ends, which
         # may be a later interval
         if r.wait_slots or (r.wait_delta_ns or 0) > 0:
-            slots, total = self._waits.setdefault(label, ([], [0]))
-            if r.wait_slots:
-                waits.add(slots, waits.decode(r.wait_slots))
-            total[0] += max(0, r.wait_delta_ns or 0)
+            self._waits.setdefault(label, waits.Running()).add(r.wait_slots, r.wait_delta_ns)
 
     def _forget(self, live: dict[Label, Series]) -> None:
         """Keep the totals of at most _KEPT_LABELS labels without tasks."""
