@@ -5,8 +5,8 @@
  * counts; this program only adds what it does not keep (longest single wait,
  * final numbers of dying tasks, the task-group chain each task is funded
  * through) and copies the rest into a reader's own map when that reader asks
- * for a snapshot.  That keeps the sched_switch path to a task-storage lookup
- * and a few loads.
+ * for a snapshot.  That keeps the sched_switch path to an array entry found
+ * by pid and a few loads.
  *
  * Any number of readers may share one instance, so no read consumes anything
  * another reader needs: each reader has a slot with a map of its own, which
@@ -30,15 +30,30 @@
 #define ROOT_GROUP 1   /* kernfs gives the root of every hierarchy id 1 */
 #define EEXIST 17
 
-/* What the program keeps per task (task storage: it leaves with the task). */
-struct task_track {
+/* A task's waits as on_switch counts them.  Kept in wait_table, at the
+ * task's pid, not in task storage: on_switch runs at every context switch,
+ * and finding task storage there is a helper call that cost 34 ns of an
+ * event here (an empty program costs 62: calls and returns are dear under
+ * the CPU's return-stack mitigation); an array entry is a few inline loads.
+ * A task whose entry another live task holds (two pids alike modulo
+ * WAIT_TABLE) keeps its waits in its task storage instead. */
+struct wait_track {
+	__u64 task;          /* the owner's task_struct; 0: the entry is free */
+	__u64 start_ns;      /* and its start time (a thread's exec changes it) */
 	__u64 seen_delay_ns; /* run_delay at the previous switch-out */
 	__u64 max_ns;
-	__u64 primed;        /* seen_delay_ns is a real baseline */
+	__u32 primed;        /* seen_delay_ns is a real baseline */
+	__u32 pad;
+	__u32 waits[WAIT_SLOTS]; /* its waits by length (task_stats.waits) */
+};
+
+/* What the program keeps per task (task storage: it leaves with the task). */
+struct task_track {
 	__u64 group;         /* its group at the walk that last found it changed
 	                      * (do_exit moves it; a change of group is a change) */
 	__u64 walked;        /* a walk found it alive: a reader may hold it */
-	__u32 waits[WAIT_SLOTS]; /* its waits by length (task_stats.waits) */
+	__u64 spilled;       /* its waits are in `own`, not in wait_table */
+	struct wait_track own;
 };
 
 /* What the walks keep per task, in an array by pid, not in task storage: a
@@ -158,6 +173,13 @@ struct {
 	__type(key, int);
 	__type(value, struct task_track);
 } waits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, WAIT_TABLE);
+	__type(key, __u32);
+	__type(value, struct wait_track);
+} wait_table SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -301,11 +323,101 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 	return leaf;
 }
 
-/* Returns the task's storage, which an exit reads again. */
-static __always_inline struct task_track *fill_row(struct task_stats *row,
+/* The entry of wait_table at a pid, if `task` owns it. */
+static __always_inline struct wait_track *table_entry(struct task_struct *task, __u32 pid)
+{
+	__u32 at = pid & (WAIT_TABLE - 1);
+	struct wait_track *e = bpf_map_lookup_elem(&wait_table, &at);
+
+	return e && e->task == (__u64)task && e->start_ns == task->start_time ? e : NULL;
+}
+
+/* Where a task's waits are when the entry at its pid is not its own: a
+ * thread's exec swaps its pid with its leader's (de_thread), and the leader
+ * may make its last switch after that, so its entry is at its tgid; or in
+ * its task storage, when another task held that entry. */
+static __always_inline struct wait_track *waits_elsewhere(struct task_struct *task,
+							  struct task_track *tr)
+{
+	struct wait_track *e;
+
+	if (task->pid != task->tgid) {
+		e = table_entry(task, task->tgid);
+		if (e)
+			return e;
+	}
+	return tr && tr->spilled ? &tr->own : NULL;
+}
+
+/* Where a task's waits are, or NULL when nothing has counted them yet. */
+static __always_inline struct wait_track *waits_of(struct task_struct *task)
+{
+	struct wait_track *e = table_entry(task, task->pid);
+
+	if (e)
+		return e;
+	return waits_elsewhere(task, bpf_task_storage_get(&waits, task, 0, 0));
+}
+
+/* Take the entry for `task` if it is free, or if its owner is gone or is no
+ * longer the task it was (its start time read back differs: the memory was
+ * reused, or a thread's exec gave it its leader's). */
+static __always_inline struct wait_track *claim(struct wait_track *e, struct task_struct *task)
+{
+	__u64 owner = e->task, start = 0;
+
+	if (owner) {
+		struct task_struct *held = (struct task_struct *)owner;
+
+		if (!bpf_core_read(&start, sizeof(start), &held->start_time) &&
+		    start == e->start_ns)
+			return NULL; /* two live tasks' pids share the entry */
+	}
+	if (__sync_val_compare_and_swap(&e->task, owner, (__u64)task) != owner)
+		return NULL;
+	e->start_ns = task->start_time;
+	e->seen_delay_ns = 0;
+	e->max_ns = 0;
+	e->primed = 0;
+	__builtin_memset(e->waits, 0, sizeof(e->waits));
+	return e;
+}
+
+/* The place to count a task's next wait: its entry, or on first sight a
+ * free one, or else its task storage. */
+static __always_inline struct wait_track *waits_home(struct task_struct *task)
+{
+	__u32 at = task->pid & (WAIT_TABLE - 1);
+	struct wait_track *e = bpf_map_lookup_elem(&wait_table, &at), *w;
+	struct task_track *tr;
+
+	if (!e)
+		return NULL;
+	if (e->task == (__u64)task && e->start_ns == task->start_time)
+		return e;
+	tr = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	w = waits_elsewhere(task, tr);
+	if (w)
+		return w;
+	e = claim(e, task);
+	if (e || !tr)
+		return e;
+	tr->spilled = 1;
+	return &tr->own;
+}
+
+/* An exit's waits have gone into its row: its entry is free for the next. */
+static __always_inline void release_waits(struct wait_track *w)
+{
+	w->start_ns = 0;
+	w->task = 0;
+}
+
+/* Returns where the task's waits are, which an exit frees. */
+static __always_inline struct wait_track *fill_row(struct task_stats *row,
 						   struct task_struct *task, __u64 now)
 {
-	struct task_track *w = bpf_task_storage_get(&waits, task, 0, 0);
+	struct wait_track *w = waits_of(task);
 
 	row->runtime_ns = task->se.sum_exec_runtime;
 	row->wait_ns = task->sched_info.run_delay;
@@ -355,12 +467,12 @@ static __always_inline __u32 wait_slot(__u64 ns)
  * switch-outs of a task is the single wait that preceded the current run. */
 static __always_inline void track_wait(struct task_struct *prev)
 {
-	struct task_track *w;
+	struct wait_track *w;
 	struct cpu_waits *cpu;
 	__u64 delay, wait;
 	__u32 zero = 0, slot;
 
-	w = bpf_task_storage_get(&waits, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	w = waits_home(prev);
 	if (!w)
 		return;
 	delay = prev->sched_info.run_delay;
@@ -409,17 +521,14 @@ static __always_inline void retire(struct task_stats *final)
 			__sync_fetch_and_add(&g->exited_waits[i], final->waits[i]);
 }
 
-/* The group a dying task belonged to.  do_exit() moves it out of its
+/* The group of a dying task no snapshot saw.  do_exit() moves it out of its
  * autogroup into the root (sched_autogroup_exit_task), so sched_task_group
- * no longer says: take the group its last snapshot saw, or its session's. */
+ * no longer says: take its session's. */
 static __always_inline __u64 group_at_exit(struct task_struct *task)
 {
-	struct task_track *w = bpf_task_storage_get(&waits, task, 0, 0);
 	struct task_group *tg = task->sched_task_group;
 	struct autogroup *ag = task->signal->autogroup;
 
-	if (w && w->group)
-		return w->group;
 	if (tg && !tg->parent && ag && ag->id && ag->tg)
 		tg = ag->tg; /* as if autogroup were on; it is the default */
 	return file_groups(tg, 0);
@@ -431,7 +540,8 @@ static __always_inline void record_exit(struct task_struct *prev)
 				.start_ns = prev->start_time };
 	struct counters *cnt = only(&counters);
 	struct task_stats final = {};
-	struct task_track *w;
+	struct task_track *tr;
+	struct wait_track *w;
 	struct exit_slot *ring;
 	__u32 slot;
 
@@ -439,8 +549,11 @@ static __always_inline void record_exit(struct task_struct *prev)
 		return;
 	track_wait(prev);
 	w = fill_row(&final, prev, bpf_ktime_get_ns());
-	final.group = group_at_exit(prev);
-	final.walked = w && w->walked;
+	if (w)
+		release_waits(w);
+	tr = bpf_task_storage_get(&waits, prev, 0, 0);
+	final.walked = tr && tr->walked;
+	final.group = tr && tr->group ? tr->group : group_at_exit(prev);
 	retire(&final);
 	__sync_fetch_and_add(&cnt->retired_runtime_ns, final.runtime_ns);
 	__sync_fetch_and_add(&cnt->retired_wait_ns, final.wait_ns);

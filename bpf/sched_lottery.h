@@ -13,6 +13,11 @@
 /* Exited tasks kept for readers: the newest EXIT_RING exits, and of those
  * only the ones younger than the retention `load --exit-retention` sets. */
 #define EXIT_RING 16384
+/* Entries of the table where on_switch counts each task's waits, by pid
+ * modulo this (a power of two): 144 bytes each, allocated at load.  A task
+ * whose entry a live task of another pid holds counts in task storage, at
+ * about twice the cost per switch. */
+#define WAIT_TABLE 65536
 #define EXIT_RETAIN_NS_DEFAULT (10ULL * 1000000000) /* when load sets none */
 /* Entries of the walks' array by pid (a power of two, at least as many as
  * the live tasks a map holds). */

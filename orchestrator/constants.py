@@ -43,6 +43,7 @@ PIN_NAMES = (
     CPU_WAITS_MAP_NAME,
     "exit_ring",
     "waits",
+    "wait_table",
     "walks",
     "marks",
     "reader_state",

@@ -337,6 +337,53 @@ def wait_until(check, what: str, timeout_s: float = PATIENCE_S, step_s: float = 
     return found
 
 
+def _at_pid(pid: int, argv: list[str]) -> subprocess.Popen | None:
+    """`argv` run with pid `pid`, once it prints "ready" (the kernel gives the
+    pid after ns_last_pid to the next fork; another fork may take it first:
+    None then)."""
+    Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "ready\n"
+    if proc.pid == pid:
+        return proc
+    proc.kill()
+    proc.wait()
+    return None
+
+
+@contextlib.contextmanager
+def pids_apart(apart: int, argv: list[str]):
+    """Two processes running `argv` (which prints "ready" once it runs) whose
+    pids are `apart` apart, so that they share an entry of an array indexed
+    by pid modulo `apart`; pid_max is raised meanwhile, and both are killed
+    at the end."""
+    pid_max = Path("/proc/sys/kernel/pid_max")
+    old_max = pid_max.read_text()
+    procs: list[subprocess.Popen] = []
+    try:
+        pid_max.write_text(str(max(int(old_max), 3 * apart)))
+        for tries in range(50):  # pids free at both places, in the middle of the range
+            base = apart // 2 + 997 * tries
+            if Path(f"/proc/{base}").exists() or Path(f"/proc/{base + apart}").exists():
+                continue
+            first = _at_pid(base, argv)
+            second = _at_pid(base + apart, argv) if first else None
+            if first and second:
+                procs = [first, second]
+                break
+            for proc in (first, second):
+                if proc:
+                    proc.kill()
+                    proc.wait()
+        assert procs, f"no two free pids {apart} apart: other forks took them each time"
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        pid_max.write_text(old_max)
+
+
 def _set_up(pid: int, nice: int, cpu: int | None) -> bool:
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()

@@ -21,6 +21,8 @@ from orchestrator.kernel import snapshot
 # The issue's case: the main thread runs 1.0 s, a second thread 0.3 s and
 # then calls exec; the new program runs 0.5 s.  The leader ran more than the
 # thread: its key's numbers went back by 0.5 s (a row of -501 ms before).
+# First the leader sleeps briefly 3,000 times: a thread that counted its waits
+# on from its leader's would show more waits than runs.
 PROGRAM = textwrap.dedent("""
     import os, sys, threading, time
     def spin(s):
@@ -30,6 +32,8 @@ PROGRAM = textwrap.dedent("""
     if sys.argv[1:] == ["child"]:
         spin(0.5)
         sys.exit(0)
+    for _ in range(3000):  # the leader's runs outnumber the thread's
+        time.sleep(0.0001)
     spin(1.0)
     def second():
         spin(0.3)
@@ -57,13 +61,15 @@ def test_exec_from_a_thread_keeps_every_number(instance, tmp_path, every_s):
     waiter.start()
     totals = Totals(lambda tasks: lambda r: (str(r.tgid),) if r.tgid == pid else None, 1,
                     (OTHER,))
-    records, shown, after_exec = [], [], []
+    records, shown, after_exec, rows = [], [], [], []
     try:
         ended, after = None, 0
         while after < 2:  # two readings after it ended
             after += ended is not None
             time.sleep(every_s)
-            frame = pipeline.frame(snapshot.take(instance))
+            snap = snapshot.take(instance)
+            rows += [t for t in (*snap.tasks, *snap.exits) if t.tgid == pid]
+            frame = pipeline.frame(snap)
             mine = [r for r in frame.tasks if r.tgid == pid]
             records += mine
             series = totals.update(frame).get((str(pid),))
@@ -94,6 +100,13 @@ def test_exec_from_a_thread_keeps_every_number(instance, tmp_path, every_s):
     # 0.3 s stay in it while the new program runs (before, the key's numbers
     # fell to the thread's)
     assert all(v >= 1_300_000_000 for v in after_exec), (after_exec, shown)
+    # Waits: the thread that execs takes its leader's pid and start time, and
+    # the leader may switch out for the last time after that, under the
+    # thread's old pid: neither ever counts from the other's baseline (a
+    # wait of run_delay less another task's: 2^64 less a little, the last
+    # slot), and no task has more waits than runs.
+    assert rows and all(sum(t.waits) <= t.runs and not t.waits[-1] for t in rows), [
+        (t.pid, t.exited, t.runs, t.waits) for t in rows if sum(t.waits) > t.runs or t.waits[-1]]
     print(f"every {every_s} s: counted {counted / 1e9:.3f} s of {spent_ns / 1e9:.3f} s "
           f"(rusage); smallest delta {min(r.runtime_delta_ns or 0 for r in records) / 1e6:.1f} "
           f"ms; exporter counter {shown[0] / 1e9:.4f} -> {shown[-1] / 1e9:.4f} s, never back")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PATIENCE_S, run_lottery, wait_until
+from conftest import PATIENCE_S, pids_apart, run_lottery, wait_until
 
 from orchestrator import waits, workload
 from orchestrator.analysis import tickets
@@ -202,3 +202,63 @@ def test_dump_prints_the_groups_waits_as_runqlat_does(instance, busy_group):
     wrong = run_lottery("dump", "1", "1", "--latency", "disk", "--pin-dir", str(instance.dir))
     assert wrong.returncode != 0 and "--latency 'disk' is not known" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
+
+
+# Runs and sleeps in turn on one CPU: a wait at each wakeup, behind the other.
+_SHORT_RUNS = """
+import os, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+print("ready", flush=True)
+while True:
+    end = time.thread_time() + 0.0003
+    while time.thread_time() < end:
+        pass
+    time.sleep(0.0002)
+"""
+
+
+def _wait_entry(instance, pid: int) -> dict:
+    """wait_table's entry at `pid` (its index: pid modulo WAIT_TABLE)."""
+    from orchestrator.header import define
+
+    at = pid % define("WAIT_TABLE")
+    found = tools.bpftool(["map", "lookup", "pinned", str(instance.dir / "wait_table"),
+                           "key", *(str(b) for b in at.to_bytes(4, sys.byteorder))])
+    return found["formatted"]["value"]
+
+
+def test_two_tasks_whose_pids_share_a_wait_entry_count_every_wait(instance):
+    """on_switch counts each task's waits in an array by pid modulo
+    WAIT_TABLE: of two live tasks whose pids share an entry, one holds it
+    and the other counts in its task storage. Both count every run's wait
+    from their first (born after the load, a task's slots add up to its
+    pcount exactly), and an exit leaves the entry free of them."""
+    from orchestrator.header import define
+
+    argv = [sys.executable, "-c", _SHORT_RUNS, str(CPU)]
+    with pids_apart(define("WAIT_TABLE"), argv) as procs:
+        pids = [p.pid for p in procs]
+        with snapshot.session(instance) as reader:
+            time.sleep(0.5)
+            _signal_all(pids, signal.SIGSTOP)
+            runs = {pid: _schedstat(pid)[1] for pid in pids}
+            rows = {t.pid: t for t in reader.take().tasks if t.pid in pids}
+            _signal_all(pids, signal.SIGCONT)
+            assert rows.keys() == set(pids)
+            for pid in pids:
+                assert runs[pid] > 100 and sum(rows[pid].waits) == runs[pid] == rows[pid].runs, \
+                    (pid, runs[pid], rows[pid].runs, rows[pid].waits)
+            entry = _wait_entry(instance, pids[0])
+            # one of the two holds the entry, and it holds its own waits
+            held = [pid for pid in pids if rows[pid].start_ns == entry["start_ns"]]
+            assert len(held) == 1, (entry["start_ns"], [rows[p].start_ns for p in pids])
+            print(f"pids {pids}: the entry is {held[0]}'s; runs {runs}")
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+            exits = {t.pid: t for t in reader.take().exits if t.pid in pids}
+        assert exits.keys() == set(pids)
+        for pid in pids:  # a last wait: woken to die
+            assert sum(exits[pid].waits) == exits[pid].runs > runs[pid], pid
+        assert _wait_entry(instance, pids[0])["start_ns"] not in {
+            rows[pid].start_ns for pid in pids}
