@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PATIENCE_S, loaded, run_lottery, start_lottery, wait_until
+from conftest import PATIENCE_S, loaded, pids_apart, run_lottery, start_lottery, wait_until
 
 from orchestrator import records, workload
 from orchestrator.constants import EXIT_RING, READER_SLOTS
@@ -654,32 +654,39 @@ def test_a_reload_under_a_dump_is_said_and_starts_a_new_baseline(bpf_object, pin
     conservation."""
     out = tmp_path / "reload.csv"
     with loaded(bpf_object, pin_dir) as pins:
-        reader = start_lottery("dump", "-q", "-i", "0.4", "-n", "7", "-o", str(out),
+        reader = start_lottery("dump", "-q", "-i", "0.4", "-o", str(out),
                                "--pin-dir", str(pins.dir))
         try:
             wait_until(lambda: out.exists() and len(records.read(out)) >= 2,
                        "two samples before the reload")
+            started = time.time()
             done = run_lottery("load", "--force", "--pin-dir", str(pins.dir), "--obj",
                                str(bpf_object))
             assert done.returncode == 0, done.stderr
-            _, err = reader.communicate(timeout=PATIENCE_S)
+            reloaded = time.time()
+            wait_until(lambda: sum(s.timestamp_s > reloaded for s in records.read(out)) >= 3,
+                       "three samples after the reload")
         finally:
-            if reader.poll() is None:
-                reader.kill()
-                reader.wait()
-    assert reader.returncode == 0, err
+            reader.send_signal(signal.SIGINT)
+            _, err = reader.communicate(timeout=PATIENCE_S)
+    assert reader.returncode == 130, err
     assert err.count("loaded again") == 1, err
     samples = records.read(out)
-    assert len(samples) == 6  # seven ticks, one of them the new baseline
     assert all(r.exits_missed >= 0 for s in samples for r in s.tasks), err
-    # the new baseline leaves a gap in the file: the sample after it covers
-    # 0.4 s, not the 0.8 s since the sample written before it
+    # The sample written after the reload covers the time since the new
+    # instance's baseline, which is not written, not since the sample
+    # written before it (a cross-instance sample would): from the file's
+    # spacing it falls short by the unwritten interval.  It is found by that,
+    # not by the clock: a busy machine takes its time to load, and the
+    # sampler may have skipped a tick it overran.
+    errors = records.conservation(samples)
+    short = [i for i, (_, e) in enumerate(errors) if e < -0.1]
+    assert len(short) == 1, errors
     times = [s.timestamp_s for s in samples]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert sum(gap > 0.6 for gap in gaps) == 1, gaps
-    errors = [e for (_, e), gap in zip(records.conservation(samples), gaps, strict=True)
-              if gap < 0.6]
-    assert len(errors) >= 4 and all(abs(e) < 0.05 for e in errors), errors
+    after = times.index(errors[short[0]][0])
+    assert times[after] - times[after - 1] > 0.6 and times[after] > started, (times, errors)
+    others = [e for i, (_, e) in enumerate(errors) if i != short[0]]
+    assert len(others) >= 3 and all(abs(e) < 0.05 for e in others), errors
 
 
 _ON_CUE = """
@@ -691,21 +698,6 @@ for _ in sys.stdin:  # each line: run 20 ms of CPU, then sleep again
         pass
     print("ran", flush=True)
 """
-
-
-def _at_pid(pid: int) -> subprocess.Popen | None:
-    """A sleeping process that runs on cue, with pid `pid` (the kernel gives
-    the pid after ns_last_pid to the next fork; another fork may take it
-    first: None then)."""
-    Path("/proc/sys/kernel/ns_last_pid").write_text(str(pid - 1))
-    proc = subprocess.Popen([sys.executable, "-c", _ON_CUE], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline() == "ready\n"
-    if proc.pid == pid:
-        return proc
-    proc.kill()
-    proc.wait()
-    return None
 
 
 def _asleep(pid: int) -> bool:
@@ -726,26 +718,7 @@ def test_two_tasks_whose_pids_share_a_walks_entry_keep_their_numbers(instance):
     from orchestrator.header import define
 
     apart = define("MARK_SLOTS")
-    pid_max = Path("/proc/sys/kernel/pid_max")
-    old_max = pid_max.read_text()
-    procs: list[subprocess.Popen] = []
-    try:
-        pid_max.write_text(str(3 * apart))
-        for tries in range(50):  # pids free at both places, in the middle of the range
-            base = 100_000 + 997 * tries
-            if Path(f"/proc/{base}").exists() or Path(f"/proc/{base + apart}").exists():
-                continue
-            first = _at_pid(base)
-            second = _at_pid(base + apart) if first else None
-            if first and second:
-                procs = [first, second]
-                break
-            procs = [p for p in (first, second) if p]
-            for proc in procs:
-                proc.kill()
-                proc.wait()
-            procs = []
-        assert procs, "no two free pids MARK_SLOTS apart: other forks took them each time"
+    with pids_apart(apart, [sys.executable, "-c", _ON_CUE]) as procs:
         with snapshot.session(instance) as reader:
             reader.take()
             for proc in [*procs, *procs, procs[1]]:  # each runs, the other sleeps
@@ -757,8 +730,3 @@ def test_two_tasks_whose_pids_share_a_walks_entry_keep_their_numbers(instance):
                 found = {t.pid: t.runtime_ns for t in snap.tasks}
                 for p in procs:  # asleep: the kernel's number is the one the walk read
                     assert found[p.pid] == _schedstat_runtime(p.pid), p.pid
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-        pid_max.write_text(old_max)
