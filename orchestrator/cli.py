@@ -236,7 +236,9 @@ def dump(
         "--output", "-o", help="CSV file to append every task of every sample to.")] = None,
     json_output: Annotated[Path | None, typer.Option(
         "--json-output", metavar="PATH", help="NDJSON file to append to: one object per "
-        "CSV row, the same fields under the same names.")] = None,
+        "CSV row, the same fields under the same names, then one per task group that "
+        "waited in the interval (\"record\": \"group_waits\": its histogram and "
+        "quantiles).")] = None,
     replay: Annotated[Path | None, typer.Option(
         "--replay", metavar="FILE", help="Show a dump's CSV or NDJSON recording instead of "
         "sampling a loaded instance (no root needed); its recorded shares are shown.")] =

@@ -425,12 +425,12 @@ def idle_record(cpu: int, idle_ns: int, idle_delta_ns: int | None, dropped: int,
                            runtime_delta_ns=idle_delta_ns, dropped=dropped,
                            exits_missed=exits_missed,
                            wait_delta_ns=None if waits is None else waits.sum_ns,
-                           **_wait_fields(None if waits is None else waits.counts))
+                           **wait_fields(None if waits is None else waits.counts))
 
 
-def _wait_fields(counts: tuple[int, ...] | None) -> dict[str, object]:
-    """The wait fields of a record that is not built from a Joined (a
-    CPU's), rounded as task_record rounds a task's."""
+def wait_fields(counts: tuple[int, ...] | None) -> dict[str, object]:
+    """The wait fields of what is not built from a Joined (a CPU's record,
+    a task group's NDJSON object), rounded as task_record rounds a task's."""
     out = {}
     for name, read in _WAITS.items():
         value, digits = read(counts), _BY_NAME[name].digits
@@ -482,10 +482,21 @@ def _record(values: dict[str, object]) -> tuple[float, TaskRecord]:
     return timestamp, TaskRecord(**{f.name: values.get(f.name) for f in TASK_FIELDS})
 
 
-def _json_row(line: str) -> tuple[float, TaskRecord]:
+# NDJSON only: after a sample's records, one object per task group that
+# waited in the interval, {"record": GROUP_WAITS, "timestamp_s", "group",
+# "waits", and the wait fields}, which a reader of the records passes over.
+GROUP_WAITS = "group_waits"
+
+
+def _json_row(line: str) -> tuple[float, TaskRecord] | None:
+    """A line's record; None for a task group's waits."""
     row = json.loads(line)
     if not isinstance(row, dict):
         raise ValueError("a line is no JSON object")
+    if "record" in row:
+        if row["record"] != GROUP_WAITS:
+            raise ValueError(f"an object of a kind no dump writes ({str(row['record'])[:40]!r})")
+        return None
     _known_fields(tuple(row))
     return _record({name: _BY_NAME[name].check(value) for name, value in row.items()})
 
@@ -534,8 +545,8 @@ def _rows(path: Path) -> Iterable[tuple[float, TaskRecord]]:
             rows = []
             if first.lstrip().startswith("{"):
                 for where, line in enumerate(handle, 1):  # noqa: B007 (where: in the error)
-                    if line.strip():
-                        rows.append(once(_json_row(line)))
+                    if line.strip() and (row := _json_row(line)) is not None:
+                        rows.append(once(row))
                 return rows
             reader = csv.reader(handle)
             held = FIELDS[:_known_fields(tuple(next(reader, ())))]

@@ -28,7 +28,7 @@ from conftest import (
     write_sudoers,
 )
 
-from orchestrator import records
+from orchestrator import records, waits
 
 
 @pytest.mark.parametrize("args,words", [
@@ -165,12 +165,26 @@ def test_dump_writes_ndjson_beside_the_csv_with_the_same_rows(instance, tmp_path
                          "-o", str(csv_path), "--json-output", str(json_path))
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(csv_path.open(newline="")))
-    objects = [json.loads(line) for line in json_path.read_text().splitlines()]
+    every = [json.loads(line) for line in json_path.read_text().splitlines()]
+    objects = [o for o in every if "record" not in o]
     assert len(rows) == len(objects) > 10
     for row, obj in zip(rows, objects, strict=True):
         assert list(row) == list(obj)
         assert all((row[k] == "") == (obj[k] is None) for k in row)
     assert records.read(csv_path) == records.read(json_path)
+    # and each task group's waits in each interval: its rows' summed
+    groups = [o for o in every if "record" in o]
+    summed: dict[tuple, list[int]] = {}
+    for row in rows:
+        counts = waits.decode(row["wait_slots"] or None)
+        if row["state"] != "idle" and counts and any(counts):
+            waits.add(summed.setdefault((float(row["timestamp_s"]), row["group"] or None), []),
+                      counts)
+    assert groups and {o["record"] for o in groups} == {"group_waits"}
+    found = {(o["timestamp_s"], o["group"]): list(waits.decode(o["wait_slots"])) for o in groups}
+    assert found == summed
+    assert all(o["waits"] == sum(waits.decode(o["wait_slots"])) and o["wait_p99_us"] > 0
+               for o in groups)
     last = max(r["timestamp_s"] for r in objects)
     quiet = [r for r in objects if r["timestamp_s"] == last and r["runs_delta"] == 0]
     assert quiet  # a host always has sleeping tasks: the repeated lines were checked

@@ -297,3 +297,43 @@ def test_a_sink_that_starts_in_the_middle_of_a_series_writes_every_record(tmp_pa
     whole.close()
     assert _lines(tmp_path / "late.csv") == _lines(tmp_path / "whole.csv")
     assert len(_lines(tmp_path / "late.csv")) == 1 + 3 * 3  # the header; busy, sleeper, idle
+
+
+def test_ndjson_gives_each_groups_waits_after_its_records(tmp_path):
+    """A real dump (tests/data/waits_groups.csv: two task groups waited in
+    each sample) written as NDJSON: after each sample's records, one object
+    per task group that waited, its tasks' histograms summed; reading the
+    file back passes over them."""
+    from conftest import DATA
+
+    from orchestrator import waits
+    from orchestrator.analysis.frames import replay_frames
+    from orchestrator.sinks import latency
+
+    recording = records.read(DATA / "waits_groups.csv")
+    path = tmp_path / "w.ndjson"
+    sink = NdjsonSink(path)
+    frames = list(replay_frames(recording))
+    for frame in frames:
+        sink.write(frame)
+    sink.close()
+    objects = [json.loads(line) for line in path.read_text().splitlines()]
+    groups = [o for o in objects if "record" in o]
+    many = 0
+    for frame in frames:
+        mine = [o for o in groups if o["timestamp_s"] == frame.timestamp_s]
+        found = {o["group"]: list(waits.decode(o["wait_slots"])) for o in mine}
+        assert found == latency.by_group(frame)
+        many += len(found) > 1
+        for o in mine:
+            counts = waits.decode(o["wait_slots"])
+            assert o["waits"] == sum(counts)
+            assert o["wait_p99_us"] == round(waits.quantile(counts, 0.99), 1)
+    assert many  # a real host: several groups waited in a sample
+    # each group's objects come after the sample's records
+    kinds = ["record" in o for o in objects]
+    assert kinds.index(True) > 0 and records.read(path) == recording
+    other = tmp_path / "other.ndjson"
+    other.write_text(path.read_text() + '{"record": "cpu_waits", "timestamp_s": 1.0}\n')
+    with pytest.raises(LotteryError, match="a kind no dump writes"):
+        records.read(other)

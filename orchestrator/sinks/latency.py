@@ -3,7 +3,7 @@ interval as runqlat prints them, one log2 bar per slot of microseconds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from orchestrator import waits
 from orchestrator.analysis.frames import Frame
@@ -14,19 +14,30 @@ _BAR = 40  # runqlat's width
 _NO_GROUP = "(no group)"
 
 
-def histograms(frame: Frame, mode: str) -> dict[str, list[int]]:
-    """The interval's waits by group path (by CPU: the CPUs' records), each
-    a list of counts by slot; what no task can be named by (summed or
-    unseen exits) counts in its group's, or under (no group)."""
-    out: dict[str, list[int]] = {}
-    records: Iterable[TaskRecord] = frame.idle if mode == "cpu" else frame.tasks
+def _sums(records: Iterable[TaskRecord], name: Callable[[TaskRecord], str | None]
+          ) -> dict[str | None, list[int]]:
+    out: dict[str | None, list[int]] = {}
     for r in records:
         counts = waits.decode(r.wait_slots)
         if not counts or not any(counts):  # a file may say 0:0
             continue
-        name = f"cpu {r.cpu}" if mode == "cpu" else (r.group or _NO_GROUP)
-        waits.add(out.setdefault(name, []), counts)
+        waits.add(out.setdefault(name(r), []), counts)
     return out
+
+
+def by_group(frame: Frame) -> dict[str | None, list[int]]:
+    """The interval's waits of each task group (its path; None: records of
+    no group), summed from its records: what no task can be named by
+    (summed or unseen exits) counts in its group's."""
+    return _sums(frame.tasks, lambda r: r.group)
+
+
+def histograms(frame: Frame, mode: str) -> dict[str, list[int]]:
+    """The interval's waits by group path (by CPU: the CPUs' records), each
+    a list of counts by slot; records of no group under (no group)."""
+    if mode == "cpu":
+        return _sums(frame.idle, lambda r: f"cpu {r.cpu}")
+    return {name or _NO_GROUP: counts for name, counts in by_group(frame).items()}
 
 
 def _bar(n: int, most: int) -> str:

@@ -1,6 +1,7 @@
 """NDJSON sink: one JSON object per record (records.FIELDS), one per line,
 the CSV's fields under the same names with the same values (null where the
-CSV is blank)."""
+CSV is blank); after each sample's records, one object per task group that
+waited in the interval, with its histogram (records.GROUP_WAITS)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import json
 from pathlib import Path
 
 from orchestrator.analysis.frames import Frame
-from orchestrator.records import NAMES
+from orchestrator.records import GROUP_WAITS, NAMES, wait_fields
+from orchestrator.sinks import latency
 from orchestrator.sinks.append import AppendFile
 
 
@@ -27,12 +29,17 @@ class NdjsonSink:
         self._file = AppendFile(path, "NDJSON", "--json-output", _same_fields)
 
     def write(self, frame: Frame) -> int:
-        """Append one frame's records whole; return how many."""
+        """Append one frame's records and its groups' waits whole; return
+        how many records."""
         ts = frame.timestamp_s
         records = [*frame.tasks, *frame.idle]
-        self._file.append("".join(
-            json.dumps(dict(zip(NAMES, (ts, *r), strict=True)), ensure_ascii=False,
-                       separators=(",", ":")) + "\n" for r in records))
+        objects = [dict(zip(NAMES, (ts, *r), strict=True)) for r in records]
+        groups = latency.by_group(frame)
+        objects += [{"record": GROUP_WAITS, "timestamp_s": ts, "group": group,
+                     "waits": sum(counts), **wait_fields(tuple(counts))}
+                    for group, counts in sorted(groups.items(), key=lambda g: g[0] or "")]
+        self._file.append("".join(json.dumps(o, ensure_ascii=False, separators=(",", ":")) + "\n"
+                                  for o in objects))
         return len(records)
 
     def close(self) -> None:
