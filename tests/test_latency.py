@@ -113,6 +113,10 @@ def test_waits_add_up_to_the_kernels_runs_and_run_delay(instance, busy_group):
         counts = waits.decode(r.wait_slots)
         assert runs > 10 and sum(counts) == runs, (r.comm, counts, runs)
         assert r.wait_delta_ns == delay
+        # each wait in its slot: the slots' bounds hold the kernel's run_delay
+        low = sum(n * waits.lower_us(k) * 1000 for k, n in enumerate(counts))
+        high = sum(n * waits.upper_us(k) * 1000 for k, n in enumerate(counts) if n)
+        assert low <= delay < high, (r.comm, low, delay, high)
         waits.add(total, counts)
     # the ping-pong's waits are short, the hogs' a slice or more: not one slot
     assert len([n for n in total if n]) >= 3, total
@@ -120,10 +124,13 @@ def test_waits_add_up_to_the_kernels_runs_and_run_delay(instance, busy_group):
     assert len(paths) == 1 and paths != {None}
     (path,) = paths
     assert latency.histograms(frame, "group")[path] == total
+    low = sum(n * waits.lower_us(k) * 1000 for k, n in enumerate(total))
+    high = sum(n * waits.upper_us(k) * 1000 for k, n in enumerate(total) if n)
     print(f"{len(mine)} tasks: {sum(total)} waits = pcount growth "
           f"{sum(after[p][1] - before[p][1] for p in mine)}; wait "
           f"{sum(r.wait_delta_ns for r in mine.values())} ns = run_delay growth "
-          f"{sum(after[p][0] - before[p][0] for p in mine)} ns")
+          f"{sum(after[p][0] - before[p][0] for p in mine)} ns, within the slots' "
+          f"bounds {low:.0f} .. {high:.0f} ns")
     # every CPU's waits are there too, and add up to at least this group's
     cpus = latency.histograms(frame, "cpu")
     assert sum(map(sum, cpus.values())) >= sum(total) and f"cpu {CPU}" in cpus
