@@ -38,7 +38,8 @@
  * A task whose entry another live task holds (two pids alike modulo
  * WAIT_TABLE) keeps its waits in its task storage instead. */
 struct wait_track {
-	__u64 task;          /* the owner's task_struct; 0: the entry is free */
+	__u64 task;          /* the owner's task_struct; 0: the entry is free;
+	                      * CLAIMING: being made a task's */
 	__u64 start_ns;      /* and its start time (a thread's exec changes it) */
 	__u64 seen_delay_ns; /* run_delay at the previous switch-out */
 	__u64 max_ns;
@@ -359,13 +360,20 @@ static __always_inline struct wait_track *waits_of(struct task_struct *task)
 	return waits_elsewhere(task, bpf_task_storage_get(&waits, task, 0, 0));
 }
 
+/* wait_track.task while a claim fills the entry in: no task's, no one's. */
+#define CLAIMING 1ULL
+
 /* Take the entry for `task` if it is free, or if its owner is gone or is no
  * longer the task it was (its start time read back differs: the memory was
- * reused, or a thread's exec gave it its leader's). */
+ * reused, or a thread's exec gave it its leader's).  The entry is marked as
+ * being claimed while it is reset, and named the task's only then: no other
+ * claim, walk or exit meets it half made. */
 static __always_inline struct wait_track *claim(struct wait_track *e, struct task_struct *task)
 {
 	__u64 owner = e->task, start = 0;
 
+	if (owner == CLAIMING)
+		return NULL;
 	if (owner) {
 		struct task_struct *held = (struct task_struct *)owner;
 
@@ -373,13 +381,14 @@ static __always_inline struct wait_track *claim(struct wait_track *e, struct tas
 		    start == e->start_ns)
 			return NULL; /* two live tasks' pids share the entry */
 	}
-	if (__sync_val_compare_and_swap(&e->task, owner, (__u64)task) != owner)
+	if (__sync_val_compare_and_swap(&e->task, owner, CLAIMING) != owner)
 		return NULL;
 	e->start_ns = task->start_time;
 	e->seen_delay_ns = 0;
 	e->max_ns = 0;
 	e->primed = 0;
 	__builtin_memset(e->waits, 0, sizeof(e->waits));
+	__sync_val_compare_and_swap(&e->task, CLAIMING, (__u64)task);
 	return e;
 }
 
@@ -395,22 +404,29 @@ static __always_inline struct wait_track *waits_home(struct task_struct *task)
 		return NULL;
 	if (e->task == (__u64)task && e->start_ns == task->start_time)
 		return e;
-	tr = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	tr = bpf_task_storage_get(&waits, task, 0, 0);
 	w = waits_elsewhere(task, tr);
 	if (w)
 		return w;
 	e = claim(e, task);
-	if (e || !tr)
+	if (e)
 		return e;
+	/* made only now: most tasks never need it (a walk makes it for those
+	 * it finds changed) */
+	if (!tr)
+		tr = bpf_task_storage_get(&waits, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!tr)
+		return NULL;
 	tr->spilled = 1;
 	return &tr->own;
 }
 
-/* An exit's waits have gone into its row: its entry is free for the next. */
-static __always_inline void release_waits(struct wait_track *w)
+/* An exit's waits have gone into its row: its entry is free for the next.
+ * Its start time stays: a claim that read the owner before this sees a
+ * task that lives, and lets the entry be. */
+static __always_inline void release_waits(struct wait_track *w, struct task_struct *task)
 {
-	w->start_ns = 0;
-	w->task = 0;
+	__sync_val_compare_and_swap(&w->task, (__u64)task, 0);
 }
 
 /* Returns where the task's waits are, which an exit frees. */
@@ -550,7 +566,7 @@ static __always_inline void record_exit(struct task_struct *prev)
 	track_wait(prev);
 	w = fill_row(&final, prev, bpf_ktime_get_ns());
 	if (w)
-		release_waits(w);
+		release_waits(w, prev);
 	tr = bpf_task_storage_get(&waits, prev, 0, 0);
 	final.walked = tr && tr->walked;
 	final.group = tr && tr->group ? tr->group : group_at_exit(prev);
