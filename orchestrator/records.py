@@ -483,20 +483,41 @@ def _record(values: dict[str, object]) -> tuple[float, TaskRecord]:
 
 
 # NDJSON only: after a sample's records, one object per task group that
-# waited in the interval, {"record": GROUP_WAITS, "timestamp_s", "group",
-# "waits", and the wait fields}, which a reader of the records passes over.
+# waited in the interval, with these keys in this order (the wait fields
+# read from the group's summed counts), which a reader of the records
+# checks and passes over.
 GROUP_WAITS = "group_waits"
+GROUP_WAITS_KEYS = ("record", TIMESTAMP.name, "group", "waits", *_WAITS)
 
 
-def _json_row(line: str) -> tuple[float, TaskRecord] | None:
-    """A line's record; None for a task group's waits."""
+def group_waits(timestamp_s: float, group: str | None, counts: tuple[int, ...]) -> dict:
+    """A task group's NDJSON object of the interval's waits."""
+    return {"record": GROUP_WAITS, TIMESTAMP.name: timestamp_s, "group": group,
+            "waits": sum(counts), **wait_fields(counts)}
+
+
+def _group_waits_key(row: dict) -> tuple:
+    """What names a group's waits object in its sample (for _Once), once its
+    keys and values are what group_waits writes."""
+    if row["record"] != GROUP_WAITS:
+        raise ValueError(f"an object of a kind no dump writes ({str(row['record'])[:40]!r})")
+    if tuple(row) != GROUP_WAITS_KEYS:
+        raise ValueError(f"a {GROUP_WAITS} object whose keys are not {', '.join(GROUP_WAITS_KEYS)}")
+    values = {name: _BY_NAME[name].check(row[name]) for name in GROUP_WAITS_KEYS[1:]
+              if name != "waits"}
+    counts = waits.decode(values["wait_slots"])
+    if type(row["waits"]) is not int or counts is None or row["waits"] != sum(counts):
+        raise ValueError(f"a {GROUP_WAITS} object whose waits are not the sum of its wait_slots")
+    return values[TIMESTAMP.name], "group", values["group"]
+
+
+def _json_row(line: str) -> tuple[float, TaskRecord] | tuple:
+    """A line's record, or the key of a task group's waits object."""
     row = json.loads(line)
     if not isinstance(row, dict):
         raise ValueError("a line is no JSON object")
     if "record" in row:
-        if row["record"] != GROUP_WAITS:
-            raise ValueError(f"an object of a kind no dump writes ({str(row['record'])[:40]!r})")
-        return None
+        return _group_waits_key(row)
     _known_fields(tuple(row))
     return _record({name: _BY_NAME[name].check(value) for name, value in row.items()})
 
@@ -531,6 +552,13 @@ class _Once:
         self._seen.add(what)
         return row
 
+    def group(self, key: tuple) -> None:
+        """The same for a task group's waits object (NDJSON)."""
+        if key in self._seen:
+            raise _Twice(f"the waits of group {key[2]} appear twice in the sample of "
+                         f"{key[0]:.6f}")
+        self._seen.add(key)
+
 
 def _rows(path: Path) -> Iterable[tuple[float, TaskRecord]]:
     where = 1
@@ -545,8 +573,13 @@ def _rows(path: Path) -> Iterable[tuple[float, TaskRecord]]:
             rows = []
             if first.lstrip().startswith("{"):
                 for where, line in enumerate(handle, 1):  # noqa: B007 (where: in the error)
-                    if line.strip() and (row := _json_row(line)) is not None:
+                    if not line.strip():
+                        continue
+                    row = _json_row(line)
+                    if isinstance(row[1], TaskRecord):
                         rows.append(once(row))
+                    else:
+                        once.group(row)
                 return rows
             reader = csv.reader(handle)
             held = FIELDS[:_known_fields(tuple(next(reader, ())))]

@@ -333,7 +333,23 @@ def test_ndjson_gives_each_groups_waits_after_its_records(tmp_path):
     # each group's objects come after the sample's records
     kinds = ["record" in o for o in objects]
     assert kinds.index(True) > 0 and records.read(path) == recording
-    other = tmp_path / "other.ndjson"
-    other.write_text(path.read_text() + '{"record": "cpu_waits", "timestamp_s": 1.0}\n')
-    with pytest.raises(LotteryError, match="a kind no dump writes"):
-        records.read(other)
+    # and every such object is checked as a record is
+    text = path.read_text()
+    first_group = next(line for line in text.splitlines() if '"record"' in line)
+    first_task = text.splitlines()[0]
+    bad = {
+        '{"record": "cpu_waits", "timestamp_s": 1.0}': "a kind no dump writes",
+        first_task[:-1] + ', "record": "group_waits"}': "whose keys are not",
+        first_group.replace('"waits":', '"waits":1000000,"was":'): "whose keys are not",
+        first_group.replace('"record":"group_waits",', '"record":"group_waits","x":1,'):
+            "whose keys are not",
+        first_group.replace('"waits":', '"waits":9'): "not the sum",
+        first_group.replace('"wait_slots":"', '"wait_slots":"0:1 '): "out of range or repeated",
+        first_group.replace('"group":', '"group":[1],"g":'): "whose keys are not",
+        first_group: "appear twice",
+    }
+    for line, why in bad.items():
+        other = tmp_path / "other.ndjson"
+        other.write_text(text + line + "\n")
+        with pytest.raises(LotteryError, match=why):
+            records.read(other)

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from orchestrator.analysis.frames import Frame
-from orchestrator.records import GROUP_WAITS, NAMES, wait_fields
+from orchestrator.records import NAMES, group_waits
 from orchestrator.sinks import latency
 from orchestrator.sinks.append import AppendFile
 
@@ -35,8 +35,7 @@ class NdjsonSink:
         records = [*frame.tasks, *frame.idle]
         objects = [dict(zip(NAMES, (ts, *r), strict=True)) for r in records]
         groups = latency.by_group(frame)
-        objects += [{"record": GROUP_WAITS, "timestamp_s": ts, "group": group,
-                     "waits": sum(counts), **wait_fields(tuple(counts))}
+        objects += [group_waits(ts, group, tuple(counts))
                     for group, counts in sorted(groups.items(), key=lambda g: g[0] or "")]
         self._file.append("".join(json.dumps(o, ensure_ascii=False, separators=(",", ":")) + "\n"
                                   for o in objects))
