@@ -5,7 +5,9 @@ deadline clock.
 Ticks fall at the baseline's moment plus whole intervals.  A sample that
 overruns its interval is followed at once by the next, and the clock starts
 again from there: the ticks it overran are skipped, not fired back to back,
-and each tick says how many were skipped."""
+and each tick says how many were skipped.  A baseline whose reading overran
+its first tick (a reader's first sample costs it the most: every task is new
+to it) is taken again, once, so that the first interval is the one asked."""
 
 from __future__ import annotations
 
@@ -40,6 +42,10 @@ class Sampler:
         # CLOCK_MONOTONIC, as time.monotonic(): the first interval counts
         # from the moment the baseline's walk began
         deadline = units.s(baseline.info.start_ns)
+        if self._clock() > deadline + self._interval:
+            baseline = self._take()  # cheap now: only what changed since
+            yield Tick(baseline, baseline=True)
+            deadline = units.s(baseline.info.start_ns)
         done = 0
         while count is None or done < count:
             deadline += self._interval
