@@ -45,6 +45,9 @@ struct wait_track {
 	__u64 max_ns;
 	__u32 primed;        /* seen_delay_ns is a real baseline */
 	__u32 pad;
+	/* for each reader slot, its longest wait since that slot's walk last
+	 * wrote it (task_stats.wait_longest_ns): every reader its own interval */
+	__u64 longest[READER_SLOTS];
 	__u32 waits[WAIT_SLOTS]; /* its waits by length (task_stats.waits) */
 };
 
@@ -159,6 +162,9 @@ struct {
 struct exit_slot {
 	struct task_key key;
 	__u64 seq; /* exit_seq + 1 of the exit it names; 0 when none yet */
+	/* the exit's wait_track.longest: its longest wait since each reader
+	 * slot's walk last wrote it, given to that slot's copy of the exit */
+	__u64 longest[READER_SLOTS];
 };
 
 struct {
@@ -387,6 +393,7 @@ static __always_inline struct wait_track *claim(struct wait_track *e, struct tas
 	e->seen_delay_ns = 0;
 	e->max_ns = 0;
 	e->primed = 0;
+	__builtin_memset(e->longest, 0, sizeof(e->longest));
 	__builtin_memset(e->waits, 0, sizeof(e->waits));
 	__sync_val_compare_and_swap(&e->task, CLAIMING, (__u64)task);
 	return e;
@@ -429,9 +436,12 @@ static __always_inline void release_waits(struct wait_track *w, struct task_stru
 	__sync_val_compare_and_swap(&w->task, (__u64)task, 0);
 }
 
-/* Returns where the task's waits are, which an exit frees. */
+/* Returns where the task's waits are, which an exit frees.  For a reader's
+ * walk (slot < READER_SLOTS) the row takes the longest wait since that
+ * slot's walk last wrote the task, which starts again. */
 static __always_inline struct wait_track *fill_row(struct task_stats *row,
-						   struct task_struct *task, __u64 now)
+						   struct task_struct *task, __u64 now,
+						   __u32 slot)
 {
 	struct wait_track *w = waits_of(task);
 
@@ -453,6 +463,8 @@ static __always_inline struct wait_track *fill_row(struct task_stats *row,
 		__builtin_memcpy(row->waits, w->waits, sizeof(row->waits));
 	else
 		__builtin_memset(row->waits, 0, sizeof(row->waits));
+	row->wait_longest_ns = w && slot < READER_SLOTS ?
+		__sync_lock_test_and_set(&w->longest[slot], 0) : 0;
 	return w;
 }
 
@@ -500,6 +512,9 @@ static __always_inline void track_wait(struct task_struct *prev)
 			w->max_ns = wait;
 		slot = wait_slot(wait);
 		w->waits[slot]++;
+		for (int r = 0; r < READER_SLOTS; r++)
+			if (wait > w->longest[r])
+				w->longest[r] = wait;
 		/* the CPU it waited on to run now (a migration aside) */
 		cpu = bpf_map_lookup_elem(&cpu_waits, &zero);
 		if (cpu) {
@@ -556,6 +571,7 @@ static __always_inline void record_exit(struct task_struct *prev)
 				.start_ns = prev->start_time };
 	struct counters *cnt = only(&counters);
 	struct task_stats final = {};
+	__u64 longest[READER_SLOTS] = {};
 	struct task_track *tr;
 	struct wait_track *w;
 	struct exit_slot *ring;
@@ -564,9 +580,11 @@ static __always_inline void record_exit(struct task_struct *prev)
 	if (!cnt)
 		return;
 	track_wait(prev);
-	w = fill_row(&final, prev, bpf_ktime_get_ns());
-	if (w)
+	w = fill_row(&final, prev, bpf_ktime_get_ns(), READER_SLOTS);
+	if (w) {
+		__builtin_memcpy(longest, w->longest, sizeof(longest));
 		release_waits(w, prev);
+	}
 	tr = bpf_task_storage_get(&waits, prev, 0, 0);
 	final.walked = tr && tr->walked;
 	final.group = tr && tr->group ? tr->group : group_at_exit(prev);
@@ -603,6 +621,7 @@ static __always_inline void record_exit(struct task_struct *prev)
 	/* Named in the ring only once its row is in the map: a snapshot that
 	 * finds no row for the exit a slot names takes it as gone. */
 	ring->key = key;
+	__builtin_memcpy(ring->longest, longest, sizeof(longest));
 	ring->seq = final.exit_seq + 1;
 }
 
@@ -680,7 +699,8 @@ static long expire_exit(__u32 i, struct sweep *ctx)
 
 /* Add an exit passed over to its group's sum row in the reader's map.  A
  * sum row a walk before wrote starts again from zero. */
-static __always_inline void sum_exit(void *out, struct task_stats *row, struct sweep *ctx)
+static __always_inline void sum_exit(void *out, struct task_stats *row, __u64 longest,
+				     struct sweep *ctx)
 {
 	struct task_key key = { .exited = TASK_EXITS_SUMMED, .start_ns = row->group };
 	struct task_stats *sum = bpf_map_lookup_elem(out, &key);
@@ -699,6 +719,7 @@ static __always_inline void sum_exit(void *out, struct task_stats *row, struct s
 	}
 	if (sum->snapshot != ctx->snapshot) {
 		sum->runtime_ns = sum->wait_ns = sum->wait_max_ns = sum->runs = 0;
+		sum->wait_longest_ns = 0;
 		sum->voluntary_switches = sum->involuntary_switches = sum->exit_seq = 0;
 		__builtin_memset(sum->waits, 0, sizeof(sum->waits));
 		sum->group = key.start_ns;
@@ -710,6 +731,8 @@ static __always_inline void sum_exit(void *out, struct task_stats *row, struct s
 	sum->wait_ns += row->wait_ns;
 	if (row->wait_max_ns > sum->wait_max_ns)
 		sum->wait_max_ns = row->wait_max_ns;
+	if (longest > sum->wait_longest_ns)
+		sum->wait_longest_ns = longest;
 	sum->runs += row->runs;
 	sum->voluntary_switches += row->voluntary_switches;
 	sum->involuntary_switches += row->involuntary_switches;
@@ -751,7 +774,7 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	if (!row->walked && !held && ctx->walk->unwalked++ >= ctx->walk->listable) {
 		/* one numbered during the walk is given again by the next */
 		if (seq < ctx->walk->exits)
-			sum_exit(out, row, ctx);
+			sum_exit(out, row, ring->longest[ctx->slot & (READER_SLOTS - 1)], ctx);
 		return 0;
 	}
 	if (!bpf_map_update_elem(out, &ring->key, row, BPF_NOEXIST))
@@ -761,8 +784,10 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	/* stamped as this walk's, as its live rows are (on the reader's copy:
 	 * the one in the exit map is every reader's) */
 	copy = bpf_map_lookup_elem(out, &ring->key);
-	if (copy)
+	if (copy) {
 		copy->snapshot = ctx->snapshot;
+		copy->wait_longest_ns = ring->longest[ctx->slot & (READER_SLOTS - 1)];
+	}
 	ctx->walk->copied++;
 	return 0;
 }
@@ -1160,12 +1185,12 @@ int snapshot(struct bpf_iter__task *ctx)
 	if (found) {
 		/* written over in place: a task that runs all the time costs
 		 * its reader's map no allocation */
-		fill_row(found, task, walk->start_ns);
+		fill_row(found, task, walk->start_ns, walk->slot);
 		found->snapshot = walk->snapshot;
 		found->group = group;
 		found->walked = taken;
 	} else {
-		fill_row(&row, task, walk->start_ns);
+		fill_row(&row, task, walk->start_ns, walk->slot);
 		row.snapshot = walk->snapshot;
 		row.group = group;
 		row.walked = taken;

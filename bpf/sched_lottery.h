@@ -14,7 +14,7 @@
  * only the ones younger than the retention `load --exit-retention` sets. */
 #define EXIT_RING 16384
 /* Entries of the table where on_switch counts each task's waits, by pid
- * modulo this (a power of two): 144 bytes each, allocated at load.  A task
+ * modulo this (a power of two): 208 bytes each, allocated at load.  A task
  * whose entry a live task of another pid holds counts in task storage, at
  * about twice the cost per switch. */
 #define WAIT_TABLE 65536
@@ -71,6 +71,10 @@ struct task_stats {
 	__u64 runtime_ns;          /* se.sum_exec_runtime */
 	__u64 wait_ns;             /* sched_info.run_delay: runnable, not running */
 	__u64 wait_max_ns;         /* longest single wait seen since load */
+	__u64 wait_longest_ns;     /* a reader's row: the longest wait that ended
+	                            * since its walk before wrote the task (or,
+	                            * a task it never wrote, since the task began);
+	                            * a sum row: the longest of its exits' */
 	__u64 runs;                /* sched_info.pcount: times switched in */
 	__u64 voluntary_switches;  /* nvcsw */
 	__u64 involuntary_switches;/* nivcsw */

@@ -60,6 +60,9 @@ class TaskSample:
     # its run-queue waits since load by log2 slot of microseconds (struct
     # task_stats.waits, 32-bit counters); () when the instance has none
     waits: tuple[int, ...] = ()
+    # the longest wait that ended since this reader's walk before wrote the
+    # task (a live row of this walk; an exit's copy); 0 where none
+    wait_longest_ns: int = 0
     key: Key = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -378,6 +381,9 @@ FIELDS = (
     Field("wait_p50_us", lambda j: _WAITS["wait_p50_us"](j.row.waits_delta), 1),
     Field("wait_p99_us", lambda j: _WAITS["wait_p99_us"](j.row.waits_delta), 1),
     Field("wait_longest_le_us", lambda j: _WAITS["wait_longest_le_us"](j.row.waits_delta), 1),
+    # exact, where the slots give only the bound above
+    Field("wait_longest_us", lambda j: None if j.row.wait_longest_ns is None
+          else units.us(j.row.wait_longest_ns), 3),
 )
 NAMES = tuple(f.name for f in FIELDS)
 TIMESTAMP = FIELDS[0]

@@ -269,3 +269,66 @@ def test_two_tasks_whose_pids_share_a_wait_entry_count_every_wait(instance):
             assert sum(exits[pid].waits) == exits[pid].runs > runs[pid], pid
         entry = _wait_entry(instance, pids[0])  # free, or another task's since
         assert entry["task"] == 0 or entry["start_ns"] not in {rows[p].start_ns for p in pids}
+
+
+# Stops itself whenever it is let go: each SIGCONT is one run, so one wait.
+# SCHED_IDLE beside a hog of its session, so that it does wait: at nice 0,
+# and even at nice 19, it was at times run at once, every time (waits of 0).
+_ONE_RUN = """
+import os, signal, sys
+os.sched_setaffinity(0, {int(sys.argv[1])})
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+print("ready", flush=True)
+while True:
+    os.kill(os.getpid(), signal.SIGSTOP)
+"""
+
+
+def _longest_ns(frame, pid: int) -> int:
+    (r,) = [r for r in frame.tasks if r.pid == pid and r.state == "alive"]
+    return round(r.wait_longest_us * 1000)
+
+
+def test_the_longest_wait_is_of_each_readers_own_interval(instance, spin):
+    """A task that runs once each time it is continued, beside a hog on its
+    CPU: where it ran once in an interval, its longest wait there is that
+    one wait, the growth of its run_delay, to the nanosecond; a second
+    reader sampling every other time gets the longer of the two waits (its
+    own interval), not either reader's since load."""
+    spin(0, CPU)  # pinned and spinning first; in this session: its task group
+    proc = subprocess.Popen([sys.executable, "-c", _ONE_RUN, str(CPU)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        pid = proc.pid
+        wait_until(lambda: _stopped(pid), "the task to stop")
+        fast, slow = Pipeline(tickets.WEIGHT), Pipeline(tickets.WEIGHT)
+        with snapshot.session(instance) as a, snapshot.session(instance) as b:
+            fast.frame(a.take())
+            slow.frame(b.take())
+            seen = []  # (runs, run_delay growth, fast reader's longest) per interval
+            pairs = []  # (the slow reader's longest, the two intervals it spans)
+            for i in range(8):
+                delay0, runs0 = _schedstat(pid)
+                os.kill(pid, signal.SIGCONT)
+                wait_until(lambda runs0=runs0: _stopped(pid) and _schedstat(pid)[1] > runs0,
+                           "the task to run and stop")
+                delay1, runs1 = _schedstat(pid)
+                seen.append((runs1 - runs0, delay1 - delay0,
+                             _longest_ns(fast.frame(a.take()), pid)))
+                if i % 2:
+                    pairs.append((_longest_ns(slow.frame(b.take()), pid), seen[-2:]))
+    finally:
+        proc.kill()
+        proc.wait()
+    once = [(delay, longest) for runs, delay, longest in seen if runs == 1]
+    print(f"ran once in {len(once)} of {len(seen)} intervals: run_delay growth and longest "
+          f"wait (ns) {once}")
+    assert len(once) >= 4, seen
+    assert all(longest == delay for delay, longest in once), seen
+    for runs, delay, longest in seen:  # preempted: each of its waits is within the growth
+        assert longest <= delay <= longest * runs, seen
+    for longest, two in pairs:
+        if all(runs == 1 for runs, _, _ in two):
+            assert longest == max(delay for _, delay, _ in two), (longest, two)
+    assert len({longest for _, _, longest in seen if longest}) > 1  # not one since load

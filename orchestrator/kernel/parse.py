@@ -132,7 +132,8 @@ def task_sample(entry: dict[str, Any]) -> TaskSample:
             wait_ns=value["wait_ns"], wait_max_ns=value["wait_max_ns"], runs=value["runs"],
             voluntary_switches=value["voluntary_switches"],
             involuntary_switches=value["involuntary_switches"], group=value["group"],
-            exit_seq=value["exit_seq"], waits=_waits(value.get("waits")))
+            exit_seq=value["exit_seq"], waits=_waits(value.get("waits")),
+            wait_longest_ns=value.get("wait_longest_ns", 0))
     except KeyError as err:
         raise _stale_map(err) from None
 

@@ -29,12 +29,15 @@ class TaskRow:
     # its run-queue waits in the interval by log2 slot of microseconds
     # (struct task_stats.waits); None: not known
     waits_delta: tuple[int, ...] | None = None
+    # the longest of them, exactly (TaskSample.wait_longest_ns); None: not known
+    wait_longest_ns: int | None = None
 
     @property
     def quiet(self) -> bool:
         """Nothing moved in the interval: it neither ran, nor waited, nor switched."""
         return (self.runtime_delta_ns == 0 and self.wait_delta_ns == 0
-                and self.switches_delta == 0 and self.runs_delta == 0)
+                and self.switches_delta == 0 and self.runs_delta == 0
+                and not self.wait_longest_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +144,16 @@ def _row(task: TaskSample, old: TaskSample | None) -> TaskRow:
         runs_delta=_delta(task.runs, old and old.runs),
         involuntary_delta=_delta(task.involuntary_switches, old and old.involuntary_switches),
         waits_delta=waits_delta(task.waits, None if old is None else old.waits),
+        # a task the walk did not write again (the same sample as before)
+        # had no wait end since
+        wait_longest_ns=None if old is None else 0 if task is old else task.wait_longest_ns,
     )
 
 
 def _zero(task: TaskSample) -> TaskSample:
     return replace(task, runtime_ns=0, wait_ns=0, wait_max_ns=0, runs=0, voluntary_switches=0,
-                   involuntary_switches=0, exited=False, exit_seq=0, waits=())
+                   involuntary_switches=0, exited=False, exit_seq=0, waits=(),
+                   wait_longest_ns=0)
 
 
 # What a task that started in the interval is counted from (only its
@@ -417,7 +424,7 @@ def _whole(task: TaskSample, exits: int, involuntary: int | None) -> TaskRow:
     return TaskRow(task=task, runtime_delta_ns=task.runtime_ns, wait_delta_ns=task.wait_ns,
                    switches_delta=task.switches, runs_delta=task.runs,
                    involuntary_delta=involuntary, unseen_exits=exits,
-                   waits_delta=task.waits or None)
+                   waits_delta=task.waits or None, wait_longest_ns=task.wait_longest_ns)
 
 
 def compare(prev: Snapshot | None, cur: Snapshot) -> Sample:
