@@ -436,12 +436,17 @@ static __always_inline void release_waits(struct wait_track *w, struct task_stru
 	__sync_val_compare_and_swap(&w->task, (__u64)task, 0);
 }
 
-/* Returns where the task's waits are, which an exit frees.  For a reader's
- * walk (slot < READER_SLOTS) the row takes the longest wait since that
- * slot's walk last wrote the task, which starts again. */
+/* The longest wait since reader slot `slot`'s walk last took it, which
+ * starts again: taken only once the row it goes into is in the reader's map
+ * (a row that does not fit leaves it for the next walk). */
+static __always_inline __u64 take_longest(struct wait_track *w, __u32 slot)
+{
+	return w && slot < READER_SLOTS ? __sync_lock_test_and_set(&w->longest[slot], 0) : 0;
+}
+
+/* Returns where the task's waits are, which an exit frees. */
 static __always_inline struct wait_track *fill_row(struct task_stats *row,
-						   struct task_struct *task, __u64 now,
-						   __u32 slot)
+						   struct task_struct *task, __u64 now)
 {
 	struct wait_track *w = waits_of(task);
 
@@ -463,8 +468,7 @@ static __always_inline struct wait_track *fill_row(struct task_stats *row,
 		__builtin_memcpy(row->waits, w->waits, sizeof(row->waits));
 	else
 		__builtin_memset(row->waits, 0, sizeof(row->waits));
-	row->wait_longest_ns = w && slot < READER_SLOTS ?
-		__sync_lock_test_and_set(&w->longest[slot], 0) : 0;
+	row->wait_longest_ns = 0;
 	return w;
 }
 
@@ -580,7 +584,7 @@ static __always_inline void record_exit(struct task_struct *prev)
 	if (!cnt)
 		return;
 	track_wait(prev);
-	w = fill_row(&final, prev, bpf_ktime_get_ns(), READER_SLOTS);
+	w = fill_row(&final, prev, bpf_ktime_get_ns());
 	if (w) {
 		__builtin_memcpy(longest, w->longest, sizeof(longest));
 		release_waits(w, prev);
@@ -605,6 +609,9 @@ static __always_inline void record_exit(struct task_struct *prev)
 	/* the row may have left after its retention already */
 	if (ring->seq && !bpf_map_delete_elem(&tasks, &ring->key))
 		__sync_fetch_and_sub(&cnt->exit_rows, 1);
+	/* it names no exit while it is written: a walk that read it across
+	 * this finds another seq after (copy_exit) */
+	__sync_lock_test_and_set(&ring->seq, 0);
 	/* A thread that execs takes its leader's pid and start time, so the
 	 * leader's exit row may hold this key already: the later exit replaces
 	 * it, found alive if the leader was (a reader holds the key live). */
@@ -785,8 +792,12 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	 * the one in the exit map is every reader's) */
 	copy = bpf_map_lookup_elem(out, &ring->key);
 	if (copy) {
+		__u64 longest = ring->longest[ctx->slot & (READER_SLOTS - 1)];
+
+		/* read before the seq is seen again unchanged: not another exit's */
+		asm volatile("" ::: "memory");
 		copy->snapshot = ctx->snapshot;
-		copy->wait_longest_ns = ring->longest[ctx->slot & (READER_SLOTS - 1)];
+		copy->wait_longest_ns = *(volatile __u64 *)&ring->seq == seq + 1 ? longest : 0;
 	}
 	ctx->walk->copied++;
 	return 0;
@@ -1111,6 +1122,7 @@ int snapshot(struct bpf_iter__task *ctx)
 	struct task_stats row = {}, *found;
 	struct walk *walk;
 	struct task_track *w;
+	struct wait_track *wt;
 	struct mark *mark;
 	__u64 group, sig, limit, change = 0;
 	bool taken;
@@ -1185,12 +1197,12 @@ int snapshot(struct bpf_iter__task *ctx)
 	if (found) {
 		/* written over in place: a task that runs all the time costs
 		 * its reader's map no allocation */
-		fill_row(found, task, walk->start_ns, walk->slot);
+		wt = fill_row(found, task, walk->start_ns);
 		found->snapshot = walk->snapshot;
 		found->group = group;
 		found->walked = taken;
 	} else {
-		fill_row(&row, task, walk->start_ns, walk->slot);
+		wt = fill_row(&row, task, walk->start_ns);
 		row.snapshot = walk->snapshot;
 		row.group = group;
 		row.walked = taken;
@@ -1199,7 +1211,12 @@ int snapshot(struct bpf_iter__task *ctx)
 			return 0;
 		}
 		count_rows(walk->slot, 1);
+		found = bpf_map_lookup_elem(out, &key);
 	}
+	/* a marked row is not applied (the reader keeps the one it had): its
+	 * longest wait waits for the next walk */
+	if (found && !taken)
+		found->wait_longest_ns = take_longest(wt, walk->slot);
 	__sync_fetch_and_add(&walk->rows, 1);
 	return 0;
 }

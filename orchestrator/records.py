@@ -61,8 +61,9 @@ class TaskSample:
     # task_stats.waits, 32-bit counters); () when the instance has none
     waits: tuple[int, ...] = ()
     # the longest wait that ended since this reader's walk before wrote the
-    # task (a live row of this walk; an exit's copy); 0 where none
-    wait_longest_ns: int = 0
+    # task (a live row of this walk; an exit's copy); 0 where none; None from
+    # an instance that keeps none
+    wait_longest_ns: int | None = 0
     key: Key = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -177,3 +177,29 @@ def test_a_reader_told_a_change_against_a_snapshot_it_did_not_take_starts_afresh
         assert {r.task.key: r for r in a.tasks} == {r.task.key: r for r in b.tasks}
         assert a.conservation == b.conservation
     assert a.tasks[0].runtime_delta_ns == 100  # from snapshot 3, not from 2
+
+
+def test_the_longest_wait_is_the_walks_for_a_task_it_wrote_and_none_otherwise():
+    """A walk takes a task's longest wait for its reader as it writes the
+    task: a task it wrote has that interval's, one it did not write again
+    (the same sample object as before) had no wait end, a baseline and an
+    instance that keeps none say nothing, a sum of exits has the longest of
+    them, and exits no one saw have none known."""
+    a = replace(task(runtime=5), wait_longest_ns=900)
+    b = replace(task(runtime=9), wait_longest_ns=40)
+    reader = deltas.Reader()
+    first = reader.advance(snap(1, 1_000, [a]))
+    second = reader.advance(snap(2, 2_000, [b], change=change(1, [a], [b])))
+    third = reader.advance(snap(3, 3_000, [b], change=change(2, [b], [b])))
+    assert first.tasks[0].wait_longest_ns is None
+    assert second.tasks[0].wait_longest_ns == 40 and not second.tasks[0].quiet
+    assert third.tasks[0].wait_longest_ns == 0 and third.tasks[0].quiet
+    older = replace(task(runtime=12), wait_longest_ns=None)
+    assert deltas.compare(snap(1, 1_000, [a]), snap(2, 2_000, [older])
+                          ).tasks[0].wait_longest_ns is None
+    summed = replace(task(pid=0, start=5, runtime=30, exit_seq=3), wait_longest_ns=77)
+    reader = deltas.Reader()
+    reader.advance(snap(1, 1_000, [], exits_before=10))
+    sample = reader.advance(snap(2, 2_000, [], exits_before=15, summed=[summed]))
+    rows = {r.task.comm: r.wait_longest_ns for r in sample.tasks}
+    assert rows == {"(3 exits summed)": 77, "(2 exits not seen)": None}, rows

@@ -133,7 +133,7 @@ def task_sample(entry: dict[str, Any]) -> TaskSample:
             voluntary_switches=value["voluntary_switches"],
             involuntary_switches=value["involuntary_switches"], group=value["group"],
             exit_seq=value["exit_seq"], waits=_waits(value.get("waits")),
-            wait_longest_ns=value.get("wait_longest_ns", 0))
+            wait_longest_ns=value.get("wait_longest_ns"))  # None: an older instance
     except KeyError as err:
         raise _stale_map(err) from None
 

@@ -146,8 +146,17 @@ def _row(task: TaskSample, old: TaskSample | None) -> TaskRow:
         waits_delta=waits_delta(task.waits, None if old is None else old.waits),
         # a task the walk did not write again (the same sample as before)
         # had no wait end since
-        wait_longest_ns=None if old is None else 0 if task is old else task.wait_longest_ns,
+        wait_longest_ns=None if old is None else _longest(task, old),
     )
+
+
+def _longest(task: TaskSample, before: TaskSample | None) -> int | None:
+    """The longest wait that ended in the interval: none for a task the walk
+    did not write again (the same sample as before); not known from an
+    instance that keeps none."""
+    if task.wait_longest_ns is None:
+        return None
+    return 0 if task is before else task.wait_longest_ns
 
 
 def _zero(task: TaskSample) -> TaskSample:
@@ -249,14 +258,16 @@ class Reader:
             t = live[key] if key in live else before[key].task
             thread = took_over.get(key)
             fresh[key] = _row(t, baseline(t)) if thread is None else \
-                replace(_row(t, thread), exec_from=thread.pid)  # pid 0: a thread never seen
+                replace(_row(t, thread), exec_from=thread.pid,  # pid 0: a thread never seen
+                        wait_longest_ns=_longest(t, self._known.get(key)))
         rows.update(fresh)
         self._rows = rows
         self._moving = {key for key, row in fresh.items() if not row.quiet}
         # the walk's sums of the exits it passed over, by group: all used
         # in the interval (they started after the walk before)
         ended = [_whole(replace(t, comm=f"({t.exit_seq} exits summed)"), t.exit_seq,
-                        t.involuntary_switches) for t in cur.summed] if prev is not None else []
+                        t.involuntary_switches, t.wait_longest_ns)
+                 for t in cur.summed] if prev is not None else []
         for t in mine:
             thread = took_over.get((t.pid, t.start_ns, "exit")) if took_over else None
             ended.append(_row(t, baseline(t)) if thread is None else
@@ -415,16 +426,17 @@ def _unseen(before: tuple[int, ...], now: tuple[int, ...], seen: list[TaskSample
                       nice=0, policy=0, cpu=0, cpus_allowed=0, runtime_ns=runtime, wait_ns=wait,
                       wait_max_ns=0, runs=runs, voluntary_switches=switches,
                       involuntary_switches=0, group=0, exited=True, waits=waits)
-    return [_whole(task, count, None)]  # the totals do not split switches
+    return [_whole(task, count, None, None)]  # the totals do not split switches, nor maxima
 
 
-def _whole(task: TaskSample, exits: int, involuntary: int | None) -> TaskRow:
+def _whole(task: TaskSample, exits: int, involuntary: int | None,
+           longest: int | None) -> TaskRow:
     """The row of exits counted together (summed by the walk, or not seen):
     its totals are what those exits used in the interval."""
     return TaskRow(task=task, runtime_delta_ns=task.runtime_ns, wait_delta_ns=task.wait_ns,
                    switches_delta=task.switches, runs_delta=task.runs,
                    involuntary_delta=involuntary, unseen_exits=exits,
-                   waits_delta=task.waits or None, wait_longest_ns=task.wait_longest_ns)
+                   waits_delta=task.waits or None, wait_longest_ns=longest)
 
 
 def compare(prev: Snapshot | None, cur: Snapshot) -> Sample:
