@@ -682,6 +682,17 @@ static __always_inline struct exit_slot *exit_slot(__u64 seq)
 	return ring && ring->seq == seq + 1 ? ring : NULL;
 }
 
+/* A reader slot's maximum of the exit a ring slot names as exit number
+ * seq, read before the ring slot is seen to name it still: record_exit
+ * clears the name before it writes another exit's. */
+static __always_inline __u64 exit_longest(struct exit_slot *ring, __u64 seq, __u32 slot)
+{
+	__u64 longest = ring->longest[slot & (READER_SLOTS - 1)];
+
+	asm volatile("" ::: "memory");
+	return *(volatile __u64 *)&ring->seq == seq + 1 ? longest : 0;
+}
+
 /* Exits are numbered in the order their rows were sampled, near enough:
  * expire from the oldest until one is young. */
 static long expire_exit(__u32 i, struct sweep *ctx)
@@ -781,7 +792,7 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	if (!row->walked && !held && ctx->walk->unwalked++ >= ctx->walk->listable) {
 		/* one numbered during the walk is given again by the next */
 		if (seq < ctx->walk->exits)
-			sum_exit(out, row, ring->longest[ctx->slot & (READER_SLOTS - 1)], ctx);
+			sum_exit(out, row, exit_longest(ring, seq, ctx->slot), ctx);
 		return 0;
 	}
 	if (!bpf_map_update_elem(out, &ring->key, row, BPF_NOEXIST))
@@ -792,12 +803,8 @@ static long copy_exit(__u32 i, struct sweep *ctx)
 	 * the one in the exit map is every reader's) */
 	copy = bpf_map_lookup_elem(out, &ring->key);
 	if (copy) {
-		__u64 longest = ring->longest[ctx->slot & (READER_SLOTS - 1)];
-
-		/* read before the seq is seen again unchanged: not another exit's */
-		asm volatile("" ::: "memory");
 		copy->snapshot = ctx->snapshot;
-		copy->wait_longest_ns = *(volatile __u64 *)&ring->seq == seq + 1 ? longest : 0;
+		copy->wait_longest_ns = exit_longest(ring, seq, ctx->slot);
 	}
 	ctx->walk->copied++;
 	return 0;
