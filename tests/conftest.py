@@ -6,6 +6,7 @@ fails; with LOTTERY_REQUIRE_BPF=1 (CI) a BPF test that would skip fails."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -356,32 +357,40 @@ def pids_apart(apart: int, argv: list[str]):
     """Two processes running `argv` (which prints "ready" once it runs) whose
     pids are `apart` apart, so that they share an entry of an array indexed
     by pid modulo `apart`; pid_max is raised meanwhile, and both are killed
-    at the end."""
+    at the end.  Under a lock every caller takes (the suite's halves run at
+    once, other sessions too): two of them overlapping, the later one read
+    the earlier one's raised pid_max as the one to put back, and left it."""
     pid_max = Path("/proc/sys/kernel/pid_max")
-    old_max = pid_max.read_text()
     procs: list[subprocess.Popen] = []
-    try:
-        pid_max.write_text(str(max(int(old_max), 3 * apart)))
-        for tries in range(50):  # pids free at both places, in the middle of the range
-            base = apart // 2 + 997 * tries
-            if Path(f"/proc/{base}").exists() or Path(f"/proc/{base + apart}").exists():
-                continue
-            first = _at_pid(base, argv)
-            second = _at_pid(base + apart, argv) if first else None
-            if first and second:
-                procs = [first, second]
-                break
-            for proc in (first, second):
-                if proc:
-                    proc.kill()
-                    proc.wait()
-        assert procs, f"no two free pids {apart} apart: other forks took them each time"
-        yield procs
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-        pid_max.write_text(old_max)
+    with open("/run/lottery-tests-pid_max.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old_max = pid_max.read_text()
+        try:
+            pid_max.write_text(str(max(int(old_max), 3 * apart)))
+            procs = _pair_at_pids(apart, argv)
+            yield procs
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+            pid_max.write_text(old_max)
+
+
+def _pair_at_pids(apart: int, argv: list[str]) -> list[subprocess.Popen]:
+    """Two processes at free pids `apart` apart, in the middle of the range."""
+    for tries in range(50):
+        base = apart // 2 + 997 * tries
+        if Path(f"/proc/{base}").exists() or Path(f"/proc/{base + apart}").exists():
+            continue
+        first = _at_pid(base, argv)
+        second = _at_pid(base + apart, argv) if first else None
+        if first and second:
+            return [first, second]
+        for proc in (first, second):
+            if proc:
+                proc.kill()
+                proc.wait()
+    raise AssertionError(f"no two free pids {apart} apart: other forks took them each time")
 
 
 def _set_up(pid: int, nice: int, cpu: int | None) -> bool:
