@@ -330,13 +330,19 @@ static __always_inline __u64 file_groups(struct task_group *tg, __u64 snapshot)
 	return leaf;
 }
 
+/* An entry is a task's while it names the task's struct and start time. */
+static __always_inline bool owns(struct wait_track *e, struct task_struct *task)
+{
+	return e->task == (__u64)task && e->start_ns == task->start_time;
+}
+
 /* The entry of wait_table at a pid, if `task` owns it. */
 static __always_inline struct wait_track *table_entry(struct task_struct *task, __u32 pid)
 {
 	__u32 at = pid & (WAIT_TABLE - 1);
 	struct wait_track *e = bpf_map_lookup_elem(&wait_table, &at);
 
-	return e && e->task == (__u64)task && e->start_ns == task->start_time ? e : NULL;
+	return e && owns(e, task) ? e : NULL;
 }
 
 /* Where a task's waits are when the entry at its pid is not its own: a
@@ -409,7 +415,7 @@ static __always_inline struct wait_track *waits_home(struct task_struct *task)
 
 	if (!e)
 		return NULL;
-	if (e->task == (__u64)task && e->start_ns == task->start_time)
+	if (owns(e, task))
 		return e;
 	tr = bpf_task_storage_get(&waits, task, 0, 0);
 	w = waits_elsewhere(task, tr);
