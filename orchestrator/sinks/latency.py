@@ -25,6 +25,11 @@ def _sums(records: Iterable[TaskRecord], name: Callable[[TaskRecord], str | None
     return out
 
 
+def summed(records: Iterable[TaskRecord]) -> list[int]:
+    """All the records' waits of the interval together, by slot."""
+    return _sums(records, lambda r: None).get(None, [])
+
+
 def by_group(frame: Frame) -> dict[str | None, list[int]]:
     """The interval's waits of each task group (its path; None: records of
     no group), summed from its records: what no task can be named by

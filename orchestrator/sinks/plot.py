@@ -13,6 +13,7 @@ from orchestrator import waits as wait_slots
 from orchestrator.constants import EXIT_USAGE
 from orchestrator.errors import LotteryError
 from orchestrator.records import RecordedSample, TaskRecord, conservation
+from orchestrator.sinks import latency
 
 
 def _pyplot():
@@ -129,13 +130,8 @@ def _wait_slots(samples: list[RecordedSample]) -> list[tuple[float, float, list[
     """Each sample's run-queue waits of all its tasks by slot, with the time
     its interval began and ended (an interval without waits too: a column
     of its own); [] for a recording without any."""
-    out = []
-    for before, sample in zip(samples, samples[1:], strict=False):
-        total: list[int] = []
-        for r in sample.tasks:
-            if r.wait_slots:
-                wait_slots.add(total, wait_slots.decode(r.wait_slots))
-        out.append((before.timestamp_s, sample.timestamp_s, total))
+    out = [(before.timestamp_s, sample.timestamp_s, latency.summed(sample.tasks))
+           for before, sample in zip(samples, samples[1:], strict=False)]
     return out if any(any(counts) for _, _, counts in out) else []
 
 
